@@ -1,0 +1,4 @@
+DROP TABLE site_labels;
+DROP FUNCTION site_labels_only_sites();
+DROP TABLE users;
+DROP TABLE organizations;

@@ -1,0 +1,96 @@
+//! The HTTP API under `/api/v1`: thin handlers that parse, call one use case and map
+//! the answer. Routes are registered through utoipa-actix-web, so the OpenAPI
+//! document is generated from them.
+
+use std::sync::Arc;
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::auth::LoginLimits;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::error::{ApiError, ApiResult};
+use crate::telemetry::Metrics;
+
+pub mod auth;
+pub mod extract;
+pub mod ops;
+pub mod organizations;
+pub mod pagination;
+pub mod public;
+
+/// What handlers share.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub login: LoginLimits,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub async fn conn(&self) -> ApiResult<crate::db::DbConn> {
+        self.pool.get().await.map_err(ApiError::from)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Pass Numérique",
+        description = "Chèques de formation au numérique : émission, encaissement, remboursement. \
+Les erreurs sont des problèmes RFC 9457 (application/problem+json) avec un `code` stable.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The base document that the routes complete.
+pub fn base_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route of `/api/v1`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope("/api/v1")
+            .service(auth::login)
+            .service(auth::me)
+            .service(organizations::create_organization)
+            .service(organizations::list_organizations)
+            .service(organizations::get_organization)
+            .service(organizations::create_user)
+            .service(organizations::grant_label)
+            .service(organizations::suspend_label)
+            .service(organizations::reinstate_label)
+            .service(public::list_sites),
+    );
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics);
+}
+
+/// The OpenAPI document generated from the routes, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(base_document())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}

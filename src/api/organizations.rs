@@ -1,0 +1,417 @@
+//! Organisations, their users, and site labels.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::pagination::{Page, PageQuery};
+use crate::auth::{Caller, hash_password};
+use crate::domain::{
+    self, Coordinates, Email, LabelPeriod, LabelStatus, NewOrgKind, OrgKind, Password, Postcode,
+    Role, Siret, french_date,
+};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    pub kind: NewOrgKind,
+    #[schema(example = "Médiathèque de Vesoul")]
+    pub name: String,
+    pub email: String,
+    #[schema(example = "70000")]
+    pub postcode: String,
+    pub city: String,
+    pub address: Option<String>,
+    /// 14 digits; spaces are ignored.
+    pub siret: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+impl TryFrom<CreateOrganizationRequest> for NewOrganization {
+    type Error = domain::ValidationError;
+
+    fn try_from(req: CreateOrganizationRequest) -> Result<Self, Self::Error> {
+        Ok(NewOrganization {
+            kind: req.kind.into(),
+            name: domain::text("name", &req.name, 200)?,
+            email: Email::parse("email", &req.email)?,
+            postcode: Postcode::parse("postcode", &req.postcode)?,
+            city: domain::text("city", &req.city, 100)?,
+            address: domain::optional_text("address", req.address.as_deref(), 300)?,
+            siret: match req.siret.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(raw) => Some(Siret::parse("siret", raw)?),
+            },
+            coordinates: Coordinates::from_optional(req.latitude, req.longitude)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelView {
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Where the label stands today (French calendar day).
+    pub status: LabelStatus,
+    /// Whether the site may redeem tickets today.
+    pub active: bool,
+}
+
+impl From<&SiteLabel> for LabelView {
+    fn from(label: &SiteLabel) -> Self {
+        let status = label.status_on(french_date(Utc::now()));
+        LabelView {
+            valid_from: label.valid_from,
+            valid_until: label.valid_until,
+            suspended_at: label.suspended_at,
+            status,
+            active: status == LabelStatus::Active,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: Uuid,
+    pub kind: OrgKind,
+    pub name: String,
+    pub email: String,
+    pub postcode: String,
+    pub city: String,
+    pub address: Option<String>,
+    pub siret: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    /// Sites only: the APTIC label, `null` when never granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelView>,
+}
+
+impl OrganizationView {
+    fn new(org: Organization, label: Option<&SiteLabel>) -> Self {
+        OrganizationView {
+            kind: org.kind(),
+            id: org.id,
+            name: org.name,
+            email: org.email,
+            postcode: org.postcode,
+            city: org.city,
+            address: org.address,
+            siret: org.siret,
+            latitude: org.latitude,
+            longitude: org.longitude,
+            created_at: org.created_at,
+            label: label.map(LabelView::from),
+        }
+    }
+}
+
+/// Creates a funder, a prescriber or a training site (operator).
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    request_body = CreateOrganizationRequest,
+    responses(
+        (status = 201, body = OrganizationView),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations")]
+pub async fn create_organization(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateOrganizationRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator()?;
+    let new = NewOrganization::try_from(body.0)?;
+    let mut conn = state.conn().await?;
+    let org = orgs::create_organization(&mut conn, &new).await?;
+    Ok(HttpResponse::Created().json(OrganizationView::new(org, None)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationFilter {
+    /// Only organisations of this kind.
+    pub kind: Option<OrgKind>,
+}
+
+/// Lists organisations: all of them for the operator, one's own for everyone else.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(OrganizationFilter, PageQuery),
+    responses((status = 200, body = Page<OrganizationView>))
+)]
+#[get("/organizations")]
+pub async fn list_organizations(
+    caller: Caller,
+    state: web::Data<AppState>,
+    filter: web::Query<OrganizationFilter>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<OrganizationView>>> {
+    let limit = page.limit()?;
+    let after = page.after_id()?;
+    let only = (!caller.is_operator()).then_some(caller.organization_id);
+    let mut conn = state.conn().await?;
+    let rows =
+        orgs::list_organizations(&mut conn, filter.kind, only, after, i64::from(limit) + 1).await?;
+    let more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(rows.len());
+    for org in rows.into_iter().take(limit as usize) {
+        let label = if org.kind() == OrgKind::Site {
+            orgs::find_label(&mut conn, org.id).await?
+        } else {
+            None
+        };
+        items.push(OrganizationView::new(org, label.as_ref()));
+    }
+    let next_cursor = more
+        .then(|| items.last().map(|o: &OrganizationView| o.id.to_string()))
+        .flatten();
+    Ok(web::Json(Page { items, next_cursor }))
+}
+
+/// One organisation: any for the operator, one's own for everyone else (404 otherwise).
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = OrganizationView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations/{id}")]
+pub async fn get_organization(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<OrganizationView>> {
+    let id = id.into_inner();
+    if !caller.can_see_organization(id) {
+        return Err(ApiError::not_found());
+    }
+    let mut conn = state.conn().await?;
+    let org = orgs::find_organization(&mut conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let label = orgs::find_label(&mut conn, id).await?;
+    Ok(web::Json(OrganizationView::new(org, label.as_ref())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    /// At least 12 characters. Without one, the user is invited by e-mail to choose it.
+    pub password: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Has a password and may log in.
+    Active,
+    /// Waits for the invitation to be accepted.
+    Invited,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        UserView {
+            role: user.role(),
+            status: if user.password_hash.is_some() {
+                UserStatus::Active
+            } else {
+                UserStatus::Invited
+            },
+            id: user.id,
+            organization_id: user.organization_id,
+            email: user.email,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Adds a user to an organisation (the operator for any, an organisation's admin for
+/// its own).
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = UserView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations/{id}/users")]
+pub async fn create_user(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<CreateUserRequest>,
+) -> ApiResult<HttpResponse> {
+    let organization_id = id.into_inner();
+    if !caller.can_see_organization(organization_id) {
+        return Err(ApiError::not_found());
+    }
+    if !caller.is_operator() && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Seuls les administrateurs de l'organisation peuvent ajouter des utilisateurs.",
+        ));
+    }
+    let req = body.0;
+    let email = Email::parse("email", &req.email)?;
+    let password = req
+        .password
+        .as_deref()
+        .map(|p| Password::parse("password", p))
+        .transpose()?;
+    let password_hash = match password {
+        Some(p) => Some(
+            web::block(move || hash_password(p.expose()))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let mut conn = state.conn().await?;
+    if orgs::find_organization(&mut conn, organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found());
+    }
+    let user = orgs::create_user(
+        &mut conn,
+        &NewUser {
+            organization_id,
+            email,
+            password_hash,
+            role: req.role,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    #[schema(example = "2026-01-01")]
+    pub valid_from: NaiveDate,
+    #[schema(example = "2028-12-31")]
+    pub valid_until: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteLabelView {
+    pub site_id: Uuid,
+    #[serde(flatten)]
+    pub label: LabelView,
+}
+
+impl From<SiteLabel> for SiteLabelView {
+    fn from(label: SiteLabel) -> Self {
+        SiteLabelView {
+            site_id: label.site_id,
+            label: LabelView::from(&label),
+        }
+    }
+}
+
+/// Grants or renews a site's APTIC label for a period (operator). A suspended label
+/// stays suspended.
+#[utoipa::path(
+    tag = "labels",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = LabelRequest,
+    responses(
+        (status = 200, body = SiteLabelView),
+        (status = 404, description = "`not_found`: no site with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/sites/{id}/label")]
+pub async fn grant_label(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<LabelRequest>,
+) -> ApiResult<web::Json<SiteLabelView>> {
+    caller.require_operator()?;
+    let period = LabelPeriod::new(body.valid_from, body.valid_until)?;
+    let mut conn = state.conn().await?;
+    let label = orgs::grant_label(&mut conn, id.into_inner(), period).await?;
+    Ok(web::Json(label.into()))
+}
+
+/// Suspends a site's label: it can no longer redeem tickets (operator).
+#[utoipa::path(
+    tag = "labels",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = SiteLabelView),
+        (status = 409, description = "`no_label`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/sites/{id}/label/suspend")]
+pub async fn suspend_label(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<SiteLabelView>> {
+    caller.require_operator()?;
+    let mut conn = state.conn().await?;
+    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), true).await?;
+    Ok(web::Json(label.into()))
+}
+
+/// Lifts a suspension (operator).
+#[utoipa::path(
+    tag = "labels",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = SiteLabelView),
+        (status = 409, description = "`no_label`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/sites/{id}/label/reinstate")]
+pub async fn reinstate_label(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<SiteLabelView>> {
+    caller.require_operator()?;
+    let mut conn = state.conn().await?;
+    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), false).await?;
+    Ok(web::Json(label.into()))
+}

@@ -1,0 +1,136 @@
+//! The public directory of labelled sites: where a beneficiary can go.
+
+use actix_web::{get, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::pagination::{Page, PageQuery};
+use crate::domain::{Coordinates, PostcodePrefix, ValidationError, french_date};
+use crate::error::{ApiError, ApiResult};
+use crate::organizations;
+
+pub const DEFAULT_RADIUS_KM: f64 = 20.0;
+pub const MAX_RADIUS_KM: f64 = 500.0;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SiteSearch {
+    /// Start of a postcode: `70` for a département, `70000` for a town.
+    pub postcode: Option<String>,
+    /// A position `LAT,LON` in decimal degrees; sites come nearest first.
+    pub near: Option<String>,
+    /// With `near`: how far to look, in km (default 20, at most 500).
+    pub radius_km: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicSite {
+    pub id: Uuid,
+    pub name: String,
+    pub address: Option<String>,
+    pub postcode: String,
+    pub city: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// With `near`: distance as the crow flies, in km (two decimals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_km: Option<f64>,
+}
+
+/// Sites whose label is active today, by postcode prefix or nearest a point. No token.
+#[utoipa::path(
+    tag = "public",
+    params(SiteSearch, PageQuery),
+    responses(
+        (status = 200, body = Page<PublicSite>),
+        (status = 422, description = "`validation_failed`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/public/sites")]
+pub async fn list_sites(
+    state: web::Data<AppState>,
+    search: web::Query<SiteSearch>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<PublicSite>>> {
+    let limit = page.limit()? as usize;
+    let offset = page.offset()?;
+    let prefix = search
+        .postcode
+        .as_deref()
+        .map(|p| PostcodePrefix::parse("postcode", p))
+        .transpose()?;
+    let near = search
+        .near
+        .as_deref()
+        .map(|p| Coordinates::parse_pair("near", p))
+        .transpose()?;
+    let radius = match search.radius_km {
+        None => DEFAULT_RADIUS_KM,
+        Some(r) if r.is_finite() && r > 0.0 && r <= MAX_RADIUS_KM => r,
+        Some(_) => {
+            return Err(ValidationError::new(
+                "radius_km",
+                format!("Le rayon doit être compris entre 0 et {MAX_RADIUS_KM} km."),
+            )
+            .into());
+        }
+    };
+    let mut conn = state.conn().await?;
+    let today = french_date(Utc::now());
+    let sites = organizations::labelled_sites(&mut conn, today, prefix.as_ref()).await?;
+    let mut found: Vec<PublicSite> = sites
+        .into_iter()
+        .filter_map(|site| {
+            let position = site
+                .latitude
+                .zip(site.longitude)
+                .map(|(latitude, longitude)| Coordinates {
+                    latitude,
+                    longitude,
+                });
+            let distance = match (near, position) {
+                (Some(from), Some(to)) => {
+                    let d = from.distance_km(&to);
+                    if d > radius {
+                        return None;
+                    }
+                    Some((d * 100.0).round() / 100.0)
+                }
+                (Some(_), None) => return None,
+                (None, _) => None,
+            };
+            Some(PublicSite {
+                id: site.id,
+                name: site.name,
+                address: site.address,
+                postcode: site.postcode,
+                city: site.city,
+                latitude: site.latitude,
+                longitude: site.longitude,
+                distance_km: distance,
+            })
+        })
+        .collect();
+    if near.is_some() {
+        found.sort_by(|a, b| {
+            a.distance_km
+                .partial_cmp(&b.distance_km)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
+    let total = found.len();
+    if offset > total {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "Le curseur de pagination n'est pas valide : reprenez la liste depuis le début.",
+        ));
+    }
+    let items: Vec<PublicSite> = found.into_iter().skip(offset).take(limit).collect();
+    let next = offset + items.len();
+    let next_cursor = (next < total).then(|| next.to_string());
+    Ok(web::Json(Page { items, next_cursor }))
+}

@@ -1,0 +1,302 @@
+//! Authentication: argon2id password hashes, short-lived HS256 access tokens, the
+//! [`Caller`] extractor every protected handler takes, and the login failure limiter.
+
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{OrgKind, Role};
+use crate::error::ApiError;
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("could not hash a password: {e}"))
+}
+
+/// Checks a password against a stored hash. With no hash (unknown user, or an invited
+/// user who has not chosen a password) a dummy hash is checked all the same, so that
+/// the answer takes as long whether the account exists or not.
+pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8c0mNqv9CTTZqA1NnHDdn5gVKAJvkLvT0XvVXn1ejLQ";
+    let (hash, real) = match stored {
+        Some(h) => (h, true),
+        None => (DUMMY, false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let matches = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    matches && real
+}
+
+/// What an access token says about its bearer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub org: Uuid,
+    pub kind: OrgKind,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Signs and checks access tokens (HS256 only: `alg: none` or any other algorithm is
+/// refused).
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub ttl_seconds: u64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], ttl_seconds: u64) -> TokenKeys {
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl_seconds,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user: Uuid,
+        org: Uuid,
+        kind: OrgKind,
+        role: Role,
+    ) -> anyhow::Result<String> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user,
+            org,
+            kind,
+            role,
+            iat: now,
+            exp: now + i64::try_from(self.ttl_seconds).unwrap_or(900),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| anyhow::anyhow!("could not sign a token: {e}"))
+    }
+
+    pub fn check(&self, token: &str) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+/// The authenticated caller: who, in which organisation, with which role. Handlers
+/// scope every query to `organization_id` unless the caller is the operator.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub organization_id: Uuid,
+    pub kind: OrgKind,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_operator(&self) -> bool {
+        self.kind == OrgKind::Operator
+    }
+
+    /// Only the operator's users may go on.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.is_operator() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Cette action est réservée à l'opérateur du dispositif.",
+            ))
+        }
+    }
+
+    /// Whether the caller may see the organisation `id`: its own, or any for the operator.
+    pub fn can_see_organization(&self, id: Uuid) -> bool {
+        self.is_operator() || self.organization_id == id
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(caller_of(req))
+    }
+}
+
+fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let keys = req
+        .app_data::<web::Data<TokenKeys>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("token keys not configured")))?;
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthenticated("Connectez-vous : cette action demande un jeton d'accès (en-tête Authorization: Bearer …).")
+        })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthenticated(
+                "L'en-tête Authorization doit avoir la forme « Bearer <jeton> ».",
+            )
+        })?;
+    let claims = keys.check(token).ok_or_else(|| {
+        ApiError::unauthenticated("Votre session n'est pas valide ou a expiré : reconnectez-vous.")
+    })?;
+    Ok(Caller {
+        user_id: claims.sub,
+        organization_id: claims.org,
+        kind: claims.kind,
+        role: claims.role,
+    })
+}
+
+/// Counts failures per key (an e-mail, an IP address) within a window; a key that
+/// reached the limit is refused until its window ends. In memory: a restart forgives,
+/// which is acceptable for a brake on guessing (each instance brakes on its own).
+pub struct FailureLimiter {
+    max_failures: u32,
+    window: Duration,
+    entries: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    pub fn new(max_failures: u32, window: Duration) -> FailureLimiter {
+        FailureLimiter {
+            max_failures,
+            window,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(seconds to wait)` when `key` is blocked.
+    pub fn blocked(&self, key: &str) -> Option<u64> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, count) = entries.get(key)?;
+        let elapsed = start.elapsed();
+        if *count >= self.max_failures && elapsed < self.window {
+            Some((self.window - elapsed).as_secs().max(1))
+        } else {
+            None
+        }
+    }
+
+    pub fn record_failure(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > 100_000 {
+            let window = self.window;
+            entries.retain(|_, (start, _)| start.elapsed() < window);
+        }
+        let entry = entries
+            .entry(key.to_string())
+            .or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= self.window {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// The two brakes on password guessing.
+pub struct LoginLimits {
+    pub per_email: FailureLimiter,
+    pub per_ip: FailureLimiter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(Some(&hash), "correct horse battery"));
+        assert!(!verify_password(Some(&hash), "correct horse batterx"));
+        assert!(!verify_password(None, "anything"));
+        assert!(!verify_password(Some("not a hash"), "anything"));
+    }
+
+    #[test]
+    fn tokens_refuse_tampering_other_keys_and_expiry() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
+        let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = keys.issue(user, org, OrgKind::Site, Role::Agent).unwrap();
+        let claims = keys.check(&token).unwrap();
+        assert_eq!(
+            (claims.sub, claims.org, claims.kind),
+            (user, org, OrgKind::Site)
+        );
+
+        let other = TokenKeys::new(b"another-secret-another-secret-00", 60);
+        assert!(other.check(&token).is_none(), "wrong key");
+
+        let expired = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 0);
+        let now = Utc::now().timestamp();
+        let old = Claims {
+            sub: user,
+            org,
+            kind: OrgKind::Site,
+            role: Role::Agent,
+            iat: now - 100,
+            exp: now - 60,
+        };
+        let old_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &expired.encoding).unwrap();
+        assert!(keys.check(&old_token).is_none(), "expired");
+    }
+
+    #[test]
+    fn limiter_blocks_after_the_limit_and_forgets() {
+        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
+        for _ in 0..2 {
+            limiter.record_failure("a");
+        }
+        assert!(limiter.blocked("a").is_none());
+        limiter.record_failure("a");
+        assert!(limiter.blocked("a").is_some());
+        assert!(limiter.blocked("b").is_none());
+        limiter.forget("a");
+        assert!(limiter.blocked("a").is_none());
+        let short = FailureLimiter::new(1, Duration::from_millis(10));
+        short.record_failure("x");
+        assert!(short.blocked("x").is_some());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(short.blocked("x").is_none());
+    }
+}

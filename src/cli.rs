@@ -1,0 +1,128 @@
+//! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::{Email, Password};
+use crate::startup::{Application, prepare_database};
+use crate::{db, demo, organizations, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "passnum",
+    version,
+    about = "Pass Numérique: chèques de formation au numérique"
+)]
+struct Cli {
+    /// Folder of the configuration files (default.toml, <environment>.toml).
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "PASSNUM_CONFIG_DIR"
+    )]
+    config_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the HTTP server (applies pending migrations first).
+    Serve,
+    /// Applies pending database migrations, then exits.
+    Migrate,
+    /// Creates the operator organisation (once) and an operator admin.
+    CreateOperator {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+    /// Fills an empty database with a believable demo territory.
+    Demo,
+    /// Stops the private PostgreSQL cluster of the data folder (its data stays).
+    StopDatabase,
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("passnum: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logs(settings.log_format, &settings.log_level);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("passnum: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let pool = prepare_database(&settings).await?;
+            let environment = settings.environment;
+            let app = Application::build(settings.clone(), pool)?;
+            tracing::info!(
+                environment = environment.as_str(),
+                address = %format!("http://{}", settings.bind),
+                docs = %format!("http://{}/docs/", settings.bind),
+                "passnum is serving"
+            );
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let url = db::resolve_database_url(&settings).await?;
+            let applied = db::run_migrations(&url).await?;
+            println!("{applied} migration(s) applied");
+        }
+        Command::CreateOperator { email, password } => {
+            let email = Email::parse("email", &email)
+                .map_err(|e| anyhow::anyhow!("--email: {}", e.message))?;
+            let password = Password::parse("password", &password)
+                .map_err(|e| anyhow::anyhow!("--password: {}", e.message))?;
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            match organizations::bootstrap_operator(&mut conn, email.clone(), &password).await {
+                Ok((org, user)) => {
+                    println!("{}", org.id);
+                    eprintln!(
+                        "operator organisation {} ready; admin {} (user {})",
+                        org.id, email, user.id
+                    );
+                }
+                Err(err) => anyhow::bail!("{}", err.problem().detail),
+            }
+        }
+        Command::Demo => {
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            let report = demo::fill(&mut conn).await?;
+            println!("{report}");
+        }
+        Command::StopDatabase => {
+            if settings.database_url.is_some() {
+                anyhow::bail!("DATABASE_URL is set: there is no private cluster to stop");
+            }
+            let root = settings.data_dir.join("postgres");
+            let was_running =
+                tokio::task::spawn_blocking(move || crate::pg_cluster::stop(&root)).await??;
+            if was_running {
+                println!("private PostgreSQL stopped; its data stays in the data folder");
+            } else {
+                println!("the private PostgreSQL was not running");
+            }
+        }
+    }
+    Ok(())
+}

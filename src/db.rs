@@ -1,0 +1,136 @@
+//! Database access: the connection pool, the embedded migrations, and the one place
+//! where database errors are classified ([`DbError`]) before the HTTP edge maps them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool::Runtime;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::pg_cluster::{self, Durability};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// A database failure, classified once so that callers decide without matching on
+/// driver details. Constraint violations keep the constraint's name: the use case or
+/// the HTTP edge maps a known constraint to a precise error.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("row not found")]
+    NotFound,
+    #[error("unique constraint {constraint} violated")]
+    Unique { constraint: String },
+    #[error("check constraint {constraint} violated")]
+    Check { constraint: String },
+    #[error("foreign key {constraint} violated")]
+    ForeignKey { constraint: String },
+    #[error("concurrent update, retry")]
+    Serialization,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(#[source] DieselError),
+}
+
+impl From<DieselError> for DbError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => DbError::NotFound,
+            DieselError::DatabaseError(kind, ref info) => {
+                let constraint = info.constraint_name().unwrap_or_default().to_string();
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => DbError::Unique { constraint },
+                    DatabaseErrorKind::CheckViolation => DbError::Check { constraint },
+                    DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKey { constraint },
+                    DatabaseErrorKind::SerializationFailure => DbError::Serialization,
+                    DatabaseErrorKind::ClosedConnection => {
+                        DbError::Unavailable("connection closed".into())
+                    }
+                    _ => DbError::Other(err),
+                }
+            }
+            DieselError::BrokenTransactionManager => {
+                DbError::Unavailable("broken transaction manager".into())
+            }
+            other => DbError::Other(other),
+        }
+    }
+}
+
+impl From<PoolError> for DbError {
+    fn from(err: PoolError) -> Self {
+        DbError::Unavailable(err.to_string())
+    }
+}
+
+/// The database URL to use: `DATABASE_URL` when set, else the private cluster under
+/// the data folder, started (or found running) here.
+pub async fn resolve_database_url(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(url) = &settings.database_url {
+        return Ok(url.expose_secret().to_string());
+    }
+    let root = settings.data_dir.join("postgres");
+    let cluster =
+        tokio::task::spawn_blocking(move || pg_cluster::ensure_running(&root, Durability::Durable))
+            .await
+            .context("the cluster start-up task failed")??;
+    create_database_if_missing(&cluster.url("postgres"), "passnum").await?;
+    Ok(cluster.url("passnum"))
+}
+
+/// Creates `name` on the server of `admin_url` unless it exists.
+pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(admin_url)
+        .await
+        .context("could not connect to PostgreSQL")?;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let found: Found =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS found")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result(&mut conn)
+            .await?;
+    if !found.found {
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .context("could not build the database pool")
+}
+
+/// Applies the pending embedded migrations; returns how many ran. Needs the
+/// multi-threaded runtime: the harness blocks in place while diesel migrates.
+pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
+    let conn = AsyncPgConnection::establish(url)
+        .await
+        .context("could not connect to the database to migrate it")?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(applied.len())
+}

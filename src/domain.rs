@@ -1,0 +1,613 @@
+//! Domain values that parse: a value of these types that exists is valid. Handlers
+//! turn request bodies into them first; every refusal names the field and says, in
+//! French, what is expected. No HTTP and no SQL here.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A refused input value: which field, and a sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Kinds of organisations taking part in the scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    Operator,
+    Funder,
+    Prescriber,
+    Site,
+}
+
+impl OrgKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Operator => "operator",
+            OrgKind::Funder => "funder",
+            OrgKind::Prescriber => "prescriber",
+            OrgKind::Site => "site",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<OrgKind> {
+        match raw {
+            "operator" => Some(OrgKind::Operator),
+            "funder" => Some(OrgKind::Funder),
+            "prescriber" => Some(OrgKind::Prescriber),
+            "site" => Some(OrgKind::Site),
+            _ => None,
+        }
+    }
+}
+
+/// Kinds the operator may create (there is one operator, made at bootstrap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NewOrgKind {
+    Funder,
+    Prescriber,
+    Site,
+}
+
+impl From<NewOrgKind> for OrgKind {
+    fn from(kind: NewOrgKind) -> OrgKind {
+        match kind {
+            NewOrgKind::Funder => OrgKind::Funder,
+            NewOrgKind::Prescriber => OrgKind::Prescriber,
+            NewOrgKind::Site => OrgKind::Site,
+        }
+    }
+}
+
+/// A user's role inside its organisation. The operator's admins run the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        match raw {
+            "admin" => Some(Role::Admin),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// An e-mail address, trimmed and lower-cased. Checks the shape only (one `@`, a
+/// domain with a dot, no spaces): whether it receives mail is for the mail to tell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &str, raw: &str) -> Result<Email, ValidationError> {
+        let value = raw.trim().to_lowercase();
+        let refuse = || {
+            ValidationError::new(
+                field,
+                format!(
+                    "« {} » n'est pas une adresse e-mail valide (exemple : prenom.nom@exemple.fr).",
+                    raw.trim()
+                ),
+            )
+        };
+        if value.is_empty()
+            || value.len() > 254
+            || value.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(refuse());
+        }
+        let Some((local, domain)) = value.split_once('@') else {
+            return Err(refuse());
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && !domain.contains('@');
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(refuse());
+        }
+        Ok(Email(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A French postcode: five digits (Corsica's are 20xxx, overseas 97xxx and 98xxx).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Postcode(String);
+
+impl Postcode {
+    pub fn parse(field: &str, raw: &str) -> Result<Postcode, ValidationError> {
+        let value = raw.trim();
+        if value.len() == 5 && value.chars().all(|c| c.is_ascii_digit()) {
+            Ok(Postcode(value.to_string()))
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!(
+                    "« {value} » n'est pas un code postal : cinq chiffres sont attendus (exemple : 70000)."
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The start of a postcode, one to five digits ("70" for a département), used to
+/// filter and to define territories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostcodePrefix(String);
+
+impl PostcodePrefix {
+    pub fn parse(field: &str, raw: &str) -> Result<PostcodePrefix, ValidationError> {
+        let value = raw.trim();
+        if (1..=5).contains(&value.len()) && value.chars().all(|c| c.is_ascii_digit()) {
+            Ok(PostcodePrefix(value.to_string()))
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!(
+                    "« {value} » n'est pas un début de code postal : de un à cinq chiffres sont attendus (exemple : 70 ou 70000)."
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, postcode: &str) -> bool {
+        postcode.starts_with(&self.0)
+    }
+}
+
+/// A SIRET (14 digits, Luhn checksum; La Poste's establishments follow their own rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Siret(String);
+
+const LA_POSTE_SIREN: &str = "356000000";
+
+impl Siret {
+    pub fn parse(field: &str, raw: &str) -> Result<Siret, ValidationError> {
+        let value: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if value.len() != 14 || !value.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ValidationError::new(
+                field,
+                "Un SIRET compte quatorze chiffres (exemple : 732 829 320 00074).",
+            ));
+        }
+        let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
+        let valid = if value.starts_with(LA_POSTE_SIREN) {
+            digits.iter().sum::<u32>() % 5 == 0
+        } else {
+            luhn_valid(&digits)
+        };
+        if !valid {
+            return Err(ValidationError::new(
+                field,
+                format!("Le SIRET {value} n'existe pas : un chiffre a sans doute été mal saisi."),
+            ));
+        }
+        Ok(Siret(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn luhn_valid(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// A point on Earth in decimal degrees (WGS 84).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coordinates {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+
+impl Coordinates {
+    pub fn new(latitude: f64, longitude: f64) -> Result<Coordinates, ValidationError> {
+        if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
+            return Err(ValidationError::new(
+                "latitude",
+                "La latitude doit être comprise entre -90 et 90 degrés.",
+            ));
+        }
+        if !longitude.is_finite() || !(-180.0..=180.0).contains(&longitude) {
+            return Err(ValidationError::new(
+                "longitude",
+                "La longitude doit être comprise entre -180 et 180 degrés.",
+            ));
+        }
+        Ok(Coordinates {
+            latitude,
+            longitude,
+        })
+    }
+
+    /// Both or neither: a site with half a position cannot be placed on a map.
+    pub fn from_optional(
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+    ) -> Result<Option<Coordinates>, ValidationError> {
+        match (latitude, longitude) {
+            (None, None) => Ok(None),
+            (Some(lat), Some(lon)) => Coordinates::new(lat, lon).map(Some),
+            (Some(_), None) => Err(ValidationError::new(
+                "longitude",
+                "La longitude manque : donnez la latitude et la longitude ensemble.",
+            )),
+            (None, Some(_)) => Err(ValidationError::new(
+                "latitude",
+                "La latitude manque : donnez la latitude et la longitude ensemble.",
+            )),
+        }
+    }
+
+    /// Parses `"LAT,LON"` as written in a query string.
+    pub fn parse_pair(field: &str, raw: &str) -> Result<Coordinates, ValidationError> {
+        let refuse = || {
+            ValidationError::new(
+                field,
+                "Une position s'écrit « latitude,longitude » en degrés décimaux (exemple : 47.62,6.15).",
+            )
+        };
+        let (lat, lon) = raw.split_once(',').ok_or_else(refuse)?;
+        let lat: f64 = lat.trim().parse().map_err(|_| refuse())?;
+        let lon: f64 = lon.trim().parse().map_err(|_| refuse())?;
+        Coordinates::new(lat, lon).map_err(|e| ValidationError::new(field, e.message))
+    }
+
+    /// Great-circle distance (haversine), in kilometres.
+    pub fn distance_km(&self, other: &Coordinates) -> f64 {
+        let (lat1, lat2) = (self.latitude.to_radians(), other.latitude.to_radians());
+        let dlat = lat2 - lat1;
+        let dlon = (other.longitude - self.longitude).to_radians();
+        let a = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+    }
+}
+
+/// A non-empty line of text (names, cities), trimmed, at most `max` characters.
+pub fn text(field: &str, raw: &str, max: usize) -> Result<String, ValidationError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(ValidationError::new(
+            field,
+            "Ce champ ne peut pas être vide.",
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("Ce champ est limité à {max} caractères."),
+        ));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(ValidationError::new(
+            field,
+            "Ce champ contient des caractères de contrôle.",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// An optional line of text: absent or blank is `None`.
+pub fn optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ValidationError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => text(field, value, max).map(Some),
+    }
+}
+
+/// A password chosen by a person: long enough to resist guessing.
+pub struct Password(String);
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+impl Password {
+    pub fn parse(field: &str, raw: &str) -> Result<Password, ValidationError> {
+        let chars = raw.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(ValidationError::new(
+                field,
+                format!("Le mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères."),
+            ));
+        }
+        if chars > 256 {
+            return Err(ValidationError::new(
+                field,
+                "Le mot de passe est limité à 256 caractères.",
+            ));
+        }
+        Ok(Password(raw.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+/// The label period of a site: from one date to another, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelPeriod {
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+}
+
+impl LabelPeriod {
+    pub fn new(
+        valid_from: NaiveDate,
+        valid_until: NaiveDate,
+    ) -> Result<LabelPeriod, ValidationError> {
+        if valid_until < valid_from {
+            return Err(ValidationError::new(
+                "valid_until",
+                "La fin de validité du label doit suivre son début.",
+            ));
+        }
+        Ok(LabelPeriod {
+            valid_from,
+            valid_until,
+        })
+    }
+}
+
+/// Where a site's label stands on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelStatus {
+    Active,
+    Suspended,
+    NotYetValid,
+    Expired,
+}
+
+impl LabelStatus {
+    pub fn on(period: LabelPeriod, suspended: bool, day: NaiveDate) -> LabelStatus {
+        if suspended {
+            LabelStatus::Suspended
+        } else if day < period.valid_from {
+            LabelStatus::NotYetValid
+        } else if day > period.valid_until {
+            LabelStatus::Expired
+        } else {
+            LabelStatus::Active
+        }
+    }
+}
+
+/// The civil date in metropolitan France at `now`: label and ticket dates are French
+/// calendar days, not UTC ones.
+pub fn french_date(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn emails() {
+        let cases = [
+            (
+                "Agent.Dupont@Mairie-Vesoul.FR ",
+                Some("agent.dupont@mairie-vesoul.fr"),
+            ),
+            ("a@b.fr", Some("a@b.fr")),
+            ("", None),
+            ("no-at-sign.fr", None),
+            ("two@@signs.fr", None),
+            ("space in@mail.fr", None),
+            ("nodot@localhost", None),
+            ("trailing@dot.fr.", None),
+            ("@missing-local.fr", None),
+        ];
+        for (raw, expected) in cases {
+            let parsed = Email::parse("email", raw).ok();
+            assert_eq!(parsed.as_ref().map(Email::as_str), expected, "case {raw:?}");
+        }
+    }
+
+    #[test]
+    fn postcodes_and_prefixes() {
+        for (raw, ok) in [
+            ("70000", true),
+            ("2A004", false),
+            ("7000", false),
+            ("700000", false),
+            ("97411", true),
+        ] {
+            assert_eq!(
+                Postcode::parse("postcode", raw).is_ok(),
+                ok,
+                "postcode {raw}"
+            );
+        }
+        for (raw, ok) in [
+            ("7", true),
+            ("70", true),
+            ("70000", true),
+            ("", false),
+            ("700001", false),
+            ("7a", false),
+        ] {
+            assert_eq!(
+                PostcodePrefix::parse("postcode", raw).is_ok(),
+                ok,
+                "prefix {raw}"
+            );
+        }
+        assert!(PostcodePrefix::parse("p", "70").unwrap().matches("70000"));
+        assert!(!PostcodePrefix::parse("p", "70").unwrap().matches("17000"));
+    }
+
+    #[test]
+    fn sirets() {
+        // Real public SIRETs: a company (Luhn) and a La Poste establishment.
+        assert!(Siret::parse("siret", "732 829 320 00074").is_ok());
+        assert!(Siret::parse("siret", "35600000000048").is_ok());
+        let typo = Siret::parse("siret", "73282932000075").unwrap_err();
+        assert!(typo.message.contains("mal saisi"), "{typo:?}");
+        assert!(Siret::parse("siret", "1234").is_err());
+    }
+
+    #[test]
+    fn coordinates() {
+        assert!(Coordinates::new(91.0, 0.0).is_err());
+        assert!(Coordinates::new(0.0, f64::NAN).is_err());
+        assert_eq!(
+            Coordinates::from_optional(Some(47.0), None)
+                .unwrap_err()
+                .field,
+            "longitude"
+        );
+        let p = Coordinates::parse_pair("near", " 47.62 , 6.15 ").unwrap();
+        assert_eq!(
+            p,
+            Coordinates {
+                latitude: 47.62,
+                longitude: 6.15
+            }
+        );
+        for bad in ["47.62", "a,b", "47.62;6.15", "100,6"] {
+            assert!(Coordinates::parse_pair("near", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn distance_between_two_towns() {
+        // Vesoul → Besançon: about 44 km as the crow flies.
+        let vesoul = Coordinates::new(47.6233, 6.1556).unwrap();
+        let besancon = Coordinates::new(47.2378, 6.0241).unwrap();
+        let d = vesoul.distance_km(&besancon);
+        assert!((d - 44.0).abs() < 1.0, "{d}");
+        assert!(vesoul.distance_km(&vesoul).abs() < 1e-9);
+    }
+
+    #[test]
+    fn label_status_over_time() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let period = LabelPeriod::new(d("2026-01-01"), d("2026-12-31")).unwrap();
+        assert_eq!(
+            LabelStatus::on(period, false, d("2025-12-31")),
+            LabelStatus::NotYetValid
+        );
+        assert_eq!(
+            LabelStatus::on(period, false, d("2026-01-01")),
+            LabelStatus::Active
+        );
+        assert_eq!(
+            LabelStatus::on(period, false, d("2026-12-31")),
+            LabelStatus::Active
+        );
+        assert_eq!(
+            LabelStatus::on(period, false, d("2027-01-01")),
+            LabelStatus::Expired
+        );
+        assert_eq!(
+            LabelStatus::on(period, true, d("2026-06-01")),
+            LabelStatus::Suspended
+        );
+        assert!(LabelPeriod::new(d("2026-02-01"), d("2026-01-31")).is_err());
+    }
+
+    #[test]
+    fn french_date_follows_paris_time() {
+        let late_utc = DateTime::parse_from_rfc3339("2026-06-30T22:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            french_date(late_utc),
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,80}") {
+            let _ = Email::parse("f", &s);
+            let _ = Postcode::parse("f", &s);
+            let _ = PostcodePrefix::parse("f", &s);
+            let _ = Siret::parse("f", &s);
+            let _ = Coordinates::parse_pair("f", &s);
+        }
+
+        #[test]
+        fn a_valid_siret_with_one_digit_changed_is_refused(pos in 0usize..14, delta in 1u32..10) {
+            let valid = "73282932000074";
+            let mut digits: Vec<u32> = valid.chars().filter_map(|c| c.to_digit(10)).collect();
+            digits[pos] = (digits[pos] + delta) % 10;
+            let changed: String = digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect();
+            prop_assert!(Siret::parse("siret", &changed).is_err());
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Organisations, their users and site labels: the use cases, each one database
+//! transaction taking `&mut AsyncPgConnection`, with inputs already parsed.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::DbError;
+use crate::domain::{
+    Coordinates, Email, LabelPeriod, LabelStatus, OrgKind, Password, Postcode, PostcodePrefix,
+    Role, Siret,
+};
+use crate::error::ApiError;
+use crate::schema::{organizations, site_labels, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = organizations)]
+pub struct Organization {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub email: String,
+    pub postcode: String,
+    pub city: String,
+    pub address: Option<String>,
+    pub siret: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Organization {
+    pub fn kind(&self) -> OrgKind {
+        OrgKind::parse(&self.kind).unwrap_or(OrgKind::Site)
+    }
+}
+
+/// An organisation ready to be created.
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub kind: OrgKind,
+    pub name: String,
+    pub email: Email,
+    pub postcode: Postcode,
+    pub city: String,
+    pub address: Option<String>,
+    pub siret: Option<Siret>,
+    pub coordinates: Option<Coordinates>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Agent)
+    }
+}
+
+/// A user ready to be created: with a password already hashed, or invited (none).
+#[derive(Debug)]
+pub struct NewUser {
+    pub organization_id: Uuid,
+    pub email: Email,
+    pub password_hash: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = site_labels)]
+pub struct SiteLabel {
+    pub site_id: Uuid,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SiteLabel {
+    pub fn status_on(&self, day: NaiveDate) -> LabelStatus {
+        let period = LabelPeriod {
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+        };
+        LabelStatus::on(period, self.suspended_at.is_some(), day)
+    }
+}
+
+pub async fn create_organization(
+    conn: &mut AsyncPgConnection,
+    new: &NewOrganization,
+) -> Result<Organization, ApiError> {
+    let row = diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(Uuid::now_v7()),
+            organizations::kind.eq(new.kind.as_str()),
+            organizations::name.eq(&new.name),
+            organizations::email.eq(new.email.as_str()),
+            organizations::postcode.eq(new.postcode.as_str()),
+            organizations::city.eq(&new.city),
+            organizations::address.eq(new.address.as_deref()),
+            organizations::siret.eq(new.siret.as_ref().map(Siret::as_str)),
+            organizations::latitude.eq(new.coordinates.map(|c| c.latitude)),
+            organizations::longitude.eq(new.coordinates.map(|c| c.longitude)),
+        ))
+        .returning(Organization::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(DbError::from);
+    match row {
+        Err(DbError::Unique { constraint }) if constraint == "organizations_single_operator" => {
+            Err(ApiError::conflict(
+                "operator_exists",
+                "L'organisation opératrice existe déjà : il n'y en a qu'une.",
+            ))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The organisation `id` as the caller may see it: another organisation's is absent.
+pub async fn find_organization(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<Organization>, DbError> {
+    Ok(organizations::table
+        .find(id)
+        .select(Organization::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// One page of organisations in creation order (ids are UUIDv7), after `after`.
+pub async fn list_organizations(
+    conn: &mut AsyncPgConnection,
+    kind: Option<OrgKind>,
+    only: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Organization>, DbError> {
+    let mut query = organizations::table
+        .select(Organization::as_select())
+        .order(organizations::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(kind) = kind {
+        query = query.filter(organizations::kind.eq(kind.as_str()));
+    }
+    if let Some(id) = only {
+        query = query.filter(organizations::id.eq(id));
+    }
+    if let Some(after) = after {
+        query = query.filter(organizations::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
+pub async fn create_user(conn: &mut AsyncPgConnection, new: &NewUser) -> Result<User, ApiError> {
+    let row = diesel::insert_into(users::table)
+        .values((
+            users::id.eq(Uuid::now_v7()),
+            users::organization_id.eq(new.organization_id),
+            users::email.eq(new.email.as_str()),
+            users::password_hash.eq(new.password_hash.as_deref()),
+            users::role.eq(new.role.as_str()),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(DbError::from);
+    match row {
+        Err(DbError::Unique { constraint }) if constraint == "users_email_unique" => {
+            Err(ApiError::conflict(
+                "email_taken",
+                format!("Un compte existe déjà avec l'adresse {}.", new.email),
+            )
+            .with_field("email"))
+        }
+        other => Ok(other?),
+    }
+}
+
+pub async fn find_user_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<(User, Organization)>, DbError> {
+    Ok(users::table
+        .inner_join(organizations::table)
+        .filter(users::email.eq(email.to_lowercase()))
+        .select((User::as_select(), Organization::as_select()))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn find_user(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<(User, Organization)>, DbError> {
+    Ok(users::table
+        .inner_join(organizations::table)
+        .filter(users::id.eq(id))
+        .select((User::as_select(), Organization::as_select()))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Creates the operator organisation and its first admin, in one transaction.
+pub async fn bootstrap_operator(
+    conn: &mut AsyncPgConnection,
+    email: Email,
+    password: &Password,
+) -> Result<(Organization, User), ApiError> {
+    let password_hash =
+        crate::auth::hash_password(password.expose()).map_err(ApiError::internal)?;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        if find_user_by_email(conn, email.as_str()).await?.is_some() {
+            return Err(ApiError::conflict(
+                "email_taken",
+                format!("Un compte existe déjà avec l'adresse {email}."),
+            ));
+        }
+        let existing: Option<Organization> = organizations::table
+            .filter(organizations::kind.eq(OrgKind::Operator.as_str()))
+            .select(Organization::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        let operator = match existing {
+            Some(org) => org,
+            None => {
+                let new = NewOrganization {
+                    kind: OrgKind::Operator,
+                    name: "Opérateur Pass Numérique".into(),
+                    email: email.clone(),
+                    postcode: Postcode::parse("postcode", "75001")?,
+                    city: "Paris".into(),
+                    address: None,
+                    siret: None,
+                    coordinates: None,
+                };
+                create_organization(conn, &new).await?
+            }
+        };
+        let user = create_user(
+            conn,
+            &NewUser {
+                organization_id: operator.id,
+                email,
+                password_hash: Some(password_hash),
+                role: Role::Admin,
+            },
+        )
+        .await?;
+        Ok((operator, user))
+    })
+    .await
+}
+
+pub async fn find_label(
+    conn: &mut AsyncPgConnection,
+    site: Uuid,
+) -> Result<Option<SiteLabel>, DbError> {
+    Ok(site_labels::table
+        .find(site)
+        .select(SiteLabel::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The site `id`, or 404 when it is absent or not a site.
+async fn require_site(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Organization, ApiError> {
+    match find_organization(conn, id).await? {
+        Some(org) if org.kind() == OrgKind::Site => Ok(org),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Grants (or renews) a site's label for a period. A suspension stays in force.
+pub async fn grant_label(
+    conn: &mut AsyncPgConnection,
+    site: Uuid,
+    period: LabelPeriod,
+) -> Result<SiteLabel, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        require_site(conn, site).await?;
+        let label = diesel::insert_into(site_labels::table)
+            .values((
+                site_labels::site_id.eq(site),
+                site_labels::valid_from.eq(period.valid_from),
+                site_labels::valid_until.eq(period.valid_until),
+            ))
+            .on_conflict(site_labels::site_id)
+            .do_update()
+            .set((
+                site_labels::valid_from.eq(period.valid_from),
+                site_labels::valid_until.eq(period.valid_until),
+                site_labels::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(SiteLabel::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(label)
+    })
+    .await
+}
+
+/// Suspends (`true`) or reinstates (`false`) a site's label. Doing it twice changes
+/// nothing the second time.
+pub async fn set_label_suspended(
+    conn: &mut AsyncPgConnection,
+    site: Uuid,
+    suspended: bool,
+) -> Result<SiteLabel, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        require_site(conn, site).await?;
+        let Some(current) = find_label(conn, site).await? else {
+            return Err(ApiError::conflict(
+                "no_label",
+                "Ce lieu n'a pas de label : attribuez-le d'abord.",
+            ));
+        };
+        if current.suspended_at.is_some() == suspended {
+            return Ok(current);
+        }
+        let suspended_at = suspended.then(Utc::now);
+        let label = diesel::update(site_labels::table.find(site))
+            .set((
+                site_labels::suspended_at.eq(suspended_at),
+                site_labels::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(SiteLabel::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(label)
+    })
+    .await
+}
+
+/// Sites whose label is active on `day`, optionally in a postcode prefix.
+pub async fn labelled_sites(
+    conn: &mut AsyncPgConnection,
+    day: NaiveDate,
+    postcode: Option<&PostcodePrefix>,
+) -> Result<Vec<Organization>, DbError> {
+    let mut query = organizations::table
+        .inner_join(site_labels::table)
+        .filter(organizations::kind.eq(OrgKind::Site.as_str()))
+        .filter(site_labels::valid_from.le(day))
+        .filter(site_labels::valid_until.ge(day))
+        .filter(site_labels::suspended_at.is_null())
+        .select(Organization::as_select())
+        .order((
+            organizations::postcode.asc(),
+            organizations::name.asc(),
+            organizations::id.asc(),
+        ))
+        .into_boxed();
+    if let Some(prefix) = postcode {
+        query = query.filter(organizations::postcode.like(format!("{}%", prefix.as_str())));
+    }
+    Ok(query.load(conn).await?)
+}

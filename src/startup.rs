@@ -1,0 +1,141 @@
+//! Building and running the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{self, AppState, extract};
+use crate::auth::{FailureLimiter, LoginLimits, TokenKeys};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::telemetry::{self, Metrics};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and prepares the server over an existing pool.
+    pub fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.bind_addr()?)?;
+        let port = listener.local_addr()?.port();
+        let settings = Arc::new(settings);
+        let window = Duration::from_secs(settings.login_failure_window_seconds);
+        let state = web::Data::new(AppState {
+            pool,
+            login: LoginLimits {
+                per_email: FailureLimiter::new(settings.login_max_failures_per_email, window),
+                per_ip: FailureLimiter::new(settings.login_max_failures_per_ip, window),
+            },
+            metrics: Metrics::new()?,
+            settings: settings.clone(),
+        });
+        let keys = web::Data::new(TokenKeys::new(
+            settings.token_secret_bytes(),
+            settings.token_ttl_seconds,
+        ));
+        let body_limit = settings.max_body_bytes;
+        let server = HttpServer::new(move || {
+            let (app, openapi) = App::new()
+                .into_utoipa_app()
+                .openapi(api::base_document())
+                .app_data(state.clone())
+                .app_data(keys.clone())
+                .configure(|cfg| extract::configure_extractors(cfg, body_limit))
+                .configure(api::routes)
+                .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(unknown_route))
+                .wrap(from_fn(telemetry::record_metrics))
+                .wrap(from_fn(problem_safety_net))
+                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// No route matched this method and path.
+async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Cette adresse ne correspond à aucune ressource de l'API.",
+    ))
+}
+
+/// Resolves the database (starting the private cluster if needed), migrates it and
+/// builds the pool.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    let url = db::resolve_database_url(settings).await?;
+    let applied = db::run_migrations(&url).await?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    db::build_pool(&url, settings.database_pool_size)
+}
+
+/// Middleware: an error answered by actix itself (not by our handlers) still leaves as
+/// problem+json, so that every error a client sees has the same shape.
+async fn problem_safety_net(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !status.is_client_error() && !status.is_server_error() || is_problem {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (code, detail) = match status.as_u16() {
+        404 => (
+            "not_found",
+            "Cette adresse ne correspond à aucune ressource de l'API.",
+        ),
+        405 => (
+            "method_not_allowed",
+            "Cette méthode n'est pas permise sur cette adresse.",
+        ),
+        413 => (
+            "payload_too_large",
+            "Le corps de la requête dépasse la taille permise.",
+        ),
+        s if s >= 500 => (
+            "internal_error",
+            "Une erreur interne est survenue ; elle a été enregistrée.",
+        ),
+        _ => ("bad_request", "La requête n'a pas pu être comprise."),
+    };
+    let (req, _) = res.into_parts();
+    let response = ApiError::new(status, code, detail).error_response();
+    Ok(ServiceResponse::new(req, response))
+}
