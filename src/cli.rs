@@ -44,8 +44,13 @@ enum Command {
     },
     /// Fills an empty database with a believable demo territory.
     Demo,
-    /// Stops the private PostgreSQL cluster of the data folder (its data stays).
-    StopDatabase,
+    /// Stops the private PostgreSQL cluster of the data folder (its data stays,
+    /// unless --remove).
+    StopDatabase {
+        /// Also delete the cluster and its data (for throw-away test clusters).
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 pub async fn main() -> ExitCode {
@@ -110,13 +115,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let report = demo::fill(&mut conn).await?;
             println!("{report}");
         }
-        Command::StopDatabase => {
+        Command::StopDatabase { remove } => {
             if settings.database_url.is_some() {
                 anyhow::bail!("DATABASE_URL is set: there is no private cluster to stop");
             }
             let root = settings.data_dir.join("postgres");
-            let was_running =
-                tokio::task::spawn_blocking(move || crate::pg_cluster::stop(&root)).await??;
+            let was_running = tokio::task::spawn_blocking(move || {
+                let was_running = crate::pg_cluster::stop(&root)?;
+                if remove {
+                    crate::pg_cluster::remove(&root)?;
+                }
+                anyhow::Ok(was_running)
+            })
+            .await??;
             if was_running {
                 println!("private PostgreSQL stopped; its data stays in the data folder");
             } else {

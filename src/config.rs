@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn production_refuses_missing_default_or_short_secrets() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Settings)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut Settings)>;
+        let cases: Vec<(&str, Mutation, &str)> = vec![
             (
                 "missing token secret",
                 Box::new(|s| s.token_secret = None),

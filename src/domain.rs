@@ -217,11 +217,10 @@ impl Siret {
             ));
         }
         let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
-        let valid = if value.starts_with(LA_POSTE_SIREN) {
-            digits.iter().sum::<u32>() % 5 == 0
-        } else {
-            luhn_valid(&digits)
-        };
+        // La Poste's establishments share one SIREN and are numbered outside Luhn:
+        // theirs is valid when the digits add up to a multiple of 5.
+        let valid = luhn_valid(&digits)
+            || (value.starts_with(LA_POSTE_SIREN) && digits.iter().sum::<u32>().is_multiple_of(5));
         if !valid {
             return Err(ValidationError::new(
                 field,
@@ -250,7 +249,7 @@ fn luhn_valid(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A point on Earth in decimal degrees (WGS 84).
@@ -512,9 +511,12 @@ mod tests {
 
     #[test]
     fn sirets() {
-        // Real public SIRETs: a company (Luhn) and a La Poste establishment.
+        // A company (Luhn), La Poste's head office (Luhn) and one of its
+        // establishments (sum of digits).
         assert!(Siret::parse("siret", "732 829 320 00074").is_ok());
         assert!(Siret::parse("siret", "35600000000048").is_ok());
+        assert!(Siret::parse("siret", "35600000049837").is_ok());
+        assert!(Siret::parse("siret", "35600000049838").is_err());
         let typo = Siret::parse("siret", "73282932000075").unwrap_err();
         assert!(typo.message.contains("mal saisi"), "{typo:?}");
         assert!(Siret::parse("siret", "1234").is_err());

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod organizations;
 pub mod pg_cluster;
+#[rustfmt::skip]
 pub mod schema;
 pub mod startup;
 pub mod telemetry;

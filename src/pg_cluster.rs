@@ -87,6 +87,16 @@ pub fn stop(root: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Deletes a stopped cluster's folder.
+pub fn remove(root: &Path) -> Result<()> {
+    let root = reachable_root(root)?;
+    if root.exists() {
+        fs::remove_dir_all(&root)
+            .with_context(|| format!("could not remove {}", root.display()))?;
+    }
+    Ok(())
+}
+
 fn start_locked(root: &Path, durability: Durability) -> Result<LocalCluster> {
     let bin = bin_dir()?;
     let data = root.join("data");

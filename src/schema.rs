@@ -1,4 +1,4 @@
-// @generated from the migrated database by `UPDATE_GENERATED=1 cargo test schema_is_generated`; do not edit.
+// @generated from the migrated database by `UPDATE_GENERATED=1 cargo test generated`; do not edit.
 
 diesel::table! {
     organizations (id) {

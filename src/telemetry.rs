@@ -4,14 +4,18 @@
 
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use tracing_actix_web::RequestId;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::LogFormat;
 use crate::db::DbPool;
@@ -19,8 +23,10 @@ use crate::db::DbPool;
 /// Installs the global log subscriber (once; later calls do nothing).
 pub fn init_logs(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // A line per finished request span: method, route, status, request id, latency.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -108,7 +114,8 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts every request by its route pattern (never by raw path, so ids do
+/// Middleware: answers with the request's id (`x-request-id`, also in every log line
+/// of the request), counts every request by its route pattern (never by raw path, so ids do
 /// not explode the label set) and status, and times it.
 pub async fn record_metrics(
     req: ServiceRequest,
@@ -117,7 +124,14 @@ pub async fn record_metrics(
     let started = Instant::now();
     let method = req.method().as_str().to_string();
     let metrics = req.app_data::<web::Data<crate::api::AppState>>().cloned();
-    let response = next.call(req).await;
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut response = next.call(req).await;
+    if let (Ok(res), Some(id)) = (&mut response, request_id)
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
     if let Some(state) = metrics {
         let (route, status) = match &response {
             Ok(res) => (

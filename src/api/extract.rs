@@ -98,13 +98,25 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Parses a JSON body into `T`, turning serde's message into a French sentence that
+/// Parses a JSON object body into `T`, turning serde's message into a French sentence that
 /// names the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::bad_request(
             "malformed_json",
             "Le corps de la requête est vide : un objet JSON est attendu.",
+        ));
+    }
+    // Every body of this API is an object; serde would also read a struct from an
+    // array, which no client means.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Le corps de la requête doit être un objet JSON ({ … }).",
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -158,10 +170,14 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
             format!("Le champ « {} » est obligatoire.", join(name)),
         )
     } else if let Some(name) = between(&message, "unknown field `", "`") {
-        (
-            join(name),
-            format!("Le champ « {} » n'est pas prévu ici.", join(name)),
-        )
+        // The path already ends with the unexpected field's name.
+        let field = if path.is_empty() {
+            name.to_string()
+        } else {
+            path.clone()
+        };
+        let detail = format!("Le champ « {field} » n'est pas prévu ici.");
+        (field, detail)
     } else if let Some(value) = between(&message, "unknown variant `", "`") {
         let expected = message
             .split("expected ")
@@ -185,13 +201,27 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
             format!("Le champ « {path} » n'a pas le bon type : {expected} est attendu."),
         )
     } else if message.starts_with("invalid value") || message.starts_with("invalid length") {
+        let expected = message
+            .split("expected ")
+            .nth(1)
+            .map(french_type)
+            .unwrap_or("une autre valeur");
+        (
+            path.clone(),
+            format!("La valeur du champ « {path} » n'est pas valide : {expected} est attendu."),
+        )
+    } else if CHRONO_MESSAGES.iter().any(|m| message.contains(m)) {
+        (
+            path.clone(),
+            format!(
+                "Le champ « {path} » n'est pas une date valide : AAAA-MM-JJ est attendu (exemple : 2026-12-31)."
+            ),
+        )
+    } else {
         (
             path.clone(),
             format!("La valeur du champ « {path} » n'est pas valide."),
         )
-    } else {
-        // Messages written by our own deserializers are already French sentences.
-        (path.clone(), format!("Champ « {path} » : {message}"))
     };
     let err = ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -204,6 +234,16 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
         err.with_field(field)
     }
 }
+
+/// What chrono says of a date or time it cannot read.
+const CHRONO_MESSAGES: &[&str] = &[
+    "input is out of range",
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "input is not enough",
+    "input is ambiguous",
+];
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let rest = &text[text.find(start)? + start.len()..];
@@ -331,7 +371,7 @@ mod tests {
                 "{\"name\":\"x\",\"kind\":\"site\",\"count\":-1}",
                 "validation_failed",
                 Some("count"),
-                "n'a pas le bon type",
+                "n'est pas valide : un nombre entier",
             ),
             (
                 "{\"name\":\"x\",\"kind\":\"site\",\"count\":1,\"extra\":1}",

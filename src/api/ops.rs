@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, get, web};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::AppState;
+use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -24,7 +26,10 @@ pub async fn healthz() -> HttpResponse {
 /// The database answers (503 while it does not; no restart needed when it returns).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Health))
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "`database_unreachable`", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -34,9 +39,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     };
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
         Ok(Some(_)) => HttpResponse::Ok().json(Health { status: "ready" }),
-        _ => HttpResponse::ServiceUnavailable().json(Health {
-            status: "database_unreachable",
-        }),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unreachable",
+            "La base de données ne répond pas ; le service reprendra seul dès son retour.",
+        )
+        .error_response(),
     }
 }
 

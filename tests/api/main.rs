@@ -1,0 +1,11 @@
+//! Integration tests: the real server and a real PostgreSQL (see `helpers`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod errors;
+mod generated;
+mod health;
+mod helpers;
+mod organizations;
+mod public_sites;
