@@ -257,13 +257,16 @@ fn running_as_root() -> bool {
 
 /// A command for a server binary, run as `postgres` when we are root.
 fn server_command(program: &Path) -> Command {
-    if running_as_root() {
+    let mut cmd = if running_as_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", SERVER_USER, "--"]).arg(program);
         cmd
     } else {
         Command::new(program)
-    }
+    };
+    // The server's user may not be allowed into our working folder.
+    cmd.current_dir("/");
+    cmd
 }
 
 fn chown_to_server_user(path: &Path) -> Result<()> {
