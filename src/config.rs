@@ -234,10 +234,10 @@ fn parse_ticket_keys(raw: &str) -> Result<Vec<(String, String)>, ConfigError> {
             ));
         };
         let valid_id =
-            !id.is_empty() && id.len() <= 8 && id.chars().all(|c| c.is_ascii_alphanumeric());
+            !id.is_empty() && id.len() <= 4 && id.chars().all(|c| c.is_ascii_alphanumeric());
         if !valid_id || secret.is_empty() {
             return Err(ConfigError::Invalid(format!(
-                "PASSNUM_TICKET_KEYS: key id {id:?} must be 1 to 8 letters or digits, with a non-empty secret"
+                "PASSNUM_TICKET_KEYS: key id {id:?} must be 1 to 4 letters or digits, with a non-empty secret"
             )));
         }
         if keys

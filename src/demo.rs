@@ -7,12 +7,16 @@ use chrono::{Datelike, Months, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::auth::hash_password;
+use crate::auth::{Caller, hash_password};
+use crate::checkbooks::{self, Beneficiary, IssueOrder, Situation};
 use crate::domain::{
-    Coordinates, Email, LabelPeriod, OrgKind, Password, Postcode, Role, Siret, french_date,
+    Coordinates, Email, LabelPeriod, OrgKind, Password, Postcode, PostcodePrefix, Role, Siret,
+    french_date,
 };
 use crate::error::ApiError;
+use crate::money::{Money, Rate, Share};
 use crate::organizations::{self, NewOrganization, NewUser};
+use crate::programs::{self, NewProgram, Validity};
 use crate::schema::organizations as organizations_table;
 
 pub const DEMO_PASSWORD: &str = "demo-pass-numerique";
@@ -21,6 +25,7 @@ pub const DEMO_PASSWORD: &str = "demo-pass-numerique";
 pub struct DemoReport {
     pub already_filled: bool,
     pub accounts: Vec<(String, String, String)>,
+    pub program: Option<String>,
 }
 
 impl fmt::Display for DemoReport {
@@ -38,6 +43,9 @@ impl fmt::Display for DemoReport {
         writeln!(f, "{:<42} {:<12} organisation", "e-mail", "kind")?;
         for (email, kind, org) in &self.accounts {
             writeln!(f, "{email:<42} {kind:<12} {org}")?;
+        }
+        if let Some(program) = &self.program {
+            writeln!(f, "Program: {program}")?;
         }
         Ok(())
     }
@@ -187,9 +195,12 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                 return Ok(DemoReport {
                     already_filled: true,
                     accounts: vec![],
+                    program: None,
                 });
             }
             let mut accounts = Vec::new();
+            let mut funders = Vec::new();
+            let mut prescribers = Vec::new();
             let operator_email = Email::parse("email", OPERATOR_LOGIN)?;
             let (operator, _) =
                 organizations::bootstrap_operator(conn, operator_email, &password).await?;
@@ -226,7 +237,7 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                         .transpose()?,
                 };
                 let created = organizations::create_organization(conn, &new).await?;
-                organizations::create_user(
+                let user = organizations::create_user(
                     conn,
                     &NewUser {
                         organization_id: created.id,
@@ -236,6 +247,11 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                     },
                 )
                 .await?;
+                match demo.kind {
+                    OrgKind::Funder => funders.push(created.id),
+                    OrgKind::Prescriber => prescribers.push((created.id, user.id)),
+                    _ => {}
+                }
                 if demo.kind == OrgKind::Site {
                     organizations::grant_label(
                         conn,
@@ -250,12 +266,89 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                     demo.name.to_string(),
                 ));
             }
+            let program = demo_program(conn, &funders, &prescribers).await?;
             Ok(DemoReport {
                 already_filled: false,
                 accounts,
+                program: Some(program),
             })
         })
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
     Ok(report)
+}
+
+/// A program funded 60 % by the département and 40 % by the State, paid in full,
+/// with allocations to every prescriber and two checkbooks already issued.
+async fn demo_program(
+    conn: &mut AsyncPgConnection,
+    funders: &[uuid::Uuid],
+    prescribers: &[(uuid::Uuid, uuid::Uuid)],
+) -> Result<String, ApiError> {
+    let shares = ["0.60", "0.40"];
+    let budget = Money::parse("budget", "50000.00")?;
+    let new = NewProgram {
+        name: "Pass Numérique Haute-Saône 2026".into(),
+        ticket_value: Money::parse("ticket_value", "10.00")?,
+        tickets_per_checkbook: 10,
+        validity: Validity::DaysFromIssue(365),
+        tolerance_days: 30,
+        commission_rate: Rate::parse("commission_rate", "0")?,
+        funder_fee_rate: Rate::parse("funder_fee_rate", "0.04")?,
+        budget,
+        funders: funders
+            .iter()
+            .zip(shares)
+            .map(|(id, share)| Ok((*id, Share::parse("share", share)?)))
+            .collect::<Result<_, crate::domain::ValidationError>>()?,
+        territory: vec![PostcodePrefix::parse("territory", "70")?],
+    };
+    let program = programs::create_program(conn, new).await?;
+    let today = french_date(Utc::now());
+    for (i, (funder, share)) in funders.iter().zip(shares).enumerate() {
+        let amount = Money::from_decimal_unchecked(
+            budget.decimal() * Share::parse("share", share)?.decimal(),
+        );
+        programs::record_payment(
+            conn,
+            program.id,
+            *funder,
+            amount,
+            format!("VIR-DEMO-{}", i + 1),
+            today,
+        )
+        .await?;
+    }
+    for (prescriber, _) in prescribers {
+        programs::add_allocation(conn, program.id, *prescriber, 50).await?;
+    }
+    if let Some((prescriber, agent)) = prescribers.first() {
+        let caller = Caller {
+            user_id: *agent,
+            organization_id: *prescriber,
+            kind: OrgKind::Prescriber,
+            role: Role::Agent,
+        };
+        let beneficiary = Beneficiary::parse(
+            "CCAS-2026-0001",
+            None,
+            Some(1958),
+            Some("70000"),
+            Some(Situation::Retired),
+            today,
+        )?;
+        for beneficiary in [Some(beneficiary), None] {
+            let order = IssueOrder {
+                program: program.id,
+                count: 1,
+                beneficiary,
+                print_run: false,
+            };
+            checkbooks::issue(conn, &caller, &order).await?;
+        }
+    }
+    Ok(format!(
+        "{} (budget 50 000 €, paid, 50 checkbooks allocated to each prescriber)",
+        program.name
+    ))
 }

@@ -449,10 +449,37 @@ pub fn french_date(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&chrono_tz::Europe::Paris).date_naive()
 }
 
+/// The instant a French calendar day ends (midnight in Paris), in UTC: a ticket
+/// valid until that day expires then.
+pub fn end_of_french_day(day: NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let next = day.succ_opt().unwrap_or(day);
+    let midnight = next.and_hms_opt(0, 0, 0).unwrap_or_default();
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| midnight.and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_french_day_ends_at_midnight_in_paris() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        assert_eq!(
+            end_of_french_day(day).to_rfc3339(),
+            "2026-12-31T23:00:00+00:00"
+        );
+        let summer = NaiveDate::from_ymd_opt(2026, 7, 14).unwrap();
+        assert_eq!(
+            end_of_french_day(summer).to_rfc3339(),
+            "2026-07-14T22:00:00+00:00"
+        );
+    }
 
     #[test]
     fn emails() {

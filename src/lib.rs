@@ -3,14 +3,21 @@
 
 pub mod api;
 pub mod auth;
+pub mod checkbooks;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod documents;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
+pub mod ledger;
+pub mod money;
 pub mod organizations;
 pub mod pg_cluster;
+pub mod programs;
 #[rustfmt::skip]
 pub mod schema;
 pub mod startup;

@@ -216,6 +216,16 @@ pub async fn find_user(
         .optional()?)
 }
 
+/// The operator organisation, once bootstrapped.
+pub async fn operator(conn: &mut AsyncPgConnection) -> Result<Option<Organization>, DbError> {
+    Ok(organizations::table
+        .filter(organizations::kind.eq(OrgKind::Operator.as_str()))
+        .select(Organization::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// Creates the operator organisation and its first admin, in one transaction.
 pub async fn bootstrap_operator(
     conn: &mut AsyncPgConnection,
@@ -372,4 +382,86 @@ pub async fn labelled_sites(
         query = query.filter(organizations::postcode.like(format!("{}%", prefix.as_str())));
     }
     Ok(query.load(conn).await?)
+}
+
+/// A labelled site near somebody, for the documents that tell where to go.
+#[derive(Debug, Clone)]
+pub struct NearbySite {
+    pub site: Organization,
+    pub distance_km: Option<f64>,
+}
+
+/// The labelled sites nearest a postcode, at most `n`. We hold no map of postcodes:
+/// the point of reference is an organisation of ours in that postcode (a site, a
+/// prescriber…) that has coordinates, else `fallback` (e.g. the prescriber's own
+/// position). Without any point, the sites of the same département come first.
+pub async fn nearby_sites(
+    conn: &mut AsyncPgConnection,
+    day: NaiveDate,
+    postcode: Option<&str>,
+    fallback: Option<Coordinates>,
+    n: usize,
+) -> Result<Vec<NearbySite>, DbError> {
+    let mut reference = None;
+    if let Some(postcode) = postcode {
+        let located: Option<(Option<f64>, Option<f64>)> = organizations::table
+            .filter(organizations::postcode.eq(postcode))
+            .filter(organizations::latitude.is_not_null())
+            .select((organizations::latitude, organizations::longitude))
+            .first(conn)
+            .await
+            .optional()?;
+        reference = located.and_then(|(lat, lon)| {
+            Some(Coordinates {
+                latitude: lat?,
+                longitude: lon?,
+            })
+        });
+    }
+    let reference = reference.or(fallback);
+    let sites = labelled_sites(conn, day, None).await?;
+    let mut found: Vec<NearbySite> = sites
+        .into_iter()
+        .map(|site| {
+            let distance = match (reference, site.latitude.zip(site.longitude)) {
+                (Some(from), Some((latitude, longitude))) => Some(from.distance_km(&Coordinates {
+                    latitude,
+                    longitude,
+                })),
+                _ => None,
+            };
+            NearbySite {
+                site,
+                distance_km: distance,
+            }
+        })
+        .collect();
+    let departement = postcode.map(|p| p.chars().take(2).collect::<String>());
+    found.sort_by(|a, b| {
+        let same_dep = |s: &NearbySite| {
+            departement
+                .as_ref()
+                .is_some_and(|d| s.site.postcode.starts_with(d.as_str()))
+        };
+        let key = |s: &NearbySite| s.distance_km.unwrap_or(f64::MAX);
+        same_dep(b)
+            .cmp(&same_dep(a))
+            .then_with(|| {
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .then_with(|| a.site.name.cmp(&b.site.name))
+    });
+    if reference.is_some() {
+        // With a point, distance alone decides.
+        found.sort_by(|a, b| {
+            a.distance_km
+                .unwrap_or(f64::MAX)
+                .partial_cmp(&b.distance_km.unwrap_or(f64::MAX))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    }
+    found.truncate(n);
+    Ok(found)
 }

@@ -1,6 +1,84 @@
 // @generated from the migrated database by `UPDATE_GENERATED=1 cargo test generated`; do not edit.
 
 diesel::table! {
+    allocations (id) {
+        id -> Uuid,
+        program_id -> Uuid,
+        prescriber_id -> Uuid,
+        checkbooks -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    checkbooks (id) {
+        id -> Uuid,
+        number -> Text,
+        program_id -> Uuid,
+        prescriber_id -> Uuid,
+        print_run_id -> Nullable<Uuid>,
+        issued_by -> Uuid,
+        status -> Text,
+        beneficiary_reference -> Nullable<Text>,
+        beneficiary_email -> Nullable<Text>,
+        beneficiary_birth_year -> Nullable<Int4>,
+        beneficiary_postcode -> Nullable<Text>,
+        beneficiary_situation -> Nullable<Text>,
+        valid_until -> Date,
+        issued_at -> Timestamptz,
+        handed_out_at -> Nullable<Timestamptz>,
+        handed_out_by -> Nullable<Uuid>,
+        cancelled_at -> Nullable<Timestamptz>,
+        cancel_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, scope, key) {
+        user_id -> Uuid,
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Int2,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_accounts (id) {
+        id -> Uuid,
+        code -> Text,
+        kind -> Text,
+        program_id -> Nullable<Uuid>,
+        organization_id -> Nullable<Uuid>,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_postings (id) {
+        id -> Int8,
+        transaction_id -> Uuid,
+        account_id -> Uuid,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    ledger_transactions (id) {
+        id -> Uuid,
+        kind -> Text,
+        description -> Text,
+        program_id -> Nullable<Uuid>,
+        reverses -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        created_txid -> Int8,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Uuid,
         kind -> Text,
@@ -17,11 +95,75 @@ diesel::table! {
 }
 
 diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        program_id -> Uuid,
+        funder_id -> Uuid,
+        amount -> Numeric,
+        reference -> Text,
+        received_on -> Date,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    print_runs (id) {
+        id -> Uuid,
+        program_id -> Uuid,
+        prescriber_id -> Uuid,
+        checkbooks -> Int4,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    program_funders (program_id, funder_id) {
+        program_id -> Uuid,
+        funder_id -> Uuid,
+        share -> Numeric,
+    }
+}
+
+diesel::table! {
+    programs (id) {
+        id -> Uuid,
+        name -> Text,
+        ticket_value -> Numeric,
+        tickets_per_checkbook -> Int4,
+        validity_days -> Nullable<Int4>,
+        valid_until -> Nullable<Date>,
+        tolerance_days -> Int4,
+        commission_rate -> Numeric,
+        funder_fee_rate -> Numeric,
+        budget -> Numeric,
+        territory_postcodes -> Array<Nullable<Text>>,
+        status -> Text,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     site_labels (site_id) {
         site_id -> Uuid,
         valid_from -> Date,
         valid_until -> Date,
         suspended_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Uuid,
+        checkbook_id -> Uuid,
+        program_id -> Uuid,
+        position -> Int2,
+        serial -> Text,
+        value -> Numeric,
+        status -> Text,
+        valid_until -> Date,
         updated_at -> Timestamptz,
     }
 }
@@ -37,7 +179,42 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(allocations -> organizations (prescriber_id));
+diesel::joinable!(allocations -> programs (program_id));
+diesel::joinable!(checkbooks -> organizations (prescriber_id));
+diesel::joinable!(checkbooks -> print_runs (print_run_id));
+diesel::joinable!(checkbooks -> programs (program_id));
+diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(ledger_accounts -> organizations (organization_id));
+diesel::joinable!(ledger_accounts -> programs (program_id));
+diesel::joinable!(ledger_postings -> ledger_accounts (account_id));
+diesel::joinable!(ledger_postings -> ledger_transactions (transaction_id));
+diesel::joinable!(ledger_transactions -> programs (program_id));
+diesel::joinable!(payments -> organizations (funder_id));
+diesel::joinable!(payments -> programs (program_id));
+diesel::joinable!(print_runs -> organizations (prescriber_id));
+diesel::joinable!(print_runs -> programs (program_id));
+diesel::joinable!(print_runs -> users (created_by));
+diesel::joinable!(program_funders -> organizations (funder_id));
+diesel::joinable!(program_funders -> programs (program_id));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(tickets -> checkbooks (checkbook_id));
+diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, site_labels, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    allocations,
+    checkbooks,
+    idempotency_keys,
+    ledger_accounts,
+    ledger_postings,
+    ledger_transactions,
+    organizations,
+    payments,
+    print_runs,
+    program_funders,
+    programs,
+    site_labels,
+    tickets,
+    users,
+);

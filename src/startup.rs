@@ -42,6 +42,8 @@ impl Application {
                 per_ip: FailureLimiter::new(settings.login_max_failures_per_ip, window),
             },
             metrics: Metrics::new()?,
+            codes: crate::codes::CodeKeys::new(settings.ticket_keys())
+                .map_err(|e| anyhow::anyhow!("PASSNUM_TICKET_KEYS: {e}"))?,
             settings: settings.clone(),
         });
         let keys = web::Data::new(TokenKeys::new(

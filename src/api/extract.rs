@@ -131,6 +131,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Turns an already parsed JSON value into `T`, with the same French errors.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        describe_json_error(&path, &err.into_inner())
+    })
+}
+
 fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     if matches!(

@@ -16,10 +16,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::telemetry::Metrics;
 
 pub mod auth;
+pub mod checkbooks;
 pub mod extract;
+pub mod ledger;
 pub mod ops;
 pub mod organizations;
 pub mod pagination;
+pub mod programs;
 pub mod public;
 
 /// What handlers share.
@@ -28,6 +31,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub login: LoginLimits,
     pub metrics: Metrics,
+    /// Signs and checks ticket codes.
+    pub codes: crate::codes::CodeKeys,
 }
 
 impl AppState {
@@ -78,6 +83,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)
+            .service(programs::create_program)
+            .service(programs::get_program)
+            .service(programs::record_payment)
+            .service(programs::add_allocation)
+            .service(checkbooks::issue_checkbook)
+            .service(checkbooks::list_checkbooks)
+            .service(checkbooks::get_checkbook)
+            .service(checkbooks::hand_out)
+            .service(checkbooks::cancel)
+            .service(checkbooks::checkbook_pdf)
+            .service(checkbooks::issue_print_run)
+            .service(checkbooks::get_print_run)
+            .service(checkbooks::print_run_pdf)
+            .service(checkbooks::ticket_qr_svg)
+            .service(checkbooks::ticket_qr_png)
+            .service(ledger::accounts)
+            .service(ledger::trial_balance)
             .service(public::list_sites),
     );
     cfg.service(ops::healthz)

@@ -82,6 +82,7 @@ fn migrate_is_idempotent_and_demo_fills_an_empty_database_once() {
     for kind in ["funder", "prescriber", "site"] {
         assert!(out.contains(kind), "{out}");
     }
+    assert!(out.contains("Program: Pass Numérique Haute-Saône"), "{out}");
     let (ok, out, _) = run(passnum().env("DATABASE_URL", &db.url).arg("demo"));
     assert!(ok);
     assert!(out.contains("already"), "{out}");

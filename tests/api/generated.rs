@@ -103,6 +103,7 @@ fn diesel_type(udt: &str) -> &'static str {
         "jsonb" => "Jsonb",
         "bytea" => "Bytea",
         "inet" => "Inet",
+        "_text" => "Array<Nullable<Text>>",
         other => panic!("add a diesel type for the PostgreSQL type {other}"),
     }
 }
@@ -173,13 +174,20 @@ async fn schema_is_generated_from_the_migrations() {
         }
         out.push_str("    }\n}\n");
     }
-    // diesel::joinable! takes one foreign key per pair of tables.
-    let mut pairs: BTreeMap<(String, String), String> = BTreeMap::new();
-    for f in &foreign {
-        pairs
+    // As diesel's print-schema: joinable! only for a pair of tables linked by exactly
+    // one foreign key, and never a table to itself.
+    let mut links: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for f in foreign.iter().filter(|f| f.child != f.parent) {
+        links
             .entry((f.child.clone(), f.parent.clone()))
-            .or_insert_with(|| f.column_name.clone());
+            .or_default()
+            .push(f.column_name.clone());
     }
+    let pairs: BTreeMap<(String, String), String> = links
+        .into_iter()
+        .filter(|(_, columns)| columns.len() == 1)
+        .map(|(pair, mut columns)| (pair, columns.remove(0)))
+        .collect();
     if !pairs.is_empty() {
         out.push('\n');
     }

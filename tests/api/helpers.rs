@@ -515,3 +515,106 @@ impl TestApp {
         self.user_in(org["id"].as_str().expect("id"), role).await
     }
 }
+
+/// A program with its funders, paid or not, and a prescriber with an allocation.
+pub struct Territory {
+    pub program: String,
+    pub funders: Vec<String>,
+    pub prescriber: Actor,
+}
+
+impl TestApp {
+    /// Fails the test when the ledger breaks an invariant: an unbalanced transaction,
+    /// a bucket below zero, a trial balance that is not zero.
+    pub async fn assert_ledger_invariants(&self) {
+        let mut conn = self.db.connect().await;
+        let violations = passnum::ledger::invariant_violations(&mut conn)
+            .await
+            .expect("invariants query");
+        assert!(
+            violations.is_empty(),
+            "ledger invariants broken: {violations:#?}"
+        );
+    }
+
+    /// Creates a program from `body` (funders added from `shares`), as the operator.
+    pub async fn program(&self, shares: &[&str], body: Value) -> (String, Vec<String>) {
+        let operator = self.operator().await;
+        let mut funders = Vec::new();
+        let mut shares_json = Vec::new();
+        for share in shares {
+            let funder = self.organization("funder", json!({})).await;
+            let id = funder["id"].as_str().expect("id").to_string();
+            shares_json.push(json!({"organization_id": id, "share": share}));
+            funders.push(id);
+        }
+        let mut request = json!({
+            "name": "Pass Numérique test",
+            "ticket_value": "10.00",
+            "tickets_per_checkbook": 10,
+            "validity_days": 365,
+            "budget": "10000.00",
+            "funders": shares_json,
+        });
+        if let (Some(req), Some(extra)) = (request.as_object_mut(), body.as_object()) {
+            for (k, v) in extra {
+                req.insert(k.clone(), v.clone());
+            }
+        }
+        let res = self
+            .post("/api/v1/programs", &operator.token, request)
+            .await;
+        let id = res.ok(201)["id"].as_str().expect("program id").to_string();
+        (id, funders)
+    }
+
+    pub async fn pay(&self, program: &str, funder: &str, amount: &str) -> Response {
+        let operator = self.operator().await;
+        self.post(
+            &format!("/api/v1/programs/{program}/payments"),
+            &operator.token,
+            json!({"funder_id": funder, "amount": amount, "reference": format!("VIR-{}", Uuid::new_v4().simple()), "received_on": "2026-11-02"}),
+        )
+        .await
+    }
+
+    pub async fn allocate(&self, program: &str, prescriber_org: &str, checkbooks: u32) -> Response {
+        let operator = self.operator().await;
+        self.post(
+            &format!("/api/v1/programs/{program}/allocations"),
+            &operator.token,
+            json!({"prescriber_id": prescriber_org, "checkbooks": checkbooks}),
+        )
+        .await
+    }
+
+    /// A funded program (shares 0.6/0.4, budget 10,000 €, fully paid) and a
+    /// prescriber agent with an allocation of `checkbooks`.
+    pub async fn funded_territory(&self, checkbooks: u32) -> Territory {
+        let (program, funders) = self.program(&["0.60", "0.40"], json!({})).await;
+        self.pay(&program, &funders[0], "6000.00").await.ok(201);
+        self.pay(&program, &funders[1], "4000.00").await.ok(201);
+        let prescriber = self.member_of_new("prescriber", "agent").await;
+        self.allocate(&program, &prescriber.org_id.to_string(), checkbooks)
+            .await
+            .ok(201);
+        Territory {
+            program,
+            funders,
+            prescriber,
+        }
+    }
+
+    pub async fn issue(
+        &self,
+        actor: &Actor,
+        program: &str,
+        beneficiary: Option<Value>,
+    ) -> Response {
+        let mut body = json!({"program_id": program});
+        if let Some(b) = beneficiary {
+            body["beneficiary"] = b;
+        }
+        self.post("/api/v1/checkbooks", &actor.token, body).await
+    }
+}

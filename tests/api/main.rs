@@ -2,10 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod checkbooks;
 mod cli;
 mod errors;
 mod generated;
 mod health;
 mod helpers;
+mod ledger;
 mod organizations;
+mod programs;
 mod public_sites;

@@ -1,0 +1,15 @@
+DROP TABLE idempotency_keys;
+DROP TABLE tickets;
+DROP TABLE checkbooks;
+DROP TABLE print_runs;
+DROP SEQUENCE checkbook_number_seq;
+DROP TABLE ledger_postings;
+DROP TABLE ledger_transactions;
+DROP TABLE ledger_accounts;
+DROP FUNCTION ledger_refuse_change();
+DROP FUNCTION ledger_posting_in_new_transaction();
+DROP FUNCTION ledger_transaction_balances();
+DROP TABLE payments;
+DROP TABLE allocations;
+DROP TABLE program_funders;
+DROP TABLE programs;

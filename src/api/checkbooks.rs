@@ -1,0 +1,716 @@
+//! Checkbooks (prescriber agents): issue, print runs, hand out, cancel, documents.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::pagination::{Page, PageQuery};
+use crate::auth::Caller;
+use crate::checkbooks::{
+    self, Beneficiary, Checkbook, IssueOrder, IssuedCheckbook, Situation, Ticket,
+};
+use crate::codes::{CodeKeys, Serial};
+use crate::documents::{self, CheckbookSheet, Coupon};
+use crate::domain::{self, Coordinates, end_of_french_day, french_date};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::idempotency::{self, Claim};
+use crate::money::Money;
+use crate::organizations;
+use crate::programs::{self, Program};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BeneficiaryRequest {
+    /// A pseudonymous reference chosen by the prescriber (a file number, never a name).
+    #[schema(example = "CCAS-2026-0042")]
+    pub reference: String,
+    /// To send the checkbook by e-mail.
+    pub email: Option<String>,
+    pub birth_year: Option<i32>,
+    pub postcode: Option<String>,
+    pub situation: Option<Situation>,
+}
+
+impl BeneficiaryRequest {
+    fn parse(&self) -> Result<Beneficiary, domain::ValidationError> {
+        Beneficiary::parse(
+            &self.reference,
+            self.email.as_deref(),
+            self.birth_year,
+            self.postcode.as_deref(),
+            self.situation,
+            french_date(Utc::now()),
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCheckbookRequest {
+    pub program_id: Uuid,
+    /// Without it, the checkbook is printed stock: its tickets cannot be redeemed
+    /// until it is handed out.
+    pub beneficiary: Option<BeneficiaryRequest>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: Uuid,
+    /// Typed by hand when the camera fails, e.g. `7K3M-9QX2-ZA4`.
+    pub serial: String,
+    /// The signed string carried by the QR code.
+    pub code: String,
+    pub value: String,
+    /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
+    pub status: String,
+    /// The last day printed on the ticket.
+    pub valid_until: NaiveDate,
+    /// When validity ends (midnight in Paris after `valid_until`), in UTC.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BeneficiaryView {
+    pub reference: String,
+    pub email: Option<String>,
+    pub birth_year: Option<i32>,
+    pub postcode: Option<String>,
+    pub situation: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckbookView {
+    pub id: Uuid,
+    /// Human-readable number, e.g. `CH-2026-000042`.
+    pub number: String,
+    pub program_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub print_run_id: Option<Uuid>,
+    /// `stock`, `handed_out` or `cancelled`.
+    pub status: String,
+    pub beneficiary: Option<BeneficiaryView>,
+    pub valid_until: NaiveDate,
+    pub expires_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub handed_out_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub tickets: Vec<TicketView>,
+}
+
+fn code_of(keys: &CodeKeys, ticket: &Ticket) -> ApiResult<String> {
+    let serial = Serial::parse(&ticket.serial).map_err(|e| {
+        ApiError::internal(anyhow::anyhow!(
+            "stored serial {} unreadable: {e}",
+            ticket.serial
+        ))
+    })?;
+    Ok(keys.sign(&serial, Money::from_decimal_unchecked(ticket.value).cents()))
+}
+
+fn display_serial(serial: &str) -> String {
+    Serial::parse(serial)
+        .map(|s| s.display())
+        .unwrap_or_else(|_| serial.to_string())
+}
+
+pub fn ticket_view(
+    keys: &CodeKeys,
+    checkbook: &Checkbook,
+    ticket: &Ticket,
+) -> ApiResult<TicketView> {
+    let status = if ticket.status == "issued" && checkbook.status == "stock" {
+        "stock"
+    } else {
+        ticket.status.as_str()
+    };
+    Ok(TicketView {
+        id: ticket.id,
+        serial: display_serial(&ticket.serial),
+        code: code_of(keys, ticket)?,
+        value: Money::from_decimal_unchecked(ticket.value).to_string(),
+        status: status.to_string(),
+        valid_until: ticket.valid_until,
+        expires_at: end_of_french_day(ticket.valid_until),
+    })
+}
+
+pub fn checkbook_view(keys: &CodeKeys, book: &IssuedCheckbook) -> ApiResult<CheckbookView> {
+    let c = &book.checkbook;
+    Ok(CheckbookView {
+        id: c.id,
+        number: c.number.clone(),
+        program_id: c.program_id,
+        prescriber_id: c.prescriber_id,
+        print_run_id: c.print_run_id,
+        status: c.status.clone(),
+        beneficiary: c
+            .beneficiary_reference
+            .as_ref()
+            .map(|reference| BeneficiaryView {
+                reference: reference.clone(),
+                email: c.beneficiary_email.clone(),
+                birth_year: c.beneficiary_birth_year,
+                postcode: c.beneficiary_postcode.clone(),
+                situation: c.beneficiary_situation.clone(),
+            }),
+        valid_until: c.valid_until,
+        expires_at: end_of_french_day(c.valid_until),
+        issued_at: c.issued_at,
+        handed_out_at: c.handed_out_at,
+        cancelled_at: c.cancelled_at,
+        cancel_reason: c.cancel_reason.clone(),
+        tickets: book
+            .tickets
+            .iter()
+            .map(|t| ticket_view(keys, c, t))
+            .collect::<ApiResult<_>>()?,
+    })
+}
+
+fn json_response(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+/// Issues retried safely: with a key, a serial collision is retried inside, and a
+/// retried request gets the first answer.
+async fn issue_idempotently(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    keys: &CodeKeys,
+    claim: Option<Claim>,
+    order: IssueOrder,
+    answer: fn(&CodeKeys, Option<checkbooks::PrintRun>, Vec<IssuedCheckbook>) -> ApiResult<Value>,
+) -> ApiResult<(StatusCode, Value)> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                if let Some(claim) = &claim
+                    && let Some(stored) = idempotency::claim(conn, claim).await?
+                {
+                    return Ok(stored);
+                }
+                let (run, books) = checkbooks::issue(conn, caller, &order).await?;
+                let body = answer(keys, run, books)?;
+                if let Some(claim) = &claim {
+                    idempotency::remember(conn, claim, StatusCode::CREATED, &body).await?;
+                }
+                Ok((StatusCode::CREATED, body))
+            })
+            .await;
+        match result {
+            Err(err) if err.code() == "serial_collision" && attempts < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+fn claim_of(
+    req: &HttpRequest,
+    caller: &Caller,
+    scope: &'static str,
+    body: &Value,
+) -> ApiResult<Option<Claim>> {
+    Ok(idempotency::key_of(req)?.map(|key| Claim {
+        user: caller.user_id,
+        scope,
+        key,
+        request_hash: idempotency::fingerprint(scope, body),
+    }))
+}
+
+/// Issues one checkbook (prescriber). With a beneficiary it is handed out at once.
+/// Honours `Idempotency-Key`: the same key and body return the same checkbook.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    request_body = IssueCheckbookRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, body = CheckbookView),
+        (status = 403, description = "`forbidden`: only prescribers issue", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`allocation_exhausted`, `budget_exhausted`, `funds_not_received`, `program_closed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/checkbooks")]
+pub async fn issue_checkbook(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<Value>,
+) -> ApiResult<HttpResponse> {
+    checkbooks::require_prescriber(&caller)?;
+    let raw = body.0;
+    let request: IssueCheckbookRequest = crate::api::extract::from_value(raw.clone())?;
+    let beneficiary = request
+        .beneficiary
+        .as_ref()
+        .map(BeneficiaryRequest::parse)
+        .transpose()?;
+    let claim = claim_of(&req, &caller, "checkbooks", &raw)?;
+    let order = IssueOrder {
+        program: request.program_id,
+        count: 1,
+        beneficiary,
+        print_run: false,
+    };
+    let mut conn = state.conn().await?;
+    let (status, body) = issue_idempotently(
+        &mut conn,
+        &caller,
+        &state.codes,
+        claim,
+        order,
+        |keys, _, books| {
+            let book = books
+                .first()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no checkbook issued")))?;
+            serde_json::to_value(checkbook_view(keys, book)?).map_err(ApiError::internal)
+        },
+    )
+    .await?;
+    Ok(json_response(status, body))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrintRunRequest {
+    pub program_id: Uuid,
+    /// Stock checkbooks to issue, 1 to 1000.
+    #[schema(example = 100)]
+    pub checkbooks: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrintRunCheckbook {
+    pub id: Uuid,
+    pub number: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrintRunView {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub tickets: usize,
+    /// The stock checkbooks, in number order; `GET /print-runs/{id}/pdf` prints them.
+    pub checkbooks: Vec<PrintRunCheckbook>,
+}
+
+fn print_run_view(run: &checkbooks::PrintRun, books: &[IssuedCheckbook]) -> PrintRunView {
+    PrintRunView {
+        id: run.id,
+        program_id: run.program_id,
+        prescriber_id: run.prescriber_id,
+        created_at: run.created_at,
+        tickets: books.iter().map(|b| b.tickets.len()).sum(),
+        checkbooks: books
+            .iter()
+            .map(|b| PrintRunCheckbook {
+                id: b.checkbook.id,
+                number: b.checkbook.number.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Issues a print run of stock checkbooks in one request (prescriber), e.g. 1,000
+/// checkbooks to print in advance. Honours `Idempotency-Key`.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    request_body = PrintRunRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, body = PrintRunView),
+        (status = 409, description = "`allocation_exhausted`, `budget_exhausted`, `funds_not_received`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/print-runs")]
+pub async fn issue_print_run(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<Value>,
+) -> ApiResult<HttpResponse> {
+    checkbooks::require_prescriber(&caller)?;
+    let raw = body.0;
+    let request: PrintRunRequest = crate::api::extract::from_value(raw.clone())?;
+    let claim = claim_of(&req, &caller, "print-runs", &raw)?;
+    let order = IssueOrder {
+        program: request.program_id,
+        count: request.checkbooks,
+        beneficiary: None,
+        print_run: true,
+    };
+    let mut conn = state.conn().await?;
+    let (status, body) = issue_idempotently(
+        &mut conn,
+        &caller,
+        &state.codes,
+        claim,
+        order,
+        |_, run, books| {
+            let run =
+                run.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no print run recorded")))?;
+            serde_json::to_value(print_run_view(&run, &books)).map_err(ApiError::internal)
+        },
+    )
+    .await?;
+    Ok(json_response(status, body))
+}
+
+/// A print run (its prescriber, the operator).
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PrintRunView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/print-runs/{id}")]
+pub async fn get_print_run(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<PrintRunView>> {
+    let mut conn = state.conn().await?;
+    let (run, books) = checkbooks::visible_print_run(&mut conn, &caller, id.into_inner()).await?;
+    Ok(web::Json(print_run_view(&run, &books)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckbookFilter {
+    pub program_id: Option<Uuid>,
+}
+
+/// The caller's checkbooks (a prescriber's own; the operator's: all).
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(CheckbookFilter, PageQuery),
+    responses((status = 200, body = Page<CheckbookView>))
+)]
+#[get("/checkbooks")]
+pub async fn list_checkbooks(
+    caller: Caller,
+    state: web::Data<AppState>,
+    filter: web::Query<CheckbookFilter>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<CheckbookView>>> {
+    let limit = page.limit()?;
+    let mut conn = state.conn().await?;
+    let books = checkbooks::list(
+        &mut conn,
+        &caller,
+        filter.program_id,
+        page.after_id()?,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let more = books.len() > limit as usize;
+    let books: Vec<Checkbook> = books.into_iter().take(limit as usize).collect();
+    let tickets =
+        checkbooks::tickets_of(&mut conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
+    let mut items = Vec::with_capacity(books.len());
+    for checkbook in books {
+        let own: Vec<Ticket> = tickets
+            .iter()
+            .filter(|t| t.checkbook_id == checkbook.id)
+            .cloned()
+            .collect();
+        items.push(checkbook_view(
+            &state.codes,
+            &IssuedCheckbook {
+                checkbook,
+                tickets: own,
+            },
+        )?);
+    }
+    let next_cursor = if more {
+        items.last().map(|c: &CheckbookView| c.id.to_string())
+    } else {
+        None
+    };
+    Ok(web::Json(Page { items, next_cursor }))
+}
+
+/// One checkbook with its tickets and their codes (its prescriber, the operator).
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = CheckbookView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/checkbooks/{id}")]
+pub async fn get_checkbook(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<CheckbookView>> {
+    let mut conn = state.conn().await?;
+    let book = checkbooks::visible_checkbook(&mut conn, &caller, id.into_inner()).await?;
+    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandOutRequest {
+    pub beneficiary: BeneficiaryRequest,
+}
+
+/// Hands a stock checkbook out to a beneficiary: its tickets become usable.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = HandOutRequest,
+    responses(
+        (status = 200, body = CheckbookView),
+        (status = 409, description = "`already_handed_out`, `checkbook_cancelled`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/checkbooks/{id}/hand-out")]
+pub async fn hand_out(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<HandOutRequest>,
+) -> ApiResult<web::Json<CheckbookView>> {
+    let beneficiary = body.beneficiary.parse()?;
+    let mut conn = state.conn().await?;
+    let book = checkbooks::hand_out(&mut conn, &caller, id.into_inner(), beneficiary).await?;
+    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why: lost, stolen, mistake…
+    #[schema(example = "perdu")]
+    pub reason: String,
+}
+
+/// Cancels a checkbook: its unused tickets are cancelled and their value returns to
+/// the program.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = CancelRequest,
+    responses(
+        (status = 200, body = CheckbookView),
+        (status = 409, description = "`checkbook_cancelled`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/checkbooks/{id}/cancel")]
+pub async fn cancel(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<CancelRequest>,
+) -> ApiResult<web::Json<CheckbookView>> {
+    let reason = domain::text("reason", &body.reason, 300)?;
+    let mut conn = state.conn().await?;
+    let book = checkbooks::cancel(&mut conn, &caller, id.into_inner(), reason).await?;
+    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+}
+
+/// What a printed checkbook shows.
+async fn sheet(
+    conn: &mut AsyncPgConnection,
+    keys: &CodeKeys,
+    program: &Program,
+    book: &IssuedCheckbook,
+) -> ApiResult<CheckbookSheet> {
+    let funders = programs::funders_of(conn, program.id).await?;
+    let mut funder_names = Vec::new();
+    for f in &funders {
+        if let Some(org) = organizations::find_organization(conn, f.funder_id).await? {
+            funder_names.push(org.name);
+        }
+    }
+    let operator = organizations::operator(conn)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id).await?;
+    let fallback = prescriber.as_ref().and_then(|p| {
+        Some(Coordinates {
+            latitude: p.latitude?,
+            longitude: p.longitude?,
+        })
+    });
+    let postcode = book
+        .checkbook
+        .beneficiary_postcode
+        .clone()
+        .or_else(|| prescriber.as_ref().map(|p| p.postcode.clone()));
+    let nearby = organizations::nearby_sites(
+        conn,
+        french_date(Utc::now()),
+        postcode.as_deref(),
+        fallback,
+        5,
+    )
+    .await?;
+    Ok(CheckbookSheet {
+        number: book.checkbook.number.clone(),
+        program_name: program.name.clone(),
+        funders: funder_names,
+        operator_name: operator,
+        expires_on: book.checkbook.valid_until,
+        beneficiary_reference: book.checkbook.beneficiary_reference.clone(),
+        tickets: book
+            .tickets
+            .iter()
+            .map(|t| {
+                Ok(Coupon {
+                    serial: display_serial(&t.serial),
+                    code: code_of(keys, t)?,
+                    value: Money::from_decimal_unchecked(t.value).decimal(),
+                })
+            })
+            .collect::<ApiResult<_>>()?,
+        nearby_sites: nearby
+            .into_iter()
+            .map(|n| documents::NearbySite {
+                name: n.site.name,
+                address: n.site.address,
+                postcode: n.site.postcode,
+                city: n.site.city,
+                distance_km: n.distance_km,
+            })
+            .collect(),
+    })
+}
+
+async fn pdf_response(sheets: Vec<CheckbookSheet>, filename: String) -> ApiResult<HttpResponse> {
+    let pdf = web::block(move || documents::render_checkbooks(&sheets))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{filename}\""),
+        ))
+        .body(pdf))
+}
+
+/// The printable A4 checkbook: one detachable coupon per ticket with its QR code.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/checkbooks/{id}/pdf")]
+pub async fn checkbook_pdf(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let book = checkbooks::visible_checkbook(&mut conn, &caller, id.into_inner()).await?;
+    let program = checkbooks::program_of(&mut conn, &book.checkbook).await?;
+    let sheet = sheet(&mut conn, &state.codes, &program, &book).await?;
+    drop(conn);
+    pdf_response(vec![sheet], format!("{}.pdf", book.checkbook.number)).await
+}
+
+/// A whole print run as one PDF.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/print-runs/{id}/pdf")]
+pub async fn print_run_pdf(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let (run, books) = checkbooks::visible_print_run(&mut conn, &caller, id.into_inner()).await?;
+    let Some(first) = books.first() else {
+        return Err(ApiError::not_found());
+    };
+    let program = checkbooks::program_of(&mut conn, &first.checkbook).await?;
+    let mut sheets = Vec::with_capacity(books.len());
+    // The same directory for the whole run: stock has no beneficiary yet.
+    let template = sheet(&mut conn, &state.codes, &program, first).await?;
+    for book in &books {
+        let tickets = book
+            .tickets
+            .iter()
+            .map(|t| {
+                Ok(Coupon {
+                    serial: display_serial(&t.serial),
+                    code: code_of(&state.codes, t)?,
+                    value: Money::from_decimal_unchecked(t.value).decimal(),
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        sheets.push(CheckbookSheet {
+            number: book.checkbook.number.clone(),
+            expires_on: book.checkbook.valid_until,
+            beneficiary_reference: book.checkbook.beneficiary_reference.clone(),
+            tickets,
+            ..template.clone()
+        });
+    }
+    drop(conn);
+    pdf_response(sheets, format!("tirage-{}.pdf", run.id)).await
+}
+
+/// A ticket's QR code as SVG (its prescriber, the operator).
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/tickets/{id}/qr.svg")]
+pub async fn ticket_qr_svg(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let ticket = checkbooks::visible_ticket(&mut conn, &caller, id.into_inner()).await?;
+    let svg = documents::qr_svg(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+}
+
+/// A ticket's QR code as PNG (its prescriber, the operator).
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/tickets/{id}/qr.png")]
+pub async fn ticket_qr_png(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let ticket = checkbooks::visible_ticket(&mut conn, &caller, id.into_inner()).await?;
+    let png = documents::qr_png(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+}

@@ -1,0 +1,386 @@
+//! Programs, payments received, allocations.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::auth::Caller;
+use crate::domain::{self, PostcodePrefix, ValidationError};
+use crate::error::{ApiResult, Problem};
+use crate::money::{Money, Rate, Share, fraction_string};
+use crate::programs::{self, Funding, NewProgram, Program, ProgramFunder, Validity};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunderShareRequest {
+    pub organization_id: Uuid,
+    /// A decimal string, e.g. "0.60"; the shares of a program sum to 1.
+    #[schema(example = "0.60")]
+    pub share: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProgramRequest {
+    #[schema(example = "Pass Numérique Haute-Saône 2026")]
+    pub name: String,
+    #[schema(example = "10.00")]
+    pub ticket_value: String,
+    #[schema(example = 10)]
+    pub tickets_per_checkbook: u32,
+    /// Days a ticket stays valid from its issue; or give `valid_until`.
+    #[schema(example = 365)]
+    pub validity_days: Option<u32>,
+    /// A fixed last day of validity for every ticket; or give `validity_days`.
+    pub valid_until: Option<NaiveDate>,
+    /// Days after validity during which a ticket is still accepted (default 0).
+    pub tolerance_days: Option<u32>,
+    /// Deducted from what sites are paid, e.g. "0.04".
+    #[schema(example = "0.00")]
+    pub commission_rate: Option<String>,
+    /// Billed to funders on top of face value, e.g. "0.04".
+    pub funder_fee_rate: Option<String>,
+    #[schema(example = "50000.00")]
+    pub budget: String,
+    pub funders: Vec<FunderShareRequest>,
+    /// Postcode prefixes where tickets may be redeemed; empty: anywhere.
+    pub territory_postcodes: Option<Vec<String>>,
+}
+
+impl TryFrom<CreateProgramRequest> for NewProgram {
+    type Error = ValidationError;
+
+    fn try_from(req: CreateProgramRequest) -> Result<Self, Self::Error> {
+        let validity = match (req.validity_days, req.valid_until) {
+            (Some(days), None) => Validity::DaysFromIssue(days),
+            (None, Some(day)) => Validity::Until(day),
+            _ => {
+                return Err(ValidationError::new(
+                    "validity_days",
+                    "Donnez soit « validity_days » (durée depuis l'émission), soit « valid_until » (date fixe), l'un des deux seulement.",
+                ));
+            }
+        };
+        let funders = req
+            .funders
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                Ok((
+                    f.organization_id,
+                    Share::parse(&format!("funders[{i}].share"), &f.share)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ValidationError>>()?;
+        let territory = req
+            .territory_postcodes
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PostcodePrefix::parse(&format!("territory_postcodes[{i}]"), p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewProgram {
+            name: domain::text("name", &req.name, 200)?,
+            ticket_value: Money::parse_positive("ticket_value", &req.ticket_value)?,
+            tickets_per_checkbook: req.tickets_per_checkbook,
+            validity,
+            tolerance_days: req.tolerance_days.unwrap_or(0),
+            commission_rate: Rate::parse(
+                "commission_rate",
+                req.commission_rate.as_deref().unwrap_or("0"),
+            )?,
+            funder_fee_rate: Rate::parse(
+                "funder_fee_rate",
+                req.funder_fee_rate.as_deref().unwrap_or("0"),
+            )?,
+            budget: Money::parse_positive("budget", &req.budget)?,
+            funders,
+            territory,
+        };
+        new.check()?;
+        Ok(new)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunderShareView {
+    pub organization_id: Uuid,
+    #[schema(example = "0.6000")]
+    pub share: String,
+    /// Pledged: share × budget.
+    pub committed: String,
+    /// Received so far.
+    pub paid: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundingView {
+    /// Money received from the funders.
+    pub received: String,
+    /// Received and not yet put into tickets.
+    pub available: String,
+    /// Value of tickets in circulation.
+    pub outstanding: String,
+    /// Value put into tickets, net of cancelled and expired ones.
+    pub issued: String,
+    /// What more may be issued now (ring-fencing and budget).
+    pub issuable: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramView {
+    pub id: Uuid,
+    pub name: String,
+    pub ticket_value: String,
+    pub tickets_per_checkbook: i32,
+    pub validity_days: Option<i32>,
+    pub valid_until: Option<NaiveDate>,
+    pub tolerance_days: i32,
+    pub commission_rate: String,
+    pub funder_fee_rate: String,
+    pub budget: String,
+    pub funders: Vec<FunderShareView>,
+    pub territory_postcodes: Vec<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub funding: FundingView,
+}
+
+fn money(value: rust_decimal::Decimal) -> String {
+    Money::from_decimal_unchecked(value).to_string()
+}
+
+impl ProgramView {
+    pub fn new(program: Program, funders: &[ProgramFunder], funding: &Funding) -> ProgramView {
+        // What may still be issued: limited by the budget and by each funder's money.
+        let mut issuable = program.budget - funding.issued();
+        for f in funders {
+            let paid = funding.paid.get(&f.funder_id).copied().unwrap_or_default();
+            let limit = paid / f.share - funding.issued();
+            issuable = issuable.min(limit);
+        }
+        let issuable = issuable
+            .max(rust_decimal::Decimal::ZERO)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
+        ProgramView {
+            funders: funders
+                .iter()
+                .map(|f| FunderShareView {
+                    organization_id: f.funder_id,
+                    share: fraction_string(f.share),
+                    committed: money(
+                        funding
+                            .pledged
+                            .get(&f.funder_id)
+                            .copied()
+                            .unwrap_or_default(),
+                    ),
+                    paid: money(funding.paid.get(&f.funder_id).copied().unwrap_or_default()),
+                })
+                .collect(),
+            funding: FundingView {
+                received: money(funding.received()),
+                available: money(funding.available),
+                outstanding: money(funding.outstanding),
+                issued: money(funding.issued()),
+                issuable: money(issuable),
+            },
+            territory_postcodes: program.territory(),
+            id: program.id,
+            name: program.name,
+            ticket_value: money(program.ticket_value),
+            tickets_per_checkbook: program.tickets_per_checkbook,
+            validity_days: program.validity_days,
+            valid_until: program.valid_until,
+            tolerance_days: program.tolerance_days,
+            commission_rate: fraction_string(program.commission_rate),
+            funder_fee_rate: fraction_string(program.funder_fee_rate),
+            budget: money(program.budget),
+            status: program.status,
+            created_at: program.created_at,
+        }
+    }
+}
+
+async fn view(
+    conn: &mut diesel_async::AsyncPgConnection,
+    program: Program,
+) -> ApiResult<ProgramView> {
+    let funders = programs::funders_of(conn, program.id).await?;
+    let funding = programs::funding(conn, program.id).await?;
+    Ok(ProgramView::new(program, &funders, &funding))
+}
+
+/// Opens a program funded by one or more funders (operator).
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    request_body = CreateProgramRequest,
+    responses(
+        (status = 201, body = ProgramView),
+        (status = 422, description = "`validation_failed`, naming the field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/programs")]
+pub async fn create_program(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateProgramRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator()?;
+    let new = NewProgram::try_from(body.0)?;
+    let mut conn = state.conn().await?;
+    let program = programs::create_program(&mut conn, new).await?;
+    Ok(HttpResponse::Created().json(view(&mut conn, program).await?))
+}
+
+/// A program: the operator sees all, a funder those it funds, a prescriber those it
+/// has an allocation in.
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ProgramView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/programs/{id}")]
+pub async fn get_program(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ProgramView>> {
+    let mut conn = state.conn().await?;
+    let program = programs::visible_program(&mut conn, &caller, id.into_inner()).await?;
+    Ok(web::Json(view(&mut conn, program).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub funder_id: Uuid,
+    #[schema(example = "30000.00")]
+    pub amount: String,
+    /// The funder's or the bank's reference; unique per funder and program.
+    pub reference: String,
+    pub received_on: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub funder_id: Uuid,
+    pub amount: String,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records money received from a funder: it becomes available for issuance
+/// (operator).
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = PaymentRequest,
+    responses(
+        (status = 201, body = PaymentView),
+        (status = 409, description = "`payment_exceeds_commitment`, `payment_already_recorded`, `program_closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/programs/{id}/payments")]
+pub async fn record_payment(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<PaymentRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator()?;
+    let req = body.0;
+    let amount = Money::parse_positive("amount", &req.amount)?;
+    let reference = domain::text("reference", &req.reference, 100)?;
+    let mut conn = state.conn().await?;
+    let payment = programs::record_payment(
+        &mut conn,
+        id.into_inner(),
+        req.funder_id,
+        amount,
+        reference,
+        req.received_on,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(PaymentView {
+        id: payment.id,
+        program_id: payment.program_id,
+        funder_id: payment.funder_id,
+        amount: money(payment.amount),
+        reference: payment.reference,
+        received_on: payment.received_on,
+        created_at: payment.created_at,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRequest {
+    pub prescriber_id: Uuid,
+    /// Checkbooks added to the prescriber's allocation.
+    #[schema(example = 50)]
+    pub checkbooks: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocationView {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub checkbooks: i32,
+    /// Checkbooks the prescriber may still issue, all allocations counted.
+    pub remaining_checkbooks: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds checkbooks to a prescriber's allocation in a program (operator).
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body = AllocationRequest,
+    responses((status = 201, body = AllocationView), (status = 422, body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/programs/{id}/allocations")]
+pub async fn add_allocation(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<AllocationRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator()?;
+    if !(1..=100_000).contains(&body.checkbooks) {
+        return Err(ValidationError::new(
+            "checkbooks",
+            "Une dotation va de 1 à 100 000 chéquiers.",
+        )
+        .into());
+    }
+    let mut conn = state.conn().await?;
+    let (allocation, remaining) = programs::add_allocation(
+        &mut conn,
+        id.into_inner(),
+        body.prescriber_id,
+        body.checkbooks,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(AllocationView {
+        id: allocation.id,
+        program_id: allocation.program_id,
+        prescriber_id: allocation.prescriber_id,
+        checkbooks: allocation.checkbooks,
+        remaining_checkbooks: remaining,
+        created_at: allocation.created_at,
+    }))
+}

@@ -1,0 +1,310 @@
+//! The double-entry ledger.
+//!
+//! Amounts are signed: a debit is positive, a credit negative, and the postings of a
+//! transaction sum to zero — the database refuses anything else at commit, and
+//! refuses any UPDATE or DELETE of the ledger. Balances are sums of postings: writers
+//! only append, so a busy account (a program's outstanding value, a site's payable)
+//! is never one row that every writer locks.
+//!
+//! Chart of accounts, per program P (F a funder, S a site):
+//!
+//! | account | kind | balance means |
+//! |---|---|---|
+//! | `program:P:funder:F:commitment` | funder_commitment | (credit) what F pledged |
+//! | `program:P:funder:F:unpaid` | funder_unpaid | pledged by F, not yet received |
+//! | `program:P:available` | available | received, not yet in tickets |
+//! | `program:P:outstanding` | outstanding | value of tickets in circulation |
+//! | `program:P:site:S:payable` | site_payable | redeemed at S, not yet paid |
+//! | `program:P:commission` | commission | operator's commission, not yet paid |
+//!
+//! Movements: a program's creation pledges (Dr unpaid / Cr commitment); a payment
+//! makes money available (Dr available / Cr unpaid); issuing moves N × value from
+//! available to outstanding; cancelling and expiring move it back.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Numeric, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::db::DbError;
+use crate::schema::{ledger_accounts, ledger_postings, ledger_transactions};
+
+/// Kinds of accounts (see the module's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountKind {
+    FunderCommitment,
+    FunderUnpaid,
+    Available,
+    Outstanding,
+    SitePayable,
+    Commission,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::FunderCommitment => "funder_commitment",
+            AccountKind::FunderUnpaid => "funder_unpaid",
+            AccountKind::Available => "available",
+            AccountKind::Outstanding => "outstanding",
+            AccountKind::SitePayable => "site_payable",
+            AccountKind::Commission => "commission",
+        }
+    }
+}
+
+/// Which account: its kind, its program, the organisation it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountRef {
+    pub kind: AccountKind,
+    pub program: Uuid,
+    pub organization: Option<Uuid>,
+}
+
+impl AccountRef {
+    pub fn program(kind: AccountKind, program: Uuid) -> AccountRef {
+        AccountRef {
+            kind,
+            program,
+            organization: None,
+        }
+    }
+
+    pub fn of(kind: AccountKind, program: Uuid, organization: Uuid) -> AccountRef {
+        AccountRef {
+            kind,
+            program,
+            organization: Some(organization),
+        }
+    }
+
+    pub fn code(&self) -> String {
+        match (self.kind, self.organization) {
+            (AccountKind::FunderCommitment, Some(f)) => {
+                format!("program:{}:funder:{f}:commitment", self.program)
+            }
+            (AccountKind::FunderUnpaid, Some(f)) => {
+                format!("program:{}:funder:{f}:unpaid", self.program)
+            }
+            (AccountKind::SitePayable, Some(s)) => {
+                format!("program:{}:site:{s}:payable", self.program)
+            }
+            (kind, _) => format!("program:{}:{}", self.program, kind.as_str()),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.kind {
+            AccountKind::FunderCommitment => "Engagement du financeur".into(),
+            AccountKind::FunderUnpaid => "Engagement non encore versé".into(),
+            AccountKind::Available => "Budget disponible (fonds reçus)".into(),
+            AccountKind::Outstanding => "Chèques en circulation".into(),
+            AccountKind::SitePayable => "À payer au lieu de formation".into(),
+            AccountKind::Commission => "Commission de l'opérateur".into(),
+        }
+    }
+}
+
+/// Kinds of ledger transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionKind {
+    Commitment,
+    Payment,
+    Issuance,
+    Cancellation,
+    Expiry,
+}
+
+impl TransactionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionKind::Commitment => "commitment",
+            TransactionKind::Payment => "payment",
+            TransactionKind::Issuance => "issuance",
+            TransactionKind::Cancellation => "cancellation",
+            TransactionKind::Expiry => "expiry",
+        }
+    }
+}
+
+/// Finds the accounts, creating those that do not exist yet. Returns their ids.
+pub async fn accounts(
+    conn: &mut AsyncPgConnection,
+    refs: &[AccountRef],
+) -> Result<HashMap<AccountRef, Uuid>, DbError> {
+    let mut ids = HashMap::with_capacity(refs.len());
+    for r in refs {
+        if ids.contains_key(r) {
+            continue;
+        }
+        let code = r.code();
+        diesel::insert_into(ledger_accounts::table)
+            .values((
+                ledger_accounts::id.eq(Uuid::now_v7()),
+                ledger_accounts::code.eq(&code),
+                ledger_accounts::kind.eq(r.kind.as_str()),
+                ledger_accounts::program_id.eq(r.program),
+                ledger_accounts::organization_id.eq(r.organization),
+                ledger_accounts::name.eq(r.name()),
+            ))
+            .on_conflict(ledger_accounts::code)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+        let id: Uuid = ledger_accounts::table
+            .filter(ledger_accounts::code.eq(&code))
+            .select(ledger_accounts::id)
+            .first(conn)
+            .await?;
+        ids.insert(*r, id);
+    }
+    Ok(ids)
+}
+
+/// Records a balanced transaction. Postings of zero are left out; the database
+/// refuses the commit if the rest does not sum to zero.
+pub async fn post(
+    conn: &mut AsyncPgConnection,
+    kind: TransactionKind,
+    description: &str,
+    program: Uuid,
+    postings: &[(AccountRef, Decimal)],
+) -> Result<Uuid, DbError> {
+    let refs: Vec<AccountRef> = postings.iter().map(|(r, _)| *r).collect();
+    let ids = accounts(conn, &refs).await?;
+    let transaction = Uuid::now_v7();
+    diesel::insert_into(ledger_transactions::table)
+        .values((
+            ledger_transactions::id.eq(transaction),
+            ledger_transactions::kind.eq(kind.as_str()),
+            ledger_transactions::description.eq(description),
+            ledger_transactions::program_id.eq(program),
+        ))
+        .execute(conn)
+        .await?;
+    let rows: Vec<_> = postings
+        .iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .filter_map(|(r, amount)| {
+            ids.get(r).map(|account| {
+                (
+                    ledger_postings::transaction_id.eq(transaction),
+                    ledger_postings::account_id.eq(*account),
+                    ledger_postings::amount.eq(*amount),
+                )
+            })
+        })
+        .collect();
+    diesel::insert_into(ledger_postings::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(transaction)
+}
+
+#[derive(Debug, QueryableByName)]
+struct KindBalance {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<SqlUuid>)]
+    organization_id: Option<Uuid>,
+    #[diesel(sql_type = Numeric)]
+    balance: Decimal,
+}
+
+/// Balances of a program's accounts, by kind and organisation.
+pub async fn program_balances(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+) -> Result<HashMap<(AccountKind, Option<Uuid>), Decimal>, DbError> {
+    let rows: Vec<KindBalance> = diesel::sql_query(
+        "SELECT a.kind, a.organization_id, coalesce(sum(p.amount), 0) AS balance
+         FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id
+         WHERE a.program_id = $1 GROUP BY a.id, a.kind, a.organization_id",
+    )
+    .bind::<SqlUuid, _>(program)
+    .load(conn)
+    .await?;
+    let kinds = [
+        AccountKind::FunderCommitment,
+        AccountKind::FunderUnpaid,
+        AccountKind::Available,
+        AccountKind::Outstanding,
+        AccountKind::SitePayable,
+        AccountKind::Commission,
+    ];
+    let mut out = HashMap::new();
+    for row in rows {
+        if let Some(kind) = kinds.iter().find(|k| k.as_str() == row.kind) {
+            *out.entry((*kind, row.organization_id))
+                .or_insert(Decimal::ZERO) += row.balance;
+        }
+    }
+    Ok(out)
+}
+
+/// One account with its balance, as listed by the API.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AccountBalance {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub code: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<SqlUuid>)]
+    pub program_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<SqlUuid>)]
+    pub organization_id: Option<Uuid>,
+    #[diesel(sql_type = Numeric)]
+    pub balance: Decimal,
+}
+
+/// Every account (or those of one organisation, or of the programs it funds) with
+/// its balance, in code order.
+pub async fn balances(
+    conn: &mut AsyncPgConnection,
+    owner: Option<Uuid>,
+) -> Result<Vec<AccountBalance>, DbError> {
+    let sql = "SELECT a.id, a.code, a.kind, a.name, a.program_id, a.organization_id,
+                      coalesce(sum(p.amount), 0) AS balance
+               FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id
+               WHERE $1::uuid IS NULL OR a.organization_id = $1
+               GROUP BY a.id ORDER BY a.code";
+    Ok(diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(owner)
+        .load(conn)
+        .await?)
+}
+
+/// Ledger invariants, checked by the tests after every step that moves money:
+/// every transaction sums to zero and has postings; no bucket is below zero.
+pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Violation {
+        #[diesel(sql_type = Text)]
+        what: String,
+    }
+    let rows: Vec<Violation> = diesel::sql_query(
+        "SELECT 'transaction ' || t.id || ' sums to ' || coalesce(sum(p.amount), 0) AS what
+         FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id
+         GROUP BY t.id HAVING coalesce(sum(p.amount), 0) <> 0 OR count(p.id) < 2
+         UNION ALL
+         SELECT 'account ' || a.code || ' (' || a.kind || ') has balance ' || sum(p.amount)
+         FROM ledger_accounts a JOIN ledger_postings p ON p.account_id = a.id
+         GROUP BY a.id
+         HAVING (a.kind IN ('available', 'outstanding', 'site_payable', 'commission', 'funder_unpaid')
+                 AND sum(p.amount) < 0)
+             OR (a.kind = 'funder_commitment' AND sum(p.amount) > 0)
+         UNION ALL
+         SELECT 'trial balance is ' || sum(amount) FROM ledger_postings HAVING sum(amount) <> 0",
+    )
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|v| v.what).collect())
+}

@@ -1,0 +1,566 @@
+//! Programs (*dispositifs*): their rules, their funders' shares, payments received,
+//! allocations to prescribers, and the ring-fencing of issuance.
+//!
+//! Ring-fencing: a ticket may be issued only while, for every funder F of the
+//! program, (value issued) × share(F) ≤ paid by F, and value issued ≤ budget, where
+//! "value issued" is what left the available budget net of what came back (cancelled
+//! and expired tickets). Both sides are read from the ledger. Issuance, payments and
+//! allocations of a program take its row's lock, so two issuances cannot both spend
+//! the same money.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::DbError;
+use crate::domain::{OrgKind, PostcodePrefix, ValidationError};
+use crate::error::ApiError;
+use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
+use crate::money::{Money, Rate, Share};
+use crate::organizations;
+use crate::schema::{allocations, checkbooks, payments, program_funders, programs};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = programs)]
+pub struct Program {
+    pub id: Uuid,
+    pub name: String,
+    pub ticket_value: Decimal,
+    pub tickets_per_checkbook: i32,
+    pub validity_days: Option<i32>,
+    pub valid_until: Option<NaiveDate>,
+    pub tolerance_days: i32,
+    pub commission_rate: Decimal,
+    pub funder_fee_rate: Decimal,
+    pub budget: Decimal,
+    pub territory_postcodes: Vec<Option<String>>,
+    pub status: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Program {
+    pub fn ticket_value(&self) -> Money {
+        Money::from_decimal_unchecked(self.ticket_value)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.status == "open"
+    }
+
+    /// The last day a ticket issued on `issued_on` may be used (printed on it).
+    pub fn valid_until_for(&self, issued_on: NaiveDate) -> NaiveDate {
+        match (self.valid_until, self.validity_days) {
+            (Some(day), _) => day,
+            (None, Some(days)) => issued_on
+                .checked_add_days(Days::new(u64::try_from(days).unwrap_or(0)))
+                .unwrap_or(NaiveDate::MAX),
+            (None, None) => issued_on,
+        }
+    }
+
+    pub fn territory(&self) -> Vec<String> {
+        self.territory_postcodes.iter().flatten().cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = program_funders)]
+pub struct ProgramFunder {
+    pub program_id: Uuid,
+    pub funder_id: Uuid,
+    pub share: Decimal,
+}
+
+/// How long tickets stay valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    DaysFromIssue(u32),
+    Until(NaiveDate),
+}
+
+/// A program ready to be created: every rule checked.
+#[derive(Debug, Clone)]
+pub struct NewProgram {
+    pub name: String,
+    pub ticket_value: Money,
+    pub tickets_per_checkbook: u32,
+    pub validity: Validity,
+    pub tolerance_days: u32,
+    pub commission_rate: Rate,
+    pub funder_fee_rate: Rate,
+    pub budget: Money,
+    pub funders: Vec<(Uuid, Share)>,
+    pub territory: Vec<PostcodePrefix>,
+}
+
+impl NewProgram {
+    /// Rules that involve several fields.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if !(1..=20).contains(&self.tickets_per_checkbook) {
+            return Err(ValidationError::new(
+                "tickets_per_checkbook",
+                "Un chéquier compte de 1 à 20 chèques (5 ou 10 d'habitude).",
+            ));
+        }
+        if self.funders.is_empty() {
+            return Err(ValidationError::new(
+                "funders",
+                "Un dispositif a au moins un financeur.",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, (id, _)) in self.funders.iter().enumerate() {
+            if !seen.insert(id) {
+                return Err(ValidationError::new(
+                    format!("funders[{i}].organization_id"),
+                    "Ce financeur figure deux fois.",
+                ));
+            }
+        }
+        let total: Decimal = self.funders.iter().map(|(_, s)| s.decimal()).sum();
+        if total != Decimal::ONE {
+            return Err(ValidationError::new(
+                "funders",
+                format!(
+                    "Les parts des financeurs doivent faire 1 exactement (elles font {total})."
+                ),
+            ));
+        }
+        let checkbook_value = self.ticket_value.times(self.tickets_per_checkbook);
+        if checkbook_value > self.budget {
+            return Err(ValidationError::new(
+                "budget",
+                format!(
+                    "Le budget ({}) ne couvre pas même un chéquier ({}).",
+                    self.budget, checkbook_value
+                ),
+            ));
+        }
+        // Every funder's part of the budget must be a whole number of cents.
+        for (i, (_, share)) in self.funders.iter().enumerate() {
+            let part = self.budget.decimal() * share.decimal();
+            if part.round_dp(2) != part {
+                return Err(ValidationError::new(
+                    format!("funders[{i}].share"),
+                    format!(
+                        "La part de ce financeur dans le budget ({part} €) tombe entre deux centimes : ajustez le budget ou la part."
+                    ),
+                ));
+            }
+        }
+        if let Validity::DaysFromIssue(days) = self.validity
+            && !(1..=3650).contains(&days)
+        {
+            return Err(ValidationError::new(
+                "validity_days",
+                "La validité va de 1 à 3650 jours.",
+            ));
+        }
+        if self.tolerance_days > 365 {
+            return Err(ValidationError::new(
+                "tolerance_days",
+                "La tolérance va de 0 à 365 jours.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the ledger says of a program's money.
+#[derive(Debug, Clone, Default)]
+pub struct Funding {
+    pub pledged: HashMap<Uuid, Decimal>,
+    pub paid: HashMap<Uuid, Decimal>,
+    pub available: Decimal,
+    pub outstanding: Decimal,
+    pub payable: Decimal,
+    pub commission: Decimal,
+}
+
+impl Funding {
+    pub fn received(&self) -> Decimal {
+        self.paid.values().sum()
+    }
+
+    /// Value that left the available budget, net of what came back.
+    pub fn issued(&self) -> Decimal {
+        self.received() - self.available
+    }
+}
+
+pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Funding, DbError> {
+    let balances = ledger::program_balances(conn, program).await?;
+    let mut funding = Funding::default();
+    for ((kind, org), balance) in balances {
+        match (kind, org) {
+            (AccountKind::FunderCommitment, Some(f)) => {
+                *funding.pledged.entry(f).or_default() -= balance;
+            }
+            (AccountKind::FunderUnpaid, Some(f)) => {
+                *funding.paid.entry(f).or_default() -= balance;
+            }
+            (AccountKind::Available, _) => funding.available += balance,
+            (AccountKind::Outstanding, _) => funding.outstanding += balance,
+            (AccountKind::SitePayable, _) => funding.payable += balance,
+            (AccountKind::Commission, _) => funding.commission += balance,
+            _ => {}
+        }
+    }
+    // paid = pledged - unpaid balance.
+    for (funder, pledged) in &funding.pledged {
+        *funding.paid.entry(*funder).or_default() += pledged;
+    }
+    Ok(funding)
+}
+
+/// Whether `amount` more may be issued: the ring-fence rule, or the refusal.
+pub fn check_ring_fence(
+    funding: &Funding,
+    shares: &[ProgramFunder],
+    budget: Decimal,
+    amount: Decimal,
+) -> Result<(), ApiError> {
+    let after = funding.issued() + amount;
+    if after > budget {
+        return Err(ApiError::conflict(
+            "budget_exhausted",
+            "Le budget du dispositif est épuisé : aucun nouveau chèque ne peut être émis.",
+        ));
+    }
+    for funder in shares {
+        let paid = funding
+            .paid
+            .get(&funder.funder_id)
+            .copied()
+            .unwrap_or_default();
+        if after * funder.share > paid {
+            return Err(ApiError::conflict(
+                "funds_not_received",
+                "Les fonds de ce dispositif n'ont pas encore été reçus de tous ses financeurs : l'émission reprendra dès leur versement.",
+            )
+            .with_extension("funder_id", funder.funder_id.to_string()));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_program(
+    conn: &mut AsyncPgConnection,
+    new: NewProgram,
+) -> Result<Program, ApiError> {
+    new.check()?;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        for (i, (funder, _)) in new.funders.iter().enumerate() {
+            match organizations::find_organization(conn, *funder).await? {
+                Some(org) if org.kind() == OrgKind::Funder => {}
+                _ => {
+                    return Err(ValidationError::new(
+                        format!("funders[{i}].organization_id"),
+                        "Cet identifiant ne désigne pas un financeur.",
+                    )
+                    .into());
+                }
+            }
+        }
+        let (validity_days, valid_until) = match new.validity {
+            Validity::DaysFromIssue(d) => (Some(i32::try_from(d).unwrap_or(i32::MAX)), None),
+            Validity::Until(day) => (None, Some(day)),
+        };
+        let program: Program = diesel::insert_into(programs::table)
+            .values((
+                programs::id.eq(Uuid::now_v7()),
+                programs::name.eq(&new.name),
+                programs::ticket_value.eq(new.ticket_value.decimal()),
+                programs::tickets_per_checkbook
+                    .eq(i32::try_from(new.tickets_per_checkbook).unwrap_or(20)),
+                programs::validity_days.eq(validity_days),
+                programs::valid_until.eq(valid_until),
+                programs::tolerance_days.eq(i32::try_from(new.tolerance_days).unwrap_or(0)),
+                programs::commission_rate.eq(new.commission_rate.decimal()),
+                programs::funder_fee_rate.eq(new.funder_fee_rate.decimal()),
+                programs::budget.eq(new.budget.decimal()),
+                programs::territory_postcodes.eq(new
+                    .territory
+                    .iter()
+                    .map(|p| Some(p.as_str().to_string()))
+                    .collect::<Vec<_>>()),
+            ))
+            .returning(Program::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut postings = Vec::new();
+        for (funder, share) in &new.funders {
+            diesel::insert_into(program_funders::table)
+                .values((
+                    program_funders::program_id.eq(program.id),
+                    program_funders::funder_id.eq(*funder),
+                    program_funders::share.eq(share.decimal()),
+                ))
+                .execute(conn)
+                .await?;
+            let pledge = new.budget.decimal() * share.decimal();
+            postings.push((
+                AccountRef::of(AccountKind::FunderUnpaid, program.id, *funder),
+                pledge,
+            ));
+            postings.push((
+                AccountRef::of(AccountKind::FunderCommitment, program.id, *funder),
+                -pledge,
+            ));
+        }
+        ledger::post(
+            conn,
+            TransactionKind::Commitment,
+            &format!("Engagements des financeurs : {}", program.name),
+            program.id,
+            &postings,
+        )
+        .await?;
+        // The program's own accounts exist from the start, at zero.
+        ledger::accounts(
+            conn,
+            &[
+                AccountRef::program(AccountKind::Available, program.id),
+                AccountRef::program(AccountKind::Outstanding, program.id),
+                AccountRef::program(AccountKind::Commission, program.id),
+            ],
+        )
+        .await?;
+        Ok(program)
+    })
+    .await
+}
+
+pub async fn find_program(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<Program>, DbError> {
+    Ok(programs::table
+        .find(id)
+        .select(Program::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The program, locked until the end of the transaction (issuance, payments).
+pub async fn lock_program(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Program, ApiError> {
+    programs::table
+        .find(id)
+        .select(Program::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(ApiError::not_found)
+}
+
+pub async fn funders_of(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+) -> Result<Vec<ProgramFunder>, DbError> {
+    Ok(program_funders::table
+        .filter(program_funders::program_id.eq(program))
+        .select(ProgramFunder::as_select())
+        .order(program_funders::share.desc())
+        .load(conn)
+        .await?)
+}
+
+/// Checkbooks a prescriber may still issue from a program: its allocations minus its
+/// checkbooks that are not cancelled (a cancelled checkbook gives its place back).
+pub async fn remaining_allocation(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    prescriber: Uuid,
+) -> Result<i64, DbError> {
+    let allowed: Option<i64> = allocations::table
+        .filter(allocations::program_id.eq(program))
+        .filter(allocations::prescriber_id.eq(prescriber))
+        .select(diesel::dsl::sum(allocations::checkbooks))
+        .first(conn)
+        .await?;
+    let used: i64 = checkbooks::table
+        .filter(checkbooks::program_id.eq(program))
+        .filter(checkbooks::prescriber_id.eq(prescriber))
+        .filter(checkbooks::status.ne("cancelled"))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(allowed.unwrap_or(0) - used)
+}
+
+/// The program as `caller` may see it: the operator any; a funder those it funds; a
+/// prescriber those it has an allocation in. Otherwise absent (404).
+pub async fn visible_program(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Program, ApiError> {
+    let program = find_program(conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let visible = match caller.kind {
+        OrgKind::Operator => true,
+        OrgKind::Funder => {
+            program_funders::table
+                .filter(program_funders::program_id.eq(id))
+                .filter(program_funders::funder_id.eq(caller.organization_id))
+                .count()
+                .get_result::<i64>(conn)
+                .await?
+                > 0
+        }
+        OrgKind::Prescriber => {
+            allocations::table
+                .filter(allocations::program_id.eq(id))
+                .filter(allocations::prescriber_id.eq(caller.organization_id))
+                .count()
+                .get_result::<i64>(conn)
+                .await?
+                > 0
+        }
+        OrgKind::Site => false,
+    };
+    if visible {
+        Ok(program)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments)]
+pub struct Payment {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub funder_id: Uuid,
+    pub amount: Decimal,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records money received from a funder: it becomes available budget.
+pub async fn record_payment(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    funder: Uuid,
+    amount: Money,
+    reference: String,
+    received_on: NaiveDate,
+) -> Result<Payment, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let program = lock_program(conn, program).await?;
+        if !program.is_open() {
+            return Err(ApiError::conflict("program_closed", "Ce dispositif est clos."));
+        }
+        let shares = funders_of(conn, program.id).await?;
+        if !shares.iter().any(|f| f.funder_id == funder) {
+            return Err(ValidationError::new("funder_id", "Cette organisation ne finance pas ce dispositif.").into());
+        }
+        let current = funding(conn, program.id).await?;
+        let pledged = current.pledged.get(&funder).copied().unwrap_or_default();
+        let paid = current.paid.get(&funder).copied().unwrap_or_default();
+        if paid + amount.decimal() > pledged {
+            return Err(ApiError::conflict(
+                "payment_exceeds_commitment",
+                format!("Ce versement dépasserait l'engagement du financeur ({pledged} €, dont {paid} € déjà reçus)."),
+            )
+            .with_field("amount"));
+        }
+        let row = diesel::insert_into(payments::table)
+            .values((
+                payments::id.eq(Uuid::now_v7()),
+                payments::program_id.eq(program.id),
+                payments::funder_id.eq(funder),
+                payments::amount.eq(amount.decimal()),
+                payments::reference.eq(&reference),
+                payments::received_on.eq(received_on),
+            ))
+            .returning(Payment::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(DbError::from);
+        let payment = match row {
+            Err(DbError::Unique { .. }) => {
+                return Err(ApiError::conflict(
+                    "payment_already_recorded",
+                    format!("Un versement de ce financeur porte déjà la référence « {reference} »."),
+                )
+                .with_field("reference"));
+            }
+            other => other?,
+        };
+        ledger::post(
+            conn,
+            TransactionKind::Payment,
+            &format!("Versement reçu, réf. {reference}"),
+            program.id,
+            &[
+                (AccountRef::program(AccountKind::Available, program.id), amount.decimal()),
+                (AccountRef::of(AccountKind::FunderUnpaid, program.id, funder), -amount.decimal()),
+            ],
+        )
+        .await?;
+        Ok(payment)
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = allocations)]
+pub struct Allocation {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub prescriber_id: Uuid,
+    pub checkbooks: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Gives a prescriber `checkbooks` more checkbooks to issue from a program.
+pub async fn add_allocation(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    prescriber: Uuid,
+    count: u32,
+) -> Result<(Allocation, i64), ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let program = lock_program(conn, program).await?;
+        if !program.is_open() {
+            return Err(ApiError::conflict(
+                "program_closed",
+                "Ce dispositif est clos.",
+            ));
+        }
+        match organizations::find_organization(conn, prescriber).await? {
+            Some(org) if org.kind() == OrgKind::Prescriber => {}
+            _ => {
+                return Err(ValidationError::new(
+                    "prescriber_id",
+                    "Cet identifiant ne désigne pas un prescripteur.",
+                )
+                .into());
+            }
+        }
+        let allocation = diesel::insert_into(allocations::table)
+            .values((
+                allocations::id.eq(Uuid::now_v7()),
+                allocations::program_id.eq(program.id),
+                allocations::prescriber_id.eq(prescriber),
+                allocations::checkbooks.eq(i32::try_from(count).unwrap_or(i32::MAX)),
+            ))
+            .returning(Allocation::as_returning())
+            .get_result(conn)
+            .await?;
+        let remaining = remaining_allocation(conn, program.id, prescriber).await?;
+        Ok((allocation, remaining))
+    })
+    .await
+}
