@@ -46,23 +46,23 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let (admin_url, url_of): (String, Box<dyn Fn(&str) -> String>) =
-        match std::env::var("BENCH_DATABASE_URL") {
-            Ok(url) => {
-                let base = url.rsplit_once('/').unwrap().0.to_string();
-                (
-                    format!("{base}/postgres"),
-                    Box::new(move |db| format!("{base}/{db}")),
-                )
-            }
-            Err(_) => {
-                let root =
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".data/bench/postgres");
-                let cluster = pg_cluster::ensure_running(&root, Durability::Durable).unwrap();
-                let c2 = cluster.clone();
-                (cluster.url("postgres"), Box::new(move |db| c2.url(db)))
-            }
-        };
+    type UrlOf = Box<dyn Fn(&str) -> String>;
+    let (admin_url, url_of): (String, UrlOf) = match std::env::var("BENCH_DATABASE_URL") {
+        Ok(url) => {
+            let base = url.rsplit_once('/').unwrap().0.to_string();
+            (
+                format!("{base}/postgres"),
+                Box::new(move |db| format!("{base}/{db}")),
+            )
+        }
+        Err(_) => {
+            let root =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".data/bench/postgres");
+            let cluster = pg_cluster::ensure_running(&root, Durability::Durable).unwrap();
+            let c2 = cluster.clone();
+            (cluster.url("postgres"), Box::new(move |db| c2.url(db)))
+        }
+    };
     let db = format!("bench_{}", Uuid::new_v4().simple());
     let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
     diesel::sql_query(format!("CREATE DATABASE {db}"))

@@ -55,6 +55,15 @@ pub struct Settings {
     pub login_failure_window_seconds: u64,
     pub max_body_bytes: usize,
     pub smtp_url: Option<SecretString>,
+    /// Invalid codes and unknown serials tolerated per user and per IP address
+    /// within the window, before scans are refused for a while.
+    pub scan_max_failures_per_user: u32,
+    pub scan_max_failures_per_ip: u32,
+    pub scan_failure_window_seconds: u64,
+    /// How long after a redemption its site may undo it.
+    pub reversal_grace_minutes: i64,
+    /// How old a phone's offline scan may be when it syncs.
+    pub offline_scan_window_hours: i64,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -71,6 +80,11 @@ struct Defaults {
     login_max_failures_per_ip: u32,
     login_failure_window_seconds: u64,
     max_body_bytes: usize,
+    scan_max_failures_per_user: u32,
+    scan_max_failures_per_ip: u32,
+    scan_failure_window_seconds: u64,
+    reversal_grace_minutes: i64,
+    offline_scan_window_hours: i64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -85,6 +99,11 @@ const DEFAULTS: Defaults = Defaults {
     login_max_failures_per_ip: 30,
     login_failure_window_seconds: 900,
     max_body_bytes: 256 * 1024,
+    scan_max_failures_per_user: 20,
+    scan_max_failures_per_ip: 60,
+    scan_failure_window_seconds: 600,
+    reversal_grace_minutes: 15,
+    offline_scan_window_hours: 72,
 };
 
 /// The secrets shipped in `config/development.toml`: known to everyone, so refused in
@@ -148,6 +167,11 @@ impl Settings {
             login_failure_window_seconds: DEFAULTS.login_failure_window_seconds,
             max_body_bytes: DEFAULTS.max_body_bytes,
             smtp_url: None,
+            scan_max_failures_per_user: DEFAULTS.scan_max_failures_per_user,
+            scan_max_failures_per_ip: DEFAULTS.scan_max_failures_per_ip,
+            scan_failure_window_seconds: DEFAULTS.scan_failure_window_seconds,
+            reversal_grace_minutes: DEFAULTS.reversal_grace_minutes,
+            offline_scan_window_hours: DEFAULTS.offline_scan_window_hours,
         }
     }
 

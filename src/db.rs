@@ -52,8 +52,10 @@ impl From<DieselError> for DbError {
                     DatabaseErrorKind::CheckViolation => DbError::Check { constraint },
                     DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKey { constraint },
                     DatabaseErrorKind::SerializationFailure => DbError::Serialization,
-                    DatabaseErrorKind::ClosedConnection => {
-                        DbError::Unavailable("connection closed".into())
+                    // No SQL state: the connection broke (or could not send).
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand => {
+                        DbError::Unavailable(info.message().to_string())
                     }
                     _ => DbError::Other(err),
                 }
@@ -61,6 +63,10 @@ impl From<DieselError> for DbError {
             DieselError::BrokenTransactionManager => {
                 DbError::Unavailable("broken transaction manager".into())
             }
+            // The commit failed and so did the rollback: the connection is gone. The
+            // work may or may not have committed; a retry with the same
+            // Idempotency-Key finds out.
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => DbError::from(*commit_error),
             other => DbError::Other(other),
         }
     }

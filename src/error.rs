@@ -75,6 +75,16 @@ impl ApiError {
         self
     }
 
+    /// The same problem under a more precise code (e.g. a 403 `label_inactive`).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn with_extension(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extensions.insert(key.to_string(), value.into());
         self

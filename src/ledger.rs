@@ -19,7 +19,9 @@
 //!
 //! Movements: a program's creation pledges (Dr unpaid / Cr commitment); a payment
 //! makes money available (Dr available / Cr unpaid); issuing moves N × value from
-//! available to outstanding; cancelling and expiring move it back.
+//! available to outstanding; cancelling and expiring move it back; a redemption
+//! moves one value out of outstanding into the site's payable (value − commission)
+//! and the operator's commission; its reversal posts the opposite.
 
 use std::collections::HashMap;
 
@@ -116,6 +118,8 @@ pub enum TransactionKind {
     Issuance,
     Cancellation,
     Expiry,
+    Redemption,
+    Reversal,
 }
 
 impl TransactionKind {
@@ -126,25 +130,37 @@ impl TransactionKind {
             TransactionKind::Issuance => "issuance",
             TransactionKind::Cancellation => "cancellation",
             TransactionKind::Expiry => "expiry",
+            TransactionKind::Redemption => "redemption",
+            TransactionKind::Reversal => "reversal",
         }
     }
 }
 
 /// Finds the accounts, creating those that do not exist yet. Returns their ids.
+/// One query when they all exist (the hot path of redemptions).
 pub async fn accounts(
     conn: &mut AsyncPgConnection,
     refs: &[AccountRef],
 ) -> Result<HashMap<AccountRef, Uuid>, DbError> {
+    let codes: Vec<String> = refs.iter().map(AccountRef::code).collect();
+    let found: Vec<(String, Uuid)> = ledger_accounts::table
+        .filter(ledger_accounts::code.eq_any(&codes))
+        .select((ledger_accounts::code, ledger_accounts::id))
+        .load(conn)
+        .await?;
     let mut ids = HashMap::with_capacity(refs.len());
-    for r in refs {
+    for (r, code) in refs.iter().zip(&codes) {
+        if let Some((_, id)) = found.iter().find(|(c, _)| c == code) {
+            ids.insert(*r, *id);
+            continue;
+        }
         if ids.contains_key(r) {
             continue;
         }
-        let code = r.code();
         diesel::insert_into(ledger_accounts::table)
             .values((
                 ledger_accounts::id.eq(Uuid::now_v7()),
-                ledger_accounts::code.eq(&code),
+                ledger_accounts::code.eq(code),
                 ledger_accounts::kind.eq(r.kind.as_str()),
                 ledger_accounts::program_id.eq(r.program),
                 ledger_accounts::organization_id.eq(r.organization),
@@ -155,7 +171,7 @@ pub async fn accounts(
             .execute(conn)
             .await?;
         let id: Uuid = ledger_accounts::table
-            .filter(ledger_accounts::code.eq(&code))
+            .filter(ledger_accounts::code.eq(code))
             .select(ledger_accounts::id)
             .first(conn)
             .await?;
@@ -173,6 +189,18 @@ pub async fn post(
     program: Uuid,
     postings: &[(AccountRef, Decimal)],
 ) -> Result<Uuid, DbError> {
+    post_reversing(conn, kind, description, program, postings, None).await
+}
+
+/// Records a balanced transaction that undoes `reverses` (or nothing).
+pub async fn post_reversing(
+    conn: &mut AsyncPgConnection,
+    kind: TransactionKind,
+    description: &str,
+    program: Uuid,
+    postings: &[(AccountRef, Decimal)],
+    reverses: Option<Uuid>,
+) -> Result<Uuid, DbError> {
     let refs: Vec<AccountRef> = postings.iter().map(|(r, _)| *r).collect();
     let ids = accounts(conn, &refs).await?;
     let transaction = Uuid::now_v7();
@@ -182,6 +210,7 @@ pub async fn post(
             ledger_transactions::kind.eq(kind.as_str()),
             ledger_transactions::description.eq(description),
             ledger_transactions::program_id.eq(program),
+            ledger_transactions::reverses.eq(reverses),
         ))
         .execute(conn)
         .await?;
@@ -283,7 +312,10 @@ pub async fn balances(
 }
 
 /// Ledger invariants, checked by the tests after every step that moves money:
-/// every transaction sums to zero and has postings; no bucket is below zero.
+/// every transaction sums to zero and has postings; no bucket is below zero; the
+/// trial balance is zero; a ticket is redeemed exactly when it has one live
+/// redemption; a program's outstanding balance is the value of its tickets in
+/// circulation.
 pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError> {
     #[derive(QueryableByName)]
     struct Violation {
@@ -302,7 +334,21 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<St
                  AND sum(p.amount) < 0)
              OR (a.kind = 'funder_commitment' AND sum(p.amount) > 0)
          UNION ALL
-         SELECT 'trial balance is ' || sum(amount) FROM ledger_postings HAVING sum(amount) <> 0",
+         SELECT 'trial balance is ' || sum(amount) FROM ledger_postings HAVING sum(amount) <> 0
+         UNION ALL
+         SELECT 'ticket ' || t.serial || ' is ' || t.status || ' with ' || count(r.id) || ' live redemption(s)'
+         FROM tickets t LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'
+         GROUP BY t.id
+         HAVING (t.status IN ('redeemed', 'settled')) <> (count(r.id) = 1) OR count(r.id) > 1
+         UNION ALL
+         SELECT 'program ' || p.id || ': outstanding ' || coalesce(o.balance, 0) || ' <> tickets in circulation ' || coalesce(c.value, 0)
+         FROM programs p
+         LEFT JOIN (SELECT a.program_id, sum(pp.amount) AS balance FROM ledger_accounts a
+                    JOIN ledger_postings pp ON pp.account_id = a.id WHERE a.kind = 'outstanding' GROUP BY a.program_id) o
+                ON o.program_id = p.id
+         LEFT JOIN (SELECT program_id, sum(value) AS value FROM tickets WHERE status = 'issued' GROUP BY program_id) c
+                ON c.program_id = p.id
+         WHERE coalesce(o.balance, 0) <> coalesce(c.value, 0)",
     )
     .load(conn)
     .await?;

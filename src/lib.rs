@@ -18,6 +18,7 @@ pub mod money;
 pub mod organizations;
 pub mod pg_cluster;
 pub mod programs;
+pub mod redemptions;
 #[rustfmt::skip]
 pub mod schema;
 pub mod startup;

@@ -145,6 +145,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    redemptions (id) {
+        id -> Uuid,
+        ticket_id -> Uuid,
+        program_id -> Uuid,
+        site_id -> Uuid,
+        redeemed_by -> Uuid,
+        method -> Text,
+        value -> Numeric,
+        commission -> Numeric,
+        amount_payable -> Numeric,
+        status -> Text,
+        scanned_at -> Timestamptz,
+        redeemed_at -> Timestamptz,
+        reversed_at -> Nullable<Timestamptz>,
+        ledger_transaction_id -> Uuid,
+        reversal_transaction_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     site_labels (site_id) {
         site_id -> Uuid,
         valid_from -> Date,
@@ -197,6 +217,10 @@ diesel::joinable!(print_runs -> programs (program_id));
 diesel::joinable!(print_runs -> users (created_by));
 diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
+diesel::joinable!(redemptions -> organizations (site_id));
+diesel::joinable!(redemptions -> programs (program_id));
+diesel::joinable!(redemptions -> tickets (ticket_id));
+diesel::joinable!(redemptions -> users (redeemed_by));
 diesel::joinable!(site_labels -> organizations (site_id));
 diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
@@ -214,6 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     print_runs,
     program_funders,
     programs,
+    redemptions,
     site_labels,
     tickets,
     users,

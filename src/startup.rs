@@ -42,6 +42,16 @@ impl Application {
                 per_ip: FailureLimiter::new(settings.login_max_failures_per_ip, window),
             },
             metrics: Metrics::new()?,
+            scan_limits: LoginLimits {
+                per_email: FailureLimiter::new(
+                    settings.scan_max_failures_per_user,
+                    Duration::from_secs(settings.scan_failure_window_seconds),
+                ),
+                per_ip: FailureLimiter::new(
+                    settings.scan_max_failures_per_ip,
+                    Duration::from_secs(settings.scan_failure_window_seconds),
+                ),
+            },
             codes: crate::codes::CodeKeys::new(settings.ticket_keys())
                 .map_err(|e| anyhow::anyhow!("PASSNUM_TICKET_KEYS: {e}"))?,
             settings: settings.clone(),

@@ -39,6 +39,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    redemptions: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,12 +72,25 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        let redemptions = IntCounterVec::new(
+            Opts::new(
+                "redemptions_total",
+                "Redemption attempts by outcome (redeemed or the refusal's code)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(redemptions.clone()))?;
         Ok(Metrics {
             registry,
             requests,
             latency,
             pool,
+            redemptions,
         })
+    }
+
+    pub fn redemption(&self, outcome: &str) {
+        self.redemptions.with_label_values(&[outcome]).inc();
     }
 
     pub fn registry(&self) -> &Registry {

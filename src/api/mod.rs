@@ -24,6 +24,7 @@ pub mod organizations;
 pub mod pagination;
 pub mod programs;
 pub mod public;
+pub mod redemptions;
 
 /// What handlers share.
 pub struct AppState {
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Signs and checks ticket codes.
     pub codes: crate::codes::CodeKeys,
+    /// Brakes on guessing codes and serials (per user, per IP address).
+    pub scan_limits: LoginLimits,
 }
 
 impl AppState {
@@ -98,6 +101,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(checkbooks::print_run_pdf)
             .service(checkbooks::ticket_qr_svg)
             .service(checkbooks::ticket_qr_png)
+            .service(redemptions::verify)
+            .service(redemptions::redeem)
+            .service(redemptions::redeem_batch)
+            .service(redemptions::reverse)
+            .service(redemptions::list)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(public::list_sites),

@@ -12,3 +12,4 @@ mod ledger;
 mod organizations;
 mod programs;
 mod public_sites;
+mod redemptions;

@@ -1,0 +1,530 @@
+//! Verification and redemption of tickets (site agents), one at a time or as the
+//! batch a phone sends when its connection returns.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::pagination::{Page, PageQuery};
+use crate::auth::Caller;
+use crate::codes::Serial;
+use crate::domain::{ValidationError, end_of_french_day};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::idempotency::{self, Claim};
+use crate::money::Money;
+use crate::redemptions::{self, TicketRef};
+
+/// A ticket as a request designates it: scanned code or typed serial, one of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketDesignation {
+    /// The string read from the QR code.
+    pub code: Option<String>,
+    /// The serial typed by hand, e.g. `7K3M-9QX2-ZAT` (case, spaces and dashes ignored).
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub code: Option<String>,
+    pub serial: Option<String>,
+    /// When the phone scanned it, if not now (offline scans).
+    pub scanned_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    pub idempotency_key: String,
+    pub code: Option<String>,
+    pub serial: Option<String>,
+    pub scanned_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// At most 200 scans, answered in the same order.
+    pub items: Vec<BatchItem>,
+}
+
+pub const MAX_BATCH: usize = 200;
+
+/// What the request designates, checked without the database: a code's signature,
+/// a serial's check character. Also what idempotency compares.
+fn designate(
+    state: &AppState,
+    code: Option<&str>,
+    serial: Option<&str>,
+) -> Result<(TicketRef, String), ApiError> {
+    match (code.map(str::trim), serial.map(str::trim)) {
+        (Some(code), None) => {
+            let claim = state
+                .codes
+                .verify(code)
+                .map_err(|_| redemptions::invalid_code())?;
+            Ok((TicketRef::Code(claim), format!("code:{code}")))
+        }
+        (None, Some(serial)) => {
+            let serial = Serial::parse(serial).map_err(|_| redemptions::invalid_code())?;
+            let canonical = format!("serial:{}", serial.as_str());
+            Ok((TicketRef::Serial(serial), canonical))
+        }
+        _ => Err(ValidationError::new(
+            "code",
+            "Donnez soit « code » (scanné), soit « serial » (saisi), l'un des deux.",
+        )
+        .into()),
+    }
+}
+
+/// The keys of the two brakes on guessing.
+fn brake_keys(req: &HttpRequest, caller: &Caller) -> (String, String) {
+    (
+        format!("user:{}", caller.user_id),
+        format!(
+            "ip:{}",
+            req.peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        ),
+    )
+}
+
+fn check_brakes(state: &AppState, keys: &(String, String)) -> Result<(), ApiError> {
+    let blocked = state
+        .scan_limits
+        .per_email
+        .blocked(&keys.0)
+        .or_else(|| state.scan_limits.per_ip.blocked(&keys.1));
+    match blocked {
+        Some(wait) => Err(ApiError::too_many_attempts(wait)),
+        None => Ok(()),
+    }
+}
+
+fn note_outcome(state: &AppState, keys: &(String, String), code: &str) {
+    if code == "invalid_code" {
+        state.scan_limits.per_email.record_failure(&keys.0);
+        state.scan_limits.per_ip.record_failure(&keys.1);
+    }
+    state.metrics.redemption(code);
+}
+
+/// One redemption with its key, in one transaction: the stored answer if the key was
+/// already answered; else the redemption or its refusal, stored with the key.
+async fn redeem_once(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    key: String,
+    code: Option<&str>,
+    serial: Option<&str>,
+    scanned_at: Option<DateTime<Utc>>,
+) -> Result<(StatusCode, Value), ApiError> {
+    let (ticket, fingerprint) = designate(state, code, serial)?;
+    let now = Utc::now();
+    let window = Duration::hours(state.settings.offline_scan_window_hours);
+    let (scanned_at, day) = redemptions::scan_day(scanned_at, now, window)?;
+    let claim = Claim {
+        user: caller.user_id,
+        scope: "redemptions",
+        key,
+        request_hash: idempotency::fingerprint("redemptions", &json!(fingerprint)),
+    };
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        if let Some(stored) = idempotency::claim(conn, &claim).await? {
+            return Ok(stored);
+        }
+        let answer = match redemptions::redeem(conn, caller, &ticket, scanned_at, day).await {
+            Ok(r) => (
+                StatusCode::CREATED,
+                redemptions::to_json(&r, ticket_serial(&ticket)),
+            ),
+            Err(refusal)
+                if refusal.status().is_client_error()
+                    && refusal.status() != StatusCode::TOO_MANY_REQUESTS =>
+            {
+                (
+                    refusal.status(),
+                    serde_json::to_value(refusal.problem()).map_err(ApiError::internal)?,
+                )
+            }
+            Err(failure) => return Err(failure),
+        };
+        idempotency::remember(conn, &claim, answer.0, &answer.1).await?;
+        Ok(answer)
+    })
+    .await
+}
+
+fn ticket_serial(ticket: &TicketRef) -> &str {
+    match ticket {
+        TicketRef::Code(claim) => claim.serial.as_str(),
+        TicketRef::Serial(serial) => serial.as_str(),
+    }
+}
+
+fn answer(status: StatusCode, body: Value) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    if status.is_client_error() {
+        response.content_type(PROBLEM_JSON);
+    }
+    response.json(body)
+}
+
+/// The outcome's name: `redeemed`, or the code of the refusal.
+fn outcome_of(status: StatusCode, body: &Value) -> String {
+    if status.is_success() {
+        "redeemed".into()
+    } else {
+        body["code"].as_str().unwrap_or("error").to_string()
+    }
+}
+
+/// Redeems a ticket for the caller's site (site agents). `Idempotency-Key` is
+/// required: the same key and ticket give back the first answer, success or refusal.
+#[utoipa::path(
+    tag = "redemptions",
+    security(("bearer" = [])),
+    request_body = RedeemRequest,
+    params(("Idempotency-Key" = String, Header, description = "Required: one per scan")),
+    responses(
+        (status = 201, description = "Redeemed: `{id, ticket: {serial, value}, site_id, amount_payable, redeemed_at, …}`", body = Object),
+        (status = 403, description = "`label_inactive`, `outside_territory`, `forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_redeemed` (with `redeemed_at` and `by_your_site`), `not_handed_out`", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`ticket_expired`, `ticket_cancelled`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_code`, `idempotency_key_reused`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/redemptions")]
+pub async fn redeem(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<RedeemRequest>,
+) -> ApiResult<HttpResponse> {
+    redemptions::require_site(&caller)?;
+    let key = idempotency::key_of(&req)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "idempotency_key_required",
+            "Chaque encaissement demande un en-tête Idempotency-Key (un UUID par scan).",
+        )
+    })?;
+    let brakes = brake_keys(&req, &caller);
+    check_brakes(&state, &brakes)?;
+    let mut conn = state.conn().await?;
+    let result = redeem_once(
+        &mut conn,
+        &state,
+        &caller,
+        key,
+        body.code.as_deref(),
+        body.serial.as_deref(),
+        body.scanned_at,
+    )
+    .await;
+    match result {
+        Ok((status, body)) => {
+            note_outcome(&state, &brakes, &outcome_of(status, &body));
+            Ok(answer(status, body))
+        }
+        Err(err) => {
+            note_outcome(&state, &brakes, err.code());
+            Err(err)
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    pub idempotency_key: String,
+    /// `redeemed`, or the code a single redemption would have answered.
+    pub outcome: String,
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redemption: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub problem: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub results: Vec<BatchResult>,
+}
+
+/// Redeems the scans a phone queued while offline, each with its own key and scan
+/// time; one outcome per item, in order. Replaying a batch changes nothing.
+#[utoipa::path(
+    tag = "redemptions",
+    security(("bearer" = [])),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 422, description = "`validation_failed` (no item, more than 200)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/redemptions/batch")]
+pub async fn redeem_batch(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<BatchRequest>,
+) -> ApiResult<web::Json<BatchResponse>> {
+    redemptions::require_site(&caller)?;
+    let items = &body.items;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ValidationError::new(
+            "items",
+            format!("Un lot compte de 1 à {MAX_BATCH} scans."),
+        )
+        .into());
+    }
+    let brakes = brake_keys(&req, &caller);
+    let mut conn = state.conn().await?;
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let key = item.idempotency_key.trim().to_string();
+        let outcome = if key.is_empty() || key.len() > 200 {
+            Err(ValidationError::new(
+                format!("items[{i}].idempotency_key"),
+                "Chaque scan a sa clé d'idempotence (1 à 200 caractères).",
+            )
+            .into())
+        } else if let Err(blocked) = check_brakes(&state, &brakes) {
+            Err(blocked)
+        } else {
+            redeem_once(
+                &mut conn,
+                &state,
+                &caller,
+                key.clone(),
+                item.code.as_deref(),
+                item.serial.as_deref(),
+                item.scanned_at,
+            )
+            .await
+        };
+        let result = match outcome {
+            Ok((status, body)) => {
+                let outcome = outcome_of(status, &body);
+                note_outcome(&state, &brakes, &outcome);
+                if status.is_success() {
+                    BatchResult {
+                        idempotency_key: key,
+                        outcome,
+                        redemption: Some(body),
+                        problem: None,
+                    }
+                } else {
+                    BatchResult {
+                        idempotency_key: key,
+                        outcome,
+                        redemption: None,
+                        problem: Some(body),
+                    }
+                }
+            }
+            Err(err) if err.status().is_server_error() => return Err(err),
+            Err(err) => {
+                note_outcome(&state, &brakes, err.code());
+                BatchResult {
+                    idempotency_key: key,
+                    outcome: err.code().to_string(),
+                    redemption: None,
+                    problem: Some(serde_json::to_value(err.problem()).map_err(ApiError::internal)?),
+                }
+            }
+        };
+        results.push(result);
+    }
+    Ok(web::Json(BatchResponse { results }))
+}
+
+/// Undoes a mistaken scan, by the site that made it, within the grace period.
+#[utoipa::path(
+    tag = "redemptions",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Object),
+        (status = 404, description = "`not_found` (also another site's redemption)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`reversal_window_closed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/redemptions/{id}/reverse")]
+pub async fn reverse(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let grace = Duration::minutes(state.settings.reversal_grace_minutes);
+    let id = id.into_inner();
+    let mut conn = state.conn().await?;
+    let (r, serial) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let r = redemptions::reverse(conn, &caller, id, grace).await?;
+            let serial = redemptions::serial_of(conn, r.ticket_id).await?;
+            Ok((r, serial))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(redemptions::to_json(&r, &serial)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Period {
+    /// From this instant (RFC 3339) or day (YYYY-MM-DD, French time), included.
+    pub from: Option<String>,
+    /// Until this instant or day, excluded for an instant, included for a day.
+    pub to: Option<String>,
+}
+
+fn instant(
+    field: &str,
+    raw: Option<&str>,
+    end_of_day: bool,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(day) if end_of_day => Ok(Some(end_of_french_day(day))),
+        Ok(day) => Ok(Some(end_of_french_day(day.pred_opt().unwrap_or(day)))),
+        Err(_) => Err(ValidationError::new(
+            field,
+            "Une date AAAA-MM-JJ ou un instant RFC 3339 est attendu.",
+        )
+        .into()),
+    }
+}
+
+/// The caller's site's redemptions, oldest first.
+#[utoipa::path(
+    tag = "redemptions",
+    security(("bearer" = [])),
+    params(Period, PageQuery),
+    responses((status = 200, body = Object))
+)]
+#[get("/redemptions")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    period: web::Query<Period>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<Value>>> {
+    redemptions::require_site(&caller)?;
+    let limit = page.limit()?;
+    let from = instant("from", period.from.as_deref(), false)?;
+    let to = instant("to", period.to.as_deref(), true)?;
+    let mut conn = state.conn().await?;
+    let rows = redemptions::list(
+        &mut conn,
+        caller.organization_id,
+        from,
+        to,
+        page.after_id()?,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    let items: Vec<Value> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|(r, serial)| redemptions::to_json(r, serial))
+        .collect();
+    let next_cursor = if more {
+        rows.get(limit as usize - 1).map(|(r, _)| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(web::Json(Page { items, next_cursor }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub serial: String,
+    /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
+    pub status: String,
+    pub value: String,
+    pub valid_until: NaiveDate,
+    pub expires_at: DateTime<Utc>,
+    /// The last day it is accepted (validity and tolerance).
+    pub redeemable_until: NaiveDate,
+    pub program: ProgramRef,
+}
+
+/// Tells a ticket's status and value without changing anything (site agents, the
+/// operator).
+#[utoipa::path(
+    tag = "redemptions",
+    security(("bearer" = [])),
+    request_body = TicketDesignation,
+    responses(
+        (status = 200, body = VerifyResponse),
+        (status = 422, description = "`invalid_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/tickets/verify")]
+pub async fn verify(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<TicketDesignation>,
+) -> ApiResult<web::Json<VerifyResponse>> {
+    if !caller.is_operator() {
+        redemptions::require_site(&caller)?;
+    }
+    let brakes = brake_keys(&req, &caller);
+    check_brakes(&state, &brakes)?;
+    let outcome = async {
+        let (ticket, _) = designate(&state, body.code.as_deref(), body.serial.as_deref())?;
+        let mut conn = state.conn().await?;
+        redemptions::state_of(&mut conn, &ticket).await
+    }
+    .await;
+    let t = match outcome {
+        Ok(t) => t,
+        Err(err) => {
+            if err.code() == "invalid_code" {
+                state.scan_limits.per_email.record_failure(&brakes.0);
+                state.scan_limits.per_ip.record_failure(&brakes.1);
+            }
+            return Err(err);
+        }
+    };
+    Ok(web::Json(VerifyResponse {
+        serial: Serial::parse(&t.serial)
+            .map(|s| s.display())
+            .unwrap_or(t.serial),
+        status: t.status,
+        value: Money::from_decimal_unchecked(t.value).to_string(),
+        valid_until: t.valid_until,
+        expires_at: end_of_french_day(t.valid_until),
+        redeemable_until: t.redeemable_until,
+        program: ProgramRef {
+            id: t.program_id,
+            name: t.program_name,
+        },
+    }))
+}

@@ -1,0 +1,578 @@
+//! Redemption: a site's agent scans (or types) a ticket and its value becomes owed to
+//! the site. A ticket is redeemed at most once: the ticket's row is locked for the
+//! length of the transaction, and a partial unique index allows one live redemption
+//! per ticket whatever happens (two servers, retries, a phone syncing late).
+//!
+//! Order of checks, all before anything is written: the code's signature (no
+//! database), the site's label, the ticket (locked), its checkbook (handed out?), its
+//! status, its validity on the day of the scan, the program's territory. A refusal
+//! writes nothing but its idempotent answer.
+//!
+//! The day of a scan is the French calendar day of `scanned_at` (the phone's clock)
+//! when given, else of its arrival. A phone's clock is trusted within a window
+//! (`offline_scan_window_hours` before arrival, 5 minutes after): a scan made offline
+//! before a ticket expired is honoured when it syncs later, within that window.
+//!
+//! Commission: value × program rate, rounded to the cent, halves away from zero;
+//! the site is owed the rest, so value = commission + payable exactly.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::codes::{Serial, TicketClaim};
+use crate::domain::{LabelStatus, OrgKind, french_date};
+use crate::error::ApiError;
+use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
+use crate::money::Money;
+use crate::organizations;
+use crate::schema::{checkbooks, programs, redemptions, tickets};
+
+/// How a ticket was designated: its scanned code (already verified) or its typed
+/// serial (check character already verified).
+#[derive(Debug, Clone)]
+pub enum TicketRef {
+    Code(TicketClaim),
+    Serial(Serial),
+}
+
+impl TicketRef {
+    fn serial(&self) -> &Serial {
+        match self {
+            TicketRef::Code(claim) => &claim.serial,
+            TicketRef::Serial(serial) => serial,
+        }
+    }
+
+    fn method(&self) -> &'static str {
+        match self {
+            TicketRef::Code(_) => "code",
+            TicketRef::Serial(_) => "serial",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = redemptions)]
+pub struct Redemption {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub program_id: Uuid,
+    pub site_id: Uuid,
+    pub redeemed_by: Uuid,
+    pub method: String,
+    pub value: Decimal,
+    pub commission: Decimal,
+    pub amount_payable: Decimal,
+    pub status: String,
+    pub scanned_at: DateTime<Utc>,
+    pub redeemed_at: DateTime<Utc>,
+    pub reversed_at: Option<DateTime<Utc>>,
+    pub ledger_transaction_id: Uuid,
+    pub reversal_transaction_id: Option<Uuid>,
+}
+
+/// The refusal every bad code gets: never says whether a ticket exists.
+pub fn invalid_code() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_code",
+        "Ce code n'est pas celui d'un chèque Pass Numérique valide.",
+    )
+}
+
+/// Only a site's users redeem.
+pub fn require_site(caller: &Caller) -> Result<(), ApiError> {
+    if caller.kind == OrgKind::Site {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "Seuls les lieux labellisés encaissent des chèques.",
+        ))
+    }
+}
+
+/// The commission on a ticket and what the site is owed.
+pub fn split(value: Decimal, rate: Decimal) -> (Decimal, Decimal) {
+    let commission =
+        (value * rate).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    (commission, value - commission)
+}
+
+/// The day a scan counts for, or a refusal of an untrustworthy phone clock.
+pub fn scan_day(
+    scanned_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Result<(DateTime<Utc>, NaiveDate), ApiError> {
+    let at = scanned_at.unwrap_or(now);
+    if at > now + Duration::minutes(5) {
+        return Err(crate::domain::ValidationError::new(
+            "scanned_at",
+            "L'heure du scan est dans le futur : vérifiez l'horloge de l'appareil.",
+        )
+        .into());
+    }
+    if at < now - window {
+        return Err(crate::domain::ValidationError::new(
+            "scanned_at",
+            format!(
+                "Ce scan date de plus de {} heures : il ne peut plus être encaissé.",
+                window.num_hours()
+            ),
+        )
+        .into());
+    }
+    Ok((at, french_date(at)))
+}
+
+#[derive(Debug, QueryableByName)]
+struct Located {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    ticket_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    value: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    valid_until: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    checkbook_status: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    program_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    commission_rate: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    tolerance_days: i32,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>)]
+    territory: Vec<Option<String>>,
+}
+
+/// Redeems in the caller's transaction. `Ok` is a redemption; `Err` a refusal or a
+/// failure — nothing has been written in either `Err` case.
+pub async fn redeem(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    ticket: &TicketRef,
+    scanned_at: DateTime<Utc>,
+    scan_day: NaiveDate,
+) -> Result<Redemption, ApiError> {
+    require_site(caller)?;
+    let site = organizations::find_organization(conn, caller.organization_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let label_active = organizations::find_label(conn, site.id)
+        .await?
+        .is_some_and(|l| l.status_on(french_date(Utc::now())) == LabelStatus::Active);
+    if !label_active {
+        return Err(ApiError::forbidden(
+            "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
+        )
+        .with_code("label_inactive"));
+    }
+    // Lock the ticket's row only (never the program's: every redemption of the
+    // program would queue behind it).
+    let located: Option<Located> = diesel::sql_query(
+        "SELECT t.id AS ticket_id, t.value, t.status, t.valid_until, c.status AS checkbook_status,
+                p.id AS program_id, p.commission_rate, p.tolerance_days, p.territory_postcodes AS territory
+         FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id JOIN programs p ON p.id = t.program_id
+         WHERE t.serial = $1
+         FOR UPDATE OF t",
+    )
+    .bind::<diesel::sql_types::Text, _>(ticket.serial().as_str())
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(t) = located else {
+        return Err(invalid_code());
+    };
+    if let TicketRef::Code(claim) = ticket
+        && Money::from_decimal_unchecked(t.value).cents() != claim.value_cents
+    {
+        return Err(invalid_code());
+    }
+    match t.status.as_str() {
+        "redeemed" | "settled" => {
+            let (at, site_id): (DateTime<Utc>, Uuid) = redemptions::table
+                .filter(redemptions::ticket_id.eq(t.ticket_id))
+                .filter(redemptions::status.ne("reversed"))
+                .select((redemptions::redeemed_at, redemptions::site_id))
+                .first(conn)
+                .await?;
+            let own = site_id == site.id;
+            let detail = if own {
+                format!(
+                    "Ce chèque a déjà été encaissé par votre lieu le {}.",
+                    french_time(at)
+                )
+            } else {
+                format!(
+                    "Ce chèque a déjà été encaissé par un autre lieu le {}.",
+                    french_time(at)
+                )
+            };
+            return Err(ApiError::conflict("already_redeemed", detail)
+                .with_extension(
+                    "redeemed_at",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+                .with_extension("by_your_site", own));
+        }
+        "cancelled" => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::GONE,
+                "ticket_cancelled",
+                "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.",
+            ));
+        }
+        "expired" => return Err(expired()),
+        _ => {}
+    }
+    if t.checkbook_status == "stock" {
+        return Err(ApiError::conflict(
+            "not_handed_out",
+            "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.",
+        ));
+    }
+    let last_day = t
+        .valid_until
+        .checked_add_days(chrono::Days::new(
+            u64::try_from(t.tolerance_days).unwrap_or(0),
+        ))
+        .unwrap_or(t.valid_until);
+    if scan_day > last_day {
+        return Err(expired());
+    }
+    let territory: Vec<String> = t.territory.into_iter().flatten().collect();
+    if !territory.is_empty()
+        && !territory
+            .iter()
+            .any(|p| site.postcode.starts_with(p.as_str()))
+    {
+        return Err(ApiError::forbidden(
+            "Ce chèque est réservé à un autre territoire que celui de votre lieu.",
+        )
+        .with_code("outside_territory"));
+    }
+
+    let (commission, payable) = split(t.value, t.commission_rate);
+    let transaction = ledger::post(
+        conn,
+        TransactionKind::Redemption,
+        &format!("Encaissement du chèque {}", ticket.serial().as_str()),
+        t.program_id,
+        &[
+            (
+                AccountRef::program(AccountKind::Outstanding, t.program_id),
+                -t.value,
+            ),
+            (
+                AccountRef::of(AccountKind::SitePayable, t.program_id, site.id),
+                payable,
+            ),
+            (
+                AccountRef::program(AccountKind::Commission, t.program_id),
+                commission,
+            ),
+        ],
+    )
+    .await?;
+    let redemption: Redemption = diesel::insert_into(redemptions::table)
+        .values((
+            redemptions::id.eq(Uuid::now_v7()),
+            redemptions::ticket_id.eq(t.ticket_id),
+            redemptions::program_id.eq(t.program_id),
+            redemptions::site_id.eq(site.id),
+            redemptions::redeemed_by.eq(caller.user_id),
+            redemptions::method.eq(ticket.method()),
+            redemptions::value.eq(t.value),
+            redemptions::commission.eq(commission),
+            redemptions::amount_payable.eq(payable),
+            redemptions::scanned_at.eq(scanned_at),
+            redemptions::ledger_transaction_id.eq(transaction),
+        ))
+        .returning(Redemption::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::update(tickets::table.find(t.ticket_id))
+        .set((
+            tickets::status.eq("redeemed"),
+            tickets::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(redemption)
+}
+
+fn expired() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::GONE,
+        "ticket_expired",
+        "Ce chèque a dépassé sa date de validité : il ne peut plus être encaissé.",
+    )
+}
+
+/// "23/11/2026 à 14 h 05" in Paris time.
+pub fn french_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Paris)
+        .format("%d/%m/%Y à %H h %M")
+        .to_string()
+}
+
+/// Undoes a mistaken scan within the grace period, by the site that scanned.
+pub async fn reverse(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    grace: Duration,
+) -> Result<Redemption, ApiError> {
+    require_site(caller)?;
+    let found: Option<Redemption> = redemptions::table
+        .find(id)
+        .select(Redemption::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(r) = found.filter(|r| r.site_id == caller.organization_id) else {
+        return Err(ApiError::not_found());
+    };
+    match r.status.as_str() {
+        "reversed" => return Ok(r),
+        "settled" => {
+            return Err(ApiError::conflict(
+                "reversal_window_closed",
+                "Cet encaissement a déjà été remboursé : il ne peut plus être annulé.",
+            ));
+        }
+        _ => {}
+    }
+    let now = Utc::now();
+    if now > r.redeemed_at + grace {
+        return Err(ApiError::conflict(
+            "reversal_window_closed",
+            format!(
+                "Un encaissement ne peut être annulé que dans les {} minutes qui le suivent.",
+                grace.num_minutes()
+            ),
+        ));
+    }
+    let serial: String = tickets::table
+        .find(r.ticket_id)
+        .select(tickets::serial)
+        .first(conn)
+        .await?;
+    let reversal = ledger::post_reversing(
+        conn,
+        TransactionKind::Reversal,
+        &format!("Annulation de l'encaissement du chèque {serial}"),
+        r.program_id,
+        &[
+            (
+                AccountRef::program(AccountKind::Outstanding, r.program_id),
+                r.value,
+            ),
+            (
+                AccountRef::of(AccountKind::SitePayable, r.program_id, r.site_id),
+                -r.amount_payable,
+            ),
+            (
+                AccountRef::program(AccountKind::Commission, r.program_id),
+                -r.commission,
+            ),
+        ],
+        Some(r.ledger_transaction_id),
+    )
+    .await?;
+    let reversed: Redemption = diesel::update(redemptions::table.find(id))
+        .set((
+            redemptions::status.eq("reversed"),
+            redemptions::reversed_at.eq(now),
+            redemptions::reversal_transaction_id.eq(reversal),
+        ))
+        .returning(Redemption::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::update(tickets::table.find(r.ticket_id))
+        .set((tickets::status.eq("issued"), tickets::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+    Ok(reversed)
+}
+
+/// The site's redemptions between two instants, oldest first, after `after`.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    site: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Redemption, String)>, ApiError> {
+    let mut query = redemptions::table
+        .inner_join(tickets::table)
+        .filter(redemptions::site_id.eq(site))
+        .select((Redemption::as_select(), tickets::serial))
+        .order(redemptions::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(from) = from {
+        query = query.filter(redemptions::redeemed_at.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(redemptions::redeemed_at.lt(to));
+    }
+    if let Some(after) = after {
+        query = query.filter(redemptions::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// A ticket's serial, by id.
+pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<String, ApiError> {
+    Ok(tickets::table
+        .find(ticket)
+        .select(tickets::serial)
+        .first(conn)
+        .await?)
+}
+
+/// What `verify` tells of a ticket, without changing anything.
+#[derive(Debug)]
+pub struct TicketState {
+    pub serial: String,
+    pub status: String,
+    pub value: Decimal,
+    pub valid_until: NaiveDate,
+    pub redeemable_until: NaiveDate,
+    pub program_id: Uuid,
+    pub program_name: String,
+}
+
+pub async fn state_of(
+    conn: &mut AsyncPgConnection,
+    ticket: &TicketRef,
+) -> Result<TicketState, ApiError> {
+    type Row = (
+        String,
+        Decimal,
+        String,
+        NaiveDate,
+        String,
+        Uuid,
+        String,
+        i32,
+    );
+    let found: Option<Row> = tickets::table
+        .inner_join(checkbooks::table)
+        .inner_join(programs::table)
+        .filter(tickets::serial.eq(ticket.serial().as_str()))
+        .select((
+            tickets::serial,
+            tickets::value,
+            tickets::status,
+            tickets::valid_until,
+            checkbooks::status,
+            programs::id,
+            programs::name,
+            programs::tolerance_days,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((serial, value, status, valid_until, book, program_id, program_name, tolerance)) =
+        found
+    else {
+        return Err(invalid_code());
+    };
+    if let TicketRef::Code(claim) = ticket
+        && Money::from_decimal_unchecked(value).cents() != claim.value_cents
+    {
+        return Err(invalid_code());
+    }
+    let redeemable_until = valid_until
+        .checked_add_days(chrono::Days::new(u64::try_from(tolerance).unwrap_or(0)))
+        .unwrap_or(valid_until);
+    let status = if status == "issued" && book == "stock" {
+        "stock".to_string()
+    } else if status == "issued" && french_date(Utc::now()) > redeemable_until {
+        "expired".to_string()
+    } else {
+        status
+    };
+    Ok(TicketState {
+        serial,
+        status,
+        value,
+        valid_until,
+        redeemable_until,
+        program_id,
+        program_name,
+    })
+}
+
+/// The JSON of a redemption, as the API and the stored idempotent answers carry it.
+pub fn to_json(r: &Redemption, serial: &str) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "ticket": {
+            "serial": Serial::parse(serial).map(|s| s.display()).unwrap_or_else(|_| serial.to_string()),
+            "value": Money::from_decimal_unchecked(r.value).to_string(),
+        },
+        "site_id": r.site_id,
+        "amount_payable": Money::from_decimal_unchecked(r.amount_payable).to_string(),
+        "commission": Money::from_decimal_unchecked(r.commission).to_string(),
+        "method": r.method,
+        "status": r.status,
+        "scanned_at": r.scanned_at,
+        "redeemed_at": r.redeemed_at,
+        "reversed_at": r.reversed_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn commission_rounds_half_away_from_zero_and_never_loses_a_cent() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(split(d("10.00"), d("0")), (d("0.00"), d("10.00")));
+        assert_eq!(split(d("10.00"), d("0.04")), (d("0.40"), d("9.60")));
+        assert_eq!(split(d("10.00"), d("0.0125")), (d("0.13"), d("9.87")));
+        assert_eq!(split(d("7.50"), d("0.033")), (d("0.25"), d("7.25")));
+    }
+
+    #[test]
+    fn phone_clocks_are_trusted_within_the_window() {
+        let now = Utc::now();
+        let window = Duration::hours(72);
+        assert!(scan_day(None, now, window).is_ok());
+        assert!(scan_day(Some(now - Duration::hours(71)), now, window).is_ok());
+        assert_eq!(
+            scan_day(Some(now - Duration::hours(73)), now, window)
+                .unwrap_err()
+                .code(),
+            "validation_failed"
+        );
+        assert!(scan_day(Some(now + Duration::minutes(4)), now, window).is_ok());
+        assert!(scan_day(Some(now + Duration::minutes(6)), now, window).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn value_is_commission_plus_payable(cents in 1i64..10_000_000, rate in 0u32..10_000) {
+            let value = Decimal::new(cents, 2);
+            let rate = Decimal::new(i64::from(rate), 4);
+            let (commission, payable) = split(value, rate);
+            prop_assert_eq!(commission + payable, value);
+            prop_assert!(commission >= Decimal::ZERO && payable >= Decimal::ZERO);
+            prop_assert_eq!(commission.scale(), 2);
+        }
+    }
+}
