@@ -55,7 +55,7 @@ async fn the_database_refuses_unbalanced_or_edited_entries() {
     )
     .await;
     assert!(unbalanced.unwrap_err().contains("does not balance"));
-    let lonely = in_transaction(&mut conn, &[insert_tx.clone()]).await;
+    let lonely = in_transaction(&mut conn, std::slice::from_ref(&insert_tx)).await;
     assert!(
         lonely.unwrap_err().contains("does not balance"),
         "a transaction without postings"
