@@ -44,6 +44,13 @@ enum Command {
     },
     /// Fills an empty database with a believable demo territory.
     Demo,
+    /// Settles a month: sites paid, funders billed, statements made. Safe from cron:
+    /// a month already settled is reported and left as it is.
+    Settle {
+        /// The month, YYYY-MM (e.g. 2026-10).
+        #[arg(long)]
+        period: String,
+    },
     /// Stops the private PostgreSQL cluster of the data folder (its data stays,
     /// unless --remove).
     StopDatabase {
@@ -115,6 +122,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let report = demo::fill(&mut conn).await?;
             println!("{report}");
         }
+        Command::Settle { period } => {
+            let (start, end) = month(&period)?;
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            use diesel_async::AsyncConnection;
+            let result = conn
+                .transaction::<_, crate::error::ApiError, _>(async |conn| {
+                    crate::settlement::settle(conn, start, end, None).await
+                })
+                .await;
+            match result {
+                Ok((s, statements)) => {
+                    println!(
+                        "settlement {} of {start} to {end}: {} statement(s)",
+                        s.id,
+                        statements.len()
+                    );
+                    for st in statements {
+                        println!("  {} {:<12} {} €", st.number, st.kind, st.total);
+                    }
+                }
+                Err(err) if err.code() == "period_already_settled" => {
+                    println!("{start} to {end} is already settled: nothing to do");
+                }
+                Err(err) => anyhow::bail!("{}", err.problem().detail),
+            }
+        }
         Command::StopDatabase { remove } => {
             if settings.database_url.is_some() {
                 anyhow::bail!("DATABASE_URL is set: there is no private cluster to stop");
@@ -136,4 +170,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The first and last days of a month written YYYY-MM.
+fn month(raw: &str) -> anyhow::Result<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let start = chrono::NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+        .map_err(|_| anyhow::anyhow!("--period must read YYYY-MM (e.g. 2026-10), not {raw:?}"))?;
+    let end = start
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|d| d.pred_opt())
+        .ok_or_else(|| anyhow::anyhow!("--period {raw:?} is out of range"))?;
+    Ok((start, end))
 }

@@ -31,6 +31,8 @@ pub enum DbError {
     Unique { constraint: String },
     #[error("check constraint {constraint} violated")]
     Check { constraint: String },
+    #[error("exclusion constraint {constraint} violated")]
+    Exclusion { constraint: String },
     #[error("foreign key {constraint} violated")]
     ForeignKey { constraint: String },
     #[error("concurrent update, retry")]
@@ -50,6 +52,7 @@ impl From<DieselError> for DbError {
                 match kind {
                     DatabaseErrorKind::UniqueViolation => DbError::Unique { constraint },
                     DatabaseErrorKind::CheckViolation => DbError::Check { constraint },
+                    DatabaseErrorKind::ExclusionViolation => DbError::Exclusion { constraint },
                     DatabaseErrorKind::ForeignKeyViolation => DbError::ForeignKey { constraint },
                     DatabaseErrorKind::SerializationFailure => DbError::Serialization,
                     // No SQL state: the connection broke (or could not send).

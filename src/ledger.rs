@@ -43,6 +43,10 @@ pub enum AccountKind {
     Outstanding,
     SitePayable,
     Commission,
+    SitePaid,
+    CommissionPaid,
+    FeeReceivable,
+    FeeIncome,
 }
 
 impl AccountKind {
@@ -54,6 +58,10 @@ impl AccountKind {
             AccountKind::Outstanding => "outstanding",
             AccountKind::SitePayable => "site_payable",
             AccountKind::Commission => "commission",
+            AccountKind::SitePaid => "site_paid",
+            AccountKind::CommissionPaid => "commission_paid",
+            AccountKind::FeeReceivable => "fee_receivable",
+            AccountKind::FeeIncome => "fee_income",
         }
     }
 }
@@ -94,6 +102,10 @@ impl AccountRef {
             (AccountKind::SitePayable, Some(s)) => {
                 format!("program:{}:site:{s}:payable", self.program)
             }
+            (AccountKind::SitePaid, Some(s)) => format!("program:{}:site:{s}:paid", self.program),
+            (AccountKind::FeeReceivable, Some(f)) => {
+                format!("program:{}:funder:{f}:fee_receivable", self.program)
+            }
             (kind, _) => format!("program:{}:{}", self.program, kind.as_str()),
         }
     }
@@ -106,6 +118,10 @@ impl AccountRef {
             AccountKind::Outstanding => "Chèques en circulation".into(),
             AccountKind::SitePayable => "À payer au lieu de formation".into(),
             AccountKind::Commission => "Commission de l'opérateur".into(),
+            AccountKind::SitePaid => "Payé au lieu de formation".into(),
+            AccountKind::CommissionPaid => "Commission versée à l'opérateur".into(),
+            AccountKind::FeeReceivable => "Frais de gestion facturés au financeur".into(),
+            AccountKind::FeeIncome => "Frais de gestion de l'opérateur".into(),
         }
     }
 }
@@ -120,6 +136,7 @@ pub enum TransactionKind {
     Expiry,
     Redemption,
     Reversal,
+    Settlement,
 }
 
 impl TransactionKind {
@@ -132,6 +149,7 @@ impl TransactionKind {
             TransactionKind::Expiry => "expiry",
             TransactionKind::Redemption => "redemption",
             TransactionKind::Reversal => "reversal",
+            TransactionKind::Settlement => "settlement",
         }
     }
 }
@@ -264,6 +282,10 @@ pub async fn program_balances(
         AccountKind::Outstanding,
         AccountKind::SitePayable,
         AccountKind::Commission,
+        AccountKind::SitePaid,
+        AccountKind::CommissionPaid,
+        AccountKind::FeeReceivable,
+        AccountKind::FeeIncome,
     ];
     let mut out = HashMap::new();
     for row in rows {

@@ -21,5 +21,6 @@ pub mod programs;
 pub mod redemptions;
 #[rustfmt::skip]
 pub mod schema;
+pub mod settlement;
 pub mod startup;
 pub mod telemetry;

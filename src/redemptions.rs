@@ -351,6 +351,17 @@ pub async fn reverse(
         }
         _ => {}
     }
+    // Settlements take this lock's opposite: a reversal and a settlement of the same
+    // instant never both go through.
+    diesel::sql_query("LOCK TABLE settlements IN SHARE MODE")
+        .execute(conn)
+        .await?;
+    if crate::settlement::is_settled(conn, r.redeemed_at).await? {
+        return Err(ApiError::conflict(
+            "reversal_window_closed",
+            "Cet encaissement a déjà été réglé : il ne peut plus être annulé.",
+        ));
+    }
     let now = Utc::now();
     if now > r.redeemed_at + grace {
         return Err(ApiError::conflict(
@@ -432,6 +443,17 @@ pub async fn list(
     Ok(query.load(conn).await?)
 }
 
+/// The periods already settled, as instants [from, to).
+pub async fn settled_ranges(
+    conn: &mut AsyncPgConnection,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+    use crate::schema::settlements;
+    Ok(settlements::table
+        .select((settlements::starts_at, settlements::ends_at))
+        .load(conn)
+        .await?)
+}
+
 /// A ticket's serial, by id.
 pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<String, ApiError> {
     Ok(tickets::table
@@ -497,7 +519,25 @@ pub async fn state_of(
     let redeemable_until = valid_until
         .checked_add_days(chrono::Days::new(u64::try_from(tolerance).unwrap_or(0)))
         .unwrap_or(valid_until);
-    let status = if status == "issued" && book == "stock" {
+    let settled_now = if status == "redeemed" {
+        let at: Option<DateTime<Utc>> = redemptions::table
+            .inner_join(tickets::table)
+            .filter(tickets::serial.eq(&serial))
+            .filter(redemptions::status.ne("reversed"))
+            .select(redemptions::redeemed_at)
+            .first(conn)
+            .await
+            .optional()?;
+        match at {
+            Some(at) => crate::settlement::is_settled(conn, at).await?,
+            None => false,
+        }
+    } else {
+        false
+    };
+    let status = if settled_now {
+        "settled".to_string()
+    } else if status == "issued" && book == "stock" {
         "stock".to_string()
     } else if status == "issued" && french_date(Utc::now()) > redeemable_until {
         "expired".to_string()
@@ -516,7 +556,13 @@ pub async fn state_of(
 }
 
 /// The JSON of a redemption, as the API and the stored idempotent answers carry it.
-pub fn to_json(r: &Redemption, serial: &str) -> serde_json::Value {
+/// `settled`: whether a settlement covers it (a live redemption then reads `settled`).
+pub fn to_json(r: &Redemption, serial: &str, settled: bool) -> serde_json::Value {
+    let status = if settled && r.status == "redeemed" {
+        "settled"
+    } else {
+        r.status.as_str()
+    };
     json!({
         "id": r.id,
         "ticket": {
@@ -527,7 +573,7 @@ pub fn to_json(r: &Redemption, serial: &str) -> serde_json::Value {
         "amount_payable": Money::from_decimal_unchecked(r.amount_payable).to_string(),
         "commission": Money::from_decimal_unchecked(r.commission).to_string(),
         "method": r.method,
-        "status": r.status,
+        "status": status,
         "scanned_at": r.scanned_at,
         "redeemed_at": r.redeemed_at,
         "reversed_at": r.reversed_at,

@@ -165,12 +165,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    settlements (id) {
+        id -> Uuid,
+        period_start -> Date,
+        period_end -> Date,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     site_labels (site_id) {
         site_id -> Uuid,
         valid_from -> Date,
         valid_until -> Date,
         suspended_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    statement_counters (year) {
+        year -> Int4,
+        last -> Int4,
+    }
+}
+
+diesel::table! {
+    statements (id) {
+        id -> Uuid,
+        number -> Text,
+        kind -> Text,
+        organization_id -> Uuid,
+        settlement_id -> Nullable<Uuid>,
+        program_id -> Nullable<Uuid>,
+        period_start -> Date,
+        period_end -> Date,
+        lines -> Int4,
+        total -> Numeric,
+        sha256 -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -221,25 +257,13 @@ diesel::joinable!(redemptions -> organizations (site_id));
 diesel::joinable!(redemptions -> programs (program_id));
 diesel::joinable!(redemptions -> tickets (ticket_id));
 diesel::joinable!(redemptions -> users (redeemed_by));
+diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(statements -> organizations (organization_id));
+diesel::joinable!(statements -> programs (program_id));
+diesel::joinable!(statements -> settlements (settlement_id));
 diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    allocations,
-    checkbooks,
-    idempotency_keys,
-    ledger_accounts,
-    ledger_postings,
-    ledger_transactions,
-    organizations,
-    payments,
-    print_runs,
-    program_funders,
-    programs,
-    redemptions,
-    site_labels,
-    tickets,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, ledger_accounts, ledger_postings, ledger_transactions, organizations, payments, print_runs, program_funders, programs, redemptions, settlements, site_labels, statement_counters, statements, tickets, users,);

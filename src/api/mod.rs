@@ -25,6 +25,7 @@ pub mod pagination;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
+pub mod settlements;
 
 /// What handlers share.
 pub struct AppState {
@@ -106,6 +107,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(redemptions::redeem_batch)
             .service(redemptions::reverse)
             .service(redemptions::list)
+            .service(settlements::create)
+            .service(settlements::get)
+            .service(settlements::list)
+            .service(settlements::get_statement)
+            .service(settlements::statement_csv)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(public::list_sites),

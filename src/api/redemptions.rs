@@ -147,7 +147,7 @@ async fn redeem_once(
         let answer = match redemptions::redeem(conn, caller, &ticket, scanned_at, day).await {
             Ok(r) => (
                 StatusCode::CREATED,
-                redemptions::to_json(&r, ticket_serial(&ticket)),
+                redemptions::to_json(&r, ticket_serial(&ticket), false),
             ),
             Err(refusal)
                 if refusal.status().is_client_error()
@@ -378,7 +378,7 @@ pub async fn reverse(
             Ok((r, serial))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(redemptions::to_json(&r, &serial)))
+    Ok(HttpResponse::Ok().json(redemptions::to_json(&r, &serial, false)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -440,11 +440,17 @@ pub async fn list(
         i64::from(limit) + 1,
     )
     .await?;
+    let ranges = redemptions::settled_ranges(&mut conn).await?;
     let more = rows.len() > limit as usize;
     let items: Vec<Value> = rows
         .iter()
         .take(limit as usize)
-        .map(|(r, serial)| redemptions::to_json(r, serial))
+        .map(|(r, serial)| {
+            let settled = ranges
+                .iter()
+                .any(|(from, to)| *from <= r.redeemed_at && r.redeemed_at < *to);
+            redemptions::to_json(r, serial, settled)
+        })
         .collect();
     let next_cursor = if more {
         rows.get(limit as usize - 1).map(|(r, _)| r.id.to_string())

@@ -13,3 +13,4 @@ mod organizations;
 mod programs;
 mod public_sites;
 mod redemptions;
+mod settlements;

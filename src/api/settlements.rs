@@ -1,0 +1,253 @@
+//! Settlements (operator) and statements (scoped to their organisation).
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::pagination::{Page, PageQuery};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::money::Money;
+use crate::settlement::{self, Settlement, Statement};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementRequest {
+    #[schema(example = "2026-10-01")]
+    pub period_start: NaiveDate,
+    #[schema(example = "2026-10-31")]
+    pub period_end: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementView {
+    pub id: Uuid,
+    /// Numbered without gaps per year, e.g. `REL-2026-000042`.
+    pub number: String,
+    /// `site_payout`, `funder_bill`, `commission` or `credit_note`.
+    pub kind: String,
+    pub organization_id: Uuid,
+    pub settlement_id: Option<Uuid>,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub lines: i32,
+    pub total: String,
+    /// SHA-256 of the statement's CSV, fixed when it was made.
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Statement> for StatementView {
+    fn from(s: &Statement) -> Self {
+        StatementView {
+            id: s.id,
+            number: s.number.clone(),
+            kind: s.kind.clone(),
+            organization_id: s.organization_id,
+            settlement_id: s.settlement_id,
+            period_start: s.period_start,
+            period_end: s.period_end,
+            lines: s.lines,
+            total: Money::from_decimal_unchecked(s.total).to_string(),
+            sha256: s.sha256.clone(),
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettlementView {
+    pub id: Uuid,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub statements: Vec<StatementView>,
+}
+
+fn settlement_view(s: &Settlement, statements: &[Statement]) -> SettlementView {
+    SettlementView {
+        id: s.id,
+        period_start: s.period_start,
+        period_end: s.period_end,
+        created_at: s.created_at,
+        statements: statements.iter().map(StatementView::from).collect(),
+    }
+}
+
+/// Settles a period (operator): sites paid, funders billed, statements made, in one
+/// transaction. A period overlapping a settled one → 409 `period_already_settled`.
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    request_body = SettlementRequest,
+    responses(
+        (status = 201, body = SettlementView),
+        (status = 409, description = "`period_already_settled`, `period_not_over`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/settlements")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<SettlementRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator()?;
+    let (start, end) = (body.period_start, body.period_end);
+    let mut conn = state.conn().await?;
+    let (s, statements) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            settlement::settle(conn, start, end, Some(caller.user_id)).await
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(settlement_view(&s, &statements)))
+}
+
+/// A settlement with its statements (operator).
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = SettlementView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/settlements/{id}")]
+pub async fn get(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<SettlementView>> {
+    caller.require_operator()?;
+    let mut conn = state.conn().await?;
+    let s = settlement::find_settlement(&mut conn, id.into_inner())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let statements = settlement::statements_of_settlement(&mut conn, s.id).await?;
+    Ok(web::Json(settlement_view(&s, &statements)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementFilter {
+    /// The operator may filter by organisation; others only ever see their own.
+    pub organization_id: Option<Uuid>,
+}
+
+/// Statements: the operator's all, everyone else's own.
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    params(StatementFilter, PageQuery),
+    responses((status = 200, body = Page<StatementView>))
+)]
+#[get("/statements")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    filter: web::Query<StatementFilter>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<StatementView>>> {
+    let limit = page.limit()?;
+    let organization = if caller.is_operator() {
+        filter.organization_id
+    } else {
+        match filter.organization_id {
+            Some(id) if id != caller.organization_id => {
+                return Ok(web::Json(Page {
+                    items: vec![],
+                    next_cursor: None,
+                }));
+            }
+            _ => Some(caller.organization_id),
+        }
+    };
+    let mut conn = state.conn().await?;
+    let rows = settlement::list_statements(
+        &mut conn,
+        organization,
+        page.after_id()?,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    let items: Vec<StatementView> = rows
+        .iter()
+        .take(limit as usize)
+        .map(StatementView::from)
+        .collect();
+    let next_cursor = if more {
+        items.last().map(|s| s.id.to_string())
+    } else {
+        None
+    };
+    Ok(web::Json(Page { items, next_cursor }))
+}
+
+async fn visible_statement(
+    caller: &Caller,
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+) -> ApiResult<Statement> {
+    let s = settlement::find_statement(conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if caller.can_see_organization(s.organization_id) {
+        Ok(s)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// One statement (its organisation, the operator).
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = StatementView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/statements/{id}")]
+pub async fn get_statement(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<StatementView>> {
+    let mut conn = state.conn().await?;
+    let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
+    Ok(web::Json(StatementView::from(&s)))
+}
+
+/// A statement's lines as CSV: one line per ticket (and a fee line per program on a
+/// bill), `;`-separated, decimal point, UTF-8, with a header; the lines add up to the
+/// total, and the file's SHA-256 is the one stored.
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/statements/{id}/csv")]
+pub async fn statement_csv(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
+    let content = settlement::content_of(&mut conn, &s).await?;
+    if settlement::sha256_hex(&content.csv) != s.sha256 {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "statement {} no longer matches its SHA-256",
+            s.number
+        )));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}.csv\"", s.number),
+        ))
+        .body(content.csv))
+}

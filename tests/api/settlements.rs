@@ -1,0 +1,424 @@
+use std::collections::HashMap;
+
+use chrono::Days;
+use diesel_async::RunQueryDsl;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Actor, Options, TestApp};
+
+async fn site_agent(app: &TestApp) -> Actor {
+    let operator = app.operator().await;
+    let site = app
+        .organization("site", json!({"siret": "73282932000074"}))
+        .await;
+    let id = site["id"].as_str().unwrap();
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    app.post(
+        &format!("/api/v1/sites/{id}/label"),
+        &operator.token,
+        json!({"valid_from": today - Days::new(100), "valid_until": today + Days::new(365)}),
+    )
+    .await
+    .ok(200);
+    app.user_in(id, "agent").await
+}
+
+async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
+    app.raw(
+        app.client
+            .post(format!("{}/api/v1/redemptions", app.address))
+            .bearer_auth(&site.token)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({"code": ticket["code"]})),
+    )
+    .await
+    .ok(201)
+    .clone()
+}
+
+/// Moves every redemption to `day` (noon, Paris), as if it had been scanned then.
+async fn backdate(app: &TestApp, day: chrono::NaiveDate) {
+    let mut conn = app.db.connect().await;
+    diesel::sql_query(format!("UPDATE redemptions SET redeemed_at = '{day} 12:00:00 Europe/Paris', scanned_at = '{day} 12:00:00 Europe/Paris'"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+struct Month {
+    funders: Vec<String>,
+    site_a: Actor,
+    site_b: Actor,
+    day: chrono::NaiveDate,
+    redemption_ids: Vec<String>,
+}
+
+/// 0.60/0.40 funding, 4 % commission, 4 % fee; 3 tickets redeemed at site A, 2 at
+/// site B of which one reversed; all moved 40 days back.
+async fn a_month_of_scans(app: &TestApp) -> Month {
+    let (program, funders) = app
+        .program(
+            &["0.60", "0.40"],
+            json!({"commission_rate": "0.04", "funder_fee_rate": "0.04"}),
+        )
+        .await;
+    app.pay(&program, &funders[0], "6000.00").await.ok(201);
+    app.pay(&program, &funders[1], "4000.00").await.ok(201);
+    let prescriber = app.member_of_new("prescriber", "agent").await;
+    app.allocate(&program, &prescriber.org_id.to_string(), 5)
+        .await
+        .ok(201);
+    let book = app
+        .issue(&prescriber, &program, Some(json!({"reference": "X"})))
+        .await
+        .ok(201)
+        .clone();
+    let tickets = book["tickets"].as_array().unwrap().clone();
+    let (site_a, site_b) = (site_agent(app).await, site_agent(app).await);
+    let mut ids = Vec::new();
+    for t in &tickets[..3] {
+        ids.push(
+            redeem(app, &site_a, t).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    redeem(app, &site_b, &tickets[3]).await;
+    let mistaken = redeem(app, &site_b, &tickets[4]).await;
+    app.post(
+        &format!(
+            "/api/v1/redemptions/{}/reverse",
+            mistaken["id"].as_str().unwrap()
+        ),
+        &site_b.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
+    backdate(app, day).await;
+    Month {
+        funders,
+        site_a,
+        site_b,
+        day,
+        redemption_ids: ids,
+    }
+}
+
+fn by_kind_and_org(statements: &[Value]) -> HashMap<(String, String), Value> {
+    statements
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s["kind"].as_str().unwrap().to_string(),
+                    s["organization_id"].as_str().unwrap().to_string(),
+                ),
+                s.clone(),
+            )
+        })
+        .collect()
+}
+
+async fn csv(app: &TestApp, actor: &Actor, statement: &Value) -> String {
+    let res = app
+        .raw(
+            app.client
+                .get(format!(
+                    "{}/api/v1/statements/{}/csv",
+                    app.address,
+                    statement["id"].as_str().unwrap()
+                ))
+                .bearer_auth(&actor.token),
+        )
+        .await;
+    assert_eq!(res.status.as_u16(), 200, "{}", res.text);
+    assert!(res.content_type().starts_with("text/csv"));
+    res.text
+}
+
+#[tokio::test]
+async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let res = app
+        .post(
+            "/api/v1/settlements",
+            &operator.token,
+            json!({"period_start": m.day, "period_end": m.day}),
+        )
+        .await;
+    let settlement = res.ok(201).clone();
+    let statements = settlement["statements"].as_array().unwrap().clone();
+    assert_eq!(
+        statements.len(),
+        5,
+        "two sites, two funders, the operator: {statements:#?}"
+    );
+    let s = by_kind_and_org(&statements);
+    let total = |kind: &str, org: &str| {
+        s[&(kind.to_string(), org.to_string())]["total"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(total("site_payout", &m.site_a.org_id.to_string()), "28.80");
+    assert_eq!(
+        total("site_payout", &m.site_b.org_id.to_string()),
+        "9.60",
+        "the reversed scan is not paid"
+    );
+    assert_eq!(
+        total("funder_bill", &m.funders[0]),
+        "24.96",
+        "60 % of 40.00 plus a 4 % fee"
+    );
+    assert_eq!(total("funder_bill", &m.funders[1]), "16.64");
+    assert_eq!(total("commission", &operator.org_id.to_string()), "1.60");
+    let year = chrono::Datelike::year(&passnum::domain::french_date(chrono::Utc::now()));
+    let mut numbers: Vec<String> = statements
+        .iter()
+        .map(|s| s["number"].as_str().unwrap().to_string())
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        (1..=5)
+            .map(|n| format!("REL-{year}-{n:06}"))
+            .collect::<Vec<_>>(),
+        "numbered without gaps"
+    );
+
+    for statement in &statements {
+        let text = csv(&app, &operator, statement).await;
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "numero_releve;date;serie_cheque;numero_chequier;dispositif;lieu;siret_lieu;encaisse_le;valeur_faciale;taux;montant"
+        );
+        let amounts: Vec<Decimal> = lines
+            .map(|l| l.rsplit(';').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(amounts.len() as u64, statement["lines"].as_u64().unwrap());
+        let sum: Decimal = amounts.iter().sum();
+        assert_eq!(
+            sum.to_string(),
+            statement["total"].as_str().unwrap(),
+            "the lines add up to the total of {}",
+            statement["number"]
+        );
+        assert_eq!(
+            passnum::settlement::sha256_hex(&text),
+            statement["sha256"].as_str().unwrap()
+        );
+        assert!(text.contains(statement["number"].as_str().unwrap()));
+    }
+    let payout = csv(
+        &app,
+        &operator,
+        &s[&("site_payout".to_string(), m.site_a.org_id.to_string())],
+    )
+    .await;
+    assert!(
+        payout.contains("73282932000074"),
+        "the site's SIRET is on its lines"
+    );
+    assert!(payout.contains(";10.00;0.0400;9.60"), "{payout}");
+
+    // The ledger moved payable to paid; nothing left owed for the period.
+    let trial = app
+        .get("/api/v1/ledger/trial-balance", &operator.token)
+        .await;
+    let accounts = trial.ok(200)["accounts"].as_array().unwrap().clone();
+    for a in &accounts {
+        if a["kind"] == "site_payable" || a["kind"] == "commission" {
+            assert_eq!(a["balance"], "0.00", "{a}");
+        }
+    }
+    let paid: Vec<&Value> = accounts
+        .iter()
+        .filter(|a| a["kind"] == "site_paid")
+        .collect();
+    assert_eq!(paid.len(), 2);
+    app.assert_ledger_invariants().await;
+    // The settlement reads back.
+    let again = app
+        .get(
+            &format!("/api/v1/settlements/{}", settlement["id"].as_str().unwrap()),
+            &operator.token,
+        )
+        .await;
+    assert_eq!(again.ok(200)["statements"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_period_is_settled_once_even_by_two_settlements_at_once() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let body = json!({"period_start": m.day - Days::new(3), "period_end": m.day});
+    let overlapping = json!({"period_start": m.day, "period_end": m.day + Days::new(2)});
+    let (a, b) = tokio::join!(
+        app.post("/api/v1/settlements", &operator.token, body.clone()),
+        app.post("/api/v1/settlements", &operator.token, overlapping.clone()),
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.text, b.text);
+    let loser = if a.status.as_u16() == 409 { &a } else { &b };
+    loser.problem(409, "period_already_settled");
+    app.post("/api/v1/settlements", &operator.token, body)
+        .await
+        .problem(409, "period_already_settled");
+    // Site A was paid once.
+    let trial = app
+        .get("/api/v1/ledger/trial-balance", &operator.token)
+        .await;
+    let paid_a = trial.ok(200)["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| {
+            x["code"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("site:{}:paid", m.site_a.org_id))
+        })
+        .unwrap()["balance"]
+        .clone();
+    assert_eq!(paid_a, "28.80");
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test]
+async fn settled_redemptions_read_settled_and_can_no_longer_be_reversed() {
+    let app = TestApp::spawn_with(Options {
+        adjust: Some(Box::new(|s| s.reversal_grace_minutes = 60 * 24 * 365)),
+        ..Options::default()
+    })
+    .await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    app.post(
+        "/api/v1/settlements",
+        &operator.token,
+        json!({"period_start": m.day, "period_end": m.day}),
+    )
+    .await
+    .ok(201);
+    let res = app
+        .post(
+            &format!("/api/v1/redemptions/{}/reverse", m.redemption_ids[0]),
+            &m.site_a.token,
+            json!({}),
+        )
+        .await;
+    res.problem(409, "reversal_window_closed");
+    let list = app.get("/api/v1/redemptions", &m.site_a.token).await;
+    assert!(
+        list.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "settled")
+    );
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test]
+async fn periods_must_be_over_and_in_order() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    app.post(
+        "/api/v1/settlements",
+        &operator.token,
+        json!({"period_start": today - Days::new(5), "period_end": today}),
+    )
+    .await
+    .problem(409, "period_not_over");
+    let res = app
+        .post(
+            "/api/v1/settlements",
+            &operator.token,
+            json!({"period_start": today - Days::new(5), "period_end": today - Days::new(9)}),
+        )
+        .await;
+    assert_eq!(res.problem(422, "validation_failed")["field"], "period_end");
+    let site = app.member_of_new("site", "admin").await;
+    app.post(
+        "/api/v1/settlements",
+        &site.token,
+        json!({"period_start": "2026-01-01", "period_end": "2026-01-31"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    // A month with nothing redeemed settles to no statement.
+    let empty = app
+        .post(
+            "/api/v1/settlements",
+            &operator.token,
+            json!({"period_start": "2026-01-01", "period_end": "2026-01-31"}),
+        )
+        .await;
+    assert!(empty.ok(201)["statements"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn statements_are_visible_to_their_organisation_only() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let settlement = app
+        .post(
+            "/api/v1/settlements",
+            &operator.token,
+            json!({"period_start": m.day, "period_end": m.day}),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let statements = settlement["statements"].as_array().unwrap().clone();
+    let own = app.get("/api/v1/statements", &m.site_a.token).await;
+    let items = own.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["organization_id"], m.site_a.org_id.to_string());
+    let funder = app.user_in(&m.funders[0], "admin").await;
+    let bills = app.get("/api/v1/statements", &funder.token).await;
+    assert_eq!(bills.ok(200)["items"].as_array().unwrap().len(), 1);
+    assert_eq!(bills.body["items"][0]["kind"], "funder_bill");
+    let b_statement = statements
+        .iter()
+        .find(|s| s["organization_id"] == m.site_b.org_id.to_string())
+        .unwrap();
+    let id = b_statement["id"].as_str().unwrap();
+    app.get(&format!("/api/v1/statements/{id}"), &m.site_a.token)
+        .await
+        .problem(404, "not_found");
+    app.get(&format!("/api/v1/statements/{id}/csv"), &m.site_a.token)
+        .await
+        .problem(404, "not_found");
+    app.get(&format!("/api/v1/statements/{id}"), &m.site_b.token)
+        .await
+        .ok(200);
+    let peek = app
+        .get(
+            &format!("/api/v1/statements?organization_id={}", m.site_b.org_id),
+            &m.site_a.token,
+        )
+        .await;
+    assert!(peek.ok(200)["items"].as_array().unwrap().is_empty());
+    let all = app.get("/api/v1/statements", &operator.token).await;
+    assert_eq!(all.ok(200)["items"].as_array().unwrap().len(), 5);
+    app.get(
+        &format!("/api/v1/settlements/{}", settlement["id"].as_str().unwrap()),
+        &funder.token,
+    )
+    .await
+    .problem(403, "forbidden");
+}
