@@ -23,4 +23,5 @@ pub mod redemptions;
 pub mod schema;
 pub mod settlement;
 pub mod startup;
+pub mod stats;
 pub mod telemetry;

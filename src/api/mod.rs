@@ -26,6 +26,7 @@ pub mod programs;
 pub mod public;
 pub mod redemptions;
 pub mod settlements;
+pub mod stats;
 
 /// What handlers share.
 pub struct AppState {

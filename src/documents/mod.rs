@@ -19,6 +19,7 @@
 pub mod checkbook_pdf;
 mod fonts;
 pub mod qr;
+pub mod statement_pdf;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,1 @@
+//! Program statistics (being written).

@@ -1,0 +1,1 @@
+//! Statement PDF (being written).
