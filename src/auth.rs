@@ -224,6 +224,25 @@ impl FailureLimiter {
         entry.1 += 1;
     }
 
+    /// Counts an attempt before it is judged, so that guesses sent in parallel are
+    /// counted too: `Some(seconds to wait)` when `key` is blocked (nothing counted).
+    /// An attempt that turns out well is given back with [`FailureLimiter::refund`].
+    pub fn charge(&self, key: &str) -> Option<u64> {
+        if let Some(wait) = self.blocked(key) {
+            return Some(wait);
+        }
+        self.record_failure(key);
+        None
+    }
+
+    /// Gives back one attempt counted by [`FailureLimiter::charge`].
+    pub fn refund(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = entries.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     pub fn forget(&self, key: &str) {
         self.entries
             .lock()
@@ -232,10 +251,30 @@ impl FailureLimiter {
     }
 }
 
-/// The two brakes on password guessing.
+/// Two brakes on guessing: one per account (an e-mail, a user), one per address.
 pub struct LoginLimits {
     pub per_email: FailureLimiter,
     pub per_ip: FailureLimiter,
+}
+
+impl LoginLimits {
+    /// Charges an attempt to both keys, or says how long to wait.
+    pub fn charge(&self, account: &str, ip: &str) -> Result<(), crate::error::ApiError> {
+        if let Some(wait) = self.per_email.charge(account) {
+            return Err(crate::error::ApiError::too_many_attempts(wait));
+        }
+        if let Some(wait) = self.per_ip.charge(ip) {
+            self.per_email.refund(account);
+            return Err(crate::error::ApiError::too_many_attempts(wait));
+        }
+        Ok(())
+    }
+
+    /// The attempt was not a failure: give it back to both keys.
+    pub fn refund(&self, account: &str, ip: &str) {
+        self.per_email.refund(account);
+        self.per_ip.refund(ip);
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +318,32 @@ mod tests {
         let old_token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &expired.encoding).unwrap();
         assert!(keys.check(&old_token).is_none(), "expired");
+    }
+
+    #[test]
+    fn attempts_are_charged_before_they_are_judged() {
+        let limits = LoginLimits {
+            per_email: FailureLimiter::new(3, Duration::from_secs(60)),
+            per_ip: FailureLimiter::new(5, Duration::from_secs(60)),
+        };
+        // Three attempts in flight at once: the fourth is refused before any answer.
+        for _ in 0..3 {
+            assert!(limits.charge("a", "ip").is_ok());
+        }
+        assert_eq!(
+            limits.charge("a", "ip").unwrap_err().code(),
+            "too_many_attempts"
+        );
+        // Good attempts are given back.
+        limits.refund("a", "ip");
+        assert!(limits.charge("a", "ip").is_ok());
+        // The address has now been charged five times: its own limit.
+        assert!(limits.charge("b", "ip").is_ok());
+        assert!(limits.charge("c", "ip").is_ok());
+        assert_eq!(
+            limits.charge("d", "ip").unwrap_err().code(),
+            "too_many_attempts"
+        );
     }
 
     #[test]

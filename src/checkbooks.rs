@@ -149,7 +149,7 @@ pub struct Checkbook {
     pub cancel_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tickets)]
 pub struct Ticket {
     pub id: Uuid,
@@ -395,17 +395,26 @@ pub async fn issue(
     Ok((print_run, issued))
 }
 
-/// The tickets of some checkbooks, by checkbook then position.
+/// The tickets of some checkbooks, by checkbook then position. A redeemed ticket
+/// whose redemption a settlement covers reads `settled`.
 pub async fn tickets_of(
     conn: &mut AsyncPgConnection,
     books: &[Uuid],
 ) -> Result<Vec<Ticket>, DbError> {
-    Ok(tickets::table
-        .filter(tickets::checkbook_id.eq_any(books))
-        .select(Ticket::as_select())
-        .order((tickets::checkbook_id.asc(), tickets::position.asc()))
-        .load(conn)
-        .await?)
+    Ok(diesel::sql_query(
+        "SELECT t.id, t.checkbook_id, t.program_id, t.position, t.serial, t.value,
+                CASE WHEN t.status = 'redeemed' AND EXISTS (
+                         SELECT 1 FROM redemptions r JOIN settlements s
+                           ON r.redeemed_at >= s.starts_at AND r.redeemed_at < s.ends_at
+                         WHERE r.ticket_id = t.id AND r.status = 'redeemed')
+                     THEN 'settled' ELSE t.status END AS status,
+                t.valid_until, t.updated_at
+         FROM tickets t WHERE t.checkbook_id = ANY($1)
+         ORDER BY t.checkbook_id, t.position",
+    )
+    .bind::<Array<SqlUuid>, _>(books)
+    .load(conn)
+    .await?)
 }
 
 /// The checkbook as the caller may see it: its prescriber's users and the operator.

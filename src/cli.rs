@@ -44,6 +44,9 @@ enum Command {
     },
     /// Fills an empty database with a believable demo territory.
     Demo,
+    /// Expires the tickets past validity and tolerance and returns their value to
+    /// their programs. Safe from cron: running it again changes nothing.
+    Expire,
     /// Settles a month: sites paid, funders billed, statements made. Safe from cron:
     /// a month already settled is reported and left as it is.
     Settle {
@@ -121,6 +124,25 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut conn = pool.get().await?;
             let report = demo::fill(&mut conn).await?;
             println!("{report}");
+        }
+        Command::Expire => {
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            use diesel_async::AsyncConnection;
+            let today = crate::domain::french_date(chrono::Utc::now());
+            let expired = conn
+                .transaction::<_, crate::db::DbError, _>(async |conn| {
+                    crate::closing::expire_due(conn, today, None).await
+                })
+                .await?;
+            if expired.is_empty() {
+                println!("no ticket to expire");
+            }
+            for (program, tickets, value) in expired {
+                println!(
+                    "program {program}: {tickets} ticket(s) expired, {value} € back to its budget"
+                );
+            }
         }
         Command::Settle { period } => {
             let (start, end) = month(&period)?;

@@ -183,6 +183,16 @@ impl Settings {
                 "PASSNUM_DATABASE_POOL_SIZE must be at least 1".into(),
             ));
         }
+        if !(0..=43_200).contains(&self.reversal_grace_minutes) {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_REVERSAL_GRACE_MINUTES must be between 0 and 43200 (30 days)".into(),
+            ));
+        }
+        if !(1..=720).contains(&self.offline_scan_window_hours) {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_OFFLINE_SCAN_WINDOW_HOURS must be between 1 and 720 (30 days)".into(),
+            ));
+        }
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
         match token {

@@ -37,11 +37,22 @@ pub enum DbError {
     ForeignKey { constraint: String },
     #[error("concurrent update, retry")]
     Serialization,
+    #[error("value refused by the database: {0}")]
+    InvalidValue(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
     Other(#[source] DieselError),
 }
+
+/// What PostgreSQL says of a value it cannot store (a date or number out of its
+/// range, a character it cannot encode): bad input that slipped past the parsers.
+const VALUE_ERRORS: &[&str] = &[
+    "out of range",
+    "invalid byte sequence",
+    "invalid input syntax",
+    "value too long",
+];
 
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
@@ -60,6 +71,10 @@ impl From<DieselError> for DbError {
                     | DatabaseErrorKind::UnableToSendCommand => {
                         DbError::Unavailable(info.message().to_string())
                     }
+                    _ if VALUE_ERRORS.iter().any(|m| info.message().contains(m)) => {
+                        DbError::InvalidValue(info.message().to_string())
+                    }
+                    _ if info.message().contains("deadlock detected") => DbError::Serialization,
                     _ => DbError::Other(err),
                 }
             }

@@ -406,6 +406,21 @@ impl LabelPeriod {
         valid_from: NaiveDate,
         valid_until: NaiveDate,
     ) -> Result<LabelPeriod, ValidationError> {
+        let bounds = NaiveDate::from_ymd_opt(2000, 1, 1).zip(NaiveDate::from_ymd_opt(2100, 12, 31));
+        if let Some((first, last)) = bounds {
+            if valid_from < first || valid_from > last {
+                return Err(ValidationError::new(
+                    "valid_from",
+                    "La date doit être comprise entre 2000 et 2100.",
+                ));
+            }
+            if valid_until > last {
+                return Err(ValidationError::new(
+                    "valid_until",
+                    "La date doit être comprise entre 2000 et 2100.",
+                ));
+            }
+        }
         if valid_until < valid_from {
             return Err(ValidationError::new(
                 "valid_until",

@@ -250,6 +250,12 @@ impl From<DbError> for ApiError {
         match err {
             DbError::NotFound => ApiError::not_found(),
             DbError::Unavailable(_) => ApiError::unavailable(err),
+            DbError::InvalidValue(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Une valeur envoyée est hors des bornes acceptées (une date trop lointaine, un nombre trop grand).",
+            )
+            .with_source(err),
             DbError::Serialization => ApiError::new(
                 StatusCode::CONFLICT,
                 "concurrent_update",

@@ -25,13 +25,19 @@ pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = value.to_str().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > 200 || !key.chars().all(|c| c.is_ascii_graphic()) {
+    if !valid_key(key) {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
             "L'en-tête Idempotency-Key doit contenir de 1 à 200 caractères visibles (un UUID par exemple).",
         ));
     }
     Ok(Some(key.to_string()))
+}
+
+/// A usable key: 1 to 200 visible ASCII characters (the same rule in a header and
+/// in a batch item, so a scan can move from one to the other).
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 200 && key.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// A fingerprint of what was asked: the route and the body's JSON value.

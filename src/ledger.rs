@@ -47,6 +47,7 @@ pub enum AccountKind {
     CommissionPaid,
     FeeReceivable,
     FeeIncome,
+    FunderRefunded,
 }
 
 impl AccountKind {
@@ -62,6 +63,7 @@ impl AccountKind {
             AccountKind::CommissionPaid => "commission_paid",
             AccountKind::FeeReceivable => "fee_receivable",
             AccountKind::FeeIncome => "fee_income",
+            AccountKind::FunderRefunded => "funder_refunded",
         }
     }
 }
@@ -106,6 +108,9 @@ impl AccountRef {
             (AccountKind::FeeReceivable, Some(f)) => {
                 format!("program:{}:funder:{f}:fee_receivable", self.program)
             }
+            (AccountKind::FunderRefunded, Some(f)) => {
+                format!("program:{}:funder:{f}:refunded", self.program)
+            }
             (kind, _) => format!("program:{}:{}", self.program, kind.as_str()),
         }
     }
@@ -122,6 +127,7 @@ impl AccountRef {
             AccountKind::CommissionPaid => "Commission versée à l'opérateur".into(),
             AccountKind::FeeReceivable => "Frais de gestion facturés au financeur".into(),
             AccountKind::FeeIncome => "Frais de gestion de l'opérateur".into(),
+            AccountKind::FunderRefunded => "Restitué au financeur (avoir)".into(),
         }
     }
 }
@@ -137,6 +143,7 @@ pub enum TransactionKind {
     Redemption,
     Reversal,
     Settlement,
+    Closing,
 }
 
 impl TransactionKind {
@@ -150,6 +157,7 @@ impl TransactionKind {
             TransactionKind::Redemption => "redemption",
             TransactionKind::Reversal => "reversal",
             TransactionKind::Settlement => "settlement",
+            TransactionKind::Closing => "closing",
         }
     }
 }
@@ -286,6 +294,7 @@ pub async fn program_balances(
         AccountKind::CommissionPaid,
         AccountKind::FeeReceivable,
         AccountKind::FeeIncome,
+        AccountKind::FunderRefunded,
     ];
     let mut out = HashMap::new();
     for row in rows {
@@ -362,6 +371,10 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<St
          FROM tickets t LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'
          GROUP BY t.id
          HAVING (t.status IN ('redeemed', 'settled')) <> (count(r.id) = 1) OR count(r.id) > 1
+         UNION ALL
+         SELECT 'ticket ' || t.serial || ' is issued in cancelled checkbook ' || c.number
+         FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id
+         WHERE c.status = 'cancelled' AND t.status = 'issued'
          UNION ALL
          SELECT 'program ' || p.id || ': outstanding ' || coalesce(o.balance, 0) || ' <> tickets in circulation ' || coalesce(c.value, 0)
          FROM programs p

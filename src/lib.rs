@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod checkbooks;
 pub mod cli;
+pub mod closing;
 pub mod codes;
 pub mod config;
 pub mod db;

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::{Money, Rate, Share};
 use crate::organizations;
-use crate::schema::{allocations, checkbooks, payments, program_funders, programs};
+use crate::schema::{allocations, payments, program_funders, programs};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = programs)]
@@ -77,6 +77,9 @@ pub struct ProgramFunder {
     pub share: Decimal,
 }
 
+/// The largest ticket value: 1,000 € (a training voucher, not a bank note).
+pub const MAX_TICKET_CENTS: i64 = 100_000;
+
 /// How long tickets stay valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validity {
@@ -107,6 +110,21 @@ impl NewProgram {
                 "tickets_per_checkbook",
                 "Un chéquier compte de 1 à 20 chèques (5 ou 10 d'habitude).",
             ));
+        }
+        if self.ticket_value > Money::from_cents(MAX_TICKET_CENTS) {
+            return Err(ValidationError::new(
+                "ticket_value",
+                "La valeur d'un chèque est limitée à 1 000,00 €.",
+            ));
+        }
+        if let Validity::Until(day) = self.validity {
+            let today = crate::domain::french_date(Utc::now());
+            if day < today || day > today + Days::new(3650) {
+                return Err(ValidationError::new(
+                    "valid_until",
+                    "La date de fin de validité doit être à venir, et dans moins de dix ans.",
+                ));
+            }
         }
         if self.funders.is_empty() {
             return Err(ValidationError::new(
@@ -181,6 +199,10 @@ pub struct Funding {
     pub outstanding: Decimal,
     pub payable: Decimal,
     pub commission: Decimal,
+    /// Paid out to sites and to the operator (settlements).
+    pub paid_out: Decimal,
+    /// Returned to funders (credit notes).
+    pub refunded: Decimal,
 }
 
 impl Funding {
@@ -190,7 +212,17 @@ impl Funding {
 
     /// Value that left the available budget, net of what came back.
     pub fn issued(&self) -> Decimal {
-        self.received() - self.available
+        self.received() - self.available - self.refunded
+    }
+
+    /// Money still held for the program: received, less paid out and returned.
+    pub fn held(&self) -> Decimal {
+        self.received() - self.paid_out - self.refunded
+    }
+
+    /// What the program owes: tickets in circulation and redeemed tickets not yet paid.
+    pub fn owed(&self) -> Decimal {
+        self.outstanding + self.payable + self.commission
     }
 }
 
@@ -209,6 +241,8 @@ pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Fund
             (AccountKind::Outstanding, _) => funding.outstanding += balance,
             (AccountKind::SitePayable, _) => funding.payable += balance,
             (AccountKind::Commission, _) => funding.commission += balance,
+            (AccountKind::SitePaid | AccountKind::CommissionPaid, _) => funding.paid_out += balance,
+            (AccountKind::FunderRefunded, _) => funding.refunded += balance,
             _ => {}
         }
     }
@@ -374,7 +408,7 @@ pub async fn funders_of(
 }
 
 /// Checkbooks a prescriber may still issue from a program: its allocations minus its
-/// checkbooks that are not cancelled (a cancelled checkbook gives its place back).
+/// checkbooks, except cancelled ones that were never used (they give their place back).
 pub async fn remaining_allocation(
     conn: &mut AsyncPgConnection,
     program: Uuid,
@@ -386,13 +420,24 @@ pub async fn remaining_allocation(
         .select(diesel::dsl::sum(allocations::checkbooks))
         .first(conn)
         .await?;
-    let used: i64 = checkbooks::table
-        .filter(checkbooks::program_id.eq(program))
-        .filter(checkbooks::prescriber_id.eq(prescriber))
-        .filter(checkbooks::status.ne("cancelled"))
-        .count()
-        .get_result(conn)
-        .await?;
+    // Every checkbook counts, but a cancelled one none of whose tickets was used
+    // (a lost carnet replaced).
+    #[derive(QueryableByName)]
+    struct Used {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        used: i64,
+    }
+    let used = diesel::sql_query(
+        "SELECT count(*) AS used FROM checkbooks c
+         WHERE c.program_id = $1 AND c.prescriber_id = $2
+           AND (c.status <> 'cancelled'
+                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ('redeemed', 'settled')))",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(program)
+    .bind::<diesel::sql_types::Uuid, _>(prescriber)
+    .get_result::<Used>(conn)
+    .await?
+    .used;
     Ok(allowed.unwrap_or(0) - used)
 }
 
@@ -563,4 +608,25 @@ pub async fn add_allocation(
         Ok((allocation, remaining))
     })
     .await
+}
+
+/// Programs by id and name: all, or those `funder` funds.
+pub async fn program_ids(
+    conn: &mut AsyncPgConnection,
+    funder: Option<Uuid>,
+) -> Result<Vec<(Uuid, String)>, DbError> {
+    let mut query = programs::table
+        .select((programs::id, programs::name))
+        .order(programs::id.asc())
+        .into_boxed();
+    if let Some(funder) = funder {
+        query = query.filter(
+            programs::id.eq_any(
+                program_funders::table
+                    .filter(program_funders::funder_id.eq(funder))
+                    .select(program_funders::program_id),
+            ),
+        );
+    }
+    Ok(query.load(conn).await?)
 }

@@ -232,6 +232,13 @@ pub async fn redeem(
         "expired" => return Err(expired()),
         _ => {}
     }
+    if t.checkbook_status == "cancelled" {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::GONE,
+            "ticket_cancelled",
+            "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.",
+        ));
+    }
     if t.checkbook_status == "stock" {
         return Err(ApiError::conflict(
             "not_handed_out",
@@ -372,21 +379,33 @@ pub async fn reverse(
             ),
         ));
     }
-    let serial: String = tickets::table
-        .find(r.ticket_id)
-        .select(tickets::serial)
+    // The checkbook's lock first, then the ticket's: the order cancellation takes them.
+    let (serial, checkbook_id): (String, Uuid) = tickets::table
+        .filter(tickets::id.eq(r.ticket_id))
+        .select((tickets::serial, tickets::checkbook_id))
         .first(conn)
         .await?;
+    let checkbook_status: String = checkbooks::table
+        .find(checkbook_id)
+        .select(checkbooks::status)
+        .for_update()
+        .first(conn)
+        .await?;
+    // A ticket of a checkbook cancelled since the scan does not come back to life:
+    // it becomes cancelled and its value returns to the available budget.
+    let cancelled = checkbook_status == "cancelled";
+    let back_to = if cancelled {
+        AccountKind::Available
+    } else {
+        AccountKind::Outstanding
+    };
     let reversal = ledger::post_reversing(
         conn,
         TransactionKind::Reversal,
         &format!("Annulation de l'encaissement du chèque {serial}"),
         r.program_id,
         &[
-            (
-                AccountRef::program(AccountKind::Outstanding, r.program_id),
-                r.value,
-            ),
+            (AccountRef::program(back_to, r.program_id), r.value),
             (
                 AccountRef::of(AccountKind::SitePayable, r.program_id, r.site_id),
                 -r.amount_payable,
@@ -408,8 +427,12 @@ pub async fn reverse(
         .returning(Redemption::as_returning())
         .get_result(conn)
         .await?;
+    let ticket_status = if cancelled { "cancelled" } else { "issued" };
     diesel::update(tickets::table.find(r.ticket_id))
-        .set((tickets::status.eq("issued"), tickets::updated_at.eq(now)))
+        .set((
+            tickets::status.eq(ticket_status),
+            tickets::updated_at.eq(now),
+        ))
         .execute(conn)
         .await?;
     Ok(reversed)

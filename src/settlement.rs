@@ -14,6 +14,9 @@
 //! total for that program × fee rate, rounded half away from zero. The commission is
 //! per ticket (see `redemptions::split`).
 //!
+//! Statements keep their content (the CSV as issued, checked by the database against
+//! its SHA-256): a later rename never changes a document already issued.
+//!
 //! A settlement covers French calendar days; it is refused until its last day is
 //! over, and when it overlaps a settled period (the database refuses overlaps, so two
 //! settlements at once cannot both pass). A redemption arrived in a settled period is
@@ -192,7 +195,7 @@ pub struct StatementContent {
     pub fees: Decimal,
 }
 
-const CSV_HEADER: &str = "numero_releve;date;serie_cheque;numero_chequier;dispositif;lieu;siret_lieu;encaisse_le;valeur_faciale;taux;montant\n";
+pub const CSV_HEADER: &str = "numero_releve;date;serie_cheque;numero_chequier;dispositif;lieu;siret_lieu;encaisse_le;valeur_faciale;taux;montant\n";
 
 fn csv_field(text: &str) -> String {
     if text.contains([';', '"', '\n', '\r']) {
@@ -322,7 +325,7 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// The next statement number of `year`, without gaps (the counter row stays locked
 /// until the transaction ends; a rollback gives the number back).
-async fn next_number(conn: &mut AsyncPgConnection, year: i32) -> Result<String, DbError> {
+pub async fn next_number(conn: &mut AsyncPgConnection, year: i32) -> Result<String, DbError> {
     let n: i32 = diesel::insert_into(statement_counters::table)
         .values((
             statement_counters::year.eq(year),
@@ -352,7 +355,13 @@ pub async fn settle(
         )
         .into());
     }
-    let today = french_date(Utc::now());
+    if NaiveDate::from_ymd_opt(2000, 1, 1).is_some_and(|first| period_start < first) {
+        return Err(
+            ValidationError::new("period_start", "Une période commence en 2000 ou après.").into(),
+        );
+    }
+    let now = Utc::now();
+    let today = french_date(now);
     if period_end >= today {
         return Err(ApiError::conflict(
             "period_not_over",
@@ -384,6 +393,10 @@ pub async fn settle(
         }
         other => other?,
     };
+    // Redemptions still in flight finish first; new ones wait for the settlement.
+    diesel::sql_query("LOCK TABLE redemptions IN SHARE MODE")
+        .execute(conn)
+        .await?;
     let lines = settled_lines(conn, starts_at, ends_at).await?;
     let mut programs: Vec<Uuid> = lines.iter().map(|l| l.program_id).collect();
     programs.dedup();
@@ -429,7 +442,8 @@ pub async fn settle(
                 statements::lines.eq(content.lines),
                 statements::total.eq(content.total),
                 statements::sha256.eq(sha256_hex(&content.csv)),
-                statements::created_at.eq(Utc::now()),
+                statements::content.eq(&content.csv),
+                statements::created_at.eq(now),
             ))
             .returning(Statement::as_returning())
             .get_result(conn)
@@ -567,35 +581,16 @@ pub async fn list_statements(
     Ok(query.load(conn).await?)
 }
 
-/// A statement's content, rebuilt from the settled data (it cannot change: the
-/// stored SHA-256 proves it).
+/// A statement's content as it was issued.
 pub async fn content_of(
     conn: &mut AsyncPgConnection,
     statement: &Statement,
-) -> Result<StatementContent, ApiError> {
-    let settlement_id = statement.settlement_id.ok_or_else(ApiError::not_found)?;
-    let settlement = find_settlement(conn, settlement_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let lines = settled_lines(conn, settlement.starts_at, settlement.ends_at).await?;
-    let mut programs: Vec<Uuid> = lines.iter().map(|l| l.program_id).collect();
-    programs.dedup();
-    let shares = shares_by_program(conn, &programs).await?;
-    let whose = match statement.kind.as_str() {
-        "site_payout" => StatementFor::Site(statement.organization_id),
-        "funder_bill" => StatementFor::Funder(statement.organization_id),
-        _ => StatementFor::Commission,
-    };
-    Ok(statement_content(
-        &statement.number,
-        statement
-            .created_at
-            .with_timezone(&chrono_tz::Europe::Paris)
-            .date_naive(),
-        whose,
-        &lines,
-        &shares,
-    ))
+) -> Result<String, ApiError> {
+    Ok(statements::table
+        .find(statement.id)
+        .select(statements::content)
+        .first(conn)
+        .await?)
 }
 
 #[cfg(test)]

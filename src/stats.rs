@@ -1,1 +1,643 @@
-//! Program statistics (being written).
+//! Program statistics: what funders follow — checkbooks issued → handed out
+//! (*injectés*) → started (*entamés*, one ticket used); tickets redeemed, settled,
+//! expired, cancelled, outstanding; breakdowns by prescriber, site, month,
+//! beneficiaries' age band, situation and postcode.
+//!
+//! Everything is computed by PostgreSQL with aggregates (`GROUP BY GROUPING SETS`),
+//! never by loading tickets: a program may hold millions. Two statements, read in one
+//! read-only REPEATABLE READ transaction so they see the same snapshot:
+//! - checkbook side: tickets grouped per checkbook, then checkbooks grouped by
+//!   prescriber, age band, situation, postcode prefix and in total;
+//! - redemption side: redemptions grouped by site and by month.
+//!
+//! Definitions (the state of a ticket is one of these, so issued = redeemed + expired
+//! + cancelled + outstanding):
+//! - *redeemed*: the ticket has a live (not reversed) redemption; *settled* when a
+//!   settlement's period `[starts_at, ends_at)` covers its arrival (`redeemed_at`);
+//! - *cancelled*: unused when its checkbook was cancelled;
+//! - *expired*: unused and expired, or still `issued` past its last day plus the
+//!   program's tolerance (as `passnum expire` would mark it);
+//! - *outstanding*: unused and still valid, stock included (its value is still in the
+//!   ledger's outstanding account).
+//!
+//! A checkbook is *handed out* once it has been given to a beneficiary (cancelled
+//! afterwards or not), *started* when at least one of its tickets is redeemed.
+//! Beneficiary breakdowns cover handed-out checkbooks only (stock has no beneficiary).
+//!
+//! Scopes (see `PRODUCT.md`): the operator sees every program, a funder the programs it
+//! funds, a prescriber its own checkbooks in a program it has an allocation in, a site
+//! its own redemptions in a program it has redeemed in (a reversed scan counts: the
+//! redemption is in its list). Otherwise 404, as for a program that does not exist.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Numeric, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::{Decimal, RoundingStrategy};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::DbError;
+use crate::domain::{OrgKind, french_date};
+use crate::error::ApiError;
+use crate::programs::{self, Program};
+use crate::schema::{organizations, redemptions};
+
+/// Whose numbers the statistics hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole program (operator, funders).
+    Program,
+    /// A prescriber's own checkbooks.
+    Prescriber(Uuid),
+    /// A site's own redemptions.
+    Site(Uuid),
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Program => "program",
+            Scope::Prescriber(_) => "prescriber",
+            Scope::Site(_) => "site",
+        }
+    }
+}
+
+/// Age bands of beneficiaries, in order; `unknown` when no birth year was given.
+pub const AGE_BANDS: [&str; 5] = ["under_26", "26_44", "45_64", "65_plus", "unknown"];
+
+/// Situations of beneficiaries, in order; `unknown` when none was given.
+pub const SITUATIONS: [&str; 7] = [
+    "job_seeker",
+    "employed",
+    "retired",
+    "student",
+    "inactive",
+    "other",
+    "unknown",
+];
+
+/// The label of groups without the information (age, situation, postcode).
+pub const UNKNOWN: &str = "unknown";
+
+/// Counts and face-value amounts of checkbooks and their tickets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, QueryableByName)]
+pub struct Counts {
+    #[diesel(sql_type = BigInt)]
+    pub checkbooks_issued: i64,
+    #[diesel(sql_type = BigInt)]
+    pub checkbooks_in_stock: i64,
+    #[diesel(sql_type = BigInt)]
+    pub checkbooks_handed_out: i64,
+    #[diesel(sql_type = BigInt)]
+    pub checkbooks_started: i64,
+    #[diesel(sql_type = BigInt)]
+    pub checkbooks_cancelled: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_issued: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_handed_out: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_in_stock: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_redeemed: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_settled: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_expired: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_cancelled: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_outstanding: i64,
+    #[diesel(sql_type = Numeric)]
+    pub amount_issued: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_handed_out: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_redeemed: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_settled: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub commission: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_expired: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_cancelled: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount_outstanding: Decimal,
+}
+
+/// Live redemptions of a group (a site, a month).
+#[derive(Debug, Clone, Default, PartialEq, Eq, QueryableByName)]
+pub struct Usage {
+    #[diesel(sql_type = BigInt)]
+    pub tickets_redeemed: i64,
+    #[diesel(sql_type = Numeric)]
+    pub amount_redeemed: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub commission: Decimal,
+    #[diesel(sql_type = BigInt)]
+    pub tickets_settled: i64,
+    #[diesel(sql_type = Numeric)]
+    pub amount_settled: Decimal,
+}
+
+/// An organisation named in a breakdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub id: Uuid,
+    pub name: String,
+    pub postcode: String,
+    pub city: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProgramStats {
+    pub program_id: Uuid,
+    pub scope: Scope,
+    /// The French day the figures are computed for (ages, expiry).
+    pub as_of: NaiveDate,
+    pub totals: Counts,
+    /// Redemptions undone within the grace period (mistaken scans), in scope.
+    pub reversals: i64,
+    pub by_prescriber: Vec<(Named, Counts)>,
+    pub by_site: Vec<(Named, Usage)>,
+    /// `YYYY-MM` (French time) → redemptions arrived that month.
+    pub by_month: Vec<(String, Usage)>,
+    pub by_age_band: Vec<(String, Counts)>,
+    pub by_situation: Vec<(String, Counts)>,
+    pub by_postcode_prefix: Vec<(String, Counts)>,
+}
+
+impl ProgramStats {
+    /// Tickets used ÷ tickets handed out, four decimals; `None` when none was handed
+    /// out, and always for a site (its scope holds only tickets it redeemed).
+    pub fn usage_rate(&self, counts: &Counts) -> Option<Decimal> {
+        match self.scope {
+            Scope::Site(_) => None,
+            _ => usage_rate(counts.tickets_redeemed, counts.tickets_handed_out),
+        }
+    }
+}
+
+/// `used ÷ handed_out` rounded to four decimals (halves away from zero); `None` when
+/// nothing was handed out.
+pub fn usage_rate(used: i64, handed_out: i64) -> Option<Decimal> {
+    if handed_out <= 0 {
+        return None;
+    }
+    let mut rate = (Decimal::from(used) / Decimal::from(handed_out))
+        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero);
+    rate.rescale(4);
+    Some(rate)
+}
+
+/// The program and the scope of the caller's statistics, or 404.
+async fn scope_of(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    program: Uuid,
+) -> Result<(Program, Scope), ApiError> {
+    match caller.kind {
+        OrgKind::Operator | OrgKind::Funder => {
+            let program = programs::visible_program(conn, caller, program).await?;
+            Ok((program, Scope::Program))
+        }
+        // Visible when it has an allocation in the program.
+        OrgKind::Prescriber => {
+            let program = programs::visible_program(conn, caller, program).await?;
+            Ok((program, Scope::Prescriber(caller.organization_id)))
+        }
+        // Visible when it has redeemed (even if reversed since) a ticket of it.
+        OrgKind::Site => {
+            let program = programs::find_program(conn, program)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            let redeemed_there: bool = diesel::select(diesel::dsl::exists(
+                redemptions::table
+                    .filter(redemptions::program_id.eq(program.id))
+                    .filter(redemptions::site_id.eq(caller.organization_id)),
+            ))
+            .get_result(conn)
+            .await?;
+            if !redeemed_there {
+                return Err(ApiError::not_found());
+            }
+            Ok((program, Scope::Site(caller.organization_id)))
+        }
+    }
+}
+
+/// One group of the checkbook side.
+#[derive(Debug, QueryableByName)]
+struct BookGroup {
+    #[diesel(sql_type = Text)]
+    grouping_set: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    prescriber_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    age_band: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    situation: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    postcode_prefix: Option<String>,
+    #[diesel(embed)]
+    counts: Counts,
+}
+
+/// One group of the redemption side.
+#[derive(Debug, QueryableByName)]
+struct RedemptionGroup {
+    #[diesel(sql_type = Text)]
+    grouping_set: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    site_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    month: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    reversals: i64,
+    #[diesel(embed)]
+    usage: Usage,
+}
+
+/// Tickets with their live redemption (settled when one of the settled periods,
+/// gathered into one multirange, holds its arrival) grouped per checkbook, then
+/// checkbooks grouped. `$1` program, `$2` the year of the day (ages),
+/// `$3` the last `valid_until` already expired (day minus tolerance), `$4` the scope's
+/// organisation when there is one.
+const BOOKS_HEAD: &str = "
+SELECT
+    CASE WHEN GROUPING(b.prescriber_id) = 0 THEN 'prescriber'
+         WHEN GROUPING(b.age_band) = 0 THEN 'age_band'
+         WHEN GROUPING(b.situation) = 0 THEN 'situation'
+         WHEN GROUPING(b.postcode_prefix) = 0 THEN 'postcode_prefix'
+         ELSE 'total' END AS grouping_set,
+    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix,
+    count(*) AS checkbooks_issued,
+    count(*) FILTER (WHERE b.status = 'stock') AS checkbooks_in_stock,
+    count(*) FILTER (WHERE b.handed_out) AS checkbooks_handed_out,
+    count(*) FILTER (WHERE b.redeemed > 0) AS checkbooks_started,
+    count(*) FILTER (WHERE b.status = 'cancelled') AS checkbooks_cancelled,
+    COALESCE(sum(b.tickets), 0)::bigint AS tickets_issued,
+    COALESCE(sum(b.tickets) FILTER (WHERE b.handed_out), 0)::bigint AS tickets_handed_out,
+    COALESCE(sum(b.in_stock), 0)::bigint AS tickets_in_stock,
+    COALESCE(sum(b.redeemed), 0)::bigint AS tickets_redeemed,
+    COALESCE(sum(b.settled), 0)::bigint AS tickets_settled,
+    COALESCE(sum(b.expired), 0)::bigint AS tickets_expired,
+    COALESCE(sum(b.cancelled), 0)::bigint AS tickets_cancelled,
+    COALESCE(sum(b.outstanding), 0)::bigint AS tickets_outstanding,
+    COALESCE(sum(b.amount), 0) AS amount_issued,
+    COALESCE(sum(b.amount) FILTER (WHERE b.handed_out), 0) AS amount_handed_out,
+    COALESCE(sum(b.amount_redeemed), 0) AS amount_redeemed,
+    COALESCE(sum(b.amount_settled), 0) AS amount_settled,
+    COALESCE(sum(b.commission), 0) AS commission,
+    COALESCE(sum(b.amount_expired), 0) AS amount_expired,
+    COALESCE(sum(b.amount_cancelled), 0) AS amount_cancelled,
+    COALESCE(sum(b.amount_outstanding), 0) AS amount_outstanding
+FROM (
+    SELECT
+        c.id, c.prescriber_id, c.status, c.handed_out_at IS NOT NULL AS handed_out,
+        CASE WHEN c.handed_out_at IS NULL THEN NULL
+             WHEN c.beneficiary_birth_year IS NULL THEN 'unknown'
+             WHEN $2 - c.beneficiary_birth_year < 26 THEN 'under_26'
+             WHEN $2 - c.beneficiary_birth_year < 45 THEN '26_44'
+             WHEN $2 - c.beneficiary_birth_year < 65 THEN '45_64'
+             ELSE '65_plus' END AS age_band,
+        CASE WHEN c.handed_out_at IS NULL THEN NULL
+             ELSE COALESCE(c.beneficiary_situation, 'unknown') END AS situation,
+        CASE WHEN c.handed_out_at IS NULL THEN NULL
+             ELSE COALESCE(left(c.beneficiary_postcode, 2), 'unknown') END AS postcode_prefix,
+        count(*) AS tickets,
+        sum(t.value) AS amount,
+        count(*) FILTER (WHERE x.outstanding AND c.status = 'stock') AS in_stock,
+        count(*) FILTER (WHERE x.redeemed) AS redeemed,
+        count(*) FILTER (WHERE x.settled) AS settled,
+        count(*) FILTER (WHERE x.expired) AS expired,
+        count(*) FILTER (WHERE x.cancelled) AS cancelled,
+        count(*) FILTER (WHERE x.outstanding) AS outstanding,
+        sum(t.value) FILTER (WHERE x.redeemed) AS amount_redeemed,
+        sum(t.value) FILTER (WHERE x.settled) AS amount_settled,
+        sum(r.commission) FILTER (WHERE x.redeemed) AS commission,
+        sum(t.value) FILTER (WHERE x.expired) AS amount_expired,
+        sum(t.value) FILTER (WHERE x.cancelled) AS amount_cancelled,
+        sum(t.value) FILTER (WHERE x.outstanding) AS amount_outstanding
+    FROM tickets t
+    JOIN checkbooks c ON c.id = t.checkbook_id
+    LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'
+    CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st
+    CROSS JOIN LATERAL (SELECT
+        r.id IS NOT NULL AS redeemed,
+        r.id IS NOT NULL
+            AND (r.status = 'settled' OR COALESCE(st.periods @> r.redeemed_at, false)) AS settled,
+        r.id IS NULL AND t.status = 'cancelled' AS cancelled,
+        r.id IS NULL AND (t.status = 'expired' OR (t.status = 'issued' AND t.valid_until <= $3))
+            AS expired,
+        r.id IS NULL AND t.status = 'issued' AND t.valid_until > $3 AS outstanding
+    ) x
+    WHERE t.program_id = $1";
+
+const BOOKS_TAIL: &str = "
+    GROUP BY c.id
+) b
+GROUP BY GROUPING SETS ((), (b.prescriber_id), (b.age_band), (b.situation), (b.postcode_prefix))";
+
+/// Redemptions grouped by site and by month (French time), reversals counted apart.
+/// `$1` program, `$2` the scope's organisation when there is one.
+const REDEMPTIONS_HEAD: &str = "
+SELECT
+    CASE WHEN GROUPING(q.site_id) = 0 THEN 'site'
+         WHEN GROUPING(q.month) = 0 THEN 'month'
+         ELSE 'total' END AS grouping_set,
+    q.site_id, q.month,
+    count(*) FILTER (WHERE q.live) AS tickets_redeemed,
+    COALESCE(sum(q.value) FILTER (WHERE q.live), 0) AS amount_redeemed,
+    COALESCE(sum(q.commission) FILTER (WHERE q.live), 0) AS commission,
+    count(*) FILTER (WHERE q.settled) AS tickets_settled,
+    COALESCE(sum(q.value) FILTER (WHERE q.settled), 0) AS amount_settled,
+    count(*) FILTER (WHERE NOT q.live) AS reversals
+FROM (
+    SELECT
+        r.site_id, r.value, r.commission,
+        to_char(r.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM') AS month,
+        r.status <> 'reversed' AS live,
+        r.status = 'settled'
+            OR (r.status = 'redeemed' AND COALESCE(st.periods @> r.redeemed_at, false)) AS settled
+    FROM redemptions r
+    CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st";
+
+const REDEMPTIONS_TAIL: &str = "
+) q
+GROUP BY GROUPING SETS ((), (q.site_id), (q.month))";
+
+/// The statistics of a program as `caller` may see them (404 otherwise).
+pub async fn program_stats(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    program: Uuid,
+) -> Result<ProgramStats, ApiError> {
+    let now = Utc::now();
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |conn| {
+            let (program, scope) = scope_of(conn, caller, program).await?;
+            compute(conn, &program, scope, now).await
+        })
+        .await
+}
+
+async fn compute(
+    conn: &mut AsyncPgConnection,
+    program: &Program,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<ProgramStats, ApiError> {
+    let as_of = french_date(now);
+    // Expired: past valid_until + tolerance, i.e. valid_until <= day - tolerance - 1.
+    let last_expired = as_of
+        .checked_sub_days(chrono::Days::new(
+            u64::try_from(program.tolerance_days).unwrap_or(0) + 1,
+        ))
+        .unwrap_or(NaiveDate::MIN);
+
+    let mut books = diesel::sql_query(BOOKS_HEAD)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<SqlUuid, _>(program.id)
+        .bind::<Integer, _>(as_of.year())
+        .bind::<Date, _>(last_expired);
+    books = match scope {
+        Scope::Program => books,
+        Scope::Prescriber(org) => books
+            .sql(" AND c.prescriber_id = $4")
+            .bind::<SqlUuid, _>(org),
+        Scope::Site(org) => books.sql(" AND r.site_id = $4").bind::<SqlUuid, _>(org),
+    };
+    let book_groups: Vec<BookGroup> = books.sql(BOOKS_TAIL).load(conn).await?;
+
+    let mut redeemed = diesel::sql_query(REDEMPTIONS_HEAD).into_boxed::<diesel::pg::Pg>();
+    if let Scope::Prescriber(_) = scope {
+        redeemed = redeemed.sql(
+            " JOIN tickets t ON t.id = r.ticket_id JOIN checkbooks c ON c.id = t.checkbook_id",
+        );
+    }
+    redeemed = redeemed
+        .sql(" WHERE r.program_id = $1")
+        .bind::<SqlUuid, _>(program.id);
+    redeemed = match scope {
+        Scope::Program => redeemed,
+        Scope::Prescriber(org) => redeemed
+            .sql(" AND c.prescriber_id = $2")
+            .bind::<SqlUuid, _>(org),
+        Scope::Site(org) => redeemed.sql(" AND r.site_id = $2").bind::<SqlUuid, _>(org),
+    };
+    let redemption_groups: Vec<RedemptionGroup> = redeemed.sql(REDEMPTIONS_TAIL).load(conn).await?;
+
+    let mut stats = ProgramStats {
+        program_id: program.id,
+        scope,
+        as_of,
+        totals: Counts::default(),
+        reversals: 0,
+        by_prescriber: Vec::new(),
+        by_site: Vec::new(),
+        by_month: Vec::new(),
+        by_age_band: Vec::new(),
+        by_situation: Vec::new(),
+        by_postcode_prefix: Vec::new(),
+    };
+
+    // The checkbook side. A group whose key is NULL in its own grouping set holds
+    // checkbooks never handed out (no beneficiary): left out of beneficiary groups.
+    let mut prescribers: Vec<(Uuid, Counts)> = Vec::new();
+    let mut age_bands: Vec<(String, Counts)> = Vec::new();
+    let mut situations: Vec<(String, Counts)> = Vec::new();
+    let mut prefixes: Vec<(String, Counts)> = Vec::new();
+    for g in book_groups {
+        let BookGroup {
+            grouping_set,
+            prescriber_id,
+            age_band,
+            situation,
+            postcode_prefix,
+            counts,
+        } = g;
+        match (
+            grouping_set.as_str(),
+            prescriber_id,
+            age_band,
+            situation,
+            postcode_prefix,
+        ) {
+            ("total", ..) => stats.totals = counts,
+            ("prescriber", Some(id), ..) => prescribers.push((id, counts)),
+            ("age_band", _, Some(key), ..) => age_bands.push((key, counts)),
+            ("situation", _, _, Some(key), _) => situations.push((key, counts)),
+            ("postcode_prefix", .., Some(key)) => prefixes.push((key, counts)),
+            _ => {}
+        }
+    }
+    stats.by_age_band = fixed_order(&AGE_BANDS, age_bands);
+    stats.by_situation = fixed_order(&SITUATIONS, situations);
+    prefixes.sort_by(|(a, _), (b, _)| (a == UNKNOWN, a).cmp(&(b == UNKNOWN, b)));
+    stats.by_postcode_prefix = prefixes;
+
+    // The redemption side.
+    let mut sites: Vec<(Uuid, Usage)> = Vec::new();
+    for g in redemption_groups {
+        let RedemptionGroup {
+            grouping_set,
+            site_id,
+            month,
+            reversals,
+            usage,
+        } = g;
+        match (grouping_set.as_str(), site_id, month) {
+            ("total", ..) => stats.reversals = reversals,
+            ("site", Some(id), _) if usage.tickets_redeemed > 0 => sites.push((id, usage)),
+            ("month", _, Some(month)) if usage.tickets_redeemed > 0 => {
+                stats.by_month.push((month, usage))
+            }
+            _ => {}
+        }
+    }
+    stats.by_month.sort_by(|(a, _), (b, _)| a.cmp(b));
+
+    let ids: Vec<Uuid> = prescribers
+        .iter()
+        .map(|(id, _)| *id)
+        .chain(sites.iter().map(|(id, _)| *id))
+        .collect();
+    let names = names_of(conn, &ids).await?;
+    stats.by_prescriber = with_names(prescribers, &names);
+    stats.by_site = with_names(sites, &names);
+    Ok(stats)
+}
+
+/// Every key of `order` (zero when absent), then keys found outside it, sorted, before
+/// `unknown` (which `order` ends with).
+fn fixed_order(order: &[&str], mut found: Vec<(String, Counts)>) -> Vec<(String, Counts)> {
+    let mut out: Vec<(String, Counts)> = Vec::with_capacity(order.len());
+    for key in order.iter().filter(|k| **k != UNKNOWN) {
+        let counts = take(&mut found, key);
+        out.push(((*key).to_string(), counts));
+    }
+    let unknown = take(&mut found, UNKNOWN);
+    found.sort_by(|(a, _), (b, _)| a.cmp(b));
+    out.extend(found);
+    out.push((UNKNOWN.to_string(), unknown));
+    out
+}
+
+fn take(found: &mut Vec<(String, Counts)>, key: &str) -> Counts {
+    match found.iter().position(|(k, _)| k == key) {
+        Some(i) => found.swap_remove(i).1,
+        None => Counts::default(),
+    }
+}
+
+async fn names_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Named>, DbError> {
+    let rows: Vec<(Uuid, String, String, String)> = organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((
+            organizations::id,
+            organizations::name,
+            organizations::postcode,
+            organizations::city,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, postcode, city)| Named {
+            id,
+            name,
+            postcode,
+            city,
+        })
+        .collect())
+}
+
+/// Rows with their organisation, by name then id.
+fn with_names<T>(rows: Vec<(Uuid, T)>, names: &[Named]) -> Vec<(Named, T)> {
+    let mut out: Vec<(Named, T)> = rows
+        .into_iter()
+        .map(|(id, value)| {
+            let named = names.iter().find(|n| n.id == id).cloned().unwrap_or(Named {
+                id,
+                name: String::new(),
+                postcode: String::new(),
+                city: String::new(),
+            });
+            (named, value)
+        })
+        .collect();
+    out.sort_by(|(a, _), (b, _)| (&a.name, a.id).cmp(&(&b.name, b.id)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_rate_has_four_decimals_and_none_without_hand_out() {
+        assert_eq!(usage_rate(0, 0), None);
+        assert_eq!(
+            usage_rate(5, 20).map(|r| r.to_string()).as_deref(),
+            Some("0.2500")
+        );
+        assert_eq!(
+            usage_rate(0, 10).map(|r| r.to_string()).as_deref(),
+            Some("0.0000")
+        );
+        assert_eq!(
+            usage_rate(10, 10).map(|r| r.to_string()).as_deref(),
+            Some("1.0000")
+        );
+        assert_eq!(
+            usage_rate(1, 3).map(|r| r.to_string()).as_deref(),
+            Some("0.3333")
+        );
+        assert_eq!(
+            usage_rate(2, 3).map(|r| r.to_string()).as_deref(),
+            Some("0.6667")
+        );
+        // 1/16 = 0.0625 exactly; 1/32 = 0.03125 rounds half away from zero.
+        assert_eq!(
+            usage_rate(1, 32).map(|r| r.to_string()).as_deref(),
+            Some("0.0313")
+        );
+    }
+
+    #[test]
+    fn fixed_categories_are_all_listed_in_order_with_unknown_last() {
+        let one = Counts {
+            checkbooks_issued: 1,
+            ..Counts::default()
+        };
+        let found = vec![
+            ("unknown".to_string(), one.clone()),
+            ("zz_new".to_string(), one.clone()),
+            ("retired".to_string(), one.clone()),
+        ];
+        let listed = fixed_order(&SITUATIONS, found);
+        let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "job_seeker",
+                "employed",
+                "retired",
+                "student",
+                "inactive",
+                "other",
+                "zz_new",
+                "unknown"
+            ]
+        );
+        assert_eq!(listed[2].1, one);
+        assert_eq!(listed[0].1, Counts::default());
+        assert_eq!(listed[7].1, one);
+    }
+}

@@ -58,16 +58,8 @@ pub async fn login(
             .map(|a| a.ip().to_string())
             .unwrap_or_default()
     );
-    for key in [&email_key, &ip_key] {
-        let limiter = if key.starts_with("ip:") {
-            &state.login.per_ip
-        } else {
-            &state.login.per_email
-        };
-        if let Some(wait) = limiter.blocked(key) {
-            return Err(ApiError::too_many_attempts(wait));
-        }
-    }
+    // Counted before the password is checked: parallel guesses are braked too.
+    state.login.charge(&email_key, &ip_key)?;
     let found = {
         let mut conn = state.conn().await?;
         organizations::find_user_by_email(&mut conn, &email).await?
@@ -79,8 +71,6 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)?;
     let Some((user, org)) = found.filter(|_| valid) else {
-        state.login.per_email.record_failure(&email_key);
-        state.login.per_ip.record_failure(&ip_key);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -88,6 +78,7 @@ pub async fn login(
         ));
     };
     state.login.per_email.forget(&email_key);
+    state.login.per_ip.refund(&ip_key);
     let token = keys
         .issue(user.id, org.id, org.kind(), user.role())
         .map_err(ApiError::internal)?;

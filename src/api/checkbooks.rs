@@ -25,7 +25,8 @@ use crate::money::Money;
 use crate::organizations;
 use crate::programs::{self, Program};
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Personal data: no `Debug`, so it can never be printed in a log line.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeneficiaryRequest {
     /// A pseudonymous reference chosen by the prescriber (a file number, never a name).
@@ -51,7 +52,7 @@ impl BeneficiaryRequest {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueCheckbookRequest {
     pub program_id: Uuid,
@@ -464,7 +465,7 @@ pub async fn get_checkbook(
     Ok(web::Json(checkbook_view(&state.codes, &book)?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandOutRequest {
     pub beneficiary: BeneficiaryRequest,

@@ -107,6 +107,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "Le corps de la requête est vide : un objet JSON est attendu.",
         ));
     }
+    // PostgreSQL's text cannot hold a NUL character: refused here, for every field.
+    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Le texte envoyé contient un caractère nul (\\u0000), qui n'est accepté dans aucun champ.",
+        ));
+    }
     // Every body of this API is an object; serde would also read a struct from an
     // array, which no client means.
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -400,6 +408,12 @@ mod tests {
                 "JSON valide",
             ),
             ("[1,2]", "validation_failed", None, ""),
+            (
+                "{\"name\":\"a\\u0000b\"}",
+                "validation_failed",
+                None,
+                "caractère nul",
+            ),
         ];
         for (body, code, field, phrase) in cases {
             let err = parse_json::<Body>(body.as_bytes()).expect_err(body);

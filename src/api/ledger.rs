@@ -123,3 +123,76 @@ pub async fn trial_balance(
         total_credits: signed(credits),
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramCover {
+    pub program_id: Uuid,
+    pub name: String,
+    /// Money received from the funders.
+    pub received: String,
+    /// Paid out to sites and the operator by settlements.
+    pub paid_out: String,
+    /// Returned to funders when the program closed.
+    pub refunded: String,
+    /// received − paid_out − refunded.
+    pub held: String,
+    /// Value of the tickets in circulation.
+    pub outstanding: String,
+    /// Redeemed, not yet paid: to sites and the operator's commission.
+    pub owed_to_sites: String,
+    /// held ≥ outstanding + owed_to_sites: every ticket and every euro owed is covered.
+    pub covered: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoverReport {
+    pub programs: Vec<ProgramCover>,
+    /// Whether every program is covered.
+    pub covered: bool,
+}
+
+/// The proof of cover, per program, from the ledger: money held ≥ tickets outstanding
+/// + amounts owed (operator: all programs; a funder: those it funds).
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    responses((status = 200, body = CoverReport), (status = 403, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/ledger/cover")]
+pub async fn cover(
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> ApiResult<web::Json<CoverReport>> {
+    let funder = match caller.kind {
+        crate::domain::OrgKind::Operator => None,
+        crate::domain::OrgKind::Funder => Some(caller.organization_id),
+        _ => {
+            return Err(crate::error::ApiError::forbidden(
+                "La couverture des fonds est réservée à l'opérateur et aux financeurs.",
+            ));
+        }
+    };
+    let mut conn = state.conn().await?;
+    let programs = crate::programs::program_ids(&mut conn, funder).await?;
+    let mut report = Vec::with_capacity(programs.len());
+    for (id, name) in programs {
+        let f = crate::programs::funding(&mut conn, id).await?;
+        let owed_to_sites = f.payable + f.commission;
+        report.push(ProgramCover {
+            program_id: id,
+            name,
+            received: signed(f.received()),
+            paid_out: signed(f.paid_out),
+            refunded: signed(f.refunded),
+            held: signed(f.held()),
+            outstanding: signed(f.outstanding),
+            owed_to_sites: signed(owed_to_sites),
+            covered: f.held() >= f.outstanding + owed_to_sites,
+        });
+    }
+    let covered = report.iter().all(|p| p.covered);
+    Ok(web::Json(CoverReport {
+        programs: report,
+        covered,
+    }))
+}

@@ -92,6 +92,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(programs::get_program)
             .service(programs::record_payment)
             .service(programs::add_allocation)
+            .service(stats::program_stats)
+            .service(programs::close_program)
             .service(checkbooks::issue_checkbook)
             .service(checkbooks::list_checkbooks)
             .service(checkbooks::get_checkbook)
@@ -115,6 +117,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(settlements::statement_csv)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
+            .service(ledger::cover)
             .service(public::list_sites),
     );
     cfg.service(ops::healthz)

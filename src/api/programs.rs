@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -111,10 +112,12 @@ pub struct FunderShareView {
     pub organization_id: Uuid,
     #[schema(example = "0.6000")]
     pub share: String,
-    /// Pledged: share × budget.
-    pub committed: String,
-    /// Received so far.
-    pub paid: String,
+    /// Pledged: share × budget (not shown to prescribers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed: Option<String>,
+    /// Received so far (not shown to prescribers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,7 +151,9 @@ pub struct ProgramView {
     /// `open` or `closed`.
     pub status: String,
     pub created_at: DateTime<Utc>,
-    pub funding: FundingView,
+    /// The program's money (operator and funders; not shown to prescribers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funding: Option<FundingView>,
 }
 
 fn money(value: rust_decimal::Decimal) -> String {
@@ -173,23 +178,25 @@ impl ProgramView {
                 .map(|f| FunderShareView {
                     organization_id: f.funder_id,
                     share: fraction_string(f.share),
-                    committed: money(
+                    committed: Some(money(
                         funding
                             .pledged
                             .get(&f.funder_id)
                             .copied()
                             .unwrap_or_default(),
-                    ),
-                    paid: money(funding.paid.get(&f.funder_id).copied().unwrap_or_default()),
+                    )),
+                    paid: Some(money(
+                        funding.paid.get(&f.funder_id).copied().unwrap_or_default(),
+                    )),
                 })
                 .collect(),
-            funding: FundingView {
+            funding: Some(FundingView {
                 received: money(funding.received()),
                 available: money(funding.available),
                 outstanding: money(funding.outstanding),
                 issued: money(funding.issued()),
                 issuable: money(issuable),
-            },
+            }),
             territory_postcodes: program.territory(),
             id: program.id,
             name: program.name,
@@ -204,6 +211,18 @@ impl ProgramView {
             status: program.status,
             created_at: program.created_at,
         }
+    }
+}
+
+impl ProgramView {
+    /// What a prescriber may see: the rules, not the funders' money.
+    fn for_prescriber(mut self) -> ProgramView {
+        self.funding = None;
+        for f in &mut self.funders {
+            f.committed = None;
+            f.paid = None;
+        }
+        self
     }
 }
 
@@ -255,7 +274,14 @@ pub async fn get_program(
 ) -> ApiResult<web::Json<ProgramView>> {
     let mut conn = state.conn().await?;
     let program = programs::visible_program(&mut conn, &caller, id.into_inner()).await?;
-    Ok(web::Json(view(&mut conn, program).await?))
+    let view = view(&mut conn, program).await?;
+    Ok(web::Json(
+        if caller.kind == crate::domain::OrgKind::Prescriber {
+            view.for_prescriber()
+        } else {
+            view
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -383,4 +409,49 @@ pub async fn add_allocation(
         remaining_checkbooks: remaining,
         created_at: allocation.created_at,
     }))
+}
+
+/// Closes a program (operator), once none of its tickets can be used any more: its
+/// outstanding tickets expire and what is left goes back to each funder as a credit
+/// note.
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ClosedProgram),
+        (status = 409, description = "`program_closed`, `tickets_still_valid` (with `closable_from`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/programs/{id}/close")]
+pub async fn close_program(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ClosedProgram>> {
+    caller.require_operator()?;
+    let id = id.into_inner();
+    let mut conn = state.conn().await?;
+    let notes = conn
+        .transaction::<_, crate::error::ApiError, _>(async |conn| {
+            crate::closing::close_program(conn, id).await
+        })
+        .await?;
+    let program = programs::find_program(&mut conn, id)
+        .await?
+        .ok_or_else(crate::error::ApiError::not_found)?;
+    Ok(web::Json(ClosedProgram {
+        program: view(&mut conn, program).await?,
+        credit_notes: notes
+            .iter()
+            .map(crate::api::settlements::StatementView::from)
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosedProgram {
+    pub program: ProgramView,
+    /// One per funder that gets money back.
+    pub credit_notes: Vec<crate::api::settlements::StatementView>,
 }

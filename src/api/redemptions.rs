@@ -99,22 +99,15 @@ fn brake_keys(req: &HttpRequest, caller: &Caller) -> (String, String) {
     )
 }
 
+/// Charges a scan to the brakes before it is judged (parallel guesses count too).
 fn check_brakes(state: &AppState, keys: &(String, String)) -> Result<(), ApiError> {
-    let blocked = state
-        .scan_limits
-        .per_email
-        .blocked(&keys.0)
-        .or_else(|| state.scan_limits.per_ip.blocked(&keys.1));
-    match blocked {
-        Some(wait) => Err(ApiError::too_many_attempts(wait)),
-        None => Ok(()),
-    }
+    state.scan_limits.charge(&keys.0, &keys.1)
 }
 
+/// Counts the outcome; only invalid codes stay charged to the brakes.
 fn note_outcome(state: &AppState, keys: &(String, String), code: &str) {
-    if code == "invalid_code" {
-        state.scan_limits.per_email.record_failure(&keys.0);
-        state.scan_limits.per_ip.record_failure(&keys.1);
+    if code != "invalid_code" && code != "too_many_attempts" {
+        state.scan_limits.refund(&keys.0, &keys.1);
     }
     state.metrics.redemption(code);
 }
@@ -295,14 +288,14 @@ pub async fn redeem_batch(
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let key = item.idempotency_key.trim().to_string();
-        let outcome = if key.is_empty() || key.len() > 200 {
+        let outcome = if let Err(blocked) = check_brakes(&state, &brakes) {
+            Err(blocked)
+        } else if !idempotency::valid_key(&key) {
             Err(ValidationError::new(
                 format!("items[{i}].idempotency_key"),
-                "Chaque scan a sa clé d'idempotence (1 à 200 caractères).",
+                "Chaque scan a sa clé d'idempotence : 1 à 200 caractères visibles, sans espace (un UUID par exemple).",
             )
             .into())
-        } else if let Err(blocked) = check_brakes(&state, &brakes) {
-            Err(blocked)
         } else {
             redeem_once(
                 &mut conn,
@@ -510,11 +503,13 @@ pub async fn verify(
     }
     .await;
     let t = match outcome {
-        Ok(t) => t,
+        Ok(t) => {
+            state.scan_limits.refund(&brakes.0, &brakes.1);
+            t
+        }
         Err(err) => {
-            if err.code() == "invalid_code" {
-                state.scan_limits.per_email.record_failure(&brakes.0);
-                state.scan_limits.per_ip.record_failure(&brakes.1);
+            if err.code() != "invalid_code" {
+                state.scan_limits.refund(&brakes.0, &brakes.1);
             }
             return Err(err);
         }

@@ -1,1 +1,376 @@
-//! Program statistics (being written).
+//! Program statistics, scoped to the caller.
+
+use actix_web::{get, web};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem};
+use crate::money::Money;
+use crate::stats::{self, Counts, Named, ProgramStats, Scope, Usage};
+
+fn money(value: Decimal) -> String {
+    Money::from_decimal_unchecked(value).to_string()
+}
+
+/// Whose numbers these are.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsScope {
+    /// The whole program (the operator, a funder of the program).
+    Program,
+    /// The caller prescriber's own checkbooks in the program.
+    Prescriber,
+    /// The tickets the caller site redeemed in the program.
+    Site,
+}
+
+/// The checkbook funnel: issued → handed out → started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckbookStats {
+    /// Checkbooks issued, whatever became of them (cancelled included).
+    pub issued: i64,
+    /// Still in stock: printed, not yet handed out to a beneficiary.
+    pub in_stock: i64,
+    /// Handed out to a beneficiary (*injectés*), cancelled afterwards or not.
+    pub handed_out: i64,
+    /// With at least one ticket used (*entamés*): redeemed, settled or not.
+    pub started: i64,
+    /// Cancelled (lost, stolen, mistake), handed out before or not.
+    pub cancelled: i64,
+}
+
+/// Tickets by state. Every ticket is in exactly one of `redeemed`, `expired`,
+/// `cancelled`, `outstanding`, so they add up to `issued`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketStats {
+    pub issued: i64,
+    /// Tickets of checkbooks handed out (the base of the usage rate).
+    pub handed_out: i64,
+    /// With a live redemption (not reversed), settled or not.
+    pub redeemed: i64,
+    /// Of `redeemed`, those a settlement covers (the site has been paid).
+    pub settled: i64,
+    /// Unused past their last day plus the program's tolerance, or expired by the
+    /// closing of the program.
+    pub expired: i64,
+    /// Unused when their checkbook was cancelled.
+    pub cancelled: i64,
+    /// Unused and still valid, stock included: value still in circulation.
+    pub outstanding: i64,
+    /// Of `outstanding`, tickets of checkbooks still in stock.
+    pub in_stock: i64,
+    /// Redemptions undone within the grace period (mistaken scans); their tickets are
+    /// counted by their current state, not as redeemed.
+    pub reversals: i64,
+}
+
+/// Face values in euros, strings with two decimals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AmountStats {
+    /// Face value of the tickets issued.
+    #[schema(example = "1200.00")]
+    pub issued: String,
+    /// Face value of the tickets of checkbooks handed out.
+    pub handed_out: String,
+    /// Face value of the tickets redeemed (settled included).
+    #[schema(example = "120.00")]
+    pub redeemed: String,
+    /// Face value of the tickets settled.
+    pub settled: String,
+    /// Operator's commission on the tickets redeemed.
+    pub commission: String,
+    /// What sites are owed or were paid for them: `redeemed` − `commission`.
+    pub payable_to_sites: String,
+    pub expired: String,
+    pub cancelled: String,
+    pub outstanding: String,
+}
+
+/// One prescriber's checkbooks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrescriberStats {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub checkbooks_issued: i64,
+    pub checkbooks_handed_out: i64,
+    pub checkbooks_started: i64,
+    pub checkbooks_cancelled: i64,
+    pub tickets_issued: i64,
+    pub tickets_handed_out: i64,
+    pub tickets_redeemed: i64,
+    pub tickets_settled: i64,
+    pub tickets_expired: i64,
+    pub tickets_cancelled: i64,
+    pub tickets_outstanding: i64,
+    pub amount_issued: String,
+    pub amount_redeemed: String,
+    pub amount_settled: String,
+    /// As the top-level `usage_rate`, for this prescriber's checkbooks.
+    pub usage_rate: Option<String>,
+}
+
+/// The live redemptions at one site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteStats {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub postcode: String,
+    pub city: String,
+    pub tickets_redeemed: i64,
+    /// Face value.
+    pub amount_redeemed: String,
+    pub commission: String,
+    /// Owed or paid to the site: face value − commission.
+    pub amount_payable: String,
+    pub tickets_settled: i64,
+    pub amount_settled: String,
+}
+
+/// The live redemptions that arrived in one month.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthStats {
+    /// `YYYY-MM`, French time of arrival (`redeemed_at`).
+    #[schema(example = "2026-11")]
+    pub month: String,
+    pub tickets_redeemed: i64,
+    pub amount_redeemed: String,
+    pub tickets_settled: i64,
+    pub amount_settled: String,
+}
+
+/// Beneficiary breakdowns share their counters; only the key differs.
+macro_rules! beneficiary_group {
+    ($(#[$meta:meta])* $name:ident, $key:ident, $key_doc:literal, $example:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            #[doc = $key_doc]
+            #[schema(example = $example)]
+            pub $key: String,
+            /// Checkbooks handed out to beneficiaries of the group.
+            pub checkbooks_handed_out: i64,
+            /// Of those, checkbooks with at least one ticket used.
+            pub checkbooks_started: i64,
+            pub tickets_handed_out: i64,
+            pub tickets_redeemed: i64,
+            pub amount_redeemed: String,
+            /// As the top-level `usage_rate`, for this group.
+            pub usage_rate: Option<String>,
+        }
+
+        impl $name {
+            fn new(key: String, c: &Counts, rate: Option<String>) -> Self {
+                $name {
+                    $key: key,
+                    checkbooks_handed_out: c.checkbooks_handed_out,
+                    checkbooks_started: c.checkbooks_started,
+                    tickets_handed_out: c.tickets_handed_out,
+                    tickets_redeemed: c.tickets_redeemed,
+                    amount_redeemed: money(c.amount_redeemed),
+                    usage_rate: rate,
+                }
+            }
+        }
+    };
+}
+
+beneficiary_group!(
+    /// Handed-out checkbooks by the beneficiary's age on the day of the statistics
+    /// (that year minus the birth year).
+    AgeBandStats,
+    age_band,
+    "`under_26`, `26_44`, `45_64`, `65_plus` or `unknown` (no birth year); all five are always listed, in this order.",
+    "under_26"
+);
+beneficiary_group!(
+    /// Handed-out checkbooks by the beneficiary's situation.
+    SituationStats,
+    situation,
+    "`job_seeker`, `employed`, `retired`, `student`, `inactive`, `other` or `unknown` (not given); all are always listed, in this order.",
+    "job_seeker"
+);
+beneficiary_group!(
+    /// Handed-out checkbooks by the first two digits of the beneficiary's postcode.
+    PostcodePrefixStats,
+    postcode_prefix,
+    "Two digits (`70`, `97`…) or `unknown` (no postcode); only those present, in order, `unknown` last.",
+    "70"
+);
+
+/// A program's statistics, as the caller may see them. Counts are numbers, amounts
+/// strings with two decimals, rates strings with four decimals.
+///
+/// Scopes: the operator and the program's funders see the whole program
+/// (`scope: "program"`); a prescriber with an allocation in it sees only its own
+/// checkbooks (`"prescriber"`: every figure and breakdown restricted to them); a site
+/// that has redeemed one of its tickets (even if reversed since) sees only the tickets
+/// it redeemed (`"site"`: checkbooks and tickets are those it redeemed, so nothing is
+/// expired, cancelled or outstanding there, and usage rates are `null`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramStatsView {
+    pub program_id: Uuid,
+    pub scope: StatsScope,
+    /// The French day of the figures: ages and expiry are computed for it.
+    pub as_of: NaiveDate,
+    pub checkbooks: CheckbookStats,
+    pub tickets: TicketStats,
+    pub amounts: AmountStats,
+    /// Tickets used (redeemed, settled or not) ÷ tickets of checkbooks handed out,
+    /// four decimals (`"0.2500"`); `null` when none was handed out, and for a site.
+    #[schema(example = "0.2500")]
+    pub usage_rate: Option<String>,
+    /// Prescribers with checkbooks in scope, by name.
+    pub by_prescriber: Vec<PrescriberStats>,
+    /// Sites with live redemptions in scope, by name.
+    pub by_site: Vec<SiteStats>,
+    /// Months with live redemptions in scope, oldest first.
+    pub by_month: Vec<MonthStats>,
+    pub by_age_band: Vec<AgeBandStats>,
+    pub by_situation: Vec<SituationStats>,
+    pub by_postcode_prefix: Vec<PostcodePrefixStats>,
+}
+
+impl From<ProgramStats> for ProgramStatsView {
+    fn from(s: ProgramStats) -> Self {
+        let rate = |c: &Counts| s.usage_rate(c).map(|r| r.to_string());
+        let t = &s.totals;
+        ProgramStatsView {
+            program_id: s.program_id,
+            scope: match s.scope {
+                Scope::Program => StatsScope::Program,
+                Scope::Prescriber(_) => StatsScope::Prescriber,
+                Scope::Site(_) => StatsScope::Site,
+            },
+            as_of: s.as_of,
+            checkbooks: CheckbookStats {
+                issued: t.checkbooks_issued,
+                in_stock: t.checkbooks_in_stock,
+                handed_out: t.checkbooks_handed_out,
+                started: t.checkbooks_started,
+                cancelled: t.checkbooks_cancelled,
+            },
+            tickets: TicketStats {
+                issued: t.tickets_issued,
+                handed_out: t.tickets_handed_out,
+                redeemed: t.tickets_redeemed,
+                settled: t.tickets_settled,
+                expired: t.tickets_expired,
+                cancelled: t.tickets_cancelled,
+                outstanding: t.tickets_outstanding,
+                in_stock: t.tickets_in_stock,
+                reversals: s.reversals,
+            },
+            amounts: AmountStats {
+                issued: money(t.amount_issued),
+                handed_out: money(t.amount_handed_out),
+                redeemed: money(t.amount_redeemed),
+                settled: money(t.amount_settled),
+                commission: money(t.commission),
+                payable_to_sites: money(t.amount_redeemed - t.commission),
+                expired: money(t.amount_expired),
+                cancelled: money(t.amount_cancelled),
+                outstanding: money(t.amount_outstanding),
+            },
+            usage_rate: rate(t),
+            by_prescriber: s
+                .by_prescriber
+                .iter()
+                .map(|(n, c)| prescriber(n, c, rate(c)))
+                .collect(),
+            by_site: s.by_site.iter().map(|(n, u)| site(n, u)).collect(),
+            by_month: s
+                .by_month
+                .iter()
+                .map(|(month, u)| MonthStats {
+                    month: month.clone(),
+                    tickets_redeemed: u.tickets_redeemed,
+                    amount_redeemed: money(u.amount_redeemed),
+                    tickets_settled: u.tickets_settled,
+                    amount_settled: money(u.amount_settled),
+                })
+                .collect(),
+            by_age_band: s
+                .by_age_band
+                .iter()
+                .map(|(k, c)| AgeBandStats::new(k.clone(), c, rate(c)))
+                .collect(),
+            by_situation: s
+                .by_situation
+                .iter()
+                .map(|(k, c)| SituationStats::new(k.clone(), c, rate(c)))
+                .collect(),
+            by_postcode_prefix: s
+                .by_postcode_prefix
+                .iter()
+                .map(|(k, c)| PostcodePrefixStats::new(k.clone(), c, rate(c)))
+                .collect(),
+        }
+    }
+}
+
+fn prescriber(n: &Named, c: &Counts, usage_rate: Option<String>) -> PrescriberStats {
+    PrescriberStats {
+        organization_id: n.id,
+        name: n.name.clone(),
+        checkbooks_issued: c.checkbooks_issued,
+        checkbooks_handed_out: c.checkbooks_handed_out,
+        checkbooks_started: c.checkbooks_started,
+        checkbooks_cancelled: c.checkbooks_cancelled,
+        tickets_issued: c.tickets_issued,
+        tickets_handed_out: c.tickets_handed_out,
+        tickets_redeemed: c.tickets_redeemed,
+        tickets_settled: c.tickets_settled,
+        tickets_expired: c.tickets_expired,
+        tickets_cancelled: c.tickets_cancelled,
+        tickets_outstanding: c.tickets_outstanding,
+        amount_issued: money(c.amount_issued),
+        amount_redeemed: money(c.amount_redeemed),
+        amount_settled: money(c.amount_settled),
+        usage_rate,
+    }
+}
+
+fn site(n: &Named, u: &Usage) -> SiteStats {
+    SiteStats {
+        organization_id: n.id,
+        name: n.name.clone(),
+        postcode: n.postcode.clone(),
+        city: n.city.clone(),
+        tickets_redeemed: u.tickets_redeemed,
+        amount_redeemed: money(u.amount_redeemed),
+        commission: money(u.commission),
+        amount_payable: money(u.amount_redeemed - u.commission),
+        tickets_settled: u.tickets_settled,
+        amount_settled: money(u.amount_settled),
+    }
+}
+
+/// A program's statistics: checkbooks issued, handed out, started, cancelled;
+/// tickets and amounts redeemed, settled, expired, cancelled, outstanding; usage
+/// rate; breakdowns by prescriber, site, month, age band, situation and postcode.
+/// The operator and the program's funders see it all; a prescriber only its own
+/// checkbooks; a site only its own redemptions. Another organisation's program: 404.
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = ProgramStatsView),
+        (status = 404, description = "`not_found`: no such program, or not the caller's (a funder not funding it, a prescriber without allocation in it, a site that never redeemed one of its tickets)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/programs/{id}/stats")]
+pub async fn program_stats(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<ProgramStatsView>> {
+    let mut conn = state.conn().await?;
+    let stats = stats::program_stats(&mut conn, &caller, id.into_inner()).await?;
+    Ok(web::Json(ProgramStatsView::from(stats)))
+}

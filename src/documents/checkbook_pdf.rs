@@ -98,9 +98,9 @@ pub enum DocumentError {
 // ---------------------------------------------------------------------------
 // Geometry, in PDF points (1/72 inch), origin at the top left, y downwards.
 
-const MM: f32 = 72.0 / 25.4;
-const PAGE_WIDTH: f32 = 210.0 * MM;
-const PAGE_HEIGHT: f32 = 297.0 * MM;
+pub(crate) const MM: f32 = 72.0 / 25.4;
+pub(crate) const PAGE_WIDTH: f32 = 210.0 * MM;
+pub(crate) const PAGE_HEIGHT: f32 = 297.0 * MM;
 const MARGIN: f32 = 10.0 * MM;
 const COLUMNS: usize = 2;
 const ROWS: usize = 6;
@@ -116,11 +116,11 @@ const NEXT_PAGE_SLOTS: usize = ROWS * COLUMNS;
 const QR_BOX: f32 = 41.0 * MM;
 const COUPON_PADDING: f32 = 4.0 * MM;
 
-const INK: (u8, u8, u8) = (25, 25, 25);
-const ACCENT: (u8, u8, u8) = (0, 72, 150);
-const MUTED: (u8, u8, u8) = (95, 95, 95);
+pub(crate) const INK: (u8, u8, u8) = (25, 25, 25);
+pub(crate) const ACCENT: (u8, u8, u8) = (0, 72, 150);
+pub(crate) const MUTED: (u8, u8, u8) = (95, 95, 95);
 const CUT_LINE: (u8, u8, u8) = (130, 130, 130);
-const PANEL: (u8, u8, u8) = (236, 242, 250);
+pub(crate) const PANEL: (u8, u8, u8) = (236, 242, 250);
 
 const RULE_OF_THE_SCHEME: &str = "1 chèque = 1 atelier ou 1 heure de formation au numérique";
 const HOW_TO_USE: &str = "Remettez un chèque au lieu de formation à chaque atelier ou heure de formation : il le scanne.";
@@ -239,13 +239,21 @@ fn render_sheet(
 }
 
 /// Drawing helpers bound to one page.
-struct Pen<'a, 'p> {
-    surface: &'a mut Surface<'p>,
-    fonts: &'a Fonts,
+pub(crate) struct Pen<'a, 'p> {
+    pub(crate) surface: &'a mut Surface<'p>,
+    pub(crate) fonts: &'a Fonts,
 }
 
 impl Pen<'_, '_> {
-    fn text(&mut self, face: &Face, size: f32, color: (u8, u8, u8), x: f32, y: f32, text: &str) {
+    pub(crate) fn text(
+        &mut self,
+        face: &Face,
+        size: f32,
+        color: (u8, u8, u8),
+        x: f32,
+        y: f32,
+        text: &str,
+    ) {
         if text.is_empty() {
             return;
         }
@@ -260,7 +268,7 @@ impl Pen<'_, '_> {
         );
     }
 
-    fn rect(&mut self, color: (u8, u8, u8), x: f32, y: f32, width: f32, height: f32) {
+    pub(crate) fn rect(&mut self, color: (u8, u8, u8), x: f32, y: f32, width: f32, height: f32) {
         let mut builder = PathBuilder::new();
         if let Some(rect) = Rect::from_xywh(x, y, width, height) {
             builder.push_rect(rect);
@@ -565,7 +573,7 @@ impl Pen<'_, '_> {
     }
 }
 
-fn fill((r, g, b): (u8, u8, u8)) -> Fill {
+pub(crate) fn fill((r, g, b): (u8, u8, u8)) -> Fill {
     Fill {
         paint: rgb::Color::new(r, g, b).into(),
         opacity: NormalizedF32::ONE,
@@ -600,7 +608,7 @@ fn fit(face: &Face, text: &str, max_size: f32, min_size: f32, max_width: f32) ->
 }
 
 /// `text`, shortened with an ellipsis to fit in `max_width`.
-fn truncate(face: &Face, text: &str, size: f32, max_width: f32) -> String {
+pub(crate) fn truncate(face: &Face, text: &str, size: f32, max_width: f32) -> String {
     if face.width(text, size) <= max_width {
         return text.to_owned();
     }
@@ -622,7 +630,13 @@ fn truncate(face: &Face, text: &str, size: f32, max_width: f32) -> String {
 
 /// Greedy word wrap of `text` into at most `max_lines` lines of `max_width`;
 /// the last line is shortened with an ellipsis when text remains.
-fn wrap(face: &Face, text: &str, size: f32, max_width: f32, max_lines: usize) -> Vec<String> {
+pub(crate) fn wrap(
+    face: &Face,
+    text: &str,
+    size: f32,
+    max_width: f32,
+    max_lines: usize,
+) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     if max_lines == 0 {
         return lines;

@@ -32,6 +32,9 @@ pub use checkbook_pdf::{
     render_checkbooks,
 };
 pub use qr::{qr_png, qr_svg};
+pub use statement_pdf::{
+    Party, StatementDocument, StatementError, StatementKind, StatementLine, render_statement,
+};
 
 /// An amount the French way: `10,00 €`, `1 250,50 €`, `-3,00 €` (rounded to the
 /// cent, half away from zero; plain spaces so that the text is easy to search).

@@ -183,3 +183,26 @@ async fn a_successful_login_clears_the_email_failures() {
     }
     app.login(&agent.email, PASSWORD).await.ok(200);
 }
+
+#[tokio::test]
+async fn guesses_sent_in_parallel_are_braked_too() {
+    let app = TestApp::spawn().await;
+    let agent = app.member_of_new("site", "agent").await;
+    let guesses: Vec<_> = (0..25)
+        .map(|i| {
+            app.login(
+                &agent.email,
+                if i == 0 {
+                    "x-wrong-password-0"
+                } else {
+                    "x-wrong-password-1"
+                },
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(guesses).await;
+    let unauthorized = answers.iter().filter(|r| r.status.as_u16() == 401).count();
+    let braked = answers.iter().filter(|r| r.status.as_u16() == 429).count();
+    assert_eq!(unauthorized, 5, "only five guesses were judged");
+    assert_eq!(braked, 20);
+}

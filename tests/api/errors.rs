@@ -255,3 +255,41 @@ async fn no_route_answers_500_to_garbage() {
     }
     assert!(checked > 500, "only {checked} requests were tried");
 }
+
+#[tokio::test]
+async fn values_the_database_cannot_hold_are_refused_not_failed() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    app.login("a\u{0}b@example.org", "whatever-password")
+        .await
+        .problem(422, "validation_failed");
+    let site = app.organization("site", json!({})).await;
+    let id = site["id"].as_str().unwrap();
+    for (from, until, field) in [
+        ("-5000-01-01", "2026-12-31", "valid_from"),
+        ("2026-01-01", "+200000-01-01", "valid_until"),
+        ("1850-01-01", "2026-01-01", "valid_from"),
+    ] {
+        let res = app
+            .post(
+                &format!("/api/v1/sites/{id}/label"),
+                &operator.token,
+                json!({"valid_from": from, "valid_until": until}),
+            )
+            .await;
+        assert_eq!(res.status.as_u16(), 422, "{from}..{until}: {}", res.text);
+        assert_eq!(res.body["field"], field, "{}", res.text);
+    }
+    let funder = app.organization("funder", json!({})).await;
+    let res = app
+        .post(
+            "/api/v1/programs",
+            &operator.token,
+            json!({"name": "Gros", "ticket_value": "200000.00", "tickets_per_checkbook": 1, "validity_days": 10, "budget": "1000000000.00", "funders": [{"organization_id": funder["id"], "share": "1"}]}),
+        )
+        .await;
+    assert_eq!(
+        res.problem(422, "validation_failed")["field"],
+        "ticket_value"
+    );
+}

@@ -4,6 +4,7 @@
 mod auth;
 mod checkbooks;
 mod cli;
+mod cover;
 mod errors;
 mod generated;
 mod health;
@@ -14,3 +15,4 @@ mod programs;
 mod public_sites;
 mod redemptions;
 mod settlements;
+mod stats;

@@ -372,3 +372,74 @@ async fn programs_are_visible_to_their_funders_and_allocated_prescribers_only() 
         app.get(path, &funder.token).await.problem(403, "forbidden");
     }
 }
+
+#[tokio::test]
+async fn prescribers_see_the_rules_not_the_funders_money() {
+    let app = TestApp::spawn().await;
+    let territory = app.funded_territory(1).await;
+    let view = app
+        .get(
+            &format!("/api/v1/programs/{}", territory.program),
+            &territory.prescriber.token,
+        )
+        .await;
+    let view = view.ok(200);
+    assert!(view.get("funding").is_none(), "{view}");
+    assert!(view["funders"][0].get("paid").is_none());
+    assert_eq!(view["ticket_value"], "10.00");
+    let funder = app.user_in(&territory.funders[0], "admin").await;
+    let theirs = app
+        .get(
+            &format!("/api/v1/programs/{}", territory.program),
+            &funder.token,
+        )
+        .await;
+    assert_eq!(theirs.ok(200)["funding"]["received"], "10000.00");
+}
+
+#[tokio::test]
+async fn a_cancelled_checkbook_that_was_used_still_counts_against_the_allocation() {
+    let app = TestApp::spawn().await;
+    let territory = app.funded_territory(1).await;
+    let book = app
+        .issue(
+            &territory.prescriber,
+            &territory.program,
+            Some(serde_json::json!({"reference": "U"})),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let operator = app.operator().await;
+    let site = app.organization("site", serde_json::json!({})).await;
+    let site_id = site["id"].as_str().unwrap();
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label"),
+        &operator.token,
+        serde_json::json!({"valid_from": today, "valid_until": today + chrono::Days::new(10)}),
+    )
+    .await
+    .ok(200);
+    let agent = app.user_in(site_id, "agent").await;
+    app.raw(
+        app.client
+            .post(format!("{}/api/v1/redemptions", app.address))
+            .bearer_auth(&agent.token)
+            .header("Idempotency-Key", "k-1")
+            .json(&serde_json::json!({"code": book["tickets"][0]["code"]})),
+    )
+    .await
+    .ok(201);
+    app.post(
+        &format!("/api/v1/checkbooks/{}/cancel", book["id"].as_str().unwrap()),
+        &territory.prescriber.token,
+        serde_json::json!({"reason": "perdu"}),
+    )
+    .await
+    .ok(200);
+    app.issue(&territory.prescriber, &territory.program, None)
+        .await
+        .problem(409, "allocation_exhausted");
+    app.assert_ledger_invariants().await;
+}

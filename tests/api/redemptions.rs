@@ -661,3 +661,50 @@ async fn verify_tells_without_changing_and_sites_list_their_redemptions() {
         metrics.text
     );
 }
+
+#[tokio::test]
+async fn a_scan_reversed_after_its_checkbook_was_cancelled_does_not_revive_the_ticket() {
+    let app = TestApp::spawn().await;
+    let s = scene(&app, json!({})).await;
+    let r = redeem(&app, &s.site, &key(), code(&s.tickets[0]))
+        .await
+        .ok(201)
+        .clone();
+    app.post(
+        &format!(
+            "/api/v1/checkbooks/{}/cancel",
+            s.checkbook["id"].as_str().unwrap()
+        ),
+        &s.prescriber.token,
+        json!({"reason": "volé"}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        &format!("/api/v1/redemptions/{}/reverse", r["id"].as_str().unwrap()),
+        &s.site.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    let book = app
+        .get(
+            &format!("/api/v1/checkbooks/{}", s.checkbook["id"].as_str().unwrap()),
+            &s.prescriber.token,
+        )
+        .await;
+    assert_eq!(book.ok(200)["tickets"][0]["status"], "cancelled");
+    redeem(&app, &s.site, &key(), code(&s.tickets[0]))
+        .await
+        .problem(410, "ticket_cancelled");
+    let operator = app.operator().await;
+    let program = app
+        .get(&format!("/api/v1/programs/{}", s.program), &operator.token)
+        .await;
+    assert_eq!(
+        program.ok(200)["funding"]["outstanding"],
+        "0.00",
+        "its value went back to the budget"
+    );
+    app.assert_ledger_invariants().await;
+}
