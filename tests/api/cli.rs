@@ -238,3 +238,23 @@ fn serve_without_database_url_runs_its_own_postgresql_and_keeps_the_data() {
     assert!(ok && out.contains("stopped"), "{out} {err}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[test]
+fn settle_and_expire_are_safe_to_run_from_cron() {
+    let db = TestDatabase::new();
+    let run_with = |args: &[&str]| run(passnum().env("DATABASE_URL", &db.url).args(args));
+    let (ok, out, err) = run_with(&["settle", "--period", "2026-01"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("2026-01-01 to 2026-01-31") && out.contains("0 statement(s)"),
+        "{out}"
+    );
+    let (ok, out, err) = run_with(&["settle", "--period", "2026-01"]);
+    assert!(ok, "a second run is not an error: {err}");
+    assert!(out.contains("already settled"), "{out}");
+    let (ok, _, err) = run_with(&["settle", "--period", "2026-13"]);
+    assert!(!ok && err.contains("YYYY-MM"), "{err}");
+    let (ok, out, err) = run_with(&["expire"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("no ticket to expire"), "{out}");
+}
