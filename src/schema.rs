@@ -267,23 +267,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    allocations,
-    checkbooks,
-    idempotency_keys,
-    ledger_accounts,
-    ledger_postings,
-    ledger_transactions,
-    organizations,
-    payments,
-    print_runs,
-    program_funders,
-    programs,
-    redemptions,
-    settlements,
-    site_labels,
-    statement_counters,
-    statements,
-    tickets,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, ledger_accounts, ledger_postings, ledger_transactions, organizations, payments, print_runs, program_funders, programs, redemptions, settlements, site_labels, statement_counters, statements, tickets, users,);
