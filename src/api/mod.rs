@@ -115,6 +115,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(settlements::list)
             .service(settlements::get_statement)
             .service(settlements::statement_csv)
+            .service(settlements::statement_pdf)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(ledger::cover)

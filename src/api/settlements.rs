@@ -245,3 +245,68 @@ pub async fn statement_csv(
         ))
         .body(content))
 }
+
+fn party(org: &crate::organizations::Organization) -> crate::documents::Party {
+    crate::documents::Party {
+        name: org.name.clone(),
+        address: org.address.clone(),
+        postcode: org.postcode.clone(),
+        city: org.city.clone(),
+        siret: org.siret.clone(),
+    }
+}
+
+/// A statement as a PDF to sign and archive: parties, period, totals, subtotals per
+/// program and per site, the lines — drawn from the content issued.
+#[utoipa::path(
+    tag = "settlements",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/statements/{id}/pdf")]
+pub async fn statement_pdf(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
+    let content = settlement::content_of(&mut conn, &s).await?;
+    let issuer = crate::organizations::operator(&mut conn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let recipient = crate::organizations::find_organization(&mut conn, s.organization_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    drop(conn);
+    let kind = crate::documents::StatementKind::from_code(&s.kind)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown statement kind {}", s.kind)))?;
+    let lines = settlement::parse_content(&content).map_err(ApiError::internal)?;
+    let doc = crate::documents::StatementDocument {
+        number: s.number.clone(),
+        kind,
+        issued_on: s
+            .created_at
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .date_naive(),
+        period_start: s.period_start,
+        period_end: s.period_end,
+        issuer: party(&issuer),
+        recipient: party(&recipient),
+        lines,
+        total: s.total,
+        sha256: s.sha256.clone(),
+    };
+    let pdf = web::block(move || crate::documents::render_statement(&doc))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{}.pdf\"", s.number),
+        ))
+        .body(pdf))
+}

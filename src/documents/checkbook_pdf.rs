@@ -245,15 +245,7 @@ pub(crate) struct Pen<'a, 'p> {
 }
 
 impl Pen<'_, '_> {
-    pub(crate) fn text(
-        &mut self,
-        face: &Face,
-        size: f32,
-        color: (u8, u8, u8),
-        x: f32,
-        y: f32,
-        text: &str,
-    ) {
+    fn text(&mut self, face: &Face, size: f32, color: (u8, u8, u8), x: f32, y: f32, text: &str) {
         if text.is_empty() {
             return;
         }

@@ -148,7 +148,7 @@ impl Metrics {
 }
 
 /// The bytes of the table `tag` of a TrueType font.
-fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8]> {
+pub(crate) fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8]> {
     let count = usize::from(be_u16(font, 4)?);
     for i in 0..count {
         let record = 12 + 16 * i;
@@ -164,7 +164,7 @@ fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8]> {
 }
 
 /// The `cmap` subtable in format 4 for Unicode BMP (Windows 3/1 or Unicode 0/3).
-fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
+pub(crate) fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
     let count = usize::from(be_u16(cmap, 2)?);
     for i in 0..count {
         let record = 4 + 8 * i;
@@ -187,7 +187,7 @@ fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
     Err(anyhow!("no Unicode BMP cmap subtable in format 4"))
 }
 
-fn be_u16(bytes: &[u8], at: usize) -> anyhow::Result<u16> {
+pub(crate) fn be_u16(bytes: &[u8], at: usize) -> anyhow::Result<u16> {
     match bytes.get(at..at + 2) {
         Some(&[a, b]) => Ok(u16::from_be_bytes([a, b])),
         _ => Err(anyhow!("font data truncated at {at}")),

@@ -12,14 +12,18 @@
 //!   (site) with its number of lines and amount, sorted by name, and a total row
 //!   (lines without a site, such as management fees, are grouped by their label
 //!   after the sites);
-//! - "Détail des lignes": one row per line (serial, checkbook, program, site, time
-//!   of redemption in Paris time, face value, rate as a percentage, amount), zebra
-//!   striped; a fee line shows its label in place of the serial and checkbook;
+//! - "Détail des lignes": the lines grouped by program (programs in the order they
+//!   first appear, lines in their given order within a program), each group headed
+//!   by the program's name; one zebra-striped row per line: serial, checkbook,
+//!   site, time of redemption in Paris time, face value, rate as a percentage
+//!   ("4,00 %"), amount. A fee line shows its label in place of the serial and
+//!   checkbook;
 //! - the closing formula ("Arrêté le présent relevé à la somme de …") and a framed
 //!   box "Date, cachet et signature".
 //!
 //! Tables page by themselves: a table header is repeated at the top of every page
-//! a table continues on, and a section title never ends a page alone. Pages after
+//! a table continues on (with the current program, "(suite)", for the lines), and
+//! neither a section title nor a program's name ends a page. Pages after
 //! the first carry a running header (title, number, recipient, period). Every page
 //! has a footer: "Empreinte SHA-256 : …", "page i/n", the number and the issuer.
 //!
@@ -33,6 +37,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use krilla::color::rgb;
@@ -43,13 +49,14 @@ use krilla::metadata::{DateTime as PdfDateTime, Metadata};
 use krilla::outline::{Outline, OutlineNode};
 use krilla::page::PageSettings;
 use krilla::paint::Stroke;
+use krilla::text::{GlyphId, KrillaGlyph};
 use krilla::{Document, SerializeSettings};
 use rust_decimal::Decimal;
 
 use super::checkbook_pdf::{
-    ACCENT, INK, MM, MUTED, PAGE_HEIGHT, PAGE_WIDTH, PANEL, Pen, truncate, wrap,
+    ACCENT, INK, MM, MUTED, PAGE_HEIGHT, PAGE_WIDTH, PANEL, Pen, fill, truncate, wrap,
 };
-use super::fonts::{Face, Fonts, fonts};
+use super::fonts::{Face, be_u16, fonts, table, unicode_bmp_subtable};
 use super::{format_date, format_euros};
 
 /// What a statement is, which gives its title.
@@ -203,7 +210,7 @@ pub enum StatementError {
 pub fn render_statement(doc: &StatementDocument) -> anyhow::Result<Vec<u8>> {
     check(doc)?;
     let fonts = fonts()?;
-    let layout = Layout::new(doc, fonts)?;
+    let layout = Layout::new(doc, Typefaces::new(fonts)?)?;
     let pages = paginate(&layout.blocks());
 
     let settings = SerializeSettings {
@@ -344,6 +351,7 @@ const MASTHEAD_HEIGHT: f32 = 212.0;
 const HEADING_HEIGHT: f32 = 26.0;
 const TABLE_HEADER_HEIGHT: f32 = 20.0;
 const ROW_HEIGHT: f32 = 11.0;
+const PROGRAM_ROW_HEIGHT: f32 = 14.0;
 const TOTAL_ROW_HEIGHT: f32 = 15.0;
 const NO_LINES_HEIGHT: f32 = 20.0;
 const CLOSING_HEIGHT: f32 = 140.0;
@@ -407,27 +415,27 @@ fn columns<const N: usize>(
     })
 }
 
-/// The columns of the lines table.
+/// The columns of the lines table (the program heads each run of lines).
 const SERIAL: usize = 0;
 const CHECKBOOK: usize = 1;
-const PROGRAM: usize = 2;
-const SITE: usize = 3;
-const REDEEMED_AT: usize = 4;
-const FACE_VALUE: usize = 5;
-const RATE: usize = 6;
-const AMOUNT: usize = 7;
+const SITE: usize = 2;
+const REDEEMED_AT: usize = 3;
+const FACE_VALUE: usize = 4;
+const RATE: usize = 5;
+const AMOUNT: usize = 6;
 
-fn line_columns() -> [Column; 8] {
+/// Widths hold `7K3M-9QX2-ZA4`, `CH-2026-000123`, `31/12/2026 23:59`,
+/// `1 500,00 €`, `100,00 %` and `12 345,67 €` at 7 points without shortening.
+fn line_columns() -> [Column; 7] {
     columns(
         [
             (&["N° de chèque"], 62.0, Align::Left),
-            (&["Chéquier"], 64.0, Align::Left),
-            (&["Dispositif"], 82.0, Align::Left),
+            (&["Chéquier"], 67.0, Align::Left),
             (&["Lieu"], 0.0, Align::Left),
-            (&["Encaissé le", "(heure de Paris)"], 68.0, Align::Left),
-            (&["Valeur", "faciale"], 46.0, Align::Right),
-            (&["Taux"], 38.0, Align::Right),
-            (&["Montant"], 56.0, Align::Right),
+            (&["Encaissé le", "(heure de Paris)"], 70.0, Align::Left),
+            (&["Valeur", "faciale"], 48.0, Align::Right),
+            (&["Taux"], 42.0, Align::Right),
+            (&["Montant"], 58.0, Align::Right),
         ],
         SITE,
     )
@@ -481,7 +489,12 @@ enum Block {
     Group(Table, usize),
     /// The total row of a subtotal table.
     GroupTotal(Table),
-    /// One statement line (index into the lines).
+    /// The program of the lines that follow, from the line at `line` on.
+    Program {
+        line: usize,
+        continued: bool,
+    },
+    /// One statement line (its position in the table, see [`Layout::order`]).
     Line(usize),
     NoLines,
     /// The closing formula and the signature box.
@@ -495,6 +508,7 @@ impl Block {
             Block::Heading(_) => HEADING_HEIGHT,
             Block::TableHeader(_) => TABLE_HEADER_HEIGHT,
             Block::Group(..) | Block::Line(_) => ROW_HEIGHT,
+            Block::Program { .. } => PROGRAM_ROW_HEIGHT,
             Block::GroupTotal(_) => TOTAL_ROW_HEIGHT,
             Block::NoLines => NO_LINES_HEIGHT,
             Block::Closing => CLOSING_HEIGHT,
@@ -505,14 +519,17 @@ impl Block {
     fn table(self) -> Option<Table> {
         match self {
             Block::Group(table, _) | Block::GroupTotal(table) => Some(table),
-            Block::Line(_) => Some(Table::Lines),
+            Block::Line(_) | Block::Program { .. } => Some(Table::Lines),
             _ => None,
         }
     }
 
     /// Whether the block must stay on the same page as the one after it.
     fn keeps_with_next(self) -> bool {
-        matches!(self, Block::Heading(_) | Block::TableHeader(_))
+        matches!(
+            self,
+            Block::Heading(_) | Block::TableHeader(_) | Block::Program { .. }
+        )
     }
 }
 
@@ -533,11 +550,22 @@ fn paginate(blocks: &[Block]) -> Vec<Vec<(Block, f32)>> {
         if y + need > BOTTOM && !page_is_empty {
             pages.push(Vec::new());
             y = MARGIN + RUNNING_HEADER;
+            // A table going on: its header, and the program of the lines.
+            let mut repeated = Vec::new();
             if let Some(table) = block.table() {
-                if let Some(page) = pages.last_mut() {
-                    page.push((Block::TableHeader(table), y));
+                repeated.push(Block::TableHeader(table));
+            }
+            if let Block::Line(line) = block {
+                repeated.push(Block::Program {
+                    line,
+                    continued: true,
+                });
+            }
+            if let Some(page) = pages.last_mut() {
+                for header in repeated {
+                    page.push((header, y));
+                    y += header.height();
                 }
-                y += TABLE_HEADER_HEIGHT;
             }
         }
         if let Some(page) = pages.last_mut() {
@@ -592,6 +620,14 @@ fn group_lines<'a>(
     Ok(groups.into_iter().map(|(_, group)| group).collect())
 }
 
+/// The program of a line, as printed.
+fn program_name(line: &StatementLine) -> &str {
+    match line.program.trim() {
+        "" => "Sans dispositif",
+        program => program,
+    }
+}
+
 /// `name` in lower case without accents, for sorting French names.
 fn collation_key(name: &str) -> String {
     let mut key = String::with_capacity(name.len());
@@ -615,10 +651,13 @@ fn collation_key(name: &str) -> String {
 /// A statement ready to draw: its groups and tables.
 struct Layout<'a> {
     doc: &'a StatementDocument,
-    fonts: &'a Fonts,
+    fonts: Typefaces<'a>,
     programs: Vec<Group<'a>>,
     sites: Vec<Group<'a>>,
-    line_columns: [Column; 8],
+    /// Indices of the lines in table order: grouped by program (in the order the
+    /// programs first appear), in their given order within a program.
+    order: Vec<usize>,
+    line_columns: [Column; 7],
     program_columns: [Column; 3],
     site_columns: [Column; 3],
     /// The running header's text, computed once.
@@ -627,10 +666,9 @@ struct Layout<'a> {
 }
 
 impl<'a> Layout<'a> {
-    fn new(doc: &'a StatementDocument, fonts: &'a Fonts) -> Result<Layout<'a>, StatementError> {
-        let programs = group_lines(doc, |line| match line.program.trim() {
-            "" => (true, "Sans dispositif"),
-            program => (false, program),
+    fn new(doc: &'a StatementDocument, fonts: Typefaces<'a>) -> Result<Layout<'a>, StatementError> {
+        let programs = group_lines(doc, |line| {
+            (line.program.trim().is_empty(), program_name(line))
         })?;
         let sites = group_lines(doc, |line| {
             let label = line.label.as_deref().map(str::trim).unwrap_or_default();
@@ -640,17 +678,33 @@ impl<'a> Layout<'a> {
                 (site, _) => (false, site),
             }
         })?;
+        let mut rank: HashMap<&str, usize> = HashMap::new();
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(doc.lines.len());
+        for (index, line) in doc.lines.iter().enumerate() {
+            let next = rank.len();
+            order.push((*rank.entry(program_name(line)).or_insert(next), index));
+        }
+        order.sort_unstable();
         Ok(Layout {
             doc,
             fonts,
             programs,
             sites,
+            order: order.into_iter().map(|(_, index)| index).collect(),
             line_columns: line_columns(),
             program_columns: subtotal_columns(&["Dispositif"]),
             site_columns: subtotal_columns(&["Lieu"]),
             running_title: format!("{} n° {}", doc.kind.title(), doc.number),
             running_detail: format!("{} · {}", doc.recipient.name, period_text(doc)),
         })
+    }
+
+    /// The line at `position` in the table.
+    fn line_at(&self, position: usize) -> Option<&'a StatementLine> {
+        let doc = self.doc;
+        self.order
+            .get(position)
+            .and_then(|&index| doc.lines.get(index))
     }
 
     /// The content, in order.
@@ -673,7 +727,18 @@ impl<'a> Layout<'a> {
             blocks.push(Block::NoLines);
         } else {
             blocks.push(Block::TableHeader(Table::Lines));
-            blocks.extend((0..self.doc.lines.len()).map(Block::Line));
+            let mut program = None;
+            for position in 0..self.order.len() {
+                let name = self.line_at(position).map(program_name);
+                if program != name {
+                    program = name;
+                    blocks.push(Block::Program {
+                        line: position,
+                        continued: false,
+                    });
+                }
+                blocks.push(Block::Line(position));
+            }
         }
         blocks.push(Block::Closing);
         blocks
@@ -717,12 +782,17 @@ impl<'a> Layout<'a> {
                 };
                 self.group_row(pen, columns, y + 2.5, &total, true);
             }
-            Block::Line(index) => {
-                if let Some(line) = self.doc.lines.get(index) {
-                    if index % 2 == 1 {
+            Block::Line(position) => {
+                if let Some(line) = self.line_at(position) {
+                    if position % 2 == 1 {
                         pen.rect(STRIPE, MARGIN, y, CONTENT_WIDTH, ROW_HEIGHT);
                     }
                     self.line_row(pen, y, line);
+                }
+            }
+            Block::Program { line, continued } => {
+                if let Some(line) = self.line_at(line) {
+                    self.program_row(pen, y, line, continued);
                 }
             }
             Block::NoLines => {
@@ -919,6 +989,21 @@ impl<'a> Layout<'a> {
         }
     }
 
+    /// The program of the lines below it, across the table.
+    fn program_row(&self, pen: &mut Pen, y: f32, line: &StatementLine, continued: bool) {
+        let fonts = self.fonts;
+        let name = program_name(line);
+        let text = if continued {
+            Cow::Owned(format!("{name} (suite)"))
+        } else {
+            Cow::Borrowed(name)
+        };
+        let style = Style(&fonts.bold, 7.5, ACCENT);
+        let width = CONTENT_WIDTH - 2.0 * CELL_PADDING;
+        show_fitted(pen, style, MARGIN + CELL_PADDING, y + 10.0, width, &text);
+        hrule(pen, RULE, 0.4, y + PROGRAM_ROW_HEIGHT - 0.5);
+    }
+
     fn line_row(&self, pen: &mut Pen, y: f32, line: &StatementLine) {
         let fonts = self.fonts;
         let regular = Style(&fonts.regular, ROW_TEXT, INK);
@@ -938,7 +1023,6 @@ impl<'a> Layout<'a> {
             cell(pen, mono, &columns[SERIAL], baseline, &line.serial);
             cell(pen, regular, &columns[CHECKBOOK], baseline, &line.checkbook);
         }
-        cell(pen, regular, &columns[PROGRAM], baseline, &line.program);
         cell(pen, regular, &columns[SITE], baseline, &line.site);
         if let Some(at) = line.redeemed_at {
             cell(
@@ -1056,15 +1140,115 @@ impl<'a> Layout<'a> {
 }
 
 // ---------------------------------------------------------------------------
-// Drawing helpers.
+// Text.
+//
+// krilla's `draw_text` shapes every string with rustybuzz, which parses the font's
+// layout tables at each call: 80 % of the time of a long statement. Table cells
+// need no shaping (no ligature, no mark, left to right), so glyphs are placed one
+// per character with the font's own advances, and `draw_glyphs` is called directly.
+
+/// Glyph ids of the BMP code points of a face (0: no glyph), from its `cmap`.
+struct GlyphIds(Vec<u16>);
+
+impl GlyphIds {
+    fn read(font: &[u8]) -> anyhow::Result<GlyphIds> {
+        let subtable = unicode_bmp_subtable(table(font, b"cmap")?)?;
+        let seg_count = usize::from(be_u16(subtable, 6)? / 2);
+        let ends = 14;
+        let starts = ends + 2 * seg_count + 2;
+        let deltas = starts + 2 * seg_count;
+        let range_offsets = deltas + 2 * seg_count;
+        let mut ids = vec![0_u16; 0x1_0000];
+        for segment in 0..seg_count {
+            let end = be_u16(subtable, ends + 2 * segment)?;
+            let start = be_u16(subtable, starts + 2 * segment)?;
+            let delta = be_u16(subtable, deltas + 2 * segment)?;
+            let range_offset_at = range_offsets + 2 * segment;
+            let range_offset = usize::from(be_u16(subtable, range_offset_at)?);
+            for code in start..=end.min(0xFFFE) {
+                ids[usize::from(code)] = if range_offset == 0 {
+                    code.wrapping_add(delta)
+                } else {
+                    let at = range_offset_at + range_offset + 2 * usize::from(code - start);
+                    match be_u16(subtable, at)? {
+                        0 => 0,
+                        glyph => glyph.wrapping_add(delta),
+                    }
+                };
+            }
+        }
+        Ok(GlyphIds(ids))
+    }
+
+    fn of(&self, c: char) -> u16 {
+        self.0.get(c as usize).copied().unwrap_or(0)
+    }
+}
+
+/// The glyph ids of the faces of [`super::fonts::Fonts`], read once.
+static GLYPH_IDS: LazyLock<Result<[GlyphIds; 3], String>> = LazyLock::new(|| {
+    let read = || -> anyhow::Result<[GlyphIds; 3]> {
+        Ok([
+            GlyphIds::read(dejavu::sans::regular())?,
+            GlyphIds::read(dejavu::sans::bold())?,
+            GlyphIds::read(dejavu::sans_mono::bold())?,
+        ])
+    };
+    read().map_err(|e| format!("{e:#}"))
+});
+
+/// A face with its glyph ids; dereferences to the [`Face`] for measuring.
+#[derive(Clone, Copy)]
+struct Typeface<'a> {
+    face: &'a Face,
+    ids: &'a GlyphIds,
+}
+
+impl Deref for Typeface<'_> {
+    type Target = Face;
+
+    fn deref(&self) -> &Face {
+        self.face
+    }
+}
+
+/// The three faces the statement uses.
+#[derive(Clone, Copy)]
+struct Typefaces<'a> {
+    regular: Typeface<'a>,
+    bold: Typeface<'a>,
+    mono_bold: Typeface<'a>,
+}
+
+impl Typefaces<'static> {
+    fn new(fonts: &'static super::fonts::Fonts) -> anyhow::Result<Typefaces<'static>> {
+        let [regular, bold, mono_bold] = GLYPH_IDS
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("cannot read the glyphs of the embedded fonts: {e}"))?;
+        Ok(Typefaces {
+            regular: Typeface {
+                face: &fonts.regular,
+                ids: regular,
+            },
+            bold: Typeface {
+                face: &fonts.bold,
+                ids: bold,
+            },
+            mono_bold: Typeface {
+                face: &fonts.mono_bold,
+                ids: mono_bold,
+            },
+        })
+    }
+}
 
 /// `text` with what the fonts cannot print under PDF/A replaced: control
 /// characters by spaces, invisible format characters dropped, characters the
 /// face lacks (and private-use ones) by `?`.
-fn printable<'t>(face: &Face, text: &'t str) -> Cow<'t, str> {
+fn printable<'t>(face: &Typeface, text: &'t str) -> Cow<'t, str> {
     let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}');
     let private = |c: char| matches!(c, '\u{e000}'..='\u{f8ff}' | '\u{fffe}' | '\u{ffff}');
-    let fine = |c: char| !c.is_control() && !invisible(c) && !private(c) && face.has_glyph(c);
+    let fine = |c: char| !c.is_control() && !invisible(c) && !private(c) && face.ids.of(c) != 0;
     if text.chars().all(fine) {
         return Cow::Borrowed(text);
     }
@@ -1084,28 +1268,51 @@ fn printable<'t>(face: &Face, text: &'t str) -> Cow<'t, str> {
     )
 }
 
-/// A face, a size in points and a colour.
+/// A typeface, a size in points and a colour.
 #[derive(Clone, Copy)]
-struct Style<'f>(&'f Face, f32, (u8, u8, u8));
+struct Style<'f>(&'f Typeface<'f>, f32, (u8, u8, u8));
+
+/// Draws printable `text` with its baseline at `y`: one glyph per character.
+fn draw(pen: &mut Pen, Style(face, size, color): Style, x: f32, y: f32, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    let mut buffer = [0; 4];
+    let glyphs: Vec<KrillaGlyph> = text
+        .char_indices()
+        .map(|(at, c)| KrillaGlyph {
+            glyph_id: GlyphId::new(u32::from(face.ids.of(c))),
+            text_range: at..at + c.len_utf8(),
+            x_advance: face.width(c.encode_utf8(&mut buffer), 1.0),
+            x_offset: 0.0,
+            y_offset: 0.0,
+            y_advance: 0.0,
+            location: None,
+        })
+        .collect();
+    pen.surface.set_fill(Some(fill(color)));
+    let start = Point::from_xy(x, y);
+    let font = face.face.font.clone();
+    pen.surface
+        .draw_glyphs(start, &glyphs, font, text, size, false);
+}
 
 /// Draws `text` (made printable) with its baseline at `y`.
-fn show(pen: &mut Pen, Style(face, size, color): Style, x: f32, y: f32, text: &str) {
-    let text = printable(face, text);
-    pen.text(face, size, color, x, y, &text);
+fn show(pen: &mut Pen, style: Style, x: f32, y: f32, text: &str) {
+    draw(pen, style, x, y, &printable(style.0, text));
 }
 
 /// Draws `text` (made printable) ending at `right`.
-fn show_right(pen: &mut Pen, Style(face, size, color): Style, right: f32, y: f32, text: &str) {
+fn show_right(pen: &mut Pen, style: Style, right: f32, y: f32, text: &str) {
+    let Style(face, size, _) = style;
     let text = printable(face, text);
-    let x = right - face.width(&text, size);
-    pen.text(face, size, color, x, y, &text);
+    draw(pen, style, right - face.width(&text, size), y, &text);
 }
 
 /// Draws `text` (made printable), shortened with an ellipsis to `width`.
 fn show_fitted(pen: &mut Pen, style: Style, x: f32, y: f32, width: f32, text: &str) {
-    let Style(face, size, color) = style;
-    let text = fit_text(face, text, size, width);
-    pen.text(face, size, color, x, y, &text);
+    let Style(face, size, _) = style;
+    draw(pen, style, x, y, &fit_text(face, text, size, width));
 }
 
 /// Draws `text` in a table cell, padded, aligned, shortened to fit.
@@ -1113,7 +1320,7 @@ fn cell(pen: &mut Pen, style: Style, column: &Column, baseline: f32, text: &str)
     if text.is_empty() {
         return;
     }
-    let Style(face, size, color) = style;
+    let Style(face, size, _) = style;
     let text = printable(face, text);
     let room = column.width - 2.0 * CELL_PADDING;
     let width = face.width(&text, size);
@@ -1128,11 +1335,11 @@ fn cell(pen: &mut Pen, style: Style, column: &Column, baseline: f32, text: &str)
         Align::Left => column.x + CELL_PADDING,
         Align::Right => column.x + column.width - CELL_PADDING - width,
     };
-    pen.text(face, size, color, x, baseline, &text);
+    draw(pen, style, x, baseline, &text);
 }
 
 /// `text` made printable and shortened to `width` at `size`.
-fn fit_text(face: &Face, text: &str, size: f32, width: f32) -> String {
+fn fit_text(face: &Typeface, text: &str, size: f32, width: f32) -> String {
     truncate(face, &printable(face, text), size, width)
 }
 
@@ -1300,10 +1507,10 @@ mod tests {
     /// A serial like the real ones (`7K3M-9QX2-ZA4`), different for each `i`.
     fn serial(i: usize) -> String {
         const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-        let mut n = i * 7919 + 104_729;
+        let mut n = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8;
         let mut symbols = String::new();
         for _ in 0..11 {
-            symbols.push(char::from(ALPHABET[n % 31]));
+            symbols.push(char::from(ALPHABET[(n % 31) as usize]));
             n /= 31;
         }
         format!("{}-{}-{}", &symbols[0..4], &symbols[4..8], &symbols[8..11])
@@ -1581,7 +1788,7 @@ mod tests {
     #[test]
     fn tables_repeat_their_header_and_titles_never_end_a_page() {
         let doc = statement(2000);
-        let layout = Layout::new(&doc, fonts().unwrap()).unwrap();
+        let layout = Layout::new(&doc, typefaces()).unwrap();
         let pages = paginate(&layout.blocks());
         assert!(pages.len() > 20);
         let mut seen = 0;
@@ -1616,7 +1823,7 @@ mod tests {
     #[test]
     fn subtotals_are_sorted_and_add_up() {
         let doc = statement(40);
-        let layout = Layout::new(&doc, fonts().unwrap()).unwrap();
+        let layout = Layout::new(&doc, typefaces()).unwrap();
         let names: Vec<&str> = layout.sites.iter().map(|g| g.name).collect();
         assert_eq!(
             names,
@@ -1658,11 +1865,34 @@ mod tests {
         assert_eq!(paris_time(winter), "23/11/2026 14:05");
         let summer = Utc.with_ymd_and_hms(2026, 7, 1, 13, 5, 0).unwrap();
         assert_eq!(paris_time(summer), "01/07/2026 15:05");
-        let face = &fonts().unwrap().regular;
-        assert!(face.has_glyph(' ') && face.has_glyph('?'));
+        let faces = typefaces();
+        let face = &faces.regular;
+        assert!(face.has_glyph(' ') && face.has_glyph('?') && face.has_glyph('…'));
         assert_eq!(printable(face, "Zoé"), "Zoé");
         assert!(matches!(printable(face, "Zoé"), Cow::Borrowed(_)));
         assert_eq!(printable(face, "a\tb\u{200b}c\u{1F600}"), "a bc?");
+        assert_eq!(
+            printable(&faces.mono_bold, "7K3M-9QX2-ZA4"),
+            "7K3M-9QX2-ZA4"
+        );
+    }
+
+    fn typefaces() -> Typefaces<'static> {
+        Typefaces::new(fonts().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn glyph_ids_agree_with_the_font_metrics() {
+        let faces = typefaces();
+        for face in [faces.regular, faces.bold, faces.mono_bold] {
+            let mut count = 0;
+            for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+                assert_eq!(face.ids.of(c) != 0, face.has_glyph(c), "{c:?}");
+                count += usize::from(face.has_glyph(c));
+            }
+            assert!(count > 1000, "{count}");
+        }
+        assert_ne!(faces.regular.ids.of('é'), faces.regular.ids.of('e'));
     }
 
     /// `cargo test --release --lib statement_pdf -- --nocapture` prints the time.
@@ -1672,7 +1902,7 @@ mod tests {
         let started = Instant::now();
         let pdf = render_statement(&doc).unwrap();
         let elapsed = started.elapsed();
-        let pages = Layout::new(&doc, fonts().unwrap())
+        let pages = Layout::new(&doc, typefaces())
             .map(|l| paginate(&l.blocks()).len())
             .unwrap();
         println!(
