@@ -593,6 +593,41 @@ pub async fn content_of(
         .await?)
 }
 
+/// The lines of a statement's CSV as issued, for its PDF. A line whose serial is
+/// empty is a fee or a credit note: its label is in the site column.
+pub fn parse_content(csv_text: &str) -> anyhow::Result<Vec<crate::documents::StatementLine>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(true)
+        .from_reader(csv_text.as_bytes());
+    let mut lines = Vec::new();
+    for record in reader.records() {
+        let r = record?;
+        let field = |i: usize| r.get(i).unwrap_or_default().to_string();
+        let serial = field(2);
+        let redeemed_at = chrono::DateTime::parse_from_rfc3339(&field(7))
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        let label = serial.is_empty().then(|| field(5));
+        lines.push(crate::documents::StatementLine {
+            program: field(4),
+            site: if serial.is_empty() {
+                String::new()
+            } else {
+                field(5)
+            },
+            serial,
+            checkbook: field(3),
+            redeemed_at,
+            face_value: field(8).parse()?,
+            rate: field(9).parse()?,
+            amount: field(10).parse()?,
+            label,
+        });
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,39 +722,4 @@ mod tests {
             prop_assert_eq!(billed, face);
         }
     }
-}
-
-/// The lines of a statement's CSV as issued, for its PDF. A line whose serial is
-/// empty is a fee or a credit note: its label is in the site column.
-pub fn parse_content(csv_text: &str) -> anyhow::Result<Vec<crate::documents::StatementLine>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .has_headers(true)
-        .from_reader(csv_text.as_bytes());
-    let mut lines = Vec::new();
-    for record in reader.records() {
-        let r = record?;
-        let field = |i: usize| r.get(i).unwrap_or_default().to_string();
-        let serial = field(2);
-        let redeemed_at = chrono::DateTime::parse_from_rfc3339(&field(7))
-            .ok()
-            .map(|t| t.with_timezone(&Utc));
-        let label = serial.is_empty().then(|| field(5));
-        lines.push(crate::documents::StatementLine {
-            program: field(4),
-            site: if serial.is_empty() {
-                String::new()
-            } else {
-                field(5)
-            },
-            serial,
-            checkbook: field(3),
-            redeemed_at,
-            face_value: field(8).parse()?,
-            rate: field(9).parse()?,
-            amount: field(10).parse()?,
-            label,
-        });
-    }
-    Ok(lines)
 }
