@@ -427,9 +427,34 @@ pub async fn settle(
 
     let year = chrono::Datelike::year(&today);
     let mut made = Vec::with_capacity(recipients.len());
+    // Each statement reads only its own lines: a site's, or every line of the
+    // programs a funder funds (all of them, in order, so each ticket keeps its turn).
+    let mut by_site: HashMap<Uuid, Vec<SettledLine>> = HashMap::new();
+    let mut by_program: HashMap<Uuid, Vec<SettledLine>> = HashMap::new();
+    for l in &lines {
+        by_site.entry(l.site_id).or_default().push(l.clone());
+        by_program.entry(l.program_id).or_default().push(l.clone());
+    }
     for (whose, kind, organization) in recipients {
         let number = next_number(conn, year).await?;
-        let content = statement_content(&number, today, whose, &lines, &shares);
+        let funder_lines;
+        let own: &[SettledLine] = match whose {
+            StatementFor::Site(site) => by_site.get(&site).map(Vec::as_slice).unwrap_or_default(),
+            StatementFor::Funder(funder) => {
+                funder_lines = programs
+                    .iter()
+                    .filter(|p| {
+                        shares
+                            .get(p)
+                            .is_some_and(|s| s.iter().any(|(f, _)| *f == funder))
+                    })
+                    .flat_map(|p| by_program.get(p).into_iter().flatten().cloned())
+                    .collect::<Vec<_>>();
+                &funder_lines
+            }
+            StatementFor::Commission => &lines,
+        };
+        let content = statement_content(&number, today, whose, own, &shares);
         let statement: Statement = diesel::insert_into(statements::table)
             .values((
                 statements::id.eq(Uuid::now_v7()),
@@ -478,17 +503,16 @@ pub async fn settle(
             AccountRef::program(AccountKind::CommissionPaid, *program),
             commission,
         ));
-        let program_lines: Vec<SettledLine> = lines
-            .iter()
-            .filter(|l| l.program_id == *program)
-            .cloned()
-            .collect();
+        let program_lines: &[SettledLine] = by_program
+            .get(program)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for (funder, _) in shares.get(program).into_iter().flatten() {
             let fee = statement_content(
                 "",
                 today,
                 StatementFor::Funder(*funder),
-                &program_lines,
+                program_lines,
                 &shares,
             )
             .fees;
