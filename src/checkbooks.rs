@@ -377,6 +377,15 @@ pub async fn issue(
     )
     .await?;
     let all_tickets = tickets_of(conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
+    let issued = with_tickets(books, all_tickets);
+    Ok((print_run, issued))
+}
+
+/// Checkbooks with their tickets (given by checkbook then position), in the
+/// checkbooks' order.
+pub fn with_tickets(books: Vec<Checkbook>, tickets: Vec<Ticket>) -> Vec<IssuedCheckbook> {
+    let index: std::collections::HashMap<Uuid, usize> =
+        books.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
     let mut issued: Vec<IssuedCheckbook> = books
         .into_iter()
         .map(|checkbook| IssuedCheckbook {
@@ -384,15 +393,12 @@ pub async fn issue(
             tickets: Vec::new(),
         })
         .collect();
-    for ticket in all_tickets {
-        if let Some(book) = issued
-            .iter_mut()
-            .find(|b| b.checkbook.id == ticket.checkbook_id)
-        {
-            book.tickets.push(ticket);
+    for ticket in tickets {
+        if let Some(i) = index.get(&ticket.checkbook_id) {
+            issued[*i].tickets.push(ticket);
         }
     }
-    Ok((print_run, issued))
+    issued
 }
 
 /// The tickets of some checkbooks, by checkbook then position. A redeemed ticket
@@ -617,23 +623,7 @@ pub async fn visible_print_run(
         .load(conn)
         .await?;
     let all = tickets_of(conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
-    let mut issued: Vec<IssuedCheckbook> = books
-        .into_iter()
-        .map(|checkbook| IssuedCheckbook {
-            checkbook,
-            tickets: Vec::new(),
-        })
-        .collect();
-    let index: std::collections::HashMap<Uuid, usize> = issued
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.checkbook.id, i))
-        .collect();
-    for ticket in all {
-        if let Some(i) = index.get(&ticket.checkbook_id) {
-            issued[*i].tickets.push(ticket);
-        }
-    }
+    let issued = with_tickets(books, all);
     Ok((run, issued))
 }
 

@@ -215,6 +215,19 @@ impl Funding {
         self.received() - self.available - self.refunded
     }
 
+    /// What more may be issued now: the budget left, and for each funder what its
+    /// payments cover beyond its share of what was issued (the ring-fence rule).
+    pub fn issuable(&self, shares: &[ProgramFunder], budget: Decimal) -> Decimal {
+        let issued = self.issued();
+        let mut room = budget - issued;
+        for f in shares {
+            let paid = self.paid.get(&f.funder_id).copied().unwrap_or_default();
+            room = room.min(paid / f.share - issued);
+        }
+        room.max(Decimal::ZERO)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+    }
+
     /// Money still held for the program: received, less paid out and returned.
     pub fn held(&self) -> Decimal {
         self.received() - self.paid_out - self.refunded

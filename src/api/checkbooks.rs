@@ -424,21 +424,10 @@ pub async fn list_checkbooks(
     let books: Vec<Checkbook> = books.into_iter().take(limit as usize).collect();
     let tickets =
         checkbooks::tickets_of(&mut conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
-    let mut items = Vec::with_capacity(books.len());
-    for checkbook in books {
-        let own: Vec<Ticket> = tickets
-            .iter()
-            .filter(|t| t.checkbook_id == checkbook.id)
-            .cloned()
-            .collect();
-        items.push(checkbook_view(
-            &state.codes,
-            &IssuedCheckbook {
-                checkbook,
-                tickets: own,
-            },
-        )?);
-    }
+    let items = checkbooks::with_tickets(books, tickets)
+        .iter()
+        .map(|book| checkbook_view(&state.codes, book))
+        .collect::<ApiResult<Vec<_>>>()?;
     let next_cursor = if more {
         items.last().map(|c: &CheckbookView| c.id.to_string())
     } else {

@@ -162,16 +162,11 @@ fn money(value: rust_decimal::Decimal) -> String {
 
 impl ProgramView {
     pub fn new(program: Program, funders: &[ProgramFunder], funding: &Funding) -> ProgramView {
-        // What may still be issued: limited by the budget and by each funder's money.
-        let mut issuable = program.budget - funding.issued();
-        for f in funders {
-            let paid = funding.paid.get(&f.funder_id).copied().unwrap_or_default();
-            let limit = paid / f.share - funding.issued();
-            issuable = issuable.min(limit);
-        }
-        let issuable = issuable
-            .max(rust_decimal::Decimal::ZERO)
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
+        let issuable = if program.is_open() {
+            funding.issuable(funders, program.budget)
+        } else {
+            rust_decimal::Decimal::ZERO
+        };
         ProgramView {
             funders: funders
                 .iter()
