@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::pagination::{Page, PageQuery};
+use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::checkbooks::{
     self, Beneficiary, Checkbook, IssueOrder, IssuedCheckbook, Situation, Ticket,
@@ -420,19 +420,13 @@ pub async fn list_checkbooks(
         i64::from(limit) + 1,
     )
     .await?;
-    let more = books.len() > limit as usize;
-    let books: Vec<Checkbook> = books.into_iter().take(limit as usize).collect();
+    let (books, next_cursor) = split_page(books, limit, |b: &Checkbook| b.id);
     let tickets =
         checkbooks::tickets_of(&mut conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
     let items = checkbooks::with_tickets(books, tickets)
         .iter()
         .map(|book| checkbook_view(&state.codes, book))
         .collect::<ApiResult<Vec<_>>>()?;
-    let next_cursor = if more {
-        items.last().map(|c: &CheckbookView| c.id.to_string())
-    } else {
-        None
-    };
     Ok(web::Json(Page { items, next_cursor }))
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::pagination::{Page, PageQuery};
+use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::{Caller, hash_password};
 use crate::domain::{
     self, Coordinates, Email, LabelPeriod, LabelStatus, NewOrgKind, OrgKind, Password, Postcode,
@@ -166,9 +166,9 @@ pub async fn list_organizations(
     let mut conn = state.conn().await?;
     let rows =
         orgs::list_organizations(&mut conn, filter.kind, only, after, i64::from(limit) + 1).await?;
-    let more = rows.len() > limit as usize;
+    let (rows, next_cursor) = split_page(rows, limit, |o| o.id);
     let mut items = Vec::with_capacity(rows.len());
-    for org in rows.into_iter().take(limit as usize) {
+    for org in rows {
         let label = if org.kind() == OrgKind::Site {
             orgs::find_label(&mut conn, org.id).await?
         } else {
@@ -176,9 +176,6 @@ pub async fn list_organizations(
         };
         items.push(OrganizationView::new(org, label.as_ref()));
     }
-    let next_cursor = more
-        .then(|| items.last().map(|o: &OrganizationView| o.id.to_string()))
-        .flatten();
     Ok(web::Json(Page { items, next_cursor }))
 }
 

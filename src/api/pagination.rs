@@ -48,6 +48,23 @@ impl PageQuery {
     }
 }
 
+/// Rows fetched by id with `limit + 1`: the page's rows, and the cursor of the next
+/// page when there is one.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    id: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| id(r).to_string())
+    } else {
+        None
+    };
+    (rows, next_cursor)
+}
+
 fn invalid_cursor() -> ApiError {
     ApiError::bad_request(
         "invalid_cursor",

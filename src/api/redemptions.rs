@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::pagination::{Page, PageQuery};
+use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::codes::Serial;
 use crate::domain::{ValidationError, end_of_french_day};
@@ -434,10 +434,9 @@ pub async fn list(
     )
     .await?;
     let ranges = redemptions::settled_ranges(&mut conn).await?;
-    let more = rows.len() > limit as usize;
+    let (rows, next_cursor) = split_page(rows, limit, |(r, _)| r.id);
     let items: Vec<Value> = rows
         .iter()
-        .take(limit as usize)
         .map(|(r, serial)| {
             let settled = ranges
                 .iter()
@@ -445,11 +444,6 @@ pub async fn list(
             redemptions::to_json(r, serial, settled)
         })
         .collect();
-    let next_cursor = if more {
-        rows.get(limit as usize - 1).map(|(r, _)| r.id.to_string())
-    } else {
-        None
-    };
     Ok(web::Json(Page { items, next_cursor }))
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::pagination::{Page, PageQuery};
+use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
@@ -172,17 +172,8 @@ pub async fn list(
         i64::from(limit) + 1,
     )
     .await?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<StatementView> = rows
-        .iter()
-        .take(limit as usize)
-        .map(StatementView::from)
-        .collect();
-    let next_cursor = if more {
-        items.last().map(|s| s.id.to_string())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = split_page(rows, limit, |s| s.id);
+    let items: Vec<StatementView> = rows.iter().map(StatementView::from).collect();
     Ok(web::Json(Page { items, next_cursor }))
 }
 
