@@ -12,18 +12,7 @@ use uuid::Uuid;
 use crate::helpers::{Actor, Options, TestApp};
 
 async fn labelled_site(app: &TestApp) -> Actor {
-    let operator = app.operator().await;
-    let site = app.organization("site", json!({})).await;
-    let id = site["id"].as_str().unwrap();
-    let today = passnum::domain::french_date(chrono::Utc::now());
-    app.post(
-        &format!("/api/v1/sites/{id}/label"),
-        &operator.token,
-        json!({"valid_from": today - Days::new(400), "valid_until": today + Days::new(400)}),
-    )
-    .await
-    .ok(200);
-    app.user_in(id, "agent").await
+    app.labelled_site_agent(json!({})).await
 }
 
 async fn expire_now(app: &TestApp, checkbook: Option<&str>) {

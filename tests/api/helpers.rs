@@ -509,6 +509,23 @@ impl TestApp {
         self.actor(&email).await
     }
 
+    /// An agent of a new site (fields from `extra`) whose label runs from 400 days
+    /// ago to 400 days ahead, so backdated scans are covered too.
+    pub async fn labelled_site_agent(&self, extra: Value) -> Actor {
+        let operator = self.operator().await;
+        let site = self.organization("site", extra).await;
+        let id = site["id"].as_str().expect("site id");
+        let today = passnum::domain::french_date(chrono::Utc::now());
+        self.post(
+            &format!("/api/v1/sites/{id}/label"),
+            &operator.token,
+            json!({"valid_from": today - chrono::Days::new(400), "valid_until": today + chrono::Days::new(400)}),
+        )
+        .await
+        .ok(200);
+        self.user_in(id, "agent").await
+    }
+
     /// An agent of a new organisation of `kind`.
     pub async fn member_of_new(&self, kind: &str, role: &str) -> Actor {
         let org = self.organization(kind, json!({})).await;

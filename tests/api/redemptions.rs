@@ -9,20 +9,7 @@ use crate::helpers::{Actor, Options, Response, TestApp};
 
 /// A site agent whose site holds an active label.
 async fn labelled_site_agent(app: &TestApp, postcode: &str) -> Actor {
-    let operator = app.operator().await;
-    let site = app
-        .organization("site", json!({"postcode": postcode}))
-        .await;
-    let id = site["id"].as_str().unwrap();
-    let today = passnum::domain::french_date(chrono::Utc::now());
-    app.post(
-        &format!("/api/v1/sites/{id}/label"),
-        &operator.token,
-        json!({"valid_from": today - chrono::Days::new(30), "valid_until": today + chrono::Days::new(365)}),
-    )
-    .await
-    .ok(200);
-    app.user_in(id, "agent").await
+    app.labelled_site_agent(json!({"postcode": postcode})).await
 }
 
 /// A handed-out checkbook's tickets, and a site agent to scan them.

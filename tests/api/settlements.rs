@@ -9,20 +9,8 @@ use uuid::Uuid;
 use crate::helpers::{Actor, Options, TestApp};
 
 async fn site_agent(app: &TestApp) -> Actor {
-    let operator = app.operator().await;
-    let site = app
-        .organization("site", json!({"siret": "73282932000074"}))
-        .await;
-    let id = site["id"].as_str().unwrap();
-    let today = passnum::domain::french_date(chrono::Utc::now());
-    app.post(
-        &format!("/api/v1/sites/{id}/label"),
-        &operator.token,
-        json!({"valid_from": today - Days::new(100), "valid_until": today + Days::new(365)}),
-    )
-    .await
-    .ok(200);
-    app.user_in(id, "agent").await
+    app.labelled_site_agent(json!({"siret": "73282932000074"}))
+        .await
 }
 
 async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
