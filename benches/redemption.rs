@@ -48,7 +48,7 @@ use passnum::checkbooks::{self, IssueOrder};
 use passnum::codes::CodeKeys;
 use passnum::domain::{Email, LabelPeriod, OrgKind, Password, Postcode, PostcodePrefix, Role};
 use passnum::error::ApiError;
-use passnum::idempotency::{self, Claim};
+use passnum::idempotency;
 use passnum::money::{Money, Rate, Share};
 use passnum::organizations::{self, NewOrganization, NewUser};
 use passnum::pg_cluster::{self, Durability};
@@ -560,8 +560,8 @@ fn print_load(name: &str, r: &LoadResult, f: &Figures) {
 // The redemption transaction through the library, as the handler runs it.
 // ----------------------------------------------------------------------------------
 
-/// `redeem_once` of the handler without HTTP: the code checked, then in one
-/// transaction the idempotency claim, `redemptions::redeem` and the stored answer.
+/// `redeem_once` of the handler without HTTP: the code checked, then the one
+/// statement of `redemptions::redeem` (idempotency claim, redemption, stored outcome).
 async fn redeem_via_library(
     pool: &passnum::db::DbPool,
     caller: &Caller,
@@ -574,33 +574,33 @@ async fn redeem_via_library(
     let ticket = TicketRef::Code(claim);
     let (scanned_at, day) = redemptions::scan_day(None, Utc::now(), chrono::Duration::hours(72))
         .map_err(|e| (e.code().to_string(), e.to_string()))?;
-    let claim = Claim {
-        user: caller.user_id,
-        scope: "redemptions",
-        key: Uuid::new_v4().to_string(),
-        request_hash: idempotency::fingerprint("redemptions", &json!(format!("code:{code}"))),
+    let key = Uuid::new_v4().to_string();
+    let request_hash = idempotency::fingerprint("redemptions", &json!(format!("code:{code}")));
+    let scan = redemptions::Scan {
+        caller,
+        ticket: &ticket,
+        key: &key,
+        request_hash: &request_hash,
+        scanned_at,
+        day,
     };
     let mut conn = pool
         .get()
         .await
         .map_err(|e| ("pool error".to_string(), e.to_string()))?;
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        if idempotency::claim(conn, &claim).await?.is_some() {
-            return Err(ApiError::conflict("replayed", "a fresh key was replayed"));
-        }
-        let r = redemptions::redeem(conn, caller, &ticket, scanned_at, day).await?;
-        let serial = claim_serial(&ticket);
-        let body = redemptions::to_json(&r, &serial, false);
-        idempotency::remember(conn, &claim, actix_web::http::StatusCode::CREATED, &body).await?;
-        Ok(())
-    })
-    .await
-    .map_err(|e| {
+    let as_pair = |e: ApiError| {
         (
             format!("{} {}", e.status().as_u16(), e.code()),
             e.to_string(),
         )
-    })
+    };
+    let r = redemptions::redeem(&mut conn, &scan)
+        .await
+        .map_err(as_pair)?
+        .into_result()
+        .map_err(as_pair)?;
+    std::hint::black_box(redemptions::to_json(&r, &claim_serial(&ticket), false));
+    Ok(())
 }
 
 async fn library_load(

@@ -90,17 +90,22 @@ pub async fn claim(
         .first(conn)
         .await?;
     if hash != claim.request_hash {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "Cette clé d'idempotence a déjà servi pour une autre demande : utilisez une nouvelle clé.",
-        ));
+        return Err(key_reused());
     }
     let status = u16::try_from(status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
     Ok(Some((status, body)))
+}
+
+/// The refusal of a key already used for another request.
+pub fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "Cette clé d'idempotence a déjà servi pour une autre demande : utilisez une nouvelle clé.",
+    )
 }
 
 /// Inside the same transaction, after the work: stores the answer of the key.

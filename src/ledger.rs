@@ -115,7 +115,7 @@ impl AccountRef {
         }
     }
 
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self.kind {
             AccountKind::FunderCommitment => "Engagement du financeur".into(),
             AccountKind::FunderUnpaid => "Engagement non encore versé".into(),

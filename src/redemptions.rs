@@ -20,16 +20,16 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
-use crate::domain::{LabelStatus, OrgKind, french_date};
+use crate::domain::{OrgKind, french_date};
 use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
-use crate::organizations;
 use crate::schema::{checkbooks, programs, redemptions, tickets};
 
 /// How a ticket was designated: its scanned code (already verified) or its typed
@@ -56,7 +56,7 @@ impl TicketRef {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Deserialize)]
 #[diesel(table_name = redemptions)]
 pub struct Redemption {
     pub id: Uuid,
@@ -130,189 +130,157 @@ pub fn scan_day(
     Ok((at, french_date(at)))
 }
 
-#[derive(Debug, QueryableByName)]
-struct Located {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    ticket_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    value: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    status: String,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    valid_until: NaiveDate,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    checkbook_status: String,
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    program_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Numeric)]
-    commission_rate: Decimal,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    tolerance_days: i32,
-    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>)]
-    territory: Vec<Option<String>>,
+/// One scan to judge: who scans, which ticket, when, under which idempotency key.
+#[derive(Debug)]
+pub struct Scan<'a> {
+    pub caller: &'a Caller,
+    pub ticket: &'a TicketRef,
+    pub key: &'a str,
+    /// The fingerprint of what the request designated (see `idempotency::fingerprint`).
+    pub request_hash: &'a str,
+    pub scanned_at: DateTime<Utc>,
+    /// The French day the scan counts for (see `scan_day`).
+    pub day: NaiveDate,
 }
 
-/// Redeems in the caller's transaction. `Ok` is a redemption; `Err` a refusal or a
-/// failure — nothing has been written in either `Err` case.
-pub async fn redeem(
-    conn: &mut AsyncPgConnection,
-    caller: &Caller,
-    ticket: &TicketRef,
-    scanned_at: DateTime<Utc>,
-    scan_day: NaiveDate,
-) -> Result<Redemption, ApiError> {
-    require_site(caller)?;
-    let site = organizations::find_organization(conn, caller.organization_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let label_active = organizations::find_label(conn, site.id)
-        .await?
-        .is_some_and(|l| l.status_on(french_date(Utc::now())) == LabelStatus::Active);
-    if !label_active {
-        return Err(ApiError::forbidden(
-            "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
-        )
-        .with_code("label_inactive"));
-    }
-    // Lock the ticket's row only (never the program's: every redemption of the
-    // program would queue behind it).
-    let located: Option<Located> = diesel::sql_query(
-        "SELECT t.id AS ticket_id, t.value, t.status, t.valid_until, c.status AS checkbook_status,
-                p.id AS program_id, p.commission_rate, p.tolerance_days, p.territory_postcodes AS territory
-         FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id JOIN programs p ON p.id = t.program_id
-         WHERE t.serial = $1
-         FOR UPDATE OF t",
-    )
-    .bind::<diesel::sql_types::Text, _>(ticket.serial().as_str())
-    .get_result(conn)
-    .await
-    .optional()?;
-    let Some(t) = located else {
-        return Err(invalid_code());
-    };
-    if let TicketRef::Code(claim) = ticket
-        && Money::from_decimal_unchecked(t.value).cents() != claim.value_cents
-    {
-        return Err(invalid_code());
-    }
-    match t.status.as_str() {
-        "redeemed" | "settled" => {
-            let (at, site_id): (DateTime<Utc>, Uuid) = redemptions::table
-                .filter(redemptions::ticket_id.eq(t.ticket_id))
-                .filter(redemptions::status.ne("reversed"))
-                .select((redemptions::redeemed_at, redemptions::site_id))
-                .first(conn)
-                .await?;
-            let own = site_id == site.id;
-            let detail = if own {
-                format!(
-                    "Ce chèque a déjà été encaissé par votre lieu le {}.",
-                    french_time(at)
+/// What the database decided for a scan, or answered before for its key: the
+/// redemption or the refusal's code (and, for a ticket already used, when and
+/// whether by the caller's site).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Redeemed {
+        redemption: Redemption,
+    },
+    AlreadyRedeemed {
+        redeemed_at: DateTime<Utc>,
+        by_your_site: bool,
+    },
+    TicketExpired,
+    TicketCancelled,
+    NotHandedOut,
+    InvalidCode,
+    LabelInactive,
+    OutsideTerritory,
+    UnknownSite,
+    IdempotencyKeyReused,
+}
+
+impl Outcome {
+    /// The redemption, or the refusal as the error the API answers.
+    pub fn into_result(self) -> Result<Redemption, ApiError> {
+        use actix_web::http::StatusCode;
+        match self {
+            Outcome::Redeemed { redemption } => Ok(redemption),
+            Outcome::AlreadyRedeemed {
+                redeemed_at,
+                by_your_site,
+            } => {
+                let by = if by_your_site {
+                    "votre lieu"
+                } else {
+                    "un autre lieu"
+                };
+                Err(ApiError::conflict(
+                    "already_redeemed",
+                    format!(
+                        "Ce chèque a déjà été encaissé par {by} le {}.",
+                        french_time(redeemed_at)
+                    ),
                 )
-            } else {
-                format!(
-                    "Ce chèque a déjà été encaissé par un autre lieu le {}.",
-                    french_time(at)
-                )
-            };
-            return Err(ApiError::conflict("already_redeemed", detail)
                 .with_extension(
                     "redeemed_at",
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    redeemed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 )
-                .with_extension("by_your_site", own));
-        }
-        "cancelled" => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::GONE,
+                .with_extension("by_your_site", by_your_site))
+            }
+            Outcome::TicketExpired => Err(expired()),
+            Outcome::TicketCancelled => Err(ApiError::new(
+                StatusCode::GONE,
                 "ticket_cancelled",
                 "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.",
-            ));
+            )),
+            Outcome::NotHandedOut => Err(ApiError::conflict(
+                "not_handed_out",
+                "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.",
+            )),
+            Outcome::InvalidCode => Err(invalid_code()),
+            Outcome::LabelInactive => Err(ApiError::forbidden(
+                "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
+            )
+            .with_code("label_inactive")),
+            Outcome::OutsideTerritory => Err(ApiError::forbidden(
+                "Ce chèque est réservé à un autre territoire que celui de votre lieu.",
+            )
+            .with_code("outside_territory")),
+            Outcome::UnknownSite => Err(ApiError::not_found()),
+            Outcome::IdempotencyKeyReused => Err(crate::idempotency::key_reused()),
         }
-        "expired" => return Err(expired()),
-        _ => {}
     }
-    if t.checkbook_status == "cancelled" {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::GONE,
-            "ticket_cancelled",
-            "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.",
-        ));
-    }
-    if t.checkbook_status == "stock" {
-        return Err(ApiError::conflict(
-            "not_handed_out",
-            "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.",
-        ));
-    }
-    let last_day = t
-        .valid_until
-        .checked_add_days(chrono::Days::new(
-            u64::try_from(t.tolerance_days).unwrap_or(0),
-        ))
-        .unwrap_or(t.valid_until);
-    if scan_day > last_day {
-        return Err(expired());
-    }
-    let territory: Vec<String> = t.territory.into_iter().flatten().collect();
-    if !territory.is_empty()
-        && !territory
-            .iter()
-            .any(|p| site.postcode.starts_with(p.as_str()))
-    {
-        return Err(ApiError::forbidden(
-            "Ce chèque est réservé à un autre territoire que celui de votre lieu.",
-        )
-        .with_code("outside_territory"));
-    }
+}
 
-    let (commission, payable) = split(t.value, t.commission_rate);
-    let transaction = ledger::post(
-        conn,
-        TransactionKind::Redemption,
-        &format!("Encaissement du chèque {}", ticket.serial().as_str()),
-        t.program_id,
-        &[
-            (
-                AccountRef::program(AccountKind::Outstanding, t.program_id),
-                -t.value,
-            ),
-            (
-                AccountRef::of(AccountKind::SitePayable, t.program_id, site.id),
-                payable,
-            ),
-            (
-                AccountRef::program(AccountKind::Commission, t.program_id),
-                commission,
-            ),
-        ],
-    )
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// The redemption use case, in the database (migration `redeem_function`).
+    #[allow(clippy::too_many_arguments)]
+    fn redeem_ticket(
+        user: diesel::sql_types::Uuid,
+        site: diesel::sql_types::Uuid,
+        key: diesel::sql_types::Text,
+        request_hash: diesel::sql_types::Text,
+        serial: diesel::sql_types::Text,
+        claimed_value: diesel::sql_types::Nullable<diesel::sql_types::Numeric>,
+        method: diesel::sql_types::Text,
+        scanned_at: diesel::sql_types::Timestamptz,
+        scan_day: diesel::sql_types::Date,
+        today: diesel::sql_types::Date,
+        description: diesel::sql_types::Text,
+        account_names: diesel::sql_types::Array<diesel::sql_types::Text>,
+        ids: diesel::sql_types::Array<diesel::sql_types::Uuid>,
+    ) -> diesel::sql_types::Jsonb;
+}
+
+/// Judges a scan in one statement, which is its own transaction: the key's stored
+/// outcome when it was answered before; else the redemption with its ledger
+/// movement, or the refusal, stored with the key. Nothing is half-written: the
+/// statement commits whole or not at all.
+pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Outcome, ApiError> {
+    require_site(scan.caller)?;
+    let site = scan.caller.organization_id;
+    let claimed_value = match scan.ticket {
+        TicketRef::Code(claim) => Some(Money::from_cents(claim.value_cents).decimal()),
+        TicketRef::Serial(_) => None,
+    };
+    // The three accounts a redemption moves; their codes are the ledger's (the
+    // function builds them the same way, a test holds the two together).
+    let names: Vec<String> = [
+        AccountKind::Outstanding,
+        AccountKind::SitePayable,
+        AccountKind::Commission,
+    ]
+    .into_iter()
+    .map(|kind| AccountRef::of(kind, Uuid::nil(), site).name())
+    .collect();
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let serial = scan.ticket.serial().as_str();
+    let value: serde_json::Value = diesel::select(redeem_ticket(
+        scan.caller.user_id,
+        site,
+        scan.key,
+        scan.request_hash,
+        serial,
+        claimed_value,
+        scan.ticket.method(),
+        scan.scanned_at,
+        scan.day,
+        french_date(Utc::now()),
+        format!("Encaissement du chèque {serial}"),
+        names,
+        ids,
+    ))
+    .get_result(conn)
     .await?;
-    let redemption: Redemption = diesel::insert_into(redemptions::table)
-        .values((
-            redemptions::id.eq(Uuid::now_v7()),
-            redemptions::ticket_id.eq(t.ticket_id),
-            redemptions::program_id.eq(t.program_id),
-            redemptions::site_id.eq(site.id),
-            redemptions::redeemed_by.eq(caller.user_id),
-            redemptions::method.eq(ticket.method()),
-            redemptions::value.eq(t.value),
-            redemptions::commission.eq(commission),
-            redemptions::amount_payable.eq(payable),
-            redemptions::scanned_at.eq(scanned_at),
-            redemptions::ledger_transaction_id.eq(transaction),
-        ))
-        .returning(Redemption::as_returning())
-        .get_result(conn)
-        .await?;
-    diesel::update(tickets::table.find(t.ticket_id))
-        .set((
-            tickets::status.eq("redeemed"),
-            tickets::updated_at.eq(Utc::now()),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(redemption)
+    serde_json::from_value(value).map_err(ApiError::internal)
 }
 
 fn expired() -> ApiError {

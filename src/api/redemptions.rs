@@ -17,9 +17,9 @@ use crate::auth::Caller;
 use crate::codes::Serial;
 use crate::domain::{ValidationError, end_of_french_day};
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-use crate::idempotency::{self, Claim};
+use crate::idempotency;
 use crate::money::Money;
-use crate::redemptions::{self, TicketRef};
+use crate::redemptions::{self, Scan, TicketRef};
 
 /// A ticket as a request designates it: scanned code or typed serial, one of them.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,8 +112,9 @@ fn note_outcome(state: &AppState, keys: &(String, String), code: &str) {
     state.metrics.redemption(code);
 }
 
-/// One redemption with its key, in one transaction: the stored answer if the key was
-/// already answered; else the redemption or its refusal, stored with the key.
+/// One redemption with its key: the stored answer if the key was already answered;
+/// else the redemption or its refusal, stored with the key (one statement, see
+/// `redemptions::redeem`).
 async fn redeem_once(
     conn: &mut AsyncPgConnection,
     state: &AppState,
@@ -127,36 +128,25 @@ async fn redeem_once(
     let now = Utc::now();
     let window = Duration::hours(state.settings.offline_scan_window_hours);
     let (scanned_at, day) = redemptions::scan_day(scanned_at, now, window)?;
-    let claim = Claim {
-        user: caller.user_id,
-        scope: "redemptions",
-        key,
-        request_hash: idempotency::fingerprint("redemptions", &json!(fingerprint)),
+    let request_hash = idempotency::fingerprint("redemptions", &json!(fingerprint));
+    let scan = Scan {
+        caller,
+        ticket: &ticket,
+        key: &key,
+        request_hash: &request_hash,
+        scanned_at,
+        day,
     };
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        if let Some(stored) = idempotency::claim(conn, &claim).await? {
-            return Ok(stored);
-        }
-        let answer = match redemptions::redeem(conn, caller, &ticket, scanned_at, day).await {
-            Ok(r) => (
-                StatusCode::CREATED,
-                redemptions::to_json(&r, ticket_serial(&ticket), false),
-            ),
-            Err(refusal)
-                if refusal.status().is_client_error()
-                    && refusal.status() != StatusCode::TOO_MANY_REQUESTS =>
-            {
-                (
-                    refusal.status(),
-                    serde_json::to_value(refusal.problem()).map_err(ApiError::internal)?,
-                )
-            }
-            Err(failure) => return Err(failure),
-        };
-        idempotency::remember(conn, &claim, answer.0, &answer.1).await?;
-        Ok(answer)
-    })
-    .await
+    match redemptions::redeem(conn, &scan).await?.into_result() {
+        Ok(r) => Ok((
+            StatusCode::CREATED,
+            redemptions::to_json(&r, ticket_serial(&ticket), false),
+        )),
+        Err(refusal) => Ok((
+            refusal.status(),
+            serde_json::to_value(refusal.problem()).map_err(ApiError::internal)?,
+        )),
+    }
 }
 
 fn ticket_serial(ticket: &TicketRef) -> &str {

@@ -1,6 +1,8 @@
 use std::collections::HashSet;
 
+use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use passnum::ledger::{self, AccountKind, AccountRef};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -100,6 +102,28 @@ async fn a_scanned_ticket_becomes_owed_to_the_site_minus_the_commission() {
     );
     assert_eq!(balance(":commission").as_deref(), Some("0.40"));
     assert_eq!(balance(":outstanding").as_deref(), Some("90.00"));
+    // The database function that redeems names the accounts as the ledger module
+    // does: looking them up from Rust finds them, creates none, and reads the same names.
+    let mut conn = app.db.connect().await;
+    let program: Uuid = s.program.parse().unwrap();
+    let refs = [
+        AccountRef::program(AccountKind::Outstanding, program),
+        AccountRef::of(AccountKind::SitePayable, program, s.site.org_id),
+        AccountRef::program(AccountKind::Commission, program),
+    ];
+    let count = passnum::schema::ledger_accounts::table.count();
+    let before: i64 = count.get_result(&mut conn).await.unwrap();
+    let ids = ledger::accounts(&mut conn, &refs).await.unwrap();
+    assert_eq!(count.get_result::<i64>(&mut conn).await.unwrap(), before);
+    for r in &refs {
+        let name: String = passnum::schema::ledger_accounts::table
+            .find(ids[r])
+            .select(passnum::schema::ledger_accounts::name)
+            .first(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(name, r.name());
+    }
     app.assert_ledger_invariants().await;
 }
 
