@@ -87,6 +87,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => {
             let pool = prepare_database(&settings).await?;
             let environment = settings.environment;
+            // Statements of a settlement cut short between its commit and its sealing.
+            tokio::spawn(crate::settlement::seal_left_over(pool.clone()));
             let app = Application::build(settings.clone(), pool)?;
             tracing::info!(
                 environment = environment.as_str(),
@@ -154,21 +156,29 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     crate::settlement::settle(conn, start, end, None).await
                 })
                 .await;
-            match result {
-                Ok((s, statements)) => {
-                    println!(
-                        "settlement {} of {start} to {end}: {} statement(s)",
-                        s.id,
-                        statements.len()
-                    );
-                    for st in statements {
-                        println!("  {} {:<12} {} €", st.number, st.kind, st.total);
-                    }
-                }
+            match &result {
+                Ok((s, statements)) => println!(
+                    "settlement {} of {start} to {end}: {} statement(s)",
+                    s.id,
+                    statements.len()
+                ),
                 Err(err) if err.code() == "period_already_settled" => {
                     println!("{start} to {end} is already settled: nothing to do");
                 }
                 Err(err) => anyhow::bail!("{}", err.problem().detail),
+            }
+            // Committed (now or by an earlier run cut short): seal what is not sealed.
+            let sealed = crate::settlement::seal_pending(&mut conn)
+                .await
+                .map_err(|err| anyhow::anyhow!("{}", err.problem().detail))?;
+            for st in sealed {
+                println!(
+                    "  {} {:<12} {} €  sha256 {}",
+                    st.number,
+                    st.kind,
+                    st.total,
+                    st.sha256.unwrap_or_default()
+                );
             }
         }
         Command::StopDatabase { remove } => {

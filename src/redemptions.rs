@@ -150,7 +150,7 @@ pub struct Scan<'a> {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Redeemed {
-        redemption: Redemption,
+        redemption: Box<Redemption>,
     },
     AlreadyRedeemed {
         redeemed_at: DateTime<Utc>,
@@ -171,7 +171,7 @@ impl Outcome {
     pub fn into_result(self) -> Result<Redemption, ApiError> {
         use actix_web::http::StatusCode;
         match self {
-            Outcome::Redeemed { redemption } => Ok(redemption),
+            Outcome::Redeemed { redemption } => Ok(*redemption),
             Outcome::AlreadyRedeemed {
                 redeemed_at,
                 by_your_site,

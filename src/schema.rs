@@ -161,6 +161,17 @@ diesel::table! {
         reversed_at -> Nullable<Timestamptz>,
         ledger_transaction_id -> Uuid,
         reversal_transaction_id -> Nullable<Uuid>,
+        serial -> Text,
+        checkbook_number -> Text,
+    }
+}
+
+diesel::table! {
+    settlement_names (settlement_id, named_id) {
+        settlement_id -> Uuid,
+        named_id -> Uuid,
+        name -> Text,
+        siret -> Nullable<Text>,
     }
 }
 
@@ -205,9 +216,9 @@ diesel::table! {
         period_end -> Date,
         lines -> Int4,
         total -> Numeric,
-        sha256 -> Text,
+        sha256 -> Nullable<Text>,
         created_at -> Timestamptz,
-        content -> Text,
+        content -> Nullable<Text>,
     }
 }
 
@@ -258,6 +269,7 @@ diesel::joinable!(redemptions -> organizations (site_id));
 diesel::joinable!(redemptions -> programs (program_id));
 diesel::joinable!(redemptions -> tickets (ticket_id));
 diesel::joinable!(redemptions -> users (redeemed_by));
+diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
 diesel::joinable!(statements -> organizations (organization_id));
@@ -267,4 +279,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, ledger_accounts, ledger_postings, ledger_transactions, organizations, payments, print_runs, program_funders, programs, redemptions, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, ledger_accounts, ledger_postings, ledger_transactions, organizations, payments, print_runs, program_funders, programs, redemptions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);

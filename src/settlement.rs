@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Numeric, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -103,87 +103,58 @@ pub struct Statement {
     pub period_end: NaiveDate,
     pub lines: i32,
     pub total: Decimal,
-    pub sha256: String,
+    pub sha256: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-/// One settled redemption, as statement lines need it.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct SettledLine {
-    #[diesel(sql_type = SqlUuid)]
+/// One live redemption of a settlement, as its statements' lines need it.
+#[derive(Debug, Clone, Queryable)]
+pub struct SettledRedemption {
+    pub id: Uuid,
     pub program_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub program_name: String,
-    #[diesel(sql_type = Numeric)]
-    pub commission_rate: Decimal,
-    #[diesel(sql_type = Numeric)]
-    pub funder_fee_rate: Decimal,
-    #[diesel(sql_type = SqlUuid)]
     pub site_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub site_name: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub site_siret: Option<String>,
-    #[diesel(sql_type = Text)]
     pub serial: String,
-    #[diesel(sql_type = Text)]
     pub checkbook_number: String,
-    #[diesel(sql_type = Timestamptz)]
     pub redeemed_at: DateTime<Utc>,
-    #[diesel(sql_type = Numeric)]
     pub value: Decimal,
-    #[diesel(sql_type = Numeric)]
     pub amount_payable: Decimal,
-    #[diesel(sql_type = Numeric)]
     pub commission: Decimal,
 }
 
-/// The live redemptions arrived in [from, to), by program then arrival then id: the
-/// order that gives each ticket its turn in the funders' split.
-pub async fn settled_lines(
-    conn: &mut AsyncPgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<SettledLine>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT r.program_id, p.name AS program_name, p.commission_rate, p.funder_fee_rate,
-                r.site_id, s.name AS site_name, s.siret AS site_siret, t.serial,
-                c.number AS checkbook_number, r.redeemed_at, r.value, r.amount_payable, r.commission
-         FROM redemptions r
-         JOIN tickets t ON t.id = r.ticket_id
-         JOIN checkbooks c ON c.id = t.checkbook_id
-         JOIN programs p ON p.id = r.program_id
-         JOIN organizations s ON s.id = r.site_id
-         WHERE r.status = 'redeemed' AND r.redeemed_at >= $1 AND r.redeemed_at < $2
-         ORDER BY r.program_id, r.redeemed_at, r.id",
-    )
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .load(conn)
-    .await?)
+/// A ticket's turn in its funders' split: the last byte of its redemption's id
+/// (random), which SQL reads as `get_byte(uuid_send(id), 15)`.
+pub fn turn_of(redemption: Uuid) -> usize {
+    usize::from(redemption.as_bytes()[15])
 }
 
-/// The funders of each program with their shares, in a fixed order (funder id).
-pub async fn shares_by_program(
-    conn: &mut AsyncPgConnection,
-    programs: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<(Uuid, Decimal)>>, DbError> {
-    use crate::schema::program_funders;
-    let rows: Vec<(Uuid, Uuid, Decimal)> = program_funders::table
-        .filter(program_funders::program_id.eq_any(programs))
-        .select((
-            program_funders::program_id,
-            program_funders::funder_id,
-            program_funders::share,
-        ))
-        .order((program_funders::program_id, program_funders::funder_id))
-        .load(conn)
-        .await?;
-    let mut out: HashMap<Uuid, Vec<(Uuid, Decimal)>> = HashMap::new();
-    for (program, funder, share) in rows {
-        out.entry(program).or_default().push((funder, share));
+/// What a statement needs of a program: its name (as recorded by the settlement),
+/// rates, and funders with their shares in a fixed order (funder id).
+#[derive(Debug, Clone)]
+pub struct ProgramTerms {
+    pub name: String,
+    pub commission_rate: Decimal,
+    pub funder_fee_rate: Decimal,
+    pub shares: Vec<(Uuid, Decimal)>,
+}
+
+impl ProgramTerms {
+    /// The cents of a ticket's face value billed to each funder, in `shares` order.
+    pub fn parts(&self, value: Decimal, redemption: Uuid) -> Vec<i64> {
+        let shares: Vec<Decimal> = self.shares.iter().map(|(_, s)| *s).collect();
+        split_by_shares(to_cents(value), &shares, turn_of(redemption))
     }
-    Ok(out)
+
+    fn funder_index(&self, funder: Uuid) -> Option<usize> {
+        self.shares.iter().position(|(f, _)| *f == funder)
+    }
+}
+
+/// The fee billed to a funder on its part of a program's face value.
+pub fn fee_cents(face_cents: i64, fee_rate: Decimal) -> i64 {
+    to_cents(
+        (from_cents(face_cents) * fee_rate)
+            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
+    )
 }
 
 /// What a statement says, line by line, as CSV (`;`, decimal point, UTF-8, header).
@@ -219,129 +190,350 @@ pub enum StatementFor {
     Commission,
 }
 
-/// Builds a statement's content from the settled lines (in settlement order).
-pub fn statement_content(
-    number: &str,
-    date: NaiveDate,
-    whose: StatementFor,
-    lines: &[SettledLine],
-    shares: &HashMap<Uuid, Vec<(Uuid, Decimal)>>,
-) -> StatementContent {
-    let mut csv = String::from(CSV_HEADER);
-    let mut total_cents = 0i64;
-    let mut fee_cents = 0i64;
-    let mut count = 0i32;
-    let mut turn: HashMap<Uuid, usize> = HashMap::new();
-    // For a funder's bill: face part per program, for the fee line.
-    let mut face_by_program: BTreeMap<(String, Uuid), (i64, Decimal)> = BTreeMap::new();
-    let push = |csv: &mut String, l: &SettledLine, rate: Decimal, cents: i64| {
-        csv.push_str(&format!(
+/// Everything a settlement statement's lines are written from, but the redemptions.
+#[derive(Debug, Clone)]
+pub struct Sheet {
+    pub number: String,
+    pub date: NaiveDate,
+    pub whose: StatementFor,
+    pub programs: HashMap<Uuid, ProgramTerms>,
+    /// Sites' names and SIRET, as the settlement recorded them.
+    pub sites: HashMap<Uuid, (String, Option<String>)>,
+}
+
+/// Writes a statement's CSV line by line, keeping count and total.
+pub struct SheetWriter<'a> {
+    sheet: &'a Sheet,
+    lines: i32,
+    total_cents: i64,
+    fee_cents: i64,
+    /// A bill's face part per program, for its fee lines.
+    face_by_program: HashMap<Uuid, i64>,
+}
+
+impl<'a> SheetWriter<'a> {
+    pub fn new(sheet: &'a Sheet, out: &mut String) -> SheetWriter<'a> {
+        out.push_str(CSV_HEADER);
+        SheetWriter {
+            sheet,
+            lines: 0,
+            total_cents: 0,
+            fee_cents: 0,
+            face_by_program: HashMap::new(),
+        }
+    }
+
+    /// Appends the redemption's line, if this statement has one for it.
+    pub fn push(&mut self, r: &SettledRedemption, out: &mut String) {
+        let Some(terms) = self.sheet.programs.get(&r.program_id) else {
+            return;
+        };
+        let (rate, cents) = match self.sheet.whose {
+            StatementFor::Site(site) if r.site_id == site => {
+                (terms.commission_rate, to_cents(r.amount_payable))
+            }
+            StatementFor::Commission if !r.commission.is_zero() => {
+                (terms.commission_rate, to_cents(r.commission))
+            }
+            StatementFor::Funder(funder) => {
+                let Some(index) = terms.funder_index(funder) else {
+                    return;
+                };
+                let cents = terms.parts(r.value, r.id)[index];
+                *self.face_by_program.entry(r.program_id).or_insert(0) += cents;
+                (terms.shares[index].1, cents)
+            }
+            _ => return,
+        };
+        let (site_name, siret) = self
+            .sheet
+            .sites
+            .get(&r.site_id)
+            .map(|(n, s)| (n.as_str(), s.as_deref().unwrap_or("")))
+            .unwrap_or(("", ""));
+        out.push_str(&format!(
             "{};{};{};{};{};{};{};{};{};{};{}\n",
-            number,
-            date,
-            l.serial,
-            l.checkbook_number,
-            csv_field(&l.program_name),
-            csv_field(&l.site_name),
-            l.site_siret.as_deref().unwrap_or(""),
-            l.redeemed_at
+            self.sheet.number,
+            self.sheet.date,
+            r.serial,
+            r.checkbook_number,
+            csv_field(&terms.name),
+            csv_field(site_name),
+            siret,
+            r.redeemed_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            l.value,
+            r.value,
             rate_text(rate),
             from_cents(cents)
         ));
-    };
-    for l in lines {
-        let k = turn.entry(l.program_id).or_insert(0);
-        let this_turn = *k;
-        *k += 1;
-        match whose {
-            StatementFor::Site(site) if l.site_id == site => {
-                let cents = to_cents(l.amount_payable);
-                push(&mut csv, l, l.commission_rate, cents);
-                total_cents += cents;
-                count += 1;
-            }
-            StatementFor::Commission if !l.commission.is_zero() => {
-                let cents = to_cents(l.commission);
-                push(&mut csv, l, l.commission_rate, cents);
-                total_cents += cents;
-                count += 1;
-            }
-            StatementFor::Funder(funder) => {
-                let Some(program_shares) = shares.get(&l.program_id) else {
-                    continue;
-                };
-                let Some(index) = program_shares.iter().position(|(f, _)| *f == funder) else {
-                    continue;
-                };
-                let split: Vec<Decimal> = program_shares.iter().map(|(_, s)| *s).collect();
-                let parts = split_by_shares(to_cents(l.value), &split, this_turn);
-                let cents = parts[index];
-                push(&mut csv, l, program_shares[index].1, cents);
-                total_cents += cents;
-                count += 1;
-                let entry = face_by_program
-                    .entry((l.program_name.clone(), l.program_id))
-                    .or_insert((0, l.funder_fee_rate));
-                entry.0 += cents;
-            }
-            _ => {}
-        }
+        self.total_cents += cents;
+        self.lines += 1;
     }
-    if let StatementFor::Funder(_) = whose {
-        for ((program_name, _), (face_cents, fee_rate)) in &face_by_program {
-            if fee_rate.is_zero() {
-                continue;
+
+    /// Appends a bill's fee lines (one per program with a fee, by program name) and
+    /// says what the statement came to.
+    pub fn finish(mut self, out: &mut String) -> (i32, Decimal, Decimal) {
+        if let StatementFor::Funder(_) = self.sheet.whose {
+            let mut programs: Vec<(&ProgramTerms, i64)> = self
+                .face_by_program
+                .iter()
+                .filter_map(|(p, face)| self.sheet.programs.get(p).map(|t| (t, *face)))
+                .collect();
+            programs.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            for (terms, face) in programs {
+                let fee = fee_cents(face, terms.funder_fee_rate);
+                if fee == 0 {
+                    continue;
+                }
+                out.push_str(&format!(
+                    "{};{};;;{};Frais de gestion;;;{};{};{}\n",
+                    self.sheet.number,
+                    self.sheet.date,
+                    csv_field(&terms.name),
+                    from_cents(face),
+                    rate_text(terms.funder_fee_rate),
+                    from_cents(fee)
+                ));
+                self.total_cents += fee;
+                self.fee_cents += fee;
+                self.lines += 1;
             }
-            let fee = (from_cents(*face_cents) * fee_rate)
-                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-            if fee.is_zero() {
-                continue;
-            }
-            csv.push_str(&format!(
-                "{number};{date};;;{};Frais de gestion;;;{};{};{}\n",
-                csv_field(program_name),
-                from_cents(*face_cents),
-                rate_text(*fee_rate),
-                fee
-            ));
-            total_cents += to_cents(fee);
-            fee_cents += to_cents(fee);
-            count += 1;
         }
+        (
+            self.lines,
+            from_cents(self.total_cents),
+            from_cents(self.fee_cents),
+        )
     }
+}
+
+/// A statement's whole content from its redemptions (in arrival order).
+pub fn statement_content(sheet: &Sheet, redemptions: &[SettledRedemption]) -> StatementContent {
+    let mut csv = String::new();
+    let mut writer = SheetWriter::new(sheet, &mut csv);
+    for r in redemptions {
+        writer.push(r, &mut csv);
+    }
+    let (lines, total, fees) = writer.finish(&mut csv);
     StatementContent {
         csv,
-        lines: count,
-        total: from_cents(total_cents),
-        fees: from_cents(fee_cents),
+        lines,
+        total,
+        fees,
     }
+}
+
+/// The redemptions of a settlement grouped as its totals need them: by program,
+/// site, face value and turn.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Group {
+    #[diesel(sql_type = SqlUuid)]
+    pub program_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub site_id: Uuid,
+    #[diesel(sql_type = Numeric)]
+    pub value: Decimal,
+    #[diesel(sql_type = Integer)]
+    pub turn: i32,
+    #[diesel(sql_type = BigInt)]
+    pub tickets: i64,
+    #[diesel(sql_type = Numeric)]
+    pub payable: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub commission: Decimal,
+    #[diesel(sql_type = BigInt)]
+    pub commissioned: i64,
+}
+
+/// One pass over the period's live redemptions, summed by group.
+pub async fn groups(
+    conn: &mut AsyncPgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Group>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT program_id, site_id, value, get_byte(uuid_send(id), 15) AS turn,
+                count(*) AS tickets, sum(amount_payable) AS payable, sum(commission) AS commission,
+                count(*) FILTER (WHERE commission <> 0) AS commissioned
+         FROM redemptions
+         WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
+         GROUP BY 1, 2, 3, 4",
+    )
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await?)
+}
+
+/// A settlement's sums, from its groups: what each statement totals and what the
+/// ledger moves.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sums {
+    /// Per site: lines, cents payable.
+    pub sites: BTreeMap<Uuid, (i64, i64)>,
+    /// Per program and site: cents payable.
+    pub payable: BTreeMap<(Uuid, Uuid), i64>,
+    /// Per program: commission cents.
+    pub commission: BTreeMap<Uuid, i64>,
+    /// Lines of the commission statement.
+    pub commission_lines: i64,
+    /// Per funder and program: lines, face cents billed.
+    pub faces: BTreeMap<(Uuid, Uuid), (i64, i64)>,
+}
+
+impl Sums {
+    pub fn of(groups: &[Group], programs: &HashMap<Uuid, ProgramTerms>) -> Sums {
+        let mut sums = Sums::default();
+        for g in groups {
+            let Some(terms) = programs.get(&g.program_id) else {
+                continue;
+            };
+            let site = sums.sites.entry(g.site_id).or_insert((0, 0));
+            site.0 += g.tickets;
+            site.1 += to_cents(g.payable);
+            *sums.payable.entry((g.program_id, g.site_id)).or_insert(0) += to_cents(g.payable);
+            *sums.commission.entry(g.program_id).or_insert(0) += to_cents(g.commission);
+            sums.commission_lines += g.commissioned;
+            let shares: Vec<Decimal> = terms.shares.iter().map(|(_, s)| *s).collect();
+            let parts = split_by_shares(
+                to_cents(g.value),
+                &shares,
+                usize::try_from(g.turn).unwrap_or(0),
+            );
+            for ((funder, _), part) in terms.shares.iter().zip(parts) {
+                let face = sums.faces.entry((*funder, g.program_id)).or_insert((0, 0));
+                face.0 += g.tickets;
+                face.1 += part * g.tickets;
+            }
+        }
+        sums
+    }
+
+    /// Lines and total of a funder's bill: its face parts and one fee line per
+    /// program with a fee.
+    pub fn bill(&self, funder: Uuid, programs: &HashMap<Uuid, ProgramTerms>) -> (i64, i64, i64) {
+        let (mut lines, mut total, mut fees) = (0, 0, 0);
+        for ((f, program), (n, face)) in &self.faces {
+            if *f != funder {
+                continue;
+            }
+            lines += n;
+            total += face;
+            let fee = programs
+                .get(program)
+                .map(|t| fee_cents(*face, t.funder_fee_rate))
+                .unwrap_or(0);
+            if fee != 0 {
+                lines += 1;
+                total += fee;
+                fees += fee;
+            }
+        }
+        (lines, total, fees)
+    }
+}
+
+/// Programs' terms, with the names a settlement recorded (or today's, without one).
+pub async fn program_terms(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    settlement: Option<Uuid>,
+) -> Result<HashMap<Uuid, ProgramTerms>, DbError> {
+    use crate::schema::{program_funders, programs, settlement_names};
+    let rows: Vec<(Uuid, String, Decimal, Decimal)> = programs::table
+        .filter(programs::id.eq_any(ids))
+        .select((
+            programs::id,
+            programs::name,
+            programs::commission_rate,
+            programs::funder_fee_rate,
+        ))
+        .load(conn)
+        .await?;
+    let recorded: HashMap<Uuid, String> = match settlement {
+        Some(s) => settlement_names::table
+            .filter(settlement_names::settlement_id.eq(s))
+            .filter(settlement_names::named_id.eq_any(ids))
+            .select((settlement_names::named_id, settlement_names::name))
+            .load(conn)
+            .await?
+            .into_iter()
+            .collect(),
+        None => HashMap::new(),
+    };
+    let shares: Vec<(Uuid, Uuid, Decimal)> = program_funders::table
+        .filter(program_funders::program_id.eq_any(ids))
+        .select((
+            program_funders::program_id,
+            program_funders::funder_id,
+            program_funders::share,
+        ))
+        .order((program_funders::program_id, program_funders::funder_id))
+        .load(conn)
+        .await?;
+    let mut terms: HashMap<Uuid, ProgramTerms> = rows
+        .into_iter()
+        .map(|(id, name, commission_rate, funder_fee_rate)| {
+            let name = recorded.get(&id).cloned().unwrap_or(name);
+            (
+                id,
+                ProgramTerms {
+                    name,
+                    commission_rate,
+                    funder_fee_rate,
+                    shares: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for (program, funder, share) in shares {
+        if let Some(t) = terms.get_mut(&program) {
+            t.shares.push((funder, share));
+        }
+    }
+    Ok(terms)
+}
+
+/// Reserves `count` statement numbers of `year`, without gaps (the counter row stays
+/// locked until the transaction ends; a rollback gives the numbers back).
+pub async fn reserve_numbers(
+    conn: &mut AsyncPgConnection,
+    year: i32,
+    count: i32,
+) -> Result<Vec<String>, DbError> {
+    if count <= 0 {
+        return Ok(Vec::new());
+    }
+    let last: i32 = diesel::insert_into(statement_counters::table)
+        .values((
+            statement_counters::year.eq(year),
+            statement_counters::last.eq(count),
+        ))
+        .on_conflict(statement_counters::year)
+        .do_update()
+        .set(statement_counters::last.eq(statement_counters::last + count))
+        .returning(statement_counters::last)
+        .get_result(conn)
+        .await?;
+    Ok((last - count + 1..=last)
+        .map(|n| format!("REL-{year}-{n:06}"))
+        .collect())
+}
+
+/// The next statement number of `year`.
+pub async fn next_number(conn: &mut AsyncPgConnection, year: i32) -> Result<String, DbError> {
+    let mut numbers = reserve_numbers(conn, year, 1).await?;
+    numbers.pop().ok_or(DbError::NotFound)
 }
 
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// The next statement number of `year`, without gaps (the counter row stays locked
-/// until the transaction ends; a rollback gives the number back).
-pub async fn next_number(conn: &mut AsyncPgConnection, year: i32) -> Result<String, DbError> {
-    let n: i32 = diesel::insert_into(statement_counters::table)
-        .values((
-            statement_counters::year.eq(year),
-            statement_counters::last.eq(1),
-        ))
-        .on_conflict(statement_counters::year)
-        .do_update()
-        .set(statement_counters::last.eq(statement_counters::last + 1))
-        .returning(statement_counters::last)
-        .get_result(conn)
-        .await?;
-    Ok(format!("REL-{year}-{n:06}"))
-}
-
-/// Settles a period in the caller's transaction. Returns the settlement and its
-/// statements.
+/// Settles a period in the caller's transaction: one pass over the period's
+/// redemptions for the totals, the names recorded, the statements numbered, the
+/// ledger moved. Returns the settlement and its statements, not yet sealed (see
+/// `seal`: their lines are drawn from the redemptions once this commits).
 pub async fn settle(
     conn: &mut AsyncPgConnection,
     period_start: NaiveDate,
@@ -397,104 +589,89 @@ pub async fn settle(
     diesel::sql_query("LOCK TABLE redemptions IN SHARE MODE")
         .execute(conn)
         .await?;
-    let lines = settled_lines(conn, starts_at, ends_at).await?;
-    let mut programs: Vec<Uuid> = lines.iter().map(|l| l.program_id).collect();
-    programs.dedup();
-    let shares = shares_by_program(conn, &programs).await?;
+    let groups = groups(conn, starts_at, ends_at).await?;
+    let mut program_ids: Vec<Uuid> = groups.iter().map(|g| g.program_id).collect();
+    program_ids.sort();
+    program_ids.dedup();
+    let programs = program_terms(conn, &program_ids, None).await?;
+    let sums = Sums::of(&groups, &programs);
+    let site_ids: Vec<Uuid> = sums.sites.keys().copied().collect();
+    diesel::sql_query(
+        "INSERT INTO settlement_names (settlement_id, named_id, name, siret)
+         SELECT $1, id, name, siret FROM organizations WHERE id = ANY($2)
+         UNION ALL SELECT $1, id, name, NULL FROM programs WHERE id = ANY($3)",
+    )
+    .bind::<SqlUuid, _>(settlement.id)
+    .bind::<Array<SqlUuid>, _>(&site_ids)
+    .bind::<Array<SqlUuid>, _>(&program_ids)
+    .execute(conn)
+    .await?;
 
     // Who gets a statement: each site paid, each funder billed, the operator.
-    let mut recipients: Vec<(StatementFor, &'static str, Uuid)> = Vec::new();
-    let mut sites: Vec<Uuid> = lines.iter().map(|l| l.site_id).collect();
-    sites.sort();
-    sites.dedup();
-    for site in sites {
-        recipients.push((StatementFor::Site(site), "site_payout", site));
+    let mut recipients: Vec<(&'static str, Uuid, i64, i64)> = Vec::new();
+    for (site, (lines, cents)) in &sums.sites {
+        recipients.push(("site_payout", *site, *lines, *cents));
     }
-    let mut funders: Vec<Uuid> = programs
-        .iter()
-        .flat_map(|p| shares.get(p).into_iter().flatten().map(|(f, _)| *f))
-        .collect();
-    funders.sort();
+    let mut funders: Vec<Uuid> = sums.faces.keys().map(|(f, _)| *f).collect();
     funders.dedup();
     for funder in funders {
-        recipients.push((StatementFor::Funder(funder), "funder_bill", funder));
+        let (lines, total, _) = sums.bill(funder, &programs);
+        recipients.push(("funder_bill", funder, lines, total));
     }
-    if lines.iter().any(|l| !l.commission.is_zero())
+    if sums.commission.values().any(|c| *c != 0)
         && let Some(operator) = crate::organizations::operator(conn).await?
     {
-        recipients.push((StatementFor::Commission, "commission", operator.id));
+        let total = sums.commission.values().sum();
+        recipients.push(("commission", operator.id, sums.commission_lines, total));
     }
-
-    let year = chrono::Datelike::year(&today);
-    let mut made = Vec::with_capacity(recipients.len());
-    // Each statement reads only its own lines: a site's, or every line of the
-    // programs a funder funds (all of them, in order, so each ticket keeps its turn).
-    let mut by_site: HashMap<Uuid, Vec<SettledLine>> = HashMap::new();
-    let mut by_program: HashMap<Uuid, Vec<SettledLine>> = HashMap::new();
-    for l in &lines {
-        by_site.entry(l.site_id).or_default().push(l.clone());
-        by_program.entry(l.program_id).or_default().push(l.clone());
-    }
-    for (whose, kind, organization) in recipients {
-        let number = next_number(conn, year).await?;
-        let funder_lines;
-        let own: &[SettledLine] = match whose {
-            StatementFor::Site(site) => by_site.get(&site).map(Vec::as_slice).unwrap_or_default(),
-            StatementFor::Funder(funder) => {
-                funder_lines = programs
-                    .iter()
-                    .filter(|p| {
-                        shares
-                            .get(p)
-                            .is_some_and(|s| s.iter().any(|(f, _)| *f == funder))
-                    })
-                    .flat_map(|p| by_program.get(p).into_iter().flatten().cloned())
-                    .collect::<Vec<_>>();
-                &funder_lines
-            }
-            StatementFor::Commission => &lines,
-        };
-        let content = statement_content(&number, today, whose, own, &shares);
-        let statement: Statement = diesel::insert_into(statements::table)
-            .values((
+    let count = i32::try_from(recipients.len()).map_err(ApiError::internal)?;
+    let numbers = reserve_numbers(conn, chrono::Datelike::year(&today), count).await?;
+    let rows: Vec<_> = recipients
+        .iter()
+        .zip(&numbers)
+        .map(|((kind, organization, lines, cents), number)| {
+            (
                 statements::id.eq(Uuid::now_v7()),
-                statements::number.eq(&number),
-                statements::kind.eq(kind),
-                statements::organization_id.eq(organization),
+                statements::number.eq(number.clone()),
+                statements::kind.eq(*kind),
+                statements::organization_id.eq(*organization),
                 statements::settlement_id.eq(settlement.id),
                 statements::period_start.eq(period_start),
                 statements::period_end.eq(period_end),
-                statements::lines.eq(content.lines),
-                statements::total.eq(content.total),
-                statements::sha256.eq(sha256_hex(&content.csv)),
-                statements::content.eq(&content.csv),
+                statements::lines.eq(i32::try_from(*lines).unwrap_or(i32::MAX)),
+                statements::total.eq(from_cents(*cents)),
                 statements::created_at.eq(now),
-            ))
+            )
+        })
+        .collect();
+    let mut made: Vec<Statement> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        diesel::insert_into(statements::table)
+            .values(rows)
             .returning(Statement::as_returning())
-            .get_result(conn)
-            .await?;
-        made.push(statement);
-    }
+            .get_results(conn)
+            .await?
+    };
+    made.sort_by(|a, b| a.number.cmp(&b.number));
 
     // The ledger: what was payable is paid; fees are billed.
-    for program in &programs {
+    for program in &program_ids {
         let mut postings: Vec<(AccountRef, Decimal)> = Vec::new();
-        let mut by_site: BTreeMap<Uuid, Decimal> = BTreeMap::new();
-        let mut commission = Decimal::ZERO;
-        for l in lines.iter().filter(|l| l.program_id == *program) {
-            *by_site.entry(l.site_id).or_default() += l.amount_payable;
-            commission += l.commission;
-        }
-        for (site, amount) in by_site {
+        for ((_, site), cents) in sums
+            .payable
+            .range((*program, Uuid::nil())..=(*program, Uuid::max()))
+        {
             postings.push((
-                AccountRef::of(AccountKind::SitePayable, *program, site),
-                -amount,
+                AccountRef::of(AccountKind::SitePayable, *program, *site),
+                -from_cents(*cents),
             ));
             postings.push((
-                AccountRef::of(AccountKind::SitePaid, *program, site),
-                amount,
+                AccountRef::of(AccountKind::SitePaid, *program, *site),
+                from_cents(*cents),
             ));
         }
+        let commission = from_cents(sums.commission.get(program).copied().unwrap_or(0));
         postings.push((
             AccountRef::program(AccountKind::Commission, *program),
             -commission,
@@ -503,25 +680,17 @@ pub async fn settle(
             AccountRef::program(AccountKind::CommissionPaid, *program),
             commission,
         ));
-        let program_lines: &[SettledLine] = by_program
-            .get(program)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for (funder, _) in shares.get(program).into_iter().flatten() {
-            let fee = statement_content(
-                "",
-                today,
-                StatementFor::Funder(*funder),
-                program_lines,
-                &shares,
-            )
-            .fees;
-            if !fee.is_zero() {
-                postings.push((
-                    AccountRef::of(AccountKind::FeeReceivable, *program, *funder),
-                    fee,
-                ));
-                postings.push((AccountRef::program(AccountKind::FeeIncome, *program), -fee));
+        if let Some(terms) = programs.get(program) {
+            for (funder, _) in &terms.shares {
+                let face = sums.faces.get(&(*funder, *program)).map_or(0, |f| f.1);
+                let fee = from_cents(fee_cents(face, terms.funder_fee_rate));
+                if !fee.is_zero() {
+                    postings.push((
+                        AccountRef::of(AccountKind::FeeReceivable, *program, *funder),
+                        fee,
+                    ));
+                    postings.push((AccountRef::program(AccountKind::FeeIncome, *program), -fee));
+                }
             }
         }
         if postings.iter().any(|(_, a)| !a.is_zero()) {
@@ -536,6 +705,209 @@ pub async fn settle(
         }
     }
     Ok((settlement, made))
+}
+
+/// What a settlement statement's lines are written from.
+pub async fn sheet_of(
+    conn: &mut AsyncPgConnection,
+    statement: &Statement,
+    settlement: &Settlement,
+) -> Result<Sheet, DbError> {
+    use crate::schema::settlement_names;
+    let named: Vec<(Uuid, String, Option<String>)> = settlement_names::table
+        .filter(settlement_names::settlement_id.eq(settlement.id))
+        .select((
+            settlement_names::named_id,
+            settlement_names::name,
+            settlement_names::siret,
+        ))
+        .load(conn)
+        .await?;
+    let ids: Vec<Uuid> = named.iter().map(|(id, _, _)| *id).collect();
+    let programs = program_terms(conn, &ids, Some(settlement.id)).await?;
+    let sites = named
+        .into_iter()
+        .filter(|(id, _, _)| !programs.contains_key(id))
+        .map(|(id, name, siret)| (id, (name, siret)))
+        .collect();
+    let whose = match statement.kind.as_str() {
+        "site_payout" => StatementFor::Site(statement.organization_id),
+        "funder_bill" => StatementFor::Funder(statement.organization_id),
+        _ => StatementFor::Commission,
+    };
+    Ok(Sheet {
+        number: statement.number.clone(),
+        date: statement
+            .created_at
+            .with_timezone(&chrono_tz::Europe::Paris)
+            .date_naive(),
+        whose,
+        programs,
+        sites,
+    })
+}
+
+/// Bytes of a statement's CSV, in chunks of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Writes a statement's CSV into `out`, chunk by chunk as its lines are read: the
+/// content kept by a credit note, or the lines drawn from the settlement's
+/// redemptions (in arrival order, one index walk). Stops early, without error, when
+/// the receiver is gone.
+pub async fn write_csv(
+    conn: &mut AsyncPgConnection,
+    statement: &Statement,
+    out: &tokio::sync::mpsc::Sender<actix_web::web::Bytes>,
+) -> Result<(), ApiError> {
+    use crate::schema::redemptions;
+    use futures_util::StreamExt;
+    let Some(settlement_id) = statement.settlement_id else {
+        let content: Option<String> = statements::table
+            .find(statement.id)
+            .select(statements::content)
+            .first(conn)
+            .await?;
+        let _ = out
+            .send(actix_web::web::Bytes::from(content.unwrap_or_default()))
+            .await;
+        return Ok(());
+    };
+    let settlement = find_settlement(conn, settlement_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let sheet = sheet_of(conn, statement, &settlement).await?;
+    let mut query = redemptions::table
+        .filter(redemptions::status.ne("reversed"))
+        .filter(redemptions::redeemed_at.ge(settlement.starts_at))
+        .filter(redemptions::redeemed_at.lt(settlement.ends_at))
+        .select((
+            redemptions::id,
+            redemptions::program_id,
+            redemptions::site_id,
+            redemptions::serial,
+            redemptions::checkbook_number,
+            redemptions::redeemed_at,
+            redemptions::value,
+            redemptions::amount_payable,
+            redemptions::commission,
+        ))
+        .order((redemptions::redeemed_at.asc(), redemptions::id.asc()))
+        .into_boxed();
+    query = match sheet.whose {
+        StatementFor::Site(site) => query.filter(redemptions::site_id.eq(site)),
+        StatementFor::Funder(funder) => {
+            let funded: Vec<Uuid> = sheet
+                .programs
+                .iter()
+                .filter(|(_, t)| t.funder_index(funder).is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            query.filter(redemptions::program_id.eq_any(funded))
+        }
+        StatementFor::Commission => query.filter(redemptions::commission.ne(Decimal::ZERO)),
+    };
+    let mut rows = query.load_stream::<SettledRedemption>(conn).await?;
+    let mut buffer = String::with_capacity(CHUNK + 512);
+    let mut writer = SheetWriter::new(&sheet, &mut buffer);
+    while let Some(row) = rows.next().await {
+        writer.push(&row?, &mut buffer);
+        if buffer.len() >= CHUNK {
+            let chunk = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 512));
+            if out.send(actix_web::web::Bytes::from(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    writer.finish(&mut buffer);
+    if !buffer.is_empty() {
+        let _ = out.send(actix_web::web::Bytes::from(buffer)).await;
+    }
+    Ok(())
+}
+
+/// A statement's whole CSV in memory (for its PDF, and for sealing small ones).
+pub async fn csv_of(
+    conn: &mut AsyncPgConnection,
+    statement: &Statement,
+) -> Result<String, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(16);
+    let collect = async move {
+        let mut text = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            text.extend_from_slice(&chunk);
+        }
+        text
+    };
+    let (written, text) = tokio::join!(
+        async move {
+            let r = write_csv(conn, statement, &tx).await;
+            drop(tx);
+            r
+        },
+        collect
+    );
+    written?;
+    String::from_utf8(text).map_err(ApiError::internal)
+}
+
+/// Seals a statement: its SHA-256, computed over its lines as drawn now, is set once.
+pub async fn seal(conn: &mut AsyncPgConnection, statement: &Statement) -> Result<String, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(16);
+    let hash = async move {
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = rx.recv().await {
+            hasher.update(&chunk);
+        }
+        hex::encode(hasher.finalize())
+    };
+    let (written, digest) = tokio::join!(
+        async {
+            let r = write_csv(conn, statement, &tx).await;
+            drop(tx);
+            r
+        },
+        hash
+    );
+    written?;
+    diesel::update(
+        statements::table
+            .find(statement.id)
+            .filter(statements::sha256.is_null()),
+    )
+    .set(statements::sha256.eq(&digest))
+    .execute(conn)
+    .await?;
+    Ok(digest)
+}
+
+/// Seals every statement still without its SHA-256 (after a settlement, and at
+/// start-up for one interrupted between its commit and its sealing). Returns them.
+pub async fn seal_pending(conn: &mut AsyncPgConnection) -> Result<Vec<Statement>, ApiError> {
+    let pending: Vec<Statement> = statements::table
+        .filter(statements::sha256.is_null())
+        .select(Statement::as_select())
+        .order(statements::number.asc())
+        .load(conn)
+        .await?;
+    let mut sealed = Vec::with_capacity(pending.len());
+    for mut s in pending {
+        s.sha256 = Some(seal(conn, &s).await?);
+        sealed.push(s);
+    }
+    Ok(sealed)
+}
+
+/// At start-up: seals what a settlement cut short left unsealed, and says so.
+pub async fn seal_left_over(pool: crate::db::DbPool) {
+    let sealed = match pool.get().await {
+        Ok(mut conn) => seal_pending(&mut conn).await,
+        Err(err) => Err(ApiError::from(err)),
+    };
+    match sealed {
+        Ok(sealed) if sealed.is_empty() => {}
+        Ok(sealed) => tracing::info!(statements = sealed.len(), "unsealed statements sealed"),
+        Err(err) => tracing::error!(error = %err, "statements could not be sealed"),
+    }
 }
 
 /// Whether a redemption that arrived at `at` is settled.
@@ -603,18 +975,6 @@ pub async fn list_statements(
         query = query.filter(statements::id.gt(after));
     }
     Ok(query.load(conn).await?)
-}
-
-/// A statement's content as it was issued.
-pub async fn content_of(
-    conn: &mut AsyncPgConnection,
-    statement: &Statement,
-) -> Result<String, ApiError> {
-    Ok(statements::table
-        .find(statement.id)
-        .select(statements::content)
-        .first(conn)
-        .await?)
 }
 
 /// The lines of a statement's CSV as issued, for its PDF. A line whose serial is
@@ -714,36 +1074,91 @@ mod tests {
         }
 
         #[test]
-        fn bills_add_up_to_the_face_value_settled(values in proptest::collection::vec(1i64..5_000, 0..300), shares in shares_strategy()) {
-            let program = Uuid::now_v7();
-            let funders: Vec<Uuid> = shares.iter().map(|_| Uuid::now_v7()).collect();
-            let share_map: HashMap<Uuid, Vec<(Uuid, Decimal)>> =
-                [(program, funders.iter().copied().zip(shares.iter().copied()).collect())].into_iter().collect();
-            let lines: Vec<SettledLine> = values.iter().enumerate().map(|(i, v)| SettledLine {
-                program_id: program,
-                program_name: "P".into(),
-                commission_rate: Decimal::ZERO,
-                funder_fee_rate: Decimal::ZERO,
-                site_id: program,
-                site_name: "S".into(),
-                site_siret: None,
-                serial: format!("S{i}"),
-                checkbook_number: "C".into(),
-                redeemed_at: Utc::now(),
-                value: from_cents(*v),
-                amount_payable: from_cents(*v),
-                commission: Decimal::ZERO,
-            }).collect();
-            let face: Decimal = lines.iter().map(|l| l.value).sum();
-            let mut billed = Decimal::ZERO;
-            for funder in &funders {
-                let bill = statement_content("REL", Utc::now().date_naive(), StatementFor::Funder(*funder), &lines, &share_map);
-                // A statement's lines add up to its total.
-                let line_sum: Decimal = bill.csv.lines().skip(1).map(|l| l.rsplit(';').next().unwrap().parse::<Decimal>().unwrap()).sum();
-                prop_assert_eq!(line_sum, bill.total);
-                billed += bill.total;
+        fn bills_add_up_to_the_face_value_and_every_statement_to_its_lines(
+            tickets in proptest::collection::vec((0usize..2, 0usize..3, 1i64..5_000, 0u32..500, any::<u128>()), 0..300),
+            shares in proptest::collection::vec(shares_strategy(), 2),
+            fee_rates in proptest::collection::vec(0u32..2_000, 2),
+        ) {
+            let programs: Vec<Uuid> = (0..2).map(|_| Uuid::now_v7()).collect();
+            let sites: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+            let terms: HashMap<Uuid, ProgramTerms> = programs.iter().zip(&shares).zip(&fee_rates).enumerate()
+                .map(|(i, ((program, shares), fee))| (*program, ProgramTerms {
+                    name: format!("Programme {i}"),
+                    commission_rate: Decimal::ZERO,
+                    funder_fee_rate: Decimal::new(i64::from(*fee), 4),
+                    shares: shares.iter().map(|s| (Uuid::now_v7(), *s)).collect(),
+                })).collect();
+            let redemptions: Vec<SettledRedemption> = tickets.iter().enumerate()
+                .map(|(i, (p, site, cents, commission_bp, id))| {
+                    let value = from_cents(*cents);
+                    let commission = (value * Decimal::new(i64::from(*commission_bp), 4))
+                        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+                    SettledRedemption {
+                        id: Uuid::from_u128(*id),
+                        program_id: programs[*p],
+                        site_id: sites[*site],
+                        serial: format!("S{i}"),
+                        checkbook_number: "C".into(),
+                        redeemed_at: Utc::now(),
+                        value,
+                        amount_payable: value - commission,
+                        commission,
+                    }
+                }).collect();
+            // The groups the settlement's one SQL pass returns.
+            let mut grouped: BTreeMap<(Uuid, Uuid, Decimal, usize), Group> = BTreeMap::new();
+            for r in &redemptions {
+                let turn = turn_of(r.id);
+                let g = grouped.entry((r.program_id, r.site_id, r.value, turn)).or_insert(Group {
+                    program_id: r.program_id, site_id: r.site_id, value: r.value,
+                    turn: i32::try_from(turn).unwrap(), tickets: 0, payable: Decimal::ZERO,
+                    commission: Decimal::ZERO, commissioned: 0,
+                });
+                g.tickets += 1;
+                g.payable += r.amount_payable;
+                g.commission += r.commission;
+                g.commissioned += i64::from(!r.commission.is_zero());
             }
-            prop_assert_eq!(billed, face);
+            let groups: Vec<Group> = grouped.into_values().collect();
+            let sums = Sums::of(&groups, &terms);
+            let sheet = |whose| Sheet {
+                number: "REL-2026-000001".into(),
+                date: Utc::now().date_naive(),
+                whose,
+                programs: terms.clone(),
+                sites: sites.iter().map(|s| (*s, ("Lieu; « 1 »".to_string(), None))).collect(),
+            };
+            let line_sum = |content: &StatementContent| -> Decimal {
+                content.csv.lines().skip(1)
+                    .map(|l| l.rsplit(';').next().unwrap().parse::<Decimal>().unwrap())
+                    .sum()
+            };
+            let mut billed_face = 0i64;
+            for t in terms.values() {
+                for (funder, _) in &t.shares {
+                    let bill = statement_content(&sheet(StatementFor::Funder(*funder)), &redemptions);
+                    let (lines, total, fees) = sums.bill(*funder, &terms);
+                    prop_assert_eq!(line_sum(&bill), bill.total);
+                    prop_assert_eq!(i64::from(bill.lines), lines);
+                    prop_assert_eq!(bill.total, from_cents(total));
+                    prop_assert_eq!(bill.fees, from_cents(fees));
+                    billed_face += total - fees;
+                }
+            }
+            // The funders' bills add up to the face value settled, to the cent.
+            let face: i64 = redemptions.iter().map(|r| to_cents(r.value)).sum();
+            prop_assert_eq!(billed_face, face);
+            for site in &sites {
+                let statement = statement_content(&sheet(StatementFor::Site(*site)), &redemptions);
+                let (lines, cents) = sums.sites.get(site).copied().unwrap_or((0, 0));
+                prop_assert_eq!(line_sum(&statement), statement.total);
+                prop_assert_eq!(i64::from(statement.lines), lines);
+                prop_assert_eq!(statement.total, from_cents(cents));
+            }
+            let commission = statement_content(&sheet(StatementFor::Commission), &redemptions);
+            prop_assert_eq!(line_sum(&commission), commission.total);
+            prop_assert_eq!(i64::from(commission.lines), sums.commission_lines);
+            prop_assert_eq!(commission.total, from_cents(sums.commission.values().sum()));
         }
     }
 }

@@ -4,6 +4,15 @@
 -- ones src/redemptions.rs documents; the service renders the outcome this function
 -- returns (and, for a replayed key, the outcome it stored).
 
+-- A redemption carries what a statement line says of its ticket: its serial and
+-- its checkbook's number (a statement is drawn from redemptions alone).
+ALTER TABLE redemptions ADD COLUMN serial TEXT, ADD COLUMN checkbook_number TEXT;
+UPDATE redemptions r SET serial = t.serial, checkbook_number = c.number
+    FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id
+    WHERE t.id = r.ticket_id;
+ALTER TABLE redemptions ALTER COLUMN serial SET NOT NULL,
+                        ALTER COLUMN checkbook_number SET NOT NULL;
+
 -- A ledger account by its code, created on first use.
 CREATE FUNCTION ledger_account_id(p_code TEXT, p_kind TEXT, p_program UUID, p_organization UUID, p_name TEXT, p_new_id UUID)
 RETURNS UUID LANGUAGE plpgsql AS $$
@@ -81,6 +90,7 @@ BEGIN
         -- The ticket's row only is locked (never the program's, which every
         -- redemption of the program shares).
         SELECT t.id, t.value, t.status, t.valid_until, c.status AS checkbook_status,
+               c.number AS checkbook_number,
                p.id AS program_id, p.commission_rate, p.tolerance_days,
                p.territory_postcodes AS territory
             INTO tk
@@ -139,9 +149,10 @@ BEGIN
                 AS movement (account, amount)
             WHERE amount <> 0;
         INSERT INTO redemptions (id, ticket_id, program_id, site_id, redeemed_by, method, value,
-                                 commission, amount_payable, scanned_at, ledger_transaction_id)
+                                 commission, amount_payable, scanned_at, ledger_transaction_id,
+                                 serial, checkbook_number)
             VALUES (p_ids[1], tk.id, tk.program_id, p_site, p_user, p_method, tk.value,
-                    commission, payable, p_scanned_at, p_ids[2])
+                    commission, payable, p_scanned_at, p_ids[2], p_serial, tk.checkbook_number)
             RETURNING * INTO r;
         UPDATE tickets SET status = 'redeemed', updated_at = now() WHERE id = tk.id;
         outcome := jsonb_build_object('outcome', 'redeemed', 'redemption',

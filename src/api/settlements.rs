@@ -37,8 +37,9 @@ pub struct StatementView {
     pub period_end: NaiveDate,
     pub lines: i32,
     pub total: String,
-    /// SHA-256 of the statement's CSV, fixed when it was made.
-    pub sha256: String,
+    /// SHA-256 of the statement's CSV, set once when the statement is sealed (right
+    /// after its settlement commits; `null` only in that moment).
+    pub sha256: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -99,11 +100,14 @@ pub async fn create(
     caller.require_operator()?;
     let (start, end) = (body.period_start, body.period_end);
     let mut conn = state.conn().await?;
-    let (s, statements) = conn
+    let (s, _) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             settlement::settle(conn, start, end, Some(caller.user_id)).await
         })
         .await?;
+    // Committed: the statements' lines can now be drawn and their SHA-256 sealed.
+    settlement::seal_pending(&mut conn).await?;
+    let statements = settlement::statements_of_settlement(&mut conn, s.id).await?;
     Ok(HttpResponse::Created().json(settlement_view(&s, &statements)))
 }
 
@@ -227,14 +231,31 @@ pub async fn statement_csv(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
-    let content = settlement::content_of(&mut conn, &s).await?;
-    Ok(HttpResponse::Ok()
+    let sealed = s.sha256.clone();
+    // The lines are written as they are read, by a task that owns the connection.
+    let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(8);
+    let number = s.number.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(err) = settlement::write_csv(&mut conn, &s, &tx).await {
+            tracing::error!(statement = %s.number, error = %err, "statement CSV interrupted");
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, actix_web::Error>(chunk), rx))
+    });
+    let mut response = HttpResponse::Ok();
+    response
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"{}.csv\"", s.number),
-        ))
-        .body(content))
+            format!("attachment; filename=\"{number}.csv\""),
+        ));
+    if let Some(digest) = sealed {
+        response.insert_header(("X-Content-SHA256", digest));
+    }
+    Ok(response.streaming(body))
 }
 
 fn party(org: &crate::organizations::Organization) -> crate::documents::Party {
@@ -263,7 +284,11 @@ pub async fn statement_pdf(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
-    let content = settlement::content_of(&mut conn, &s).await?;
+    let content = settlement::csv_of(&mut conn, &s).await?;
+    let sha256 = match &s.sha256 {
+        Some(digest) => digest.clone(),
+        None => settlement::seal(&mut conn, &s).await?,
+    };
     let issuer = crate::organizations::operator(&mut conn)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -287,7 +312,7 @@ pub async fn statement_pdf(
         recipient: party(&recipient),
         lines,
         total: s.total,
-        sha256: s.sha256.clone(),
+        sha256,
     };
     let pdf = web::block(move || crate::documents::render_statement(&doc))
         .await

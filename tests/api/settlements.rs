@@ -410,3 +410,122 @@ async fn statements_are_visible_to_their_organisation_only() {
     .await
     .problem(403, "forbidden");
 }
+
+#[tokio::test]
+async fn an_issued_statement_never_changes_and_the_database_keeps_it_so() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let settlement = app
+        .post(
+            "/api/v1/settlements",
+            &operator.token,
+            json!({"period_start": m.day, "period_end": m.day}),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let statements = settlement["statements"].as_array().unwrap().clone();
+    let s = by_kind_and_org(&statements);
+    let payout = s[&("site_payout".to_string(), m.site_a.org_id.to_string())].clone();
+    let before = csv(&app, &m.site_a, &payout).await;
+
+    // Renaming the site and the program afterwards changes nothing already issued.
+    let mut conn = app.db.connect().await;
+    diesel::sql_query(
+        "UPDATE organizations SET name = 'Nouveau nom', siret = NULL WHERE kind = 'site'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("UPDATE programs SET name = 'Programme renommé'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let res = app
+        .raw(
+            app.client
+                .get(format!(
+                    "{}/api/v1/statements/{}/csv",
+                    app.address,
+                    payout["id"].as_str().unwrap()
+                ))
+                .bearer_auth(&m.site_a.token),
+        )
+        .await;
+    assert_eq!(res.text, before, "the same bytes as when issued");
+    assert_eq!(
+        res.headers["x-content-sha256"].to_str().unwrap(),
+        payout["sha256"].as_str().unwrap()
+    );
+    assert!(!res.text.contains("Nouveau nom") && !res.text.contains("renommé"));
+
+    // The database refuses to edit what a statement was drawn from, or the statement.
+    for edit in [
+        "UPDATE redemptions SET redeemed_at = redeemed_at + interval '1 second' WHERE status = 'redeemed'",
+        "UPDATE redemptions SET status = 'reversed', reversed_at = now() WHERE status = 'redeemed'",
+        "UPDATE redemptions SET amount_payable = amount_payable - 0.01, commission = commission + 0.01",
+        "DELETE FROM redemptions",
+        "UPDATE statements SET sha256 = repeat('0', 64)",
+        "UPDATE statements SET total = total + 1",
+        "DELETE FROM statements",
+        "DELETE FROM settlement_names",
+        "UPDATE programs SET commission_rate = 0",
+        "DELETE FROM program_funders",
+    ] {
+        let refused = diesel::sql_query(edit).execute(&mut conn).await;
+        assert!(refused.is_err(), "{edit} must be refused");
+    }
+    // Nor can a redemption be moved into a settled period.
+    let unsettled = diesel::sql_query(format!(
+        "UPDATE redemptions SET redeemed_at = '{} 12:00:00 Europe/Paris' WHERE status = 'reversed'",
+        m.day
+    ))
+    .execute(&mut conn)
+    .await;
+    assert!(unsettled.is_err());
+    assert_eq!(csv(&app, &m.site_a, &payout).await, before);
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test]
+async fn a_settlement_cut_short_before_sealing_is_sealed_afterwards() {
+    use diesel_async::AsyncConnection;
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let mut conn = app.db.connect().await;
+    // The settlement commits; the process stops before sealing its statements.
+    let (settlement, made) = conn
+        .transaction::<_, passnum::error::ApiError, _>(async |conn| {
+            passnum::settlement::settle(conn, m.day, m.day, None).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 5);
+    assert!(made.iter().all(|s| s.sha256.is_none()));
+    // Sealing later (as `serve` does at start-up) fixes each one's SHA-256 once.
+    let sealed = passnum::settlement::seal_pending(&mut conn).await.unwrap();
+    assert_eq!(sealed.len(), 5);
+    assert!(
+        passnum::settlement::seal_pending(&mut conn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let operator = app.operator().await;
+    let view = app
+        .get(
+            &format!("/api/v1/settlements/{}", settlement.id),
+            &operator.token,
+        )
+        .await
+        .ok(200)
+        .clone();
+    for statement in view["statements"].as_array().unwrap() {
+        let text = csv(&app, &operator, statement).await;
+        assert_eq!(
+            passnum::settlement::sha256_hex(&text),
+            statement["sha256"].as_str().unwrap()
+        );
+    }
+}
