@@ -15,6 +15,7 @@ use crate::domain::{
     Role, Siret, french_date,
 };
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::invitations::{self, InvitationSettings};
 use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -253,7 +254,8 @@ impl From<User> for UserView {
 }
 
 /// Adds a user to an organisation (the operator for any, an organisation's admin for
-/// its own).
+/// its own). Without a password, the user is invited by e-mail to choose one (a
+/// single-use link, see `POST /auth/invitations/accept`) and cannot log in until then.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
@@ -304,16 +306,19 @@ pub async fn create_user(
     {
         return Err(ApiError::not_found());
     }
-    let user = orgs::create_user(
-        &mut conn,
-        &NewUser {
-            organization_id,
-            email,
-            password_hash,
-            role: req.role,
-        },
-    )
-    .await?;
+    let new = NewUser {
+        organization_id,
+        email,
+        password_hash,
+        role: req.role,
+    };
+    let user = if new.password_hash.is_some() {
+        orgs::create_user(&mut conn, &new).await?
+    } else {
+        // Without a password: the user and its invitation e-mail, in one transaction.
+        let settings = InvitationSettings::from_settings(&state.settings);
+        invitations::create_invited_user(&mut conn, &new, &settings).await?
+    };
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
