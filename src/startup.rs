@@ -40,10 +40,17 @@ impl Application {
         let mail_worker = if settings.mail_worker {
             let mailer = Mailer::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
             if let Some(folder) = mailer.folder() {
-                tracing::info!(
-                    folder = %folder.display(),
-                    "no PASSNUM_SMTP_URL: mails are written as .eml files in this folder"
-                );
+                if settings.environment == crate::config::Environment::Production {
+                    tracing::warn!(
+                        folder = %folder.display(),
+                        "no PASSNUM_SMTP_URL in production: mails are only written as .eml files in this folder, nobody receives them"
+                    );
+                } else {
+                    tracing::info!(
+                        folder = %folder.display(),
+                        "no PASSNUM_SMTP_URL: mails are written as .eml files in this folder"
+                    );
+                }
             }
             let interval = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
             Some(tokio::spawn(mail::worker::run(
