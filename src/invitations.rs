@@ -148,6 +148,41 @@ pub async fn create_invited_user(
     .await
 }
 
+/// Invites again a user of `organization_id` who has no password yet (the earlier
+/// link stopped working, or never arrived); earlier links stop working. One
+/// transaction; 404 for a user of another organisation, 409 `user_active` for a user
+/// who has a password.
+pub async fn reinvite(
+    conn: &mut AsyncPgConnection,
+    organization_id: Uuid,
+    user_id: Uuid,
+    settings: &InvitationSettings,
+) -> Result<User, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let user: User = users::table
+            .find(user_id)
+            .filter(users::organization_id.eq(organization_id))
+            .select(User::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(ApiError::not_found)?;
+        if user.password_hash.is_some() {
+            return Err(ApiError::conflict(
+                "user_active",
+                "Ce compte a déjà un mot de passe : il n'a pas besoin d'invitation.",
+            ));
+        }
+        let organization = organizations::find_organization(conn, organization_id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        invite(conn, &user, &organization, settings).await?;
+        Ok(user)
+    })
+    .await
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = invitations)]
 struct Invitation {

@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::list_organizations)
             .service(organizations::get_organization)
             .service(organizations::create_user)
+            .service(organizations::reinvite_user)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)

@@ -322,6 +322,39 @@ pub async fn create_user(
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
+/// Invites again a user who has not chosen a password yet (the operator, or the
+/// organisation's admin): a new link is e-mailed, earlier ones stop working.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 202, body = UserView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`user_active`: the user has a password already", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations/{id}/users/{user_id}/invitation")]
+pub async fn reinvite_user(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (organization_id, user_id) = path.into_inner();
+    if !caller.can_see_organization(organization_id) {
+        return Err(ApiError::not_found());
+    }
+    if !caller.is_operator() && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Seuls les administrateurs de l'organisation peuvent inviter des utilisateurs.",
+        ));
+    }
+    let settings = InvitationSettings::from_settings(&state.settings);
+    let mut conn = state.conn().await?;
+    let user = invitations::reinvite(&mut conn, organization_id, user_id, &settings).await?;
+    Ok(HttpResponse::Accepted().json(UserView::from(user)))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {

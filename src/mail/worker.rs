@@ -158,6 +158,15 @@ fn smtp_transport(
 impl Mailer {
     /// Refuses mail settings the service cannot run with, naming what to fix.
     pub fn check(settings: &Settings) -> Result<(), String> {
+        let url = settings.public_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(format!(
+                "PASSNUM_PUBLIC_URL must be the web app's address, such as https://pass.example.org, not {:?}",
+                settings.public_url
+            ));
+        }
         Mailer::from_settings(settings).map(|_| ())
     }
 
@@ -458,6 +467,14 @@ mod tests {
             assert!(!err.contains("s3cret"), "{bad}: {err}");
         }
         settings.smtp_url = None;
+        settings.public_url = "pass.example.org".into();
+        assert!(
+            Mailer::check(&settings)
+                .unwrap_err()
+                .contains("PASSNUM_PUBLIC_URL")
+        );
+        settings.public_url = "https://pass.example.org".into();
+        assert!(Mailer::check(&settings).is_ok());
         settings.mail_from = "not an address".into();
         assert!(
             Mailer::from_settings(&settings)

@@ -365,6 +365,26 @@ async fn an_invitation_sets_the_password_once_and_expires() {
         .problem(401, "invalid_credentials");
     let entry = outbox_entry(&app, &late, "sent").await;
     assert_eq!(entry["kind"], "invitation");
+
+    // Invited again: a new link works, the old one no longer does.
+    let late_id = entry["related_id"].as_str().unwrap();
+    let again = format!("/api/v1/organizations/{org_id}/users/{late_id}/invitation");
+    app.post(&again, &operator.token, json!({})).await.ok(202);
+    let fresh = token_of(&smtp.wait_for(&late, 2, WAIT).await[1].text);
+    assert_ne!(fresh, token);
+    accept(&token, PASSWORD)
+        .await
+        .problem(410, "invitation_used");
+    accept(&fresh, PASSWORD).await.ok(200);
+    app.login(&late, PASSWORD).await.ok(200);
+    // A user with a password needs no invitation; another organisation's user is absent.
+    app.post(&again, &operator.token, json!({}))
+        .await
+        .problem(409, "user_active");
+    let stranger = app.member_of_new("site", "admin").await;
+    app.post(&again, &stranger.token, json!({}))
+        .await
+        .problem(404, "not_found");
 }
 
 #[tokio::test]
