@@ -634,7 +634,7 @@ async fn mails_wait_while_the_smtp_server_is_down_and_leave_when_it_is_back() {
 }
 
 #[tokio::test]
-async fn a_permanent_refusal_fails_at_once_and_the_operator_sees_it() {
+async fn a_permanent_refusal_fails_at_once_a_temporary_one_is_retried_and_the_operator_sees_both() {
     let smtp = SmtpServer::start().await;
     let app = app_with(Some(&smtp), None).await;
     let to = address("unknown");
@@ -659,6 +659,35 @@ async fn a_permanent_refusal_fails_at_once_and_the_operator_sees_it() {
     );
     assert_eq!(failed["kind"], "invitation");
     assert!(outbox(&app, "&status=sent").await.is_empty());
+
+    // A temporary refusal (4xx) is tried again until it passes.
+    let later = address("later");
+    smtp.defer(&later);
+    app.post(
+        &format!(
+            "/api/v1/organizations/{}/users",
+            org["id"].as_str().unwrap()
+        ),
+        &operator.token,
+        json!({"email": later, "role": "agent"}),
+    )
+    .await
+    .ok(201);
+    let deferred = eventually("a 451 recorded", async || {
+        outbox(&app, "&status=waiting")
+            .await
+            .into_iter()
+            .find(|m| m["recipient"] == later.as_str() && m["last_error"].is_string())
+    })
+    .await;
+    assert!(
+        deferred["last_error"].as_str().unwrap().contains("451"),
+        "{deferred}"
+    );
+    smtp.undefer(&later);
+    smtp.wait_for(&later, 1, WAIT).await;
+    let sent = outbox_entry(&app, &later, "sent").await;
+    assert!(sent["attempts"].as_i64().unwrap() >= 2, "{sent}");
 
     // The outbox is the operator's.
     let agent = app.member_of_new("prescriber", "admin").await;

@@ -1,6 +1,7 @@
 //! A small SMTP server for the tests, on a loopback port: it speaks enough of the
 //! protocol for lettre (EHLO/HELO, MAIL FROM, RCPT TO, DATA, RSET, NOOP, QUIT),
-//! keeps every message it accepts, refuses chosen recipients with a permanent 550,
+//! keeps every message it accepts, refuses chosen recipients with a permanent 550
+//! or a temporary 451,
 //! and can be stopped and started again on the same port.
 
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,7 @@ impl Received {
 struct Shared {
     received: Mutex<Vec<Received>>,
     refused: Mutex<Vec<String>>,
+    deferred: Mutex<Vec<String>>,
 }
 
 pub struct SmtpServer {
@@ -137,6 +139,23 @@ impl SmtpServer {
             .lock()
             .unwrap()
             .push(address.to_lowercase());
+    }
+
+    /// Answers 451 (try again later) to `RCPT TO` this address, until `undefer`.
+    pub fn defer(&self, address: &str) {
+        self.shared
+            .deferred
+            .lock()
+            .unwrap()
+            .push(address.to_lowercase());
+    }
+
+    pub fn undefer(&self, address: &str) {
+        self.shared
+            .deferred
+            .lock()
+            .unwrap()
+            .retain(|a| *a != address.to_lowercase());
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -215,6 +234,8 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
             let address = path_of(&command[8..]).to_lowercase();
             if shared.refused.lock().unwrap().contains(&address) {
                 "550 5.1.1 mailbox unavailable\r\n".to_string()
+            } else if shared.deferred.lock().unwrap().contains(&address) {
+                "451 4.3.0 try again later\r\n".to_string()
             } else {
                 to.push(address);
                 "250 OK\r\n".to_string()
