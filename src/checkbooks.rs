@@ -507,6 +507,54 @@ pub async fn hand_out(
     .await
 }
 
+/// The checkbook to e-mail and to whom: the prescriber's own checkbook, handed out
+/// and not cancelled, locked; to `email` when given, else to its beneficiary's
+/// address. A given address is kept as the beneficiary's when none was known, so
+/// that the expiry reminder reaches it too. Runs in the caller's transaction.
+pub async fn prepare_send(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    email: Option<Email>,
+) -> Result<(IssuedCheckbook, String), ApiError> {
+    let checkbook = own_checkbook_for_update(conn, caller, id).await?;
+    match checkbook.status.as_str() {
+        "handed_out" => {}
+        "stock" => {
+            return Err(ApiError::conflict(
+                "not_handed_out",
+                "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
+            ));
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "checkbook_cancelled",
+                "Ce chéquier a été annulé : il ne peut plus être envoyé.",
+            ));
+        }
+    }
+    let recipient = match (email, &checkbook.beneficiary_email) {
+        (Some(email), known) => {
+            if known.is_none() {
+                diesel::update(checkbooks::table.find(id))
+                    .set(checkbooks::beneficiary_email.eq(email.as_str()))
+                    .execute(conn)
+                    .await?;
+            }
+            email.as_str().to_string()
+        }
+        (None, Some(known)) => known.clone(),
+        (None, None) => {
+            return Err(ValidationError::new(
+                "email",
+                "Ce chéquier n'a pas d'adresse e-mail de bénéficiaire : indiquez-la dans « email ».",
+            )
+            .into());
+        }
+    };
+    Ok((visible_checkbook(conn, caller, id).await?, recipient))
+}
+
 /// Cancels a checkbook (lost, stolen): its unused tickets are cancelled and their
 /// value returns to the program's available budget. Used tickets stay as they are.
 pub async fn cancel(

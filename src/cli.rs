@@ -1,4 +1,5 @@
-//! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`.
+//! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`,
+//! `expire`, `settle`, `remind`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,10 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Queues an e-mail reminder for every beneficiary whose unused tickets expire
+    /// within 30 days (sent by the mail worker of `passnum serve`). Safe from cron:
+    /// never twice for the same checkbook and expiry date.
+    Remind,
     /// Stops the private PostgreSQL cluster of the data folder (its data stays,
     /// unless --remove).
     StopDatabase {
@@ -178,6 +183,27 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     st.kind,
                     st.total,
                     st.sha256.unwrap_or_default()
+                );
+            }
+        }
+        Command::Remind => {
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            use diesel_async::AsyncConnection;
+            let today = crate::domain::french_date(chrono::Utc::now());
+            let queued = conn
+                .transaction::<_, crate::error::ApiError, _>(async |conn| {
+                    crate::mail::events::queue_expiry_reminders(conn, today).await
+                })
+                .await
+                .map_err(|err| anyhow::anyhow!("{}", err.problem().detail))?;
+            if queued.is_empty() {
+                println!("no reminder to send");
+            }
+            for r in &queued {
+                println!(
+                    "checkbook {}: reminder queued ({} unused ticket(s), valid until {})",
+                    r.checkbook_number, r.unused, r.valid_until
                 );
             }
         }

@@ -64,6 +64,28 @@ pub struct Settings {
     pub reversal_grace_minutes: i64,
     /// How old a phone's offline scan may be when it syncs.
     pub offline_scan_window_hours: i64,
+    /// Sender of the mails: `Pass Numérique <ne-pas-repondre@example.org>`. Its
+    /// domain also ends every Message-ID.
+    pub mail_from: String,
+    /// Where people reach the web app, for the links in mails (invitations).
+    pub public_url: String,
+    /// Whether `serve` runs the mail worker (several servers may run one each).
+    pub mail_worker: bool,
+    /// How often the mail worker looks for mails due, in milliseconds.
+    pub mail_poll_interval_ms: u64,
+    /// Wait before the second attempt of a mail, doubled after each failure…
+    pub mail_retry_base_ms: u64,
+    /// …up to this many seconds.
+    pub mail_retry_max_seconds: u64,
+    /// Attempts after which a mail that keeps failing is marked `failed`.
+    pub mail_max_attempts: u32,
+    /// An attempt still marked `sending` after this long was cut short (a crash):
+    /// the mail is sent again, with the same Message-ID.
+    pub mail_sending_timeout_seconds: u64,
+    /// Longest wait for the SMTP server on one mail.
+    pub smtp_timeout_seconds: u64,
+    /// How long an invitation link stays valid.
+    pub invitation_ttl_hours: i64,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -85,6 +107,16 @@ struct Defaults {
     scan_failure_window_seconds: u64,
     reversal_grace_minutes: i64,
     offline_scan_window_hours: i64,
+    mail_from: &'static str,
+    public_url: &'static str,
+    mail_worker: bool,
+    mail_poll_interval_ms: u64,
+    mail_retry_base_ms: u64,
+    mail_retry_max_seconds: u64,
+    mail_max_attempts: u32,
+    mail_sending_timeout_seconds: u64,
+    smtp_timeout_seconds: u64,
+    invitation_ttl_hours: i64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -104,6 +136,16 @@ const DEFAULTS: Defaults = Defaults {
     scan_failure_window_seconds: 600,
     reversal_grace_minutes: 15,
     offline_scan_window_hours: 72,
+    mail_from: "Pass Numérique <ne-pas-repondre@pass-numerique.localhost>",
+    public_url: "http://127.0.0.1:8080",
+    mail_worker: true,
+    mail_poll_interval_ms: 1000,
+    mail_retry_base_ms: 1000,
+    mail_retry_max_seconds: 600,
+    mail_max_attempts: 12,
+    mail_sending_timeout_seconds: 300,
+    smtp_timeout_seconds: 30,
+    invitation_ttl_hours: 72,
 };
 
 /// The secrets shipped in `config/development.toml`: known to everyone, so refused in
@@ -172,6 +214,17 @@ impl Settings {
             scan_failure_window_seconds: DEFAULTS.scan_failure_window_seconds,
             reversal_grace_minutes: DEFAULTS.reversal_grace_minutes,
             offline_scan_window_hours: DEFAULTS.offline_scan_window_hours,
+            mail_from: DEFAULTS.mail_from.into(),
+            public_url: DEFAULTS.public_url.into(),
+            // Tests that look at mails turn the worker on (and shorten its waits).
+            mail_worker: false,
+            mail_poll_interval_ms: 100,
+            mail_retry_base_ms: 200,
+            mail_retry_max_seconds: 2,
+            mail_max_attempts: DEFAULTS.mail_max_attempts,
+            mail_sending_timeout_seconds: DEFAULTS.mail_sending_timeout_seconds,
+            smtp_timeout_seconds: 10,
+            invitation_ttl_hours: DEFAULTS.invitation_ttl_hours,
         }
     }
 
@@ -193,6 +246,7 @@ impl Settings {
                 "PASSNUM_OFFLINE_SCAN_WINDOW_HOURS must be between 1 and 720 (30 days)".into(),
             ));
         }
+        crate::mail::check_settings(self).map_err(ConfigError::Invalid)?;
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
         match token {

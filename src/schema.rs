@@ -46,6 +46,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     ledger_accounts (id) {
         id -> Uuid,
         code -> Text,
@@ -91,6 +102,29 @@ diesel::table! {
         latitude -> Nullable<Float8>,
         longitude -> Nullable<Float8>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        message_id -> Nullable<Text>,
+        kind -> Text,
+        related_id -> Nullable<Uuid>,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        attachment_name -> Nullable<Text>,
+        attachment -> Nullable<Bytea>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -253,6 +287,7 @@ diesel::joinable!(checkbooks -> organizations (prescriber_id));
 diesel::joinable!(checkbooks -> print_runs (print_run_id));
 diesel::joinable!(checkbooks -> programs (program_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(ledger_accounts -> organizations (organization_id));
 diesel::joinable!(ledger_accounts -> programs (program_id));
 diesel::joinable!(ledger_postings -> ledger_accounts (account_id));
@@ -279,4 +314,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, ledger_accounts, ledger_postings, ledger_transactions, organizations, payments, print_runs, program_funders, programs, redemptions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, payments, print_runs, program_funders, programs, redemptions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);

@@ -704,6 +704,7 @@ pub async fn settle(
             .await?;
         }
     }
+    crate::mail::events::statements_ready(conn, &made).await?;
     Ok((settlement, made))
 }
 

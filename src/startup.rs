@@ -21,11 +21,14 @@ use crate::auth::{FailureLimiter, LoginLimits, TokenKeys};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::mail::{self, worker::Mailer};
 use crate::telemetry::{self, Metrics};
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The mail worker, stopped with the server.
+    mail_worker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -34,6 +37,30 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr()?)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        let mail_worker = if settings.mail_worker {
+            let mailer = Mailer::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
+            if let Some(folder) = mailer.folder() {
+                if settings.environment == crate::config::Environment::Production {
+                    tracing::warn!(
+                        folder = %folder.display(),
+                        "no PASSNUM_SMTP_URL in production: mails are only written as .eml files in this folder, nobody receives them"
+                    );
+                } else {
+                    tracing::info!(
+                        folder = %folder.display(),
+                        "no PASSNUM_SMTP_URL: mails are written as .eml files in this folder"
+                    );
+                }
+            }
+            let interval = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
+            Some(tokio::spawn(mail::worker::run(
+                pool.clone(),
+                mailer,
+                interval,
+            )))
+        } else {
+            None
+        };
         let window = Duration::from_secs(settings.login_failure_window_seconds);
         let state = web::Data::new(AppState {
             pool,
@@ -81,7 +108,11 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            mail_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -89,7 +120,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(worker) = self.mail_worker {
+            worker.abort();
+        }
+        result
     }
 }
 

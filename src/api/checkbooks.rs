@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ use crate::documents::{self, CheckbookSheet, Coupon};
 use crate::domain::{self, Coordinates, end_of_french_day, french_date};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::idempotency::{self, Claim};
+use crate::mail::{self, OutboxMail};
 use crate::money::Money;
 use crate::organizations;
 use crate::programs::{self, Program};
@@ -201,6 +202,13 @@ async fn issue_idempotently(
                     return Ok(stored);
                 }
                 let (run, books) = checkbooks::issue(conn, caller, &order).await?;
+                // A checkbook handed out to an address is e-mailed: the mail is
+                // recorded with the checkbook, or neither is.
+                for book in &books {
+                    if let Some(email) = &book.checkbook.beneficiary_email {
+                        queue_checkbook_mail(conn, keys, book, email).await?;
+                    }
+                }
                 let body = answer(keys, run, books)?;
                 if let Some(claim) = &claim {
                     idempotency::remember(conn, claim, StatusCode::CREATED, &body).await?;
@@ -476,6 +484,98 @@ pub async fn hand_out(
     let mut conn = state.conn().await?;
     let book = checkbooks::hand_out(&mut conn, &caller, id.into_inner(), beneficiary).await?;
     Ok(web::Json(checkbook_view(&state.codes, &book)?))
+}
+
+/// Records the mail carrying a checkbook's PDF to `recipient`, in the caller's
+/// transaction. The PDF is rendered now: the mail carries the checkbook as issued.
+async fn queue_checkbook_mail(
+    conn: &mut AsyncPgConnection,
+    keys: &CodeKeys,
+    book: &IssuedCheckbook,
+    recipient: &str,
+) -> ApiResult<OutboxMail> {
+    let program = checkbooks::program_of(conn, &book.checkbook).await?;
+    let sheet = sheet(conn, keys, &program, book).await?;
+    let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id)
+        .await?
+        .map(|o| o.name);
+    let for_pdf = sheet.clone();
+    let pdf = web::block(move || documents::render_checkbooks(std::slice::from_ref(&for_pdf)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mail = mail::events::checkbook_mail(book.checkbook.id, &sheet, prescriber, recipient, pdf)?;
+    mail::enqueue(conn, mail)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the checkbook mail was not recorded")))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendCheckbookRequest {
+    /// Where to send it; by default the beneficiary's address given at issue or
+    /// hand-out (kept as the beneficiary's address when none was known).
+    pub email: Option<String>,
+}
+
+/// E-mails a handed-out checkbook's PDF, with the nearest labelled sites (prescriber).
+/// The mail is queued (202): `GET /outbox` shows when it leaves. Honours
+/// `Idempotency-Key`: a retry with the same key sends nothing more.
+#[utoipa::path(
+    tag = "checkbooks",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body = SendCheckbookRequest,
+    responses(
+        (status = 202, body = crate::api::outbox::OutboxMailView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_handed_out`, `checkbook_cancelled`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: no address given nor known", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/checkbooks/{id}/send")]
+pub async fn send(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ApiJson<Value>,
+) -> ApiResult<HttpResponse> {
+    checkbooks::require_prescriber(&caller)?;
+    let id = id.into_inner();
+    let raw = body.0;
+    let request: SendCheckbookRequest = crate::api::extract::from_value(raw.clone())?;
+    let email = match request.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(domain::Email::parse("email", raw)?),
+    };
+    let claim = claim_of(
+        &req,
+        &caller,
+        "checkbook-send",
+        &json!({"id": id, "body": raw}),
+    )?;
+    let keys = &state.codes;
+    let mut conn = state.conn().await?;
+    let (status, body) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if let Some(claim) = &claim
+                && let Some(stored) = idempotency::claim(conn, claim).await?
+            {
+                return Ok(stored);
+            }
+            let (book, recipient) =
+                checkbooks::prepare_send(conn, &caller, id, email.clone()).await?;
+            let mail = queue_checkbook_mail(conn, keys, &book, &recipient).await?;
+            let body = serde_json::to_value(crate::api::outbox::OutboxMailView::from(mail))
+                .map_err(ApiError::internal)?;
+            if let Some(claim) = &claim {
+                idempotency::remember(conn, claim, StatusCode::ACCEPTED, &body).await?;
+            }
+            Ok((StatusCode::ACCEPTED, body))
+        })
+        .await?;
+    Ok(json_response(status, body))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

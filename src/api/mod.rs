@@ -18,9 +18,11 @@ use crate::telemetry::Metrics;
 pub mod auth;
 pub mod checkbooks;
 pub mod extract;
+pub mod invitations;
 pub mod ledger;
 pub mod ops;
 pub mod organizations;
+pub mod outbox;
 pub mod pagination;
 pub mod programs;
 pub mod public;
@@ -81,10 +83,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         scope("/api/v1")
             .service(auth::login)
             .service(auth::me)
+            .service(invitations::accept)
             .service(organizations::create_organization)
             .service(organizations::list_organizations)
             .service(organizations::get_organization)
             .service(organizations::create_user)
+            .service(organizations::reinvite_user)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)
@@ -100,6 +104,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(checkbooks::hand_out)
             .service(checkbooks::cancel)
             .service(checkbooks::checkbook_pdf)
+            .service(checkbooks::send)
             .service(checkbooks::issue_print_run)
             .service(checkbooks::get_print_run)
             .service(checkbooks::print_run_pdf)
@@ -119,6 +124,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(ledger::cover)
+            .service(outbox::list)
             .service(public::list_sites),
     );
     cfg.service(ops::healthz)

@@ -15,6 +15,7 @@ use crate::domain::{
     Role, Siret, french_date,
 };
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::invitations::{self, InvitationSettings};
 use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -253,7 +254,8 @@ impl From<User> for UserView {
 }
 
 /// Adds a user to an organisation (the operator for any, an organisation's admin for
-/// its own).
+/// its own). Without a password, the user is invited by e-mail to choose one (a
+/// single-use link, see `POST /auth/invitations/accept`) and cannot log in until then.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
@@ -304,17 +306,53 @@ pub async fn create_user(
     {
         return Err(ApiError::not_found());
     }
-    let user = orgs::create_user(
-        &mut conn,
-        &NewUser {
-            organization_id,
-            email,
-            password_hash,
-            role: req.role,
-        },
-    )
-    .await?;
+    let new = NewUser {
+        organization_id,
+        email,
+        password_hash,
+        role: req.role,
+    };
+    let user = if new.password_hash.is_some() {
+        orgs::create_user(&mut conn, &new).await?
+    } else {
+        // Without a password: the user and its invitation e-mail, in one transaction.
+        let settings = InvitationSettings::from_settings(&state.settings);
+        invitations::create_invited_user(&mut conn, &new, &settings).await?
+    };
     Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// Invites again a user who has not chosen a password yet (the operator, or the
+/// organisation's admin): a new link is e-mailed, earlier ones stop working.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 202, body = UserView),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`user_active`: the user has a password already", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/organizations/{id}/users/{user_id}/invitation")]
+pub async fn reinvite_user(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (organization_id, user_id) = path.into_inner();
+    if !caller.can_see_organization(organization_id) {
+        return Err(ApiError::not_found());
+    }
+    if !caller.is_operator() && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Seuls les administrateurs de l'organisation peuvent inviter des utilisateurs.",
+        ));
+    }
+    let settings = InvitationSettings::from_settings(&state.settings);
+    let mut conn = state.conn().await?;
+    let user = invitations::reinvite(&mut conn, organization_id, user_id, &settings).await?;
+    Ok(HttpResponse::Accepted().json(UserView::from(user)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,0 +1,55 @@
+//! `POST /auth/invitations/accept`: an invited user chooses a password.
+
+use actix_web::{post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::AppState;
+use crate::api::extract::ApiJson;
+use crate::api::organizations::UserView;
+use crate::auth::hash_password;
+use crate::domain::Password;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::invitations;
+
+/// The token of an invitation link, and the password chosen. Never logged.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The `token` parameter of the link received by e-mail.
+    pub token: String,
+    /// At least 12 characters.
+    pub password: String,
+}
+
+/// Accepts an invitation: sets the password of the invited user, who may then log in
+/// with `POST /auth/login`. The link serves once and expires.
+#[utoipa::path(
+    tag = "auth",
+    request_body = AcceptInvitationRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 404, description = "`invitation_invalid`: no such invitation", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`invitation_used`, `invitation_expired`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: the password is too short", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/invitations/accept")]
+pub async fn accept(
+    state: web::Data<AppState>,
+    body: ApiJson<AcceptInvitationRequest>,
+) -> ApiResult<web::Json<UserView>> {
+    let AcceptInvitationRequest { token, password } = body.0;
+    let password = Password::parse("password", &password)?;
+    {
+        let mut conn = state.conn().await?;
+        invitations::check(&mut conn, &token).await?;
+    }
+    let hash = web::block(move || hash_password(password.expose()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut conn = state.conn().await?;
+    let user = invitations::accept(&mut conn, &token, hash).await?;
+    Ok(web::Json(UserView::from(user)))
+}

@@ -1,0 +1,221 @@
+//! E-mail that is never lost: an outbox in PostgreSQL.
+//!
+//! A mail is recorded ([`enqueue`]) in the same database transaction as the event
+//! that causes it — a checkbook issued or sent, a user invited, a settlement, an
+//! expiry reminder — so it exists exactly when its event committed. The mail worker
+//! of `passnum serve` ([`worker`]) sends what is due:
+//!
+//! 1. it claims due mails in a committed statement of its own (`FOR UPDATE SKIP
+//!    LOCKED`, so several servers share the work): status `sending`, attempts + 1,
+//!    and the mail's Message-ID fixed on the first attempt and kept afterwards;
+//! 2. it sends (SMTP with lettre, or an `.eml` file in development);
+//! 3. it records the outcome: `sent`; or back to `waiting` with a doubling delay
+//!    after a transient failure (server down, 4xx); or `failed` after a permanent
+//!    one (5xx, an address the server refuses) or too many attempts, with the error
+//!    kept for the operator (`GET /api/v1/outbox?status=failed`).
+//!
+//! A crash between sending and recording leaves the mail `sending`; after
+//! `mail_sending_timeout_seconds` it is sent again with the same Message-ID, which
+//! mail clients use to show it once. Nothing committed is ever dropped.
+//!
+//! Layers: [`templates`] renders words (pure); this module stores and lists mails;
+//! [`events`] turns events into mails; [`worker`] delivers them.
+
+pub mod events;
+pub mod templates;
+pub mod worker;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::DbError;
+use crate::schema::outbox;
+
+pub use templates::Rendered;
+
+/// Why a mail is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    /// A checkbook PDF to its beneficiary.
+    Checkbook,
+    /// A new user chooses a password.
+    Invitation,
+    /// A settlement made a statement for an organisation.
+    StatementReady,
+    /// Unused tickets expire within 30 days.
+    ExpiryReminder,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Checkbook => "checkbook",
+            MailKind::Invitation => "invitation",
+            MailKind::StatementReady => "statement_ready",
+            MailKind::ExpiryReminder => "expiry_reminder",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<MailKind> {
+        [
+            MailKind::Checkbook,
+            MailKind::Invitation,
+            MailKind::StatementReady,
+            MailKind::ExpiryReminder,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
+/// Where a mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Due now or after a retry delay.
+    Waiting,
+    /// An attempt is under way (or was cut short by a crash: retried later).
+    Sending,
+    Sent,
+    /// Given up: the error says why.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Waiting => "waiting",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<OutboxStatus> {
+        [
+            OutboxStatus::Waiting,
+            OutboxStatus::Sending,
+            OutboxStatus::Sent,
+            OutboxStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A file sent with a mail.
+#[derive(Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Attachment({}, {} bytes)",
+            self.filename,
+            self.bytes.len()
+        )
+    }
+}
+
+/// A mail to record.
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    pub kind: MailKind,
+    /// What it is about: a checkbook, a user, a statement.
+    pub related_id: Option<Uuid>,
+    /// An address already parsed ([`crate::domain::Email`]).
+    pub recipient: String,
+    pub content: Rendered,
+    pub attachment: Option<Attachment>,
+    /// At most one mail per key: a second one with the same key is not recorded.
+    pub dedupe_key: Option<String>,
+}
+
+/// A mail of the outbox, without its bodies and attachment.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    pub message_id: Option<String>,
+    pub kind: String,
+    pub related_id: Option<Uuid>,
+    pub recipient: String,
+    pub subject: String,
+    pub attachment_name: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Records a mail in the caller's transaction. `None` when a mail with the same
+/// dedupe key exists already (nothing recorded).
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    mail: NewMail,
+) -> Result<Option<OutboxMail>, DbError> {
+    let (attachment_name, attachment) = match mail.attachment {
+        Some(a) => (Some(a.filename), Some(a.bytes)),
+        None => (None, None),
+    };
+    let row = diesel::insert_into(outbox::table)
+        .values((
+            outbox::id.eq(Uuid::now_v7()),
+            outbox::kind.eq(mail.kind.as_str()),
+            outbox::related_id.eq(mail.related_id),
+            outbox::recipient.eq(&mail.recipient),
+            outbox::subject.eq(&mail.content.subject),
+            outbox::body_text.eq(&mail.content.text),
+            outbox::body_html.eq(&mail.content.html),
+            outbox::attachment_name.eq(attachment_name),
+            outbox::attachment.eq(attachment),
+            outbox::dedupe_key.eq(&mail.dedupe_key),
+        ))
+        .on_conflict_do_nothing()
+        .returning(OutboxMail::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(row)
+}
+
+/// One page of the outbox, oldest first, optionally of one status.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    status: Option<OutboxStatus>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OutboxMail>, DbError> {
+    let mut query = outbox::table
+        .select(OutboxMail::as_select())
+        .order(outbox::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(outbox::status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(outbox::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// Refuses mail settings the service cannot run with, naming what to fix.
+pub fn check_settings(settings: &Settings) -> Result<(), String> {
+    worker::Mailer::check(settings)
+}
