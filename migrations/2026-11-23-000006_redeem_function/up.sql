@@ -57,14 +57,17 @@ DECLARE
     r              redemptions%ROWTYPE;
     outcome        JSONB;
 BEGIN
-    -- The key first: a replay answers what was stored, and a request holding the same
-    -- key at the same time waits here for the first one's commit.
-    INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
-        VALUES (p_user, 'redemptions', p_key, p_request_hash, 0, 'null')
-        ON CONFLICT DO NOTHING;
+    -- The key first: a replay answers what was stored, and a request with the same
+    -- key at the same time waits (on the key's lock) for the first one's commit, then
+    -- answers what it stored. The key's row is written once, with its outcome.
+    SELECT request_hash, response_body INTO stored_hash, stored
+        FROM idempotency_keys WHERE user_id = p_user AND scope = 'redemptions' AND key = p_key;
     IF NOT FOUND THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('redemptions:' || p_user || ':' || p_key, 0));
         SELECT request_hash, response_body INTO stored_hash, stored
             FROM idempotency_keys WHERE user_id = p_user AND scope = 'redemptions' AND key = p_key;
+    END IF;
+    IF FOUND THEN
         IF stored_hash IS DISTINCT FROM p_request_hash THEN
             RETURN jsonb_build_object('outcome', 'idempotency_key_reused');
         END IF;
@@ -160,15 +163,15 @@ BEGIN
                 'commission', r.commission::text, 'amount_payable', r.amount_payable::text));
     END judge;
 
-    UPDATE idempotency_keys
-        SET response_status = CASE outcome->>'outcome'
-                WHEN 'redeemed' THEN 201
-                WHEN 'already_redeemed' THEN 409 WHEN 'not_handed_out' THEN 409
-                WHEN 'ticket_expired' THEN 410 WHEN 'ticket_cancelled' THEN 410
-                WHEN 'invalid_code' THEN 422
-                WHEN 'label_inactive' THEN 403 WHEN 'outside_territory' THEN 403
-                ELSE 404 END,
-            response_body = outcome
-        WHERE user_id = p_user AND scope = 'redemptions' AND key = p_key;
+    INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
+        VALUES (p_user, 'redemptions', p_key, p_request_hash,
+                CASE outcome->>'outcome'
+                    WHEN 'redeemed' THEN 201
+                    WHEN 'already_redeemed' THEN 409 WHEN 'not_handed_out' THEN 409
+                    WHEN 'ticket_expired' THEN 410 WHEN 'ticket_cancelled' THEN 410
+                    WHEN 'invalid_code' THEN 422
+                    WHEN 'label_inactive' THEN 403 WHEN 'outside_territory' THEN 403
+                    ELSE 404 END,
+                outcome);
     RETURN outcome;
 END $$;

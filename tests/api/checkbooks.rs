@@ -509,7 +509,7 @@ async fn the_printed_checkbook_scans_back_to_its_tickets() {
         "pdftoppm",
         &[
             "-r",
-            "150",
+            "300",
             "-png",
             file.to_str().unwrap(),
             prefix.to_str().unwrap(),
