@@ -24,8 +24,8 @@
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server). `cargo bench` builds the
 //! `passnum` binary with the bench profile (release settings) and gives its path to
 //! this program (`CARGO_BIN_EXE_passnum`); `PASSNUM_BENCH_BIN` overrides it.
-//! `BENCH_DIAGNOSE=1` adds three library runs that take away, one after the other,
-//! the pool's per-checkout `SELECT 1`, the foreign keys to the rows every redemption
+//! `BENCH_DIAGNOSE=1` adds two library runs that take away, one after the other,
+//! the foreign keys to the rows every redemption
 //! shares (in the scratch database only), and the wait for the WAL flush.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,9 +39,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passnum::auth::Caller;
 use passnum::checkbooks::{self, IssueOrder};
@@ -72,8 +69,8 @@ const TICKETS_PER_CHECKBOOK: u32 = 10;
 const PRINT_RUNS: u32 = 16;
 /// Tickets kept for the library phase; the rest go to the HTTP phase.
 const LIB_TICKETS: usize = 60_000;
-/// With `BENCH_DIAGNOSE=1`: three more library runs, 20,000 tickets each.
-const DIAG_STEPS: usize = 3;
+/// With `BENCH_DIAGNOSE=1`: two more library runs, 20,000 tickets each.
+const DIAG_STEPS: usize = 2;
 const DIAG_TICKETS: usize = 20_000;
 const DIAG_PRINT_RUNS: u32 = 6;
 const DIAG_WARM_UP: Duration = Duration::from_secs(2);
@@ -710,17 +707,6 @@ async fn trace_one(
     }
 }
 
-/// A pool like the service's, but whose checkouts do not run `SELECT 1`.
-fn fast_pool(url: &str) -> passnum::db::DbPool {
-    let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    passnum::db::DbPool::builder(manager)
-        .max_size(CLIENTS)
-        .build()
-        .unwrap()
-}
-
 /// Diagnostics only, in the scratch database: the foreign keys whose checks lock
 /// (FOR KEY SHARE) a row that every redemption shares.
 async fn drop_hot_foreign_keys(conn: &mut AsyncPgConnection) {
@@ -1338,22 +1324,21 @@ async fn main() {
             DIAG_MEASURE.as_secs_f64()
         );
         let steps = [
-            "a. pool without the per-checkout `SELECT 1` (RecyclingMethod::Fast)",
-            "b. and without the foreign keys to the hot parent rows (program, site, user, ledger accounts) in this scratch database",
-            "c. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
+            "a. without the foreign keys to the hot parent rows (program, site, user, ledger accounts) in this scratch database",
+            "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
         ];
         for (i, (step, codes)) in steps.iter().zip(diag_codes.drain(..)).enumerate() {
-            if i == 1 {
+            if i == 0 {
                 drop_hot_foreign_keys(&mut conn).await;
             }
-            if i == 2 {
+            if i == 1 {
                 diesel::sql_query(format!("ALTER DATABASE {db} SET synchronous_commit = off"))
                     .execute(&mut admin)
                     .await
                     .unwrap();
             }
             println!("  {step}");
-            let pool = fast_pool(&url);
+            let pool = passnum::db::build_pool(&url, CLIENTS).unwrap();
             diesel::sql_query("CHECKPOINT")
                 .execute(&mut admin)
                 .await
