@@ -1174,7 +1174,9 @@ async fn main() {
     );
 
     if std::env::var("BENCH_DROP_HOT_FKS").is_ok_and(|v| v == "1") {
-        println!("  experiment (BENCH_DROP_HOT_FKS=1): the foreign keys to hot rows are dropped before every phase");
+        println!(
+            "  experiment (BENCH_DROP_HOT_FKS=1): the foreign keys to hot rows are dropped before every phase"
+        );
         drop_hot_foreign_keys(&mut conn).await;
     }
 

@@ -163,45 +163,52 @@ impl TransactionKind {
 }
 
 /// Finds the accounts, creating those that do not exist yet. Returns their ids.
-/// One query when they all exist (the hot path of redemptions).
+/// One query when they all exist (the hot path), two more when some are new (however
+/// many: a settlement opens a paid account per site at once).
 pub async fn accounts(
     conn: &mut AsyncPgConnection,
     refs: &[AccountRef],
 ) -> Result<HashMap<AccountRef, Uuid>, DbError> {
     let codes: Vec<String> = refs.iter().map(AccountRef::code).collect();
-    let found: Vec<(String, Uuid)> = ledger_accounts::table
-        .filter(ledger_accounts::code.eq_any(&codes))
-        .select((ledger_accounts::code, ledger_accounts::id))
-        .load(conn)
-        .await?;
-    let mut ids = HashMap::with_capacity(refs.len());
-    for (r, code) in refs.iter().zip(&codes) {
-        if let Some((_, id)) = found.iter().find(|(c, _)| c == code) {
-            ids.insert(*r, *id);
-            continue;
-        }
-        if ids.contains_key(r) {
-            continue;
-        }
-        diesel::insert_into(ledger_accounts::table)
-            .values((
+    let find = async |conn: &mut AsyncPgConnection| -> Result<HashMap<String, Uuid>, DbError> {
+        Ok(ledger_accounts::table
+            .filter(ledger_accounts::code.eq_any(&codes))
+            .select((ledger_accounts::code, ledger_accounts::id))
+            .load::<(String, Uuid)>(conn)
+            .await?
+            .into_iter()
+            .collect())
+    };
+    let mut found = find(conn).await?;
+    let mut seen = std::collections::HashSet::new();
+    let missing: Vec<_> = refs
+        .iter()
+        .zip(&codes)
+        .filter(|(_, code)| !found.contains_key(*code) && seen.insert(code.as_str()))
+        .map(|(r, code)| {
+            (
                 ledger_accounts::id.eq(Uuid::now_v7()),
-                ledger_accounts::code.eq(code),
+                ledger_accounts::code.eq(code.clone()),
                 ledger_accounts::kind.eq(r.kind.as_str()),
                 ledger_accounts::program_id.eq(r.program),
                 ledger_accounts::organization_id.eq(r.organization),
                 ledger_accounts::name.eq(r.name()),
-            ))
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        diesel::insert_into(ledger_accounts::table)
+            .values(missing)
             .on_conflict(ledger_accounts::code)
             .do_nothing()
             .execute(conn)
             .await?;
-        let id: Uuid = ledger_accounts::table
-            .filter(ledger_accounts::code.eq(code))
-            .select(ledger_accounts::id)
-            .first(conn)
-            .await?;
-        ids.insert(*r, id);
+        found = find(conn).await?;
+    }
+    let mut ids = HashMap::with_capacity(refs.len());
+    for (r, code) in refs.iter().zip(&codes) {
+        let id = found.get(code).ok_or(DbError::NotFound)?;
+        ids.insert(*r, *id);
     }
     Ok(ids)
 }

@@ -197,6 +197,7 @@ diesel::table! {
         reversal_transaction_id -> Nullable<Uuid>,
         serial -> Text,
         checkbook_number -> Text,
+        turn -> Int2,
     }
 }
 

@@ -122,7 +122,7 @@ pub struct SettledRedemption {
 }
 
 /// A ticket's turn in its funders' split: the last byte of its redemption's id
-/// (random), which SQL reads as `get_byte(uuid_send(id), 15)`.
+/// (random), which the database stores as `redemptions.turn`.
 pub fn turn_of(redemption: Uuid) -> usize {
     usize::from(redemption.as_bytes()[15])
 }
@@ -201,9 +201,19 @@ pub struct Sheet {
     pub sites: HashMap<Uuid, (String, Option<String>)>,
 }
 
-/// Writes a statement's CSV line by line, keeping count and total.
+/// Writes a statement's CSV line by line, keeping count and total. What repeats on
+/// every line (the statement's number and date, a program's name and rates, a site's
+/// name and SIRET, a ticket's split among funders) is worked out once.
 pub struct SheetWriter<'a> {
     sheet: &'a Sheet,
+    /// `number;date;`
+    prefix: String,
+    /// Per program: its name as a CSV field, its commission rate, its funders' shares.
+    programs: HashMap<Uuid, (String, String, Vec<String>)>,
+    /// Per site: its name as a CSV field, its SIRET.
+    sites: HashMap<Uuid, (String, String)>,
+    /// A ticket's parts per funder, by program, value in cents and turn.
+    splits: HashMap<(Uuid, i64, usize), Vec<i64>>,
     lines: i32,
     total_cents: i64,
     fee_cents: i64,
@@ -211,11 +221,50 @@ pub struct SheetWriter<'a> {
     face_by_program: HashMap<Uuid, i64>,
 }
 
+/// An instant as the CSV writes it: `2026-10-01T09:30:00Z`.
+fn write_instant(out: &mut String, at: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+}
+
 impl<'a> SheetWriter<'a> {
     pub fn new(sheet: &'a Sheet, out: &mut String) -> SheetWriter<'a> {
         out.push_str(CSV_HEADER);
+        let programs = sheet
+            .programs
+            .iter()
+            .map(|(id, t)| {
+                (
+                    *id,
+                    (
+                        csv_field(&t.name),
+                        rate_text(t.commission_rate),
+                        t.shares.iter().map(|(_, s)| rate_text(*s)).collect(),
+                    ),
+                )
+            })
+            .collect();
+        let sites = sheet
+            .sites
+            .iter()
+            .map(|(id, (name, siret))| (*id, (csv_field(name), siret.clone().unwrap_or_default())))
+            .collect();
         SheetWriter {
             sheet,
+            prefix: format!("{};{};", sheet.number, sheet.date),
+            programs,
+            sites,
+            splits: HashMap::new(),
             lines: 0,
             total_cents: 0,
             fee_cents: 0,
@@ -225,47 +274,49 @@ impl<'a> SheetWriter<'a> {
 
     /// Appends the redemption's line, if this statement has one for it.
     pub fn push(&mut self, r: &SettledRedemption, out: &mut String) {
-        let Some(terms) = self.sheet.programs.get(&r.program_id) else {
+        use std::fmt::Write;
+        let (Some(terms), Some((program_name, commission_rate, shares))) = (
+            self.sheet.programs.get(&r.program_id),
+            self.programs.get(&r.program_id),
+        ) else {
             return;
         };
         let (rate, cents) = match self.sheet.whose {
             StatementFor::Site(site) if r.site_id == site => {
-                (terms.commission_rate, to_cents(r.amount_payable))
+                (commission_rate.as_str(), to_cents(r.amount_payable))
             }
             StatementFor::Commission if !r.commission.is_zero() => {
-                (terms.commission_rate, to_cents(r.commission))
+                (commission_rate.as_str(), to_cents(r.commission))
             }
             StatementFor::Funder(funder) => {
                 let Some(index) = terms.funder_index(funder) else {
                     return;
                 };
-                let cents = terms.parts(r.value, r.id)[index];
+                let value = to_cents(r.value);
+                let turn = turn_of(r.id) % terms.shares.len().max(1);
+                let parts = self
+                    .splits
+                    .entry((r.program_id, value, turn))
+                    .or_insert_with(|| terms.parts(r.value, r.id));
+                let cents = parts[index];
                 *self.face_by_program.entry(r.program_id).or_insert(0) += cents;
-                (terms.shares[index].1, cents)
+                (shares[index].as_str(), cents)
             }
             _ => return,
         };
         let (site_name, siret) = self
-            .sheet
             .sites
             .get(&r.site_id)
-            .map(|(n, s)| (n.as_str(), s.as_deref().unwrap_or("")))
+            .map(|(n, s)| (n.as_str(), s.as_str()))
             .unwrap_or(("", ""));
-        out.push_str(&format!(
-            "{};{};{};{};{};{};{};{};{};{};{}\n",
-            self.sheet.number,
-            self.sheet.date,
-            r.serial,
-            r.checkbook_number,
-            csv_field(&terms.name),
-            csv_field(site_name),
-            siret,
-            r.redeemed_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            r.value,
-            rate_text(rate),
-            from_cents(cents)
-        ));
+        out.push_str(&self.prefix);
+        let _ = write!(
+            out,
+            "{};{};{program_name};{site_name};{siret};",
+            r.serial, r.checkbook_number
+        );
+        write_instant(out, r.redeemed_at);
+        let _ = writeln!(out, ";{};{rate};{}", r.value, from_cents(cents));
         self.total_cents += cents;
         self.lines += 1;
     }
@@ -345,24 +396,26 @@ pub struct Group {
     pub commissioned: i64,
 }
 
+/// The one pass over a period's live redemptions that a settlement's totals need.
+pub const GROUPS_SQL: &str =
+    "SELECT program_id, site_id, value, get_byte(uuid_send(id), 15) AS turn,
+        count(*) AS tickets, sum(amount_payable) AS payable, sum(commission) AS commission,
+        count(*) FILTER (WHERE commission <> 0) AS commissioned
+    FROM redemptions
+    WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
+    GROUP BY 1, 2, 3, 4";
+
 /// One pass over the period's live redemptions, summed by group.
 pub async fn groups(
     conn: &mut AsyncPgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Group>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT program_id, site_id, value, get_byte(uuid_send(id), 15) AS turn,
-                count(*) AS tickets, sum(amount_payable) AS payable, sum(commission) AS commission,
-                count(*) FILTER (WHERE commission <> 0) AS commissioned
-         FROM redemptions
-         WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
-         GROUP BY 1, 2, 3, 4",
-    )
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .load(conn)
-    .await?)
+    Ok(diesel::sql_query(GROUPS_SQL)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)
+        .await?)
 }
 
 /// A settlement's sums, from its groups: what each statement totals and what the
@@ -587,6 +640,10 @@ pub async fn settle(
     };
     // Redemptions still in flight finish first; new ones wait for the settlement.
     diesel::sql_query("LOCK TABLE redemptions IN SHARE MODE")
+        .execute(conn)
+        .await?;
+    // A batch of its own: room to group a month in memory.
+    diesel::sql_query("SET LOCAL work_mem = '64MB'")
         .execute(conn)
         .await?;
     let groups = groups(conn, starts_at, ends_at).await?;
