@@ -336,7 +336,7 @@ async fn main() {
             .join(", ")
     );
 
-    // Where a settlement's time goes: its one grouped pass, alone.
+    // Where a settlement's time goes: its grouped pass, alone.
     let t = Instant::now();
     let groups = passnum::settlement::groups(&mut conn, from, to)
         .await
@@ -349,17 +349,16 @@ async fn main() {
         line: String,
     }
     if std::env::var("BENCH_EXPLAIN").is_ok_and(|v| v == "1") {
-        let plan: Vec<Plan> = diesel::sql_query(format!(
-            "EXPLAIN (ANALYZE, BUFFERS) {}",
-            passnum::settlement::GROUPS_SQL
-        ))
-        .bind::<Timestamptz, _>(from)
-        .bind::<Timestamptz, _>(to)
-        .load(&mut conn)
-        .await
-        .unwrap();
-        for p in plan {
-            println!("   | {}", p.line);
+        for sql in [passnum::settlement::GROUPS_SQL] {
+            let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+                .bind::<Timestamptz, _>(from)
+                .bind::<Timestamptz, _>(to)
+                .load(&mut conn)
+                .await
+                .unwrap();
+            for p in plan {
+                println!("   | {}", p.line);
+            }
         }
     }
 
@@ -552,6 +551,10 @@ async fn main() {
         Decimal::from(TICKETS) * Decimal::new(1000, 2)
     );
     drop(conn);
+    if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        println!("database {db} kept (BENCH_KEEP=1): {url}");
+        return;
+    }
     diesel::sql_query(format!("DROP DATABASE {db} WITH (FORCE)"))
         .execute(&mut admin)
         .await

@@ -140,6 +140,18 @@ pub async fn find_organization(
         .optional()?)
 }
 
+/// Several organisations at once, by id.
+pub async fn find_organizations(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Organization>, DbError> {
+    Ok(organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select(Organization::as_select())
+        .load(conn)
+        .await?)
+}
+
 /// One page of organisations in creation order (ids are UUIDv7), after `after`.
 pub async fn list_organizations(
     conn: &mut AsyncPgConnection,

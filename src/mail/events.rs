@@ -19,7 +19,7 @@ use crate::documents::{CheckbookSheet, format_date, format_distance_km, format_e
 use crate::domain::Coordinates;
 use crate::error::ApiError;
 use crate::mail::templates::{self, SiteLine};
-use crate::mail::{Attachment, MailKind, NewMail, OutboxMail, enqueue};
+use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
 use crate::settlement::Statement;
 
@@ -101,11 +101,17 @@ fn statement_kind_words(kind: &str) -> &'static str {
 pub async fn statements_ready(
     conn: &mut AsyncPgConnection,
     statements: &[Statement],
-) -> Result<Vec<OutboxMail>, ApiError> {
-    let mut queued = Vec::with_capacity(statements.len());
+) -> Result<usize, ApiError> {
+    let ids: Vec<Uuid> = statements.iter().map(|s| s.organization_id).collect();
+    let organizations: std::collections::HashMap<Uuid, organizations::Organization> =
+        organizations::find_organizations(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+    let mut mails = Vec::with_capacity(statements.len());
     for statement in statements {
-        let Some(org) = organizations::find_organization(conn, statement.organization_id).await?
-        else {
+        let Some(org) = organizations.get(&statement.organization_id) else {
             continue;
         };
         let content = templates::statement_ready(&templates::StatementReadyMail {
@@ -118,19 +124,16 @@ pub async fn statements_ready(
             lines: statement.lines,
         })
         .map_err(template_error)?;
-        let mail = NewMail {
+        mails.push(NewMail {
             kind: MailKind::StatementReady,
             related_id: Some(statement.id),
             recipient: org.email.clone(),
             content,
             attachment: None,
             dedupe_key: Some(format!("statement_ready:{}", statement.id)),
-        };
-        if let Some(row) = enqueue(conn, mail).await? {
-            queued.push(row);
-        }
+        });
     }
-    Ok(queued)
+    Ok(enqueue_many(conn, mails).await?)
 }
 
 #[derive(Debug, QueryableByName)]

@@ -194,6 +194,37 @@ pub async fn enqueue(
     Ok(row)
 }
 
+/// Records several mails in one statement (a mail whose dedupe key exists already is
+/// left out). Returns how many were recorded.
+pub async fn enqueue_many(
+    conn: &mut AsyncPgConnection,
+    mails: Vec<NewMail>,
+) -> Result<usize, DbError> {
+    if mails.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = mails
+        .iter()
+        .map(|mail| {
+            (
+                outbox::id.eq(Uuid::now_v7()),
+                outbox::kind.eq(mail.kind.as_str()),
+                outbox::related_id.eq(mail.related_id),
+                outbox::recipient.eq(&mail.recipient),
+                outbox::subject.eq(&mail.content.subject),
+                outbox::body_text.eq(&mail.content.text),
+                outbox::body_html.eq(&mail.content.html),
+                outbox::dedupe_key.eq(&mail.dedupe_key),
+            )
+        })
+        .collect();
+    Ok(diesel::insert_into(outbox::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?)
+}
+
 /// One page of the outbox, oldest first, optionally of one status.
 pub async fn list(
     conn: &mut AsyncPgConnection,
