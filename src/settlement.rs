@@ -379,16 +379,13 @@ pub fn statement_content(sheet: &Sheet, redemptions: &[SettledRedemption]) -> St
     }
 }
 
-/// A settlement's redemptions of one program at one site with one turn: what the
-/// site is owed, and how their face value splits among the funders.
+/// A settlement's redemptions of one program at one site: what the site is owed.
 #[derive(Debug, Clone, QueryableByName)]
-pub struct Group {
+pub struct SiteGroup {
     #[diesel(sql_type = SqlUuid)]
     pub program_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
     pub site_id: Uuid,
-    #[diesel(sql_type = Integer)]
-    pub turn: i32,
     #[diesel(sql_type = BigInt)]
     pub tickets: i64,
     #[diesel(sql_type = Numeric)]
@@ -404,28 +401,50 @@ pub struct Group {
     pub max_value: Decimal,
 }
 
-/// The one pass over a period's live redemptions that a settlement's totals need: a
-/// few thousand groups (program, site, turn).
-pub const GROUPS_SQL: &str =
-    "SELECT program_id, site_id, turn::integer AS turn, count(*) AS tickets,
+/// How many of a settlement's tickets of one program have each turn: how their face
+/// value splits among the funders.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TurnGroup {
+    #[diesel(sql_type = SqlUuid)]
+    pub program_id: Uuid,
+    #[diesel(sql_type = Integer)]
+    pub turn: i32,
+    #[diesel(sql_type = BigInt)]
+    pub tickets: i64,
+}
+
+/// What each site is owed over a period (a parallel pass, a few hundred groups).
+pub const SITE_GROUPS_SQL: &str = "SELECT program_id, site_id, count(*) AS tickets,
         sum(amount_payable) AS payable, sum(commission) AS commission,
         count(*) FILTER (WHERE commission <> 0) AS commissioned,
         min(value) AS min_value, max(value) AS max_value
     FROM redemptions
     WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
-    GROUP BY 1, 2, 3";
+    GROUP BY 1, 2";
 
-/// One pass over the period's live redemptions, summed by group.
+/// How many tickets of each program have each turn over a period (60 turns).
+pub const TURN_GROUPS_SQL: &str = "SELECT program_id, turn::integer AS turn, count(*) AS tickets
+    FROM redemptions
+    WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
+    GROUP BY 1, 2";
+
+/// The two grouped passes over a period's live redemptions that its totals need.
 pub async fn groups(
     conn: &mut AsyncPgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<Group>, DbError> {
-    Ok(diesel::sql_query(GROUPS_SQL)
+) -> Result<(Vec<SiteGroup>, Vec<TurnGroup>), DbError> {
+    let sites = diesel::sql_query(SITE_GROUPS_SQL)
         .bind::<Timestamptz, _>(from)
         .bind::<Timestamptz, _>(to)
         .load(conn)
-        .await?)
+        .await?;
+    let turns = diesel::sql_query(TURN_GROUPS_SQL)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)
+        .await?;
+    Ok((sites, turns))
 }
 
 /// A settlement's sums, from its groups: what each statement totals and what the
@@ -445,15 +464,22 @@ pub struct Sums {
 }
 
 impl Sums {
-    /// The sums of the groups, or `None` if a group mixes face values (a program has
-    /// one; a settlement refuses rather than bill a split it did not compute).
-    pub fn of(groups: &[Group], programs: &HashMap<Uuid, ProgramTerms>) -> Option<Sums> {
+    /// The sums of the groups, or `None` if a program's tickets have more than one
+    /// face value (a program has one; a settlement refuses rather than bill a split it
+    /// did not compute).
+    pub fn of(
+        sites: &[SiteGroup],
+        turns: &[TurnGroup],
+        programs: &HashMap<Uuid, ProgramTerms>,
+    ) -> Option<Sums> {
         let mut sums = Sums::default();
-        for g in groups {
-            let Some(terms) = programs.get(&g.program_id) else {
-                continue;
-            };
-            if g.min_value != g.max_value {
+        let mut face: HashMap<Uuid, Decimal> = HashMap::new();
+        for g in sites
+            .iter()
+            .filter(|g| programs.contains_key(&g.program_id))
+        {
+            let value = *face.entry(g.program_id).or_insert(g.min_value);
+            if g.min_value != value || g.max_value != value {
                 return None;
             }
             let site = sums.sites.entry(g.site_id).or_insert((0, 0));
@@ -462,9 +488,15 @@ impl Sums {
             *sums.payable.entry((g.program_id, g.site_id)).or_insert(0) += to_cents(g.payable);
             *sums.commission.entry(g.program_id).or_insert(0) += to_cents(g.commission);
             sums.commission_lines += g.commissioned;
+        }
+        for g in turns {
+            let (Some(terms), Some(value)) = (programs.get(&g.program_id), face.get(&g.program_id))
+            else {
+                continue;
+            };
             let shares: Vec<Decimal> = terms.shares.iter().map(|(_, s)| *s).collect();
             let parts = split_by_shares(
-                to_cents(g.min_value),
+                to_cents(*value),
                 &shares,
                 usize::try_from(g.turn).unwrap_or(0),
             );
@@ -661,12 +693,12 @@ pub async fn settle(
     diesel::sql_query("SET LOCAL work_mem = '64MB'")
         .execute(conn)
         .await?;
-    let groups = groups(conn, starts_at, ends_at).await?;
-    let mut program_ids: Vec<Uuid> = groups.iter().map(|g| g.program_id).collect();
+    let (site_groups, turn_groups) = groups(conn, starts_at, ends_at).await?;
+    let mut program_ids: Vec<Uuid> = site_groups.iter().map(|g| g.program_id).collect();
     program_ids.sort();
     program_ids.dedup();
     let programs = program_terms(conn, &program_ids, None).await?;
-    let sums = Sums::of(&groups, &programs).ok_or_else(|| {
+    let sums = Sums::of(&site_groups, &turn_groups, &programs).ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!(
             "a program's redemptions of the period carry different face values"
         ))
@@ -1184,14 +1216,13 @@ mod tests {
                         commission,
                     }
                 }).collect();
-            // The groups the settlement's SQL pass returns.
-            let mut grouped: BTreeMap<(Uuid, Uuid, usize), Group> = BTreeMap::new();
+            // The groups the settlement's two SQL passes return.
+            let mut by_site: BTreeMap<(Uuid, Uuid), SiteGroup> = BTreeMap::new();
+            let mut by_turn: BTreeMap<(Uuid, usize), TurnGroup> = BTreeMap::new();
             for r in &redemptions {
-                let turn = turn_of(r.id);
-                let g = grouped.entry((r.program_id, r.site_id, turn)).or_insert(Group {
-                    program_id: r.program_id, site_id: r.site_id,
-                    turn: i32::try_from(turn).unwrap(), tickets: 0, payable: Decimal::ZERO,
-                    commission: Decimal::ZERO, commissioned: 0,
+                let g = by_site.entry((r.program_id, r.site_id)).or_insert(SiteGroup {
+                    program_id: r.program_id, site_id: r.site_id, tickets: 0,
+                    payable: Decimal::ZERO, commission: Decimal::ZERO, commissioned: 0,
                     min_value: r.value, max_value: r.value,
                 });
                 g.tickets += 1;
@@ -1200,13 +1231,14 @@ mod tests {
                 g.commissioned += i64::from(!r.commission.is_zero());
                 g.min_value = g.min_value.min(r.value);
                 g.max_value = g.max_value.max(r.value);
+                let turn = turn_of(r.id);
+                by_turn.entry((r.program_id, turn)).or_insert(TurnGroup {
+                    program_id: r.program_id, turn: i32::try_from(turn).unwrap(), tickets: 0,
+                }).tickets += 1;
             }
-            let groups: Vec<Group> = grouped.into_values().collect();
-            let Some(sums) = Sums::of(&groups, &terms) else {
-                // Mixed face values in a program: refused, never billed.
-                prop_assert!(groups.iter().any(|g| g.min_value != g.max_value));
-                return Ok(());
-            };
+            let site_groups: Vec<SiteGroup> = by_site.into_values().collect();
+            let turn_groups: Vec<TurnGroup> = by_turn.into_values().collect();
+            let sums = Sums::of(&site_groups, &turn_groups, &terms).unwrap();
             let sheet = |whose| Sheet {
                 number: "REL-2026-000001".into(),
                 date: Utc::now().date_naive(),
