@@ -121,9 +121,11 @@ pub struct SettledRedemption {
     pub serial: String,
     pub checkbook_number: String,
     pub redeemed_at: DateTime<Utc>,
-    pub value: Decimal,
-    pub amount_payable: Decimal,
-    pub commission: Decimal,
+    /// Face value, what the site is owed and the commission, in cents (read as
+    /// integers: no decimal to decode per line).
+    pub value_cents: i64,
+    pub payable_cents: i64,
+    pub commission_cents: i64,
 }
 
 /// A ticket's turn in its funders' split: the last byte of its redemption's id
@@ -144,9 +146,9 @@ pub struct ProgramTerms {
 
 impl ProgramTerms {
     /// The cents of a ticket's face value billed to each funder, in `shares` order.
-    pub fn parts(&self, value: Decimal, redemption: Uuid) -> Vec<i64> {
+    pub fn parts(&self, value_cents: i64, redemption: Uuid) -> Vec<i64> {
         let shares: Vec<Decimal> = self.shares.iter().map(|(_, s)| *s).collect();
-        split_by_shares(to_cents(value), &shares, turn_of(redemption))
+        split_by_shares(value_cents, &shares, turn_of(redemption))
     }
 
     fn funder_index(&self, funder: Uuid) -> Option<usize> {
@@ -226,6 +228,15 @@ pub struct SheetWriter<'a> {
     face_by_program: HashMap<Uuid, i64>,
 }
 
+/// An amount in cents as the CSV writes it: `9.60`, `-0.05` (as `Decimal` prints it,
+/// without building one per line).
+fn write_cents(out: &mut String, cents: i64) {
+    use std::fmt::Write;
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{:02}", abs / 100, abs % 100);
+}
+
 /// An instant as the CSV writes it: `2026-10-01T09:30:00Z`.
 fn write_instant(out: &mut String, at: DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
@@ -288,21 +299,21 @@ impl<'a> SheetWriter<'a> {
         };
         let (rate, cents) = match self.sheet.whose {
             StatementFor::Site(site) if r.site_id == site => {
-                (commission_rate.as_str(), to_cents(r.amount_payable))
+                (commission_rate.as_str(), r.payable_cents)
             }
-            StatementFor::Commission if !r.commission.is_zero() => {
-                (commission_rate.as_str(), to_cents(r.commission))
+            StatementFor::Commission if r.commission_cents != 0 => {
+                (commission_rate.as_str(), r.commission_cents)
             }
             StatementFor::Funder(funder) => {
                 let Some(index) = terms.funder_index(funder) else {
                     return;
                 };
-                let value = to_cents(r.value);
+                let value = r.value_cents;
                 let turn = turn_of(r.id) % terms.shares.len().max(1);
                 let parts = self
                     .splits
                     .entry((r.program_id, value, turn))
-                    .or_insert_with(|| terms.parts(r.value, r.id));
+                    .or_insert_with(|| terms.parts(value, r.id));
                 let cents = parts[index];
                 *self.face_by_program.entry(r.program_id).or_insert(0) += cents;
                 (shares[index].as_str(), cents)
@@ -321,7 +332,11 @@ impl<'a> SheetWriter<'a> {
             r.serial, r.checkbook_number
         );
         write_instant(out, r.redeemed_at);
-        let _ = writeln!(out, ";{};{rate};{}", r.value, from_cents(cents));
+        out.push(';');
+        write_cents(out, r.value_cents);
+        let _ = write!(out, ";{rate};");
+        write_cents(out, cents);
+        out.push('\n');
         self.total_cents += cents;
         self.lines += 1;
     }
@@ -896,9 +911,9 @@ pub async fn write_csv(
             redemptions::serial,
             redemptions::checkbook_number,
             redemptions::redeemed_at,
-            redemptions::value,
-            redemptions::amount_payable,
-            redemptions::commission,
+            diesel::dsl::sql::<BigInt>("(redemptions.value * 100)::bigint"),
+            diesel::dsl::sql::<BigInt>("(redemptions.amount_payable * 100)::bigint"),
+            diesel::dsl::sql::<BigInt>("(redemptions.commission * 100)::bigint"),
         ))
         .order((redemptions::redeemed_at.asc(), redemptions::id.asc()))
         .into_boxed();
@@ -1211,9 +1226,9 @@ mod tests {
                         serial: format!("S{i}"),
                         checkbook_number: "C".into(),
                         redeemed_at: Utc::now(),
-                        value,
-                        amount_payable: value - commission,
-                        commission,
+                        value_cents: to_cents(value),
+                        payable_cents: to_cents(value - commission),
+                        commission_cents: to_cents(commission),
                     }
                 }).collect();
             // The groups the settlement's two SQL passes return.
@@ -1223,14 +1238,14 @@ mod tests {
                 let g = by_site.entry((r.program_id, r.site_id)).or_insert(SiteGroup {
                     program_id: r.program_id, site_id: r.site_id, tickets: 0,
                     payable: Decimal::ZERO, commission: Decimal::ZERO, commissioned: 0,
-                    min_value: r.value, max_value: r.value,
+                    min_value: from_cents(r.value_cents), max_value: from_cents(r.value_cents),
                 });
                 g.tickets += 1;
-                g.payable += r.amount_payable;
-                g.commission += r.commission;
-                g.commissioned += i64::from(!r.commission.is_zero());
-                g.min_value = g.min_value.min(r.value);
-                g.max_value = g.max_value.max(r.value);
+                g.payable += from_cents(r.payable_cents);
+                g.commission += from_cents(r.commission_cents);
+                g.commissioned += i64::from(r.commission_cents != 0);
+                g.min_value = g.min_value.min(from_cents(r.value_cents));
+                g.max_value = g.max_value.max(from_cents(r.value_cents));
                 let turn = turn_of(r.id);
                 by_turn.entry((r.program_id, turn)).or_insert(TurnGroup {
                     program_id: r.program_id, turn: i32::try_from(turn).unwrap(), tickets: 0,
@@ -1264,7 +1279,7 @@ mod tests {
                 }
             }
             // The funders' bills add up to the face value settled, to the cent.
-            let face: i64 = redemptions.iter().map(|r| to_cents(r.value)).sum();
+            let face: i64 = redemptions.iter().map(|r| r.value_cents).sum();
             prop_assert_eq!(billed_face, face);
             for site in &sites {
                 let statement = statement_content(&sheet(StatementFor::Site(*site)), &redemptions);
