@@ -404,12 +404,12 @@ pub struct SiteGroup {
     #[diesel(sql_type = BigInt)]
     pub tickets: i64,
     #[diesel(sql_type = Numeric)]
-    pub payable: Decimal,
-    #[diesel(sql_type = Numeric)]
     pub commission: Decimal,
     #[diesel(sql_type = BigInt)]
     pub commissioned: i64,
     /// A program has one face value: the smallest and largest of the group say so.
+    /// (What the site is owed follows: every redemption's value is its commission
+    /// plus its payable, which the database checks.)
     #[diesel(sql_type = Numeric)]
     pub min_value: Decimal,
     #[diesel(sql_type = Numeric)]
@@ -430,7 +430,7 @@ pub struct TurnGroup {
 
 /// What each site is owed over a period (a parallel pass, a few hundred groups).
 pub const SITE_GROUPS_SQL: &str = "SELECT program_id, site_id, count(*) AS tickets,
-        sum(amount_payable) AS payable, sum(commission) AS commission,
+        sum(commission) AS commission,
         count(*) FILTER (WHERE commission <> 0) AS commissioned,
         min(value) AS min_value, max(value) AS max_value
     FROM redemptions
@@ -497,10 +497,11 @@ impl Sums {
             if g.min_value != value || g.max_value != value {
                 return None;
             }
+            let payable = to_cents(value) * g.tickets - to_cents(g.commission);
             let site = sums.sites.entry(g.site_id).or_insert((0, 0));
             site.0 += g.tickets;
-            site.1 += to_cents(g.payable);
-            *sums.payable.entry((g.program_id, g.site_id)).or_insert(0) += to_cents(g.payable);
+            site.1 += payable;
+            *sums.payable.entry((g.program_id, g.site_id)).or_insert(0) += payable;
             *sums.commission.entry(g.program_id).or_insert(0) += to_cents(g.commission);
             sums.commission_lines += g.commissioned;
         }
@@ -1237,11 +1238,10 @@ mod tests {
             for r in &redemptions {
                 let g = by_site.entry((r.program_id, r.site_id)).or_insert(SiteGroup {
                     program_id: r.program_id, site_id: r.site_id, tickets: 0,
-                    payable: Decimal::ZERO, commission: Decimal::ZERO, commissioned: 0,
+                    commission: Decimal::ZERO, commissioned: 0,
                     min_value: from_cents(r.value_cents), max_value: from_cents(r.value_cents),
                 });
                 g.tickets += 1;
-                g.payable += from_cents(r.payable_cents);
                 g.commission += from_cents(r.commission_cents);
                 g.commissioned += i64::from(r.commission_cents != 0);
                 g.min_value = g.min_value.min(from_cents(r.value_cents));
