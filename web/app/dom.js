@@ -93,7 +93,7 @@ export function field(opts) {
       opts.hint && h('p.hint', { id: hintId }, opts.hint), h('p.field-error', { id: errId }));
   }
   return h('div.field',
-    h('label', { for: id }, opts.label, opts.required ? '' : h('span.optional', ' (facultatif)')),
+    h('label', { for: id }, opts.label, opts.required || (opts.options && opts.options[0]?.[0] !== '') ? '' : h('span.optional', ' (facultatif)')),
     opts.hint && h('p.hint', { id: hintId }, opts.hint),
     control,
     h('p.field-error', { id: errId }));
@@ -146,7 +146,7 @@ export function clearFormErrors(form) {
  */
 export function form(opts, ...children) {
   const button = h('button.primary', { type: 'submit' }, opts.submit || 'Enregistrer');
-  const el = h('form', { class: opts.class, novalidate: true, 'aria-label': opts.label },
+  const el = h('form', { class: opts.class, novalidate: true },
     h('p.form-error', { role: 'alert', tabindex: '-1', hidden: true }),
     children,
     h('div.actions', button, opts.extra));

@@ -334,9 +334,9 @@ export async function programPage(main, { args }) {
           submit: 'Enregistrer le versement',
           action: async (v, f) => {
             await post(`/programs/${id}/payments`, { funder_id: v.funder_id, amount: moneyInput(v.amount || ''), reference: v.reference || '', received_on: v.received_on });
-            toast('Versement enregistré : l’argent est disponible pour émettre des chéquiers.');
             f.reset();
             await draw();
+            toast('Versement enregistré : l’argent est disponible pour émettre des chéquiers.');
           },
         },
         field({ label: 'Financeur', name: 'funder_id', required: true, options: program.funders.map((f) => [f.organization_id, names[f.organization_id] || f.organization_id]) }),
@@ -355,8 +355,8 @@ export async function programPage(main, { args }) {
           submit: 'Allouer',
           action: async (v) => {
             await post(`/programs/${id}/allocations`, { prescriber_id: v.prescriber_id, checkbooks: Number(v.checkbooks) });
-            toast('Dotation enregistrée.');
             await draw();
+            toast('Dotation enregistrée.');
           },
         },
         h('div.row',
