@@ -432,7 +432,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await page.waitForURL('**/financeur');
     await see(page, 'Entonnoir d’usage');
     await see(page, 'Chéquiers entamés');
-    await page.locator('svg.chart').first().waitFor();
+    await page.locator('svg.bar').first().waitFor();
     await screenshots(page, 'financeur-dispositifs');
     await page.getByRole('link', { name: NAMES.program }).first().click();
     await see(page, 'Par lieu : chèques utilisés');

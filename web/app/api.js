@@ -76,6 +76,8 @@ export function currentPlace() {
 
 /** Sends the person to the login page, to come back here afterwards. */
 export function toLogin(expired) {
+  // Several requests may fail at once: the first one decides where to come back.
+  if (location.pathname === '/connexion') return;
   const back = currentPlace();
   const params = new URLSearchParams();
   if (!back.startsWith('/connexion')) params.set('retour', back);

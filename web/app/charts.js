@@ -1,35 +1,27 @@
-// Horizontal bar charts in inline SVG, with the numbers in a table beside them (the
-// chart is for the eye, the table for everyone). Responsive: the SVG scales.
+// Bar charts: one row per item, its label and value as text (read by everyone,
+// wrapping on a phone) and its bar as a small inline SVG scaled to the row's width.
 
-import { h, s, nextId } from './dom.js';
+import { h, s } from './dom.js';
 
 const fmt = new Intl.NumberFormat('fr-FR');
 
 /**
- * rows: [{label, value, text?}] — value a number, text what is written (default the
- * number). max: the 100 % of the bars (default the largest value). tone: css class.
+ * rows: [{label, value, text?, tone?}] — value a number, text what is written
+ * (default the number). max: the 100 % of the bars (default the largest value).
  */
 export function bars({ heading, rows, max, caption, unit = '' }) {
-  const id = nextId('chart');
   const top = max ?? Math.max(1, ...rows.map((r) => r.value));
-  const rowH = 34;
-  const labelW = 190;
-  const width = 640;
-  const barW = width - labelW - 90;
-  const height = rows.length * rowH + 8;
-  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': `${id}-t`, class: 'chart', preserveAspectRatio: 'xMinYMin meet' },
-    s('title', { id: `${id}-t` }, heading),
-    rows.map((r, i) => {
-      const y = i * rowH + 4;
-      const w = top > 0 ? Math.max(r.value > 0 ? 2 : 0, Math.round((r.value / top) * barW)) : 0;
-      const label = r.label.length > 26 ? `${r.label.slice(0, 25)}…` : r.label;
-      return s('g', { class: `bar ${r.tone || ''}` },
-        s('text', { x: labelW - 8, y: y + rowH / 2 + 1, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'label' }, label),
-        s('rect', { x: labelW, y: y + 5, width: w, height: rowH - 12, rx: 3 }),
-        s('text', { x: labelW + w + 6, y: y + rowH / 2 + 1, 'dominant-baseline': 'middle', class: 'value' }, r.text ?? `${fmt.format(r.value)}${unit}`));
-    }));
   return h('figure.chart-box',
     h('figcaption', h('h3', heading), caption ? h('p.hint', caption) : null),
-    rows.length ? svg : h('p.empty', 'Pas encore de données.'),
-  );
+    rows.length
+      ? h('ul.bars', rows.map((r) => {
+        const pct = top > 0 ? Math.max(r.value > 0 ? 0.5 : 0, Math.min(100, (r.value / top) * 100)) : 0;
+        return h(`li.bar-row${r.tone ? `.${r.tone}` : ''}`,
+          h('span.bar-label', r.label),
+          h('span.bar-track',
+            s('svg', { class: 'bar', viewBox: '0 0 100 10', preserveAspectRatio: 'none', 'aria-hidden': 'true', focusable: 'false' },
+              s('rect', { x: 0, y: 0, width: pct.toFixed(2), height: 10, rx: 1 }))),
+          h('span.bar-value', r.text ?? `${fmt.format(r.value)}${unit}`));
+      }))
+      : h('p.empty', 'Pas encore de données.'));
 }

@@ -76,8 +76,8 @@ export function statsView(stats) {
   );
 }
 
-function kpi(label, value) {
-  return h('div.kpi', h('span.kpi-label', label), h('strong.kpi-value', value));
+function kpi(label, value, note) {
+  return h('div.kpi', h('span.kpi-label', label), h('strong.kpi-value', value), note ? h('span.kpi-note', note) : null);
 }
 
 /** The money of a program: received, available, outstanding, and its cover. */
@@ -90,6 +90,7 @@ export function moneyView(program, cover) {
       kpi('Chèques en circulation', money(f.outstanding)),
       kpi('Encore émettable', money(f.issuable)),
     ] : null,
-    cover ? kpi('Couverture', cover.covered ? `Couvert : ${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus` : `NON couvert : ${money(cover.held)} détenus`) : null,
+    cover ? kpi('Couverture', cover.covered ? 'Couvert' : 'NON couvert',
+      `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux)`) : null,
   );
 }
