@@ -114,9 +114,7 @@ fn respond(req: &HttpRequest, asset: &Asset) -> HttpResponse {
     if fresh {
         response.finish()
     } else {
-        response
-            .content_type(asset.content_type)
-            .body(asset.body)
+        response.content_type(asset.content_type).body(asset.body)
     }
 }
 
@@ -155,7 +153,13 @@ mod tests {
 
     #[test]
     fn app_pages_and_the_rest() {
-        for page in ["/", "/connexion", "/site", "/operateur/organisations/x", "/lieux"] {
+        for page in [
+            "/",
+            "/connexion",
+            "/site",
+            "/operateur/organisations/x",
+            "/lieux",
+        ] {
             assert!(is_app_page(page), "{page}");
         }
         for other in ["/api/v1/x", "/docs/x", "/sitex", "/favicon.ico", "/nothing"] {
@@ -167,6 +171,9 @@ mod tests {
     fn the_shell_and_the_scanner_library_are_embedded() {
         assert!(ASSETS.contains_key("index.html"));
         assert!(ASSETS.contains_key("app/vendor/jsqr.js"));
-        assert_eq!(content_type("app/main.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("app/main.js"),
+            "text/javascript; charset=utf-8"
+        );
     }
 }
