@@ -139,10 +139,11 @@ pub async fn asset(req: HttpRequest, path: web::Path<String>) -> Result<HttpResp
 /// else the API's problem+json 404.
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let readable = req.method() == Method::GET || req.method() == Method::HEAD;
-    if readable && is_app_page(req.path()) {
-        if let Some(shell) = ASSETS.get("index.html") {
-            return Ok(respond(&req, shell));
-        }
+    if readable
+        && is_app_page(req.path())
+        && let Some(shell) = ASSETS.get("index.html")
+    {
+        return Ok(respond(&req, shell));
     }
     Err(not_found())
 }
