@@ -203,6 +203,8 @@ export async function newPage(browser, baseURL, viewport = DESKTOP, options = {}
 /** Saves the page at phone and desktop width: docs/screenshots/NAME-phone.png, -desktop.png. */
 export async function screenshots(page, name) {
   const original = page.viewportSize();
+  // A passing toast would hide part of the page.
+  await page.evaluate(() => { const t = document.getElementById('toast'); if (t) { t.classList.remove('show'); t.textContent = ''; } });
   for (const [suffix, size] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     await page.setViewportSize(size);
     await page.waitForTimeout(150);
