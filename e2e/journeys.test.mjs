@@ -137,9 +137,17 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await page.getByLabel('Code postal').fill('12');
     await page.getByRole('button', { name: 'Chercher' }).click();
     await see(page, 'Aucun lieu labellisé');
-    // A wrong login says so in plain French.
+    // With the keyboard only: the page's title has the focus, Tab goes to the fields,
+    // Enter submits; a wrong login says so in plain French.
     await page.goto('/connexion');
-    await loginUi(page, OPERATOR, 'not-the-password');
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Se connecter');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.name), 'email');
+    await page.keyboard.type(OPERATOR);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-the-password');
+    await page.keyboard.press('Enter');
     await see(page, 'E-mail ou mot de passe incorrect.');
     noErrors(page);
   });
@@ -365,13 +373,15 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     noErrors(page);
   });
 
-  step('an offline scan is queued on the device, said so, and synced when the connection returns', async () => {
+  step('an offline scan is queued on the device, said so, kept across a reload, and synced when the connection returns', async () => {
     const page = state.pages.site;
     const t2 = state.book.tickets[2];
+    // The service worker keeps the app's files, so that the page opens again offline.
+    await page.waitForFunction(() => navigator.serviceWorker?.controller);
     await page.context().setOffline(true);
     await see(page, 'Hors connexion.');
     await page.getByLabel('Numéro du chèque').fill(t2.serial);
-    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await page.getByLabel('Numéro du chèque').press('Enter');
     await page.locator('#scan-result[data-outcome="queued"]').waitFor();
     await see(page, 'Pas de connexion : scan gardé sur l’appareil');
     await see(page, '1 scan en attente d’envoi');
@@ -382,6 +392,10 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     assert.match(queued.idempotency_key, /^[0-9a-f-]{36}$/);
     await screenshots(page, 'site-hors-connexion');
     assert.equal((await state.siteApi.post('/tickets/verify', { serial: t2.serial })).status, 'issued');
+    // A phone may reload the tab while offline: the page opens, the scan still waits.
+    await page.reload();
+    await see(page, '1 scan en attente d’envoi');
+    await see(page, 'Hors connexion.');
 
     await page.waitForTimeout(1500);
     await page.context().setOffline(false);

@@ -8,6 +8,10 @@
 //!   (`web/index.html`); the app's router draws the page in the browser.
 //! - `/app/…` answers the files under `web/app/` with their content type.
 //!
+//! `/app/sw.js`, the service worker that keeps the app's files on the device (a scan
+//! page reloaded offline still opens), may look after every page (`Service-Worker-
+//! Allowed: /`).
+//!
 //! Everything is revalidated (`no-cache` with a strong `ETag`, 304 when unchanged), so
 //! a new binary's files are picked up at once, and pages carry a strict
 //! Content-Security-Policy (this origin only). Any other path keeps the API's
@@ -46,6 +50,7 @@ frame-ancestors 'none'";
 
 struct Asset {
     body: &'static [u8],
+    service_worker: bool,
     etag: String,
     content_type: &'static str,
 }
@@ -57,6 +62,7 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
             let digest = Sha256::digest(body);
             let asset = Asset {
                 body,
+                service_worker: *name == "app/sw.js",
                 etag: format!("\"{}\"", hex::encode(&digest[..12])),
                 content_type: content_type(name),
             };
@@ -111,6 +117,10 @@ fn respond(req: &HttpRequest, asset: &Asset) -> HttpResponse {
             "Permissions-Policy",
             "camera=(self), geolocation=(self), microphone=()",
         ));
+    if asset.service_worker {
+        // Served under /app/, it may still look after every page of the app.
+        response.insert_header(("Service-Worker-Allowed", "/"));
+    }
     if fresh {
         response.finish()
     } else {

@@ -51,6 +51,12 @@ async fn the_app_shell_and_its_files_are_served_with_their_content_types() {
         assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.text.is_empty(), "{path}");
     }
+    // The service worker may look after every page of the app.
+    let sw = app
+        .raw(app.client.get(format!("{}/app/sw.js", app.address)))
+        .await;
+    assert_eq!(sw.content_type(), "text/javascript; charset=utf-8");
+    assert_eq!(sw.headers["service-worker-allowed"], "/");
     let shell = app.raw(app.client.get(format!("{}/", app.address))).await;
     assert!(shell.text.contains(r#"<html lang="fr">"#));
     assert!(shell.text.contains(r#"src="/app/main.js""#));

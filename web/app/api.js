@@ -61,6 +61,15 @@ export function session() {
   return null;
 }
 
+/** The stored session even past its lifetime (offline scanning only: see main.js). */
+export function lastSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+  } catch {
+    return null;
+  }
+}
+
 function saveSession(s) {
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
 }

@@ -2,7 +2,7 @@
 // organisation, and the session guard (no session → login, then back here).
 
 import { h, clear, title } from './dom.js';
-import { session, logout, SessionExpired, ApiError } from './api.js';
+import { session, lastSession, logout, SessionExpired, ApiError } from './api.js';
 
 const KIND_HOME = {
   operator: '/operateur',
@@ -103,7 +103,9 @@ async function render() {
   }
   const main = document.getElementById('main');
   const path = location.pathname.replace(/\/+$/, '') || '/';
-  const me = session()?.me || null;
+  // Offline, a site agent whose token ran out keeps scanning into the device's queue;
+  // the login comes back with the network, before the queue is sent.
+  const me = session()?.me || (!navigator.onLine && path === '/site' ? lastSession()?.me : null) || null;
   if (path === '/') {
     navigate(me ? homeOf(me) : '/connexion', { replace: true });
     return;
@@ -166,6 +168,11 @@ document.addEventListener('click', (event) => {
 });
 
 window.addEventListener('popstate', render);
+
+// Keeps the app's files on the device: a scan page reloaded offline still opens.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/app/sw.js', { scope: '/' }).catch(() => {});
+}
 window.addEventListener('passnum:navigate', (event) => navigate(event.detail));
 
 render();
