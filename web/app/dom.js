@@ -121,7 +121,7 @@ export function showFormError(form, err) {
   }
   const name = err?.problem?.field;
   if (name) {
-    const control = [...form.elements].find((el) => el.name === name || name.startsWith(`${el.name}[`) || el.name.startsWith(`${name}`));
+    const control = [...form.elements].find((el) => el.name && (el.name === name || name.startsWith(`${el.name}[`) || name.startsWith(`${el.name}.`)));
     if (control) {
       control.setAttribute('aria-invalid', 'true');
       const msg = document.getElementById(`${control.id}-err`);

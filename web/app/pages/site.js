@@ -140,14 +140,15 @@ export async function scanPage(main, { me }) {
       h('p', `${rows.filter((r) => r.status !== 'reversed').length} chèque(s) encaissé(s) aujourd’hui, ${money(total.toFixed(2))}.`),
       table([
         { label: 'Heure', cell: (r) => time(r.redeemed_at) },
-        { label: 'Chèque', cell: (r) => h('span.mono', r.ticket.serial) },
-        { label: 'Valeur', cell: (r) => money(r.ticket.value), class: 'num' },
-        { label: 'État', cell: (r) => pill(statusText(r.status), r.status === 'reversed' ? 'warn' : 'ok') },
+        { label: 'Chèque', cell: (r) => [h('span.mono', r.ticket.serial), h('br'), money(r.ticket.value)] },
         {
-          label: 'Action',
-          cell: (r) => (r.status === 'redeemed' && withinGrace(r.redeemed_at)
-            ? h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${r.ticket.serial}` }, 'Annuler')
-            : ''),
+          label: 'État',
+          cell: (r) => [
+            pill(statusText(r.status), r.status === 'reversed' ? 'warn' : 'ok'),
+            r.status === 'redeemed' && withinGrace(r.redeemed_at)
+              ? [h('br'), h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${r.ticket.serial}` }, 'Annuler')]
+              : null,
+          ],
         },
       ], rows, { caption: 'Scans du jour', empty: 'Aucun scan aujourd’hui.' }),
     );
