@@ -500,6 +500,11 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
 
   step('screenshots of the remaining main pages', async () => {
     const op = state.pages.operator;
+    // Closing a program whose tickets can still be used is refused, and says until when.
+    await op.goto(`/operateur/dispositifs/${state.programId}`);
+    await op.getByText('Clore le dispositif', { exact: true }).first().click();
+    await op.getByRole('button', { name: 'Clore le dispositif' }).click();
+    await see(op, /restent utilisables jusqu'au \d{2}\/\d{2}\/\d{4}/);
     for (const [href, name, text] of [
       ['/operateur', 'operateur-accueil', 'Couverture des dispositifs'],
       ['/operateur/organisations', 'operateur-organisations', NAMES.site],
