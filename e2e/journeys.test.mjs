@@ -521,6 +521,10 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await pub.getByRole('button', { name: 'Chercher' }).click();
     await see(pub, NAMES.site);
     await screenshots(pub, 'lieux');
+    const prescriber = state.pages.prescriber;
+    await prescriber.goto('/prescripteur');
+    await prescriber.getByRole('row').filter({ hasText: 'DOSSIER-2026-0042' }).waitFor();
+    await screenshots(prescriber, 'prescripteur-accueil');
     const site = state.pages.site;
     await site.goto('/site');
     await see(site, 'Scans du jour');
