@@ -520,6 +520,12 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await pub.getByLabel('Code postal').fill('39');
     await pub.getByRole('button', { name: 'Chercher' }).click();
     await see(pub, NAMES.site);
+    // Or around the device's position, nearest first, with the distance.
+    await pub.context().grantPermissions(['geolocation']);
+    await pub.context().setGeolocation({ latitude: 47.1, longitude: 5.5 });
+    await pub.getByRole('button', { name: 'Autour de moi' }).click();
+    await see(pub, 'Lieux labellisés à moins de 30 km');
+    await pub.locator('.distance').filter({ hasText: /À \d+(,\d)? km/ }).waitFor();
     await screenshots(pub, 'lieux');
     const prescriber = state.pages.prescriber;
     await prescriber.goto('/prescripteur');

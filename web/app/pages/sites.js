@@ -37,7 +37,7 @@ export function sitesFinder({ intro } = {}) {
       }
       const page = await search({ postcode });
       if (page.items.length || postcode.length <= 2) {
-        show(`Lieux labellisés au ${postcode}`, page.items, 'Aucun lieu labellisé trouvé.');
+        show(postcode.length <= 3 ? `Lieux labellisés dans le département ${postcode}` : `Lieux labellisés au ${postcode}`, page.items, 'Aucun lieu labellisé trouvé.');
         return;
       }
       // No site in that town: the département's.
