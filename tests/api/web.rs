@@ -26,6 +26,7 @@ async fn the_app_shell_and_its_files_are_served_with_their_content_types() {
         ("/app/vendor/jsqr.js", "text/javascript; charset=utf-8"),
         ("/app/style.css", "text/css; charset=utf-8"),
         ("/app/icon.svg", "image/svg+xml"),
+        ("/app/manifest.webmanifest", "application/manifest+json"),
     ];
     for (path, content_type) in cases {
         let res = app

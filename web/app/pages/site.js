@@ -78,7 +78,13 @@ export async function scanPage(main, { me }) {
     if (outcome === 'redeemed' && redemption?.id && withinGrace(redemption.redeemed_at)) {
       result.append(h('button.secondary', { type: 'button', onclick: () => undo(redemption) }, 'Annuler ce scan (erreur)'));
     }
+    reveal();
+  }
+
+  /** Shows the answer, in view even when the serial was typed lower on a phone. */
+  function reveal() {
     result.hidden = false;
+    result.scrollIntoView({ block: 'nearest' });
   }
 
   function showQueued(item) {
@@ -89,7 +95,7 @@ export async function scanPage(main, { me }) {
       h('p.headline', 'Pas de connexion : scan gardé sur l’appareil'),
       h('p', `${item.label} scanné à ${time(item.scanned_at)}. Il sera envoyé automatiquement au retour du réseau, et vous verrez alors s’il est accepté.`),
     );
-    result.hidden = false;
+    reveal();
   }
 
   function drawQueue() {
@@ -163,7 +169,7 @@ export async function scanPage(main, { me }) {
       result.className = 'result info';
       result.dataset.outcome = 'reversed';
       result.append(h('p.headline', 'Scan annulé'), h('p', `Le chèque ${serial} n’est plus encaissé : il reste utilisable.`));
-      result.hidden = false;
+      reveal();
       toast('Scan annulé.');
     } catch (err) {
       if (err instanceof SessionExpired) return;
@@ -174,7 +180,7 @@ export async function scanPage(main, { me }) {
       clear(result);
       result.className = 'result bad';
       result.append(h('p.headline', 'Annulation impossible'), h('p', message));
-      result.hidden = false;
+      reveal();
     }
     await loadToday().catch(() => {});
   }
