@@ -190,7 +190,9 @@ export const DESKTOP = { width: 1280, height: 800 };
 /** A page whose console errors and uncaught exceptions are collected. */
 export async function newPage(browser, baseURL, viewport = DESKTOP, options = {}) {
   const context = await browser.newContext({ baseURL, viewport, locale: 'fr-FR', timezoneId: 'Europe/Paris', acceptDownloads: true, ...options });
-  context.setDefaultTimeout(15000);
+  // Generous: a healthy run answers in milliseconds, but this machine has been seen
+  // to freeze for a minute or more (a new page once took 102 s to open).
+  context.setDefaultTimeout(45000);
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (err) => page.errors.push(`pageerror: ${err.message}`));
@@ -224,7 +226,7 @@ export async function loginUi(page, email, password = PASSWORD) {
 }
 
 /** Waits until `text` is on the page (a string is matched case-insensitively). */
-export async function see(page, text, timeout = 15000) {
+export async function see(page, text, timeout = 45000) {
   const pattern = typeof text === 'string' ? new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i') : text;
   await page.getByText(pattern).first().waitFor({ state: 'visible', timeout });
 }

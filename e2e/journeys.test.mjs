@@ -333,14 +333,14 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     const [t0, t1, t2] = state.book.tickets;
     const result = page.locator('#scan-result');
     await page.getByRole('button', { name: 'Scanner avec la caméra' }).click();
-    await result.and(page.locator('[data-outcome="redeemed"]')).waitFor({ timeout: 30000 });
+    await result.and(page.locator('[data-outcome="redeemed"]')).waitFor({ timeout: 60000 });
     assert.match(await result.textContent(), /Chèque accepté : 10,00\s€/);
     assert.match(await result.textContent(), new RegExp(t0.serial));
     await screenshots(page, 'site-accepte');
 
     // The same ticket again (the camera still shows it): refused, with when.
     await page.getByRole('button', { name: 'Scanner le chèque suivant' }).click();
-    await result.and(page.locator('[data-outcome="already_redeemed"]')).waitFor({ timeout: 30000 });
+    await result.and(page.locator('[data-outcome="already_redeemed"]')).waitFor({ timeout: 60000 });
     assert.match(await result.textContent(), /déjà encaissé/i);
     assert.match(await result.textContent(), /par votre lieu le \d{2}\/\d{2}\/\d{4} à \d{2}:\d{2}/);
     await screenshots(page, 'site-refuse');
@@ -399,7 +399,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
 
     await page.waitForTimeout(1500);
     await page.context().setOffline(false);
-    await page.locator('#scan-synced li.ok').filter({ hasText: t2.serial }).waitFor({ timeout: 30000 });
+    await page.locator('#scan-synced li.ok').filter({ hasText: t2.serial }).waitFor({ timeout: 60000 });
     await see(page, 'Scans envoyés au retour du réseau');
     await page.locator('#scan-queue').waitFor({ state: 'hidden' });
     assert.equal(await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('passnum.scans.')).flatMap(([, v]) => JSON.parse(v)).length), 0);
