@@ -91,7 +91,7 @@ export class Server {
       },
       stdio: ['ignore', log, log],
     });
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + 90000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`passnum serve exited (${this.proc.exitCode}): see e2e/artifacts/server.log`);
       try {
@@ -102,7 +102,7 @@ export class Server {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error('passnum serve did not become ready in 30 s');
+    throw new Error('passnum serve did not become ready in 90 s');
   }
 
   async stop() {
@@ -158,7 +158,7 @@ export class Server {
   }
 
   /** The invitation link of the last invitation mailed to `email` (an .eml file). */
-  async invitationLink(email, timeoutMs = 15000) {
+  async invitationLink(email, timeoutMs = 60000) {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const files = fs.existsSync(this.mailDir) ? fs.readdirSync(this.mailDir).filter((f) => f.endsWith('.eml')) : [];
