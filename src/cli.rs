@@ -1,5 +1,5 @@
 //! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`,
-//! `expire`, `settle`, `remind`.
+//! `expire`, `settle`, `remind`, `database-url`, `stop-database`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +59,9 @@ enum Command {
     /// within 30 days (sent by the mail worker of `passnum serve`). Safe from cron:
     /// never twice for the same checkbook and expiry date.
     Remind,
+    /// Prints the URL of the database: DATABASE_URL, or the private cluster's (started
+    /// if needed), e.g. for `psql "$(passnum database-url)"` or a test harness.
+    DatabaseUrl,
     /// Stops the private PostgreSQL cluster of the data folder (its data stays,
     /// unless --remove).
     StopDatabase {
@@ -206,6 +209,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     r.checkbook_number, r.unused, r.valid_until
                 );
             }
+        }
+        Command::DatabaseUrl => {
+            println!("{}", db::resolve_database_url(&settings).await?);
         }
         Command::StopDatabase { remove } => {
             if settings.database_url.is_some() {

@@ -28,3 +28,4 @@ pub mod settlement;
 pub mod startup;
 pub mod stats;
 pub mod telemetry;
+pub mod web;

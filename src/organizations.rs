@@ -215,6 +215,25 @@ pub async fn find_user_by_email(
         .optional()?)
 }
 
+/// One page of an organisation's users in creation order, after `after`.
+pub async fn list_users(
+    conn: &mut AsyncPgConnection,
+    organization: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<User>, DbError> {
+    let mut query = users::table
+        .filter(users::organization_id.eq(organization))
+        .select(User::as_select())
+        .order(users::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
 pub async fn find_user(
     conn: &mut AsyncPgConnection,
     id: Uuid,

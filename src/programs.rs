@@ -643,3 +643,93 @@ pub async fn program_ids(
     }
     Ok(query.load(conn).await?)
 }
+
+/// One page of the programs `caller` may see, in creation order (ids are UUIDv7),
+/// after `after`: the operator's all, a funder's those it funds, a prescriber's those
+/// it has an allocation in; a site sees none.
+pub async fn list_visible(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Program>, DbError> {
+    let mut query = programs::table
+        .select(Program::as_select())
+        .order(programs::id.asc())
+        .limit(limit)
+        .into_boxed();
+    match caller.kind {
+        OrgKind::Operator => {}
+        OrgKind::Funder => {
+            query = query.filter(
+                programs::id.eq_any(
+                    program_funders::table
+                        .filter(program_funders::funder_id.eq(caller.organization_id))
+                        .select(program_funders::program_id),
+                ),
+            );
+        }
+        OrgKind::Prescriber => {
+            query = query.filter(
+                programs::id.eq_any(
+                    allocations::table
+                        .filter(allocations::prescriber_id.eq(caller.organization_id))
+                        .select(allocations::program_id),
+                ),
+            );
+        }
+        OrgKind::Site => return Ok(Vec::new()),
+    }
+    if let Some(after) = after {
+        query = query.filter(programs::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// A prescriber's allowance in a program: checkbooks allocated in all, and how many it
+/// may still issue.
+#[derive(Debug, Clone)]
+pub struct AllowanceSummary {
+    pub prescriber_id: Uuid,
+    pub prescriber_name: String,
+    pub checkbooks: i64,
+    pub remaining_checkbooks: i64,
+}
+
+/// The allowances of a program's prescribers (only `prescriber`'s when given), by name.
+pub async fn allowances(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    prescriber: Option<Uuid>,
+) -> Result<Vec<AllowanceSummary>, DbError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        prescriber_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        checkbooks: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT a.prescriber_id, o.name, sum(a.checkbooks)::bigint AS checkbooks
+         FROM allocations a JOIN organizations o ON o.id = a.prescriber_id
+         WHERE a.program_id = $1 AND ($2::uuid IS NULL OR a.prescriber_id = $2)
+         GROUP BY a.prescriber_id, o.name
+         ORDER BY o.name",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(program)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(prescriber)
+    .load(conn)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(AllowanceSummary {
+            prescriber_id: row.prescriber_id,
+            prescriber_name: row.name,
+            checkbooks: row.checkbooks,
+            remaining_checkbooks: remaining_allocation(conn, program, row.prescriber_id).await?,
+        });
+    }
+    Ok(out)
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::ResponseError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::middleware::{DefaultHeaders, from_fn};
@@ -99,7 +98,8 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(unknown_route))
+                .service(web::resource("/app/{path:.*}").route(web::get().to(crate::web::asset)))
+                .default_service(web::to(crate::web::fallback))
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(from_fn(problem_safety_net))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
@@ -126,15 +126,6 @@ impl Application {
         }
         result
     }
-}
-
-/// No route matched this method and path.
-async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "Cette adresse ne correspond à aucune ressource de l'API.",
-    ))
 }
 
 /// Resolves the database (starting the private cluster if needed), migrates it and

@@ -253,6 +253,56 @@ impl From<User> for UserView {
     }
 }
 
+/// The users of an organisation, oldest first (the operator for any, an
+/// organisation's admin for its own): who may log in, who is still invited.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), PageQuery),
+    responses(
+        (status = 200, body = Page<UserView>),
+        (status = 403, description = "`forbidden`: an agent", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/organizations/{id}/users")]
+pub async fn list_users(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<UserView>>> {
+    let organization_id = id.into_inner();
+    if !caller.can_see_organization(organization_id) {
+        return Err(ApiError::not_found());
+    }
+    if !caller.is_operator() && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Seuls les administrateurs de l'organisation voient ses utilisateurs.",
+        ));
+    }
+    let limit = page.limit()?;
+    let mut conn = state.conn().await?;
+    if orgs::find_organization(&mut conn, organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found());
+    }
+    let rows = orgs::list_users(
+        &mut conn,
+        organization_id,
+        page.after_id()?,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let (rows, next_cursor) = split_page(rows, limit, |u| u.id);
+    Ok(web::Json(Page {
+        items: rows.into_iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}
+
 /// Adds a user to an organisation (the operator for any, an organisation's admin for
 /// its own). Without a password, the user is invited by e-mail to choose one (a
 /// single-use link, see `POST /auth/invitations/accept`) and cannot log in until then.

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
+use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::domain::{self, PostcodePrefix, ValidationError};
 use crate::error::{ApiResult, Problem};
@@ -277,6 +278,76 @@ pub async fn get_program(
             view
         },
     ))
+}
+
+/// A prescriber's allowance in a program.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllowanceView {
+    pub prescriber_id: Uuid,
+    pub prescriber_name: String,
+    /// Checkbooks allocated, all allocations added up.
+    pub checkbooks: i64,
+    /// Checkbooks it may still issue.
+    pub remaining_checkbooks: i64,
+}
+
+/// A program in a list, with the allowances its reader may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramListItem {
+    #[serde(flatten)]
+    pub program: ProgramView,
+    /// The operator: every prescriber's; a prescriber: its own; a funder: none.
+    pub allocations: Vec<AllowanceView>,
+}
+
+/// The programs the caller may see, oldest first: the operator's all, a funder's
+/// those it funds (with their money), a prescriber's those it has an allocation in
+/// (with what it may still issue, without the funders' money). A site sees none.
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = Page<ProgramListItem>))
+)]
+#[get("/programs")]
+pub async fn list_programs(
+    caller: Caller,
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<ProgramListItem>>> {
+    let limit = page.limit()?;
+    let mut conn = state.conn().await?;
+    let rows =
+        programs::list_visible(&mut conn, &caller, page.after_id()?, i64::from(limit) + 1).await?;
+    let (rows, next_cursor) = split_page(rows, limit, |p| p.id);
+    let mut items = Vec::with_capacity(rows.len());
+    for program in rows {
+        let id = program.id;
+        let view = view(&mut conn, program).await?;
+        let (view, allowances) = match caller.kind {
+            crate::domain::OrgKind::Operator => {
+                (view, programs::allowances(&mut conn, id, None).await?)
+            }
+            crate::domain::OrgKind::Prescriber => (
+                view.for_prescriber(),
+                programs::allowances(&mut conn, id, Some(caller.organization_id)).await?,
+            ),
+            _ => (view, Vec::new()),
+        };
+        items.push(ProgramListItem {
+            program: view,
+            allocations: allowances
+                .into_iter()
+                .map(|a| AllowanceView {
+                    prescriber_id: a.prescriber_id,
+                    prescriber_name: a.prescriber_name,
+                    checkbooks: a.checkbooks,
+                    remaining_checkbooks: a.remaining_checkbooks,
+                })
+                .collect(),
+        });
+    }
+    Ok(web::Json(Page { items, next_cursor }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -18,3 +18,4 @@ mod redemptions;
 mod settlements;
 mod smtp;
 mod stats;
+mod web;

@@ -1,0 +1,540 @@
+// The web app's journeys, end to end in headless Chromium against the real server and
+// database: an operator sets up a program, a prescriber issues and prints a
+// checkbook, a site scans a ticket with a (fake) camera and types another's serial, a
+// second scan is refused, an offline scan syncs later, a scan is undone, a funder
+// downloads a statement, an expired session goes back to login and then back to the
+// page. Screenshots of the main pages at phone and desktop width go to
+// docs/screenshots/.
+//
+// Run: scripts/test-web (or scripts/test, after cargo test).
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Server, launchBrowser, newPage, screenshots as shoot, loginUi, see, OPERATOR, PASSWORD, ARTIFACTS, PHONE } from './harness.mjs';
+import { decodePng, frameOf, writeY4m, rgbaOf } from './qrvideo.mjs';
+
+const FUNDER_EMAIL = 'financeur@e2e.example.org';
+const PRESCRIBER_EMAIL = 'prescriptrice@e2e.example.org';
+const SITE_EMAIL = 'mediateur@e2e.example.org';
+const NAMES = {
+  funder: 'Département du Jura (essai)',
+  prescriber: 'CCAS de Dole (essai)',
+  site: 'Médiathèque de Dole (essai)',
+  program: 'Pass Numérique Jura 2026 (essai)',
+};
+
+const server = new Server();
+let browser;
+let cameraBrowser;
+const state = {};
+const timings = [];
+let failed = null;
+
+/** A journey step: skipped once an earlier one failed (they build on each other). */
+function step(name, fn) {
+  it(name, async (t) => {
+    if (failed) {
+      t.skip(`an earlier step failed: ${failed}`);
+      return;
+    }
+    const started = Date.now();
+    try {
+      await fn(t);
+    } catch (err) {
+      failed = name;
+      for (const page of Object.values(state.pages || {})) {
+        await page.screenshot({ path: path.join(ARTIFACTS, `failure-${page.label}.png`), fullPage: true }).catch(() => {});
+      }
+      throw err;
+    } finally {
+      timings.push([name, Date.now() - started]);
+    }
+  });
+}
+
+/** Screenshots at both widths, after checking the page holds together at 360 px. */
+async function screenshots(page, name) {
+  const problems = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')) out.push(`unlabelled ${el.tagName} ${el.name}`);
+    }
+    for (const el of document.querySelectorAll('button')) {
+      if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('button without a name');
+    }
+    if (document.documentElement.lang !== 'fr') out.push('lang is not fr');
+    return out;
+  });
+  assert.deepEqual(problems, [], `${name}: accessibility basics`);
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(100);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `${name}: the page is ${overflow}px wider than a 360-px phone`);
+  await shoot(page, name);
+}
+
+function noErrors(page) {
+  assert.deepEqual(page.errors, [], `${page.label}: errors in the browser console`);
+}
+
+async function pageFor(label, b = browser) {
+  const page = await newPage(b, server.url);
+  page.label = label;
+  state.pages = { ...(state.pages || {}), [label]: page };
+  return page;
+}
+
+async function saveDownload(page, click, name) {
+  const [download] = await Promise.all([page.waitForEvent('download'), click()]);
+  const file = path.join(ARTIFACTS, name);
+  await download.saveAs(file);
+  return { file, suggested: download.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+function pdfText(file) {
+  return execFileSync('pdftotext', [file, '-'], { encoding: 'utf8' });
+}
+
+/** The 15th of last month at noon in Paris (a period that is over, to settle). */
+function lastMonth() {
+  const now = new Date();
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+  return `${start.toISOString().slice(0, 7)}-15`;
+}
+
+describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const f of fs.readdirSync(ARTIFACTS)) if (f.startsWith('failure-')) fs.rmSync(path.join(ARTIFACTS, f));
+    const started = Date.now();
+    await server.start();
+    browser = await launchBrowser();
+    timings.push(['start server and browser', Date.now() - started]);
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await cameraBrowser?.close().catch(() => {});
+    await server.stop();
+    const total = timings.reduce((s, [, ms]) => s + ms, 0);
+    const lines = timings.map(([name, ms]) => `${(ms / 1000).toFixed(1).padStart(6)} s  ${name}`);
+    const report = `${lines.join('\n')}\n${(total / 1000).toFixed(1).padStart(6)} s  in all\n`;
+    fs.writeFileSync(path.join(ARTIFACTS, 'timings.txt'), report);
+    console.log(`\nBrowser journeys, time per step:\n${report}`);
+  });
+
+  step('the public directory and the login page work without an account', async () => {
+    const page = await pageFor('public');
+    await page.goto('/');
+    await page.waitForURL('**/connexion');
+    await see(page, 'Se connecter');
+    await screenshots(page, 'connexion');
+    await page.getByRole('link', { name: 'Trouver un lieu', exact: true }).click();
+    await page.waitForURL('**/lieux');
+    await page.getByLabel('Code postal').fill('12');
+    await page.getByRole('button', { name: 'Chercher' }).click();
+    await see(page, 'Aucun lieu labellisé');
+    // With the keyboard only: the page's title has the focus, Tab goes to the fields,
+    // Enter submits; a wrong login says so in plain French.
+    await page.goto('/connexion');
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Se connecter');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.name), 'email');
+    await page.keyboard.type(OPERATOR);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-the-password');
+    await page.keyboard.press('Enter');
+    await see(page, 'E-mail ou mot de passe incorrect.');
+    noErrors(page);
+  });
+
+  step('operator sets up organisations, a label, a program, a payment and an allocation', async () => {
+    const page = await pageFor('operator');
+    await page.goto('/operateur');
+    await page.waitForURL('**/connexion?retour=%2Foperateur');
+    await loginUi(page, OPERATOR);
+    await page.waitForURL('**/operateur');
+    await see(page, 'Tableau de bord');
+
+    const createOrg = async (kind, name, extra = {}) => {
+      await page.getByRole('link', { name: 'Organisations', exact: true }).click();
+      await page.waitForURL('**/operateur/organisations');
+      await page.getByText('Créer une organisation').click();
+      await page.getByLabel('Type', { exact: true }).selectOption(kind);
+      await page.getByLabel('Nom', { exact: true }).fill(name);
+      await page.getByLabel('E-mail de contact').fill(`contact.${kind}@e2e.example.org`);
+      await page.getByLabel('Code postal').fill(extra.postcode || '39000');
+      await page.getByLabel('Ville').fill(extra.city || 'Lons-le-Saunier');
+      if (extra.address) await page.getByLabel('Adresse').fill(extra.address);
+      if (extra.latitude) {
+        await page.getByLabel('Latitude').fill(extra.latitude);
+        await page.getByLabel('Longitude').fill(extra.longitude);
+      }
+      await page.getByRole('button', { name: 'Créer l’organisation' }).click();
+      await page.getByRole('heading', { level: 1, name }).waitFor();
+      return page.url().split('/').pop();
+    };
+
+    // A mistake first: the API's refusal is shown on the field, in French.
+    await page.getByRole('link', { name: 'Organisations', exact: true }).click();
+    await page.getByText('Créer une organisation').click();
+    await page.getByLabel('Nom', { exact: true }).fill('Sans e-mail valable');
+    await page.getByLabel('E-mail de contact').fill('pas-une-adresse');
+    await page.getByLabel('Code postal').fill('39000');
+    await page.getByLabel('Ville').fill('Lons');
+    await page.getByRole('button', { name: 'Créer l’organisation' }).click();
+    await page.locator('[aria-invalid="true"][name="email"]').waitFor();
+    await page.locator('.form-error').waitFor();
+
+    state.funderId = await createOrg('funder', NAMES.funder);
+    state.prescriberId = await createOrg('prescriber', NAMES.prescriber, { postcode: '39100', city: 'Dole' });
+    state.siteId = await createOrg('site', NAMES.site, { postcode: '39100', city: 'Dole', address: '2 rue Sombardier', latitude: '47.0925', longitude: '5.4902' });
+
+    // The site's label, then its agent invited by e-mail.
+    await see(page, 'Sans label');
+    await page.getByRole('button', { name: 'Attribuer le label' }).click();
+    await see(page, 'Label actif');
+    await page.getByLabel('E-mail', { exact: true }).fill(SITE_EMAIL);
+    await page.getByRole('button', { name: 'Envoyer l’invitation' }).click();
+    await page.getByRole('row').filter({ hasText: SITE_EMAIL }).waitFor();
+    await see(page, 'Invité');
+    await screenshots(page, 'operateur-organisation');
+
+    // The program, co-funded by one funder (100 %).
+    await page.getByRole('link', { name: 'Dispositifs', exact: true }).click();
+    await page.waitForURL('**/operateur/dispositifs');
+    await page.getByText('Ouvrir un dispositif').click();
+    await page.getByLabel('Nom du dispositif').fill(NAMES.program);
+    await page.getByLabel('Budget (€)').fill('1 000');
+    await page.getByLabel('Financeur 1').selectOption({ label: NAMES.funder });
+    await page.getByLabel('Territoire').fill('39');
+    await page.getByRole('button', { name: 'Ouvrir le dispositif' }).click();
+    await page.getByRole('heading', { level: 1, name: NAMES.program }).waitFor();
+    state.programId = page.url().split('/').pop();
+
+    // Money received, then checkbooks allocated to the prescriber.
+    await page.getByLabel('Montant reçu (€)').fill('1000');
+    await page.getByLabel('Référence du virement').fill('VIR-JURA-0001');
+    await page.getByRole('button', { name: 'Enregistrer le versement' }).click();
+    await see(page, 'Versement enregistré');
+    await page.getByLabel('Nombre de chéquiers').fill('5');
+    await page.getByRole('button', { name: 'Allouer' }).click();
+    await see(page, 'Dotation enregistrée');
+    await page.getByRole('row').filter({ hasText: NAMES.prescriber }).waitFor();
+    await see(page, /1\s000,00\s€/);
+
+    const api = await server.as(OPERATOR);
+    const program = await api.get(`/programs/${state.programId}`);
+    assert.equal(program.funding.received, '1000.00');
+    assert.equal(program.territory_postcodes.join(), '39');
+    const list = await api.get('/programs');
+    assert.equal(list.items[0].allocations[0].remaining_checkbooks, 5);
+    await screenshots(page, 'operateur-dispositif');
+
+    // Set-up outside the journey: the funder's and the prescriber's accounts.
+    await api.post(`/organizations/${state.funderId}/users`, { email: FUNDER_EMAIL, password: PASSWORD, role: 'admin' });
+    await api.post(`/organizations/${state.prescriberId}/users`, { email: PRESCRIBER_EMAIL, password: PASSWORD, role: 'agent' });
+    state.operatorApi = api;
+    noErrors(page);
+  });
+
+  step('prescriber issues a checkbook, opens its PDF, e-mails it, hands out a stock one and cancels it', async () => {
+    const page = await pageFor('prescriber');
+    await page.goto('/prescripteur');
+    await loginUi(page, PRESCRIBER_EMAIL);
+    await page.waitForURL('**/prescripteur');
+    await see(page, 'chéquier(s) restant(s) sur 5 alloué(s)');
+    await screenshots(page, 'prescripteur-accueil');
+
+    await page.getByRole('link', { name: 'Émettre un chéquier' }).click();
+    await page.waitForURL('**/prescripteur/emettre');
+    await page.getByLabel('Référence du bénéficiaire').fill('DOSSIER-2026-0042');
+    await page.getByLabel('Année de naissance').fill('1957');
+    await page.getByLabel('Code postal').fill('39100');
+    await page.getByLabel('Situation').selectOption('retired');
+    await screenshots(page, 'prescripteur-emettre');
+    await page.getByRole('button', { name: 'Émettre et remettre le chéquier' }).click();
+    await page.waitForURL(/\/prescripteur\/chequiers\/[0-9a-f-]{36}$/);
+    state.checkbookId = page.url().split('/').pop();
+    await see(page, 'Remis au bénéficiaire');
+    const number = (await page.getByRole('heading', { level: 1 }).textContent()).replace('Chéquier ', '').trim();
+
+    const pdf = await saveDownload(page, () => page.getByRole('button', { name: 'Télécharger le PDF' }).click(), 'chequier.pdf');
+    assert.equal(pdf.bytes.subarray(0, 5).toString(), '%PDF-');
+    assert.equal(pdf.suggested, `chequier-${number}.pdf`);
+    assert.match(pdfText(pdf.file), new RegExp(number));
+
+    await page.getByLabel('Adresse e-mail').fill('beneficiaire@e2e.example.org');
+    await page.getByRole('button', { name: 'Envoyer le chéquier' }).click();
+    await see(page, 'Le chéquier part par e-mail à beneficiaire@e2e.example.org');
+    await screenshots(page, 'prescripteur-chequier');
+
+    // A stock checkbook printed in advance, handed out later, then declared lost.
+    await page.getByRole('link', { name: 'Émettre', exact: true }).click();
+    await page.getByText('Préparer des chéquiers en stock').click();
+    const stockForm = page.locator('details').filter({ hasText: 'Préparer des chéquiers en stock' });
+    await stockForm.getByLabel('Nombre de chéquiers').fill('1');
+    const run = await saveDownload(page, () => stockForm.getByRole('button', { name: 'Préparer les chéquiers en stock' }).click(), 'stock.pdf');
+    assert.equal(run.bytes.subarray(0, 5).toString(), '%PDF-');
+    await page.waitForURL('**/prescripteur');
+    await page.getByRole('row').filter({ hasText: 'En stock' }).getByRole('link').click();
+    await see(page, 'Remettre ce chéquier à un bénéficiaire');
+    state.stockId = page.url().split('/').pop();
+    await page.getByLabel('Référence du bénéficiaire').fill('DOSSIER-2026-0043');
+    await page.getByRole('button', { name: 'Remettre le chéquier' }).click();
+    await see(page, 'Remis au bénéficiaire');
+    await page.getByText('Chéquier perdu ou volé ?').click();
+    await page.getByLabel('Motif').fill('perdu dans le bus');
+    await page.getByRole('button', { name: 'Annuler ce chéquier' }).click();
+    await page.getByText('Annulé', { exact: true }).first().waitFor();
+
+    // Where to send the beneficiary.
+    await page.getByRole('link', { name: 'Lieux proches' }).click();
+    await page.getByLabel('Code postal').fill('39100');
+    await page.getByRole('button', { name: 'Chercher' }).click();
+    await see(page, NAMES.site);
+    await screenshots(page, 'prescripteur-lieux');
+
+    const api = await server.as(PRESCRIBER_EMAIL);
+    state.book = await api.get(`/checkbooks/${state.checkbookId}`);
+    state.stock = await api.get(`/checkbooks/${state.stockId}`);
+    assert.equal(state.book.beneficiary.reference, 'DOSSIER-2026-0042');
+    assert.equal(state.stock.status, 'cancelled');
+    const qr = await api.get(`/tickets/${state.book.tickets[0].id}/qr.png`);
+    // The fake camera: a video of the first ticket's QR code, checked with jsQR first.
+    const frame = frameOf(decodePng(qr));
+    const { default: jsQR } = await import('../web/app/vendor/jsqr.js');
+    assert.equal(jsQR(rgbaOf(frame), frame.width, frame.height)?.data, state.book.tickets[0].code);
+    state.video = path.join(ARTIFACTS, 'ticket-qr.y4m');
+    writeY4m(state.video, frame);
+    noErrors(page);
+  });
+
+  step('site agent accepts the invitation, scans with the camera, a second scan is refused, types a serial and undoes it', async () => {
+    cameraBrowser = await launchBrowser({ video: state.video });
+    const page = await pageFor('site', cameraBrowser);
+    const link = await server.invitationLink(SITE_EMAIL);
+    await page.goto(link.replace(/^https?:\/\/[^/]+/, ''));
+    await page.getByLabel('Mot de passe', { exact: true }).fill('mon-nouveau-mot-de-passe');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('mon-nouveau-mot-de-passe');
+    await screenshots(page, 'invitation');
+    await page.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
+    await see(page, 'Votre mot de passe est enregistré');
+    await page.getByRole('link', { name: 'Se connecter' }).last().click();
+    await page.getByLabel('Mot de passe').fill('mon-nouveau-mot-de-passe');
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.waitForURL('**/site');
+    await see(page, 'Aucun scan aujourd’hui');
+
+    const [t0, t1, t2] = state.book.tickets;
+    const result = page.locator('#scan-result');
+    await page.getByRole('button', { name: 'Scanner avec la caméra' }).click();
+    await result.and(page.locator('[data-outcome="redeemed"]')).waitFor({ timeout: 60000 });
+    assert.match(await result.textContent(), /Chèque accepté : 10,00\s€/);
+    assert.match(await result.textContent(), new RegExp(t0.serial));
+    await screenshots(page, 'site-accepte');
+
+    // The same ticket again (the camera still shows it): refused, with when.
+    await page.getByRole('button', { name: 'Scanner le chèque suivant' }).click();
+    await result.and(page.locator('[data-outcome="already_redeemed"]')).waitFor({ timeout: 60000 });
+    assert.match(await result.textContent(), /déjà encaissé/i);
+    assert.match(await result.textContent(), /par votre lieu le \d{2}\/\d{2}\/\d{4} à \d{2}:\d{2}/);
+    await screenshots(page, 'site-refuse');
+    await page.getByRole('button', { name: 'Fermer la caméra' }).click();
+
+    // Typed by hand, then undone within the grace period.
+    await page.getByLabel('Numéro du chèque').fill(t1.serial.toLowerCase());
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await result.and(page.locator('[data-outcome="redeemed"]')).waitFor();
+    assert.match(await result.textContent(), new RegExp(t1.serial));
+    await page.getByRole('button', { name: 'Annuler ce scan (erreur)' }).click();
+    await result.and(page.locator('[data-outcome="reversed"]')).waitFor();
+    const api = await server.as(SITE_EMAIL, 'mon-nouveau-mot-de-passe');
+    assert.equal((await api.post('/tickets/verify', { serial: t1.serial })).status, 'issued');
+    assert.equal((await api.post('/tickets/verify', { serial: t0.serial })).status, 'redeemed');
+
+    // Refusals in plain words: a cancelled ticket, a mistyped serial.
+    await page.getByLabel('Numéro du chèque').fill(state.stock.tickets[0].serial);
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await result.and(page.locator('[data-outcome="ticket_cancelled"]')).waitFor();
+    assert.match(await result.textContent(), /chèque annulé/);
+    const typo = `${t2.serial.slice(0, -1)}${t2.serial.endsWith('A') ? 'B' : 'A'}`;
+    await page.getByLabel('Numéro du chèque').fill(typo);
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await result.and(page.locator('[data-outcome="invalid_code"]')).waitFor();
+    assert.match(await result.textContent(), /ce n’est pas un chèque valide/);
+
+    await page.getByRole('row').filter({ hasText: t0.serial }).waitFor();
+    state.siteApi = api;
+    noErrors(page);
+  });
+
+  step('an offline scan is queued on the device, said so, kept across a reload, and synced when the connection returns', async () => {
+    const page = state.pages.site;
+    const t2 = state.book.tickets[2];
+    // The service worker keeps the app's files, so that the page opens again offline.
+    await page.waitForFunction(() => navigator.serviceWorker?.controller);
+    await page.context().setOffline(true);
+    await see(page, 'Hors connexion.');
+    await page.getByLabel('Numéro du chèque').fill(t2.serial);
+    await page.getByLabel('Numéro du chèque').press('Enter');
+    await page.locator('#scan-result[data-outcome="queued"]').waitFor();
+    await see(page, 'Pas de connexion : scan gardé sur l’appareil');
+    await see(page, '1 scan en attente d’envoi');
+    const [queued] = await page.evaluate(() => Object.entries(localStorage)
+      .filter(([k]) => k.startsWith('passnum.scans.'))
+      .flatMap(([, v]) => JSON.parse(v)));
+    assert.equal(queued.serial, t2.serial);
+    assert.match(queued.idempotency_key, /^[0-9a-f-]{36}$/);
+    await screenshots(page, 'site-hors-connexion');
+    assert.equal((await state.siteApi.post('/tickets/verify', { serial: t2.serial })).status, 'issued');
+    // A phone may reload the tab while offline: the page opens, the scan still waits.
+    await page.reload();
+    await see(page, '1 scan en attente d’envoi');
+    await see(page, 'Hors connexion.');
+
+    await page.waitForTimeout(1500);
+    await page.context().setOffline(false);
+    await page.locator('#scan-synced li.ok').filter({ hasText: t2.serial }).waitFor({ timeout: 60000 });
+    await see(page, 'Scans envoyés au retour du réseau');
+    await page.locator('#scan-queue').waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('passnum.scans.')).flatMap(([, v]) => JSON.parse(v)).length), 0);
+    const today = await state.siteApi.get('/redemptions?limit=200');
+    const synced = today.items.find((r) => r.ticket.serial === t2.serial && r.status === 'redeemed');
+    assert.ok(synced, 'the server has the offline scan');
+    assert.equal(new Date(synced.scanned_at).getTime(), new Date(queued.scanned_at).getTime(), 'scanned_at is the time on the device');
+    assert.ok(new Date(synced.redeemed_at) > new Date(synced.scanned_at));
+    noErrors(page);
+  });
+
+  step('a suspended label is refused at the scan, in plain words, until reinstated', async () => {
+    const op = state.pages.operator;
+    await op.goto(`/operateur/organisations/${state.siteId}`);
+    await op.getByRole('button', { name: 'Suspendre le label' }).click();
+    await see(op, 'Label suspendu');
+    const page = state.pages.site;
+    await page.getByLabel('Numéro du chèque').fill(state.book.tickets[3].serial);
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await page.locator('#scan-result[data-outcome="label_inactive"]').waitFor();
+    await see(page, 'Refusé : label suspendu');
+    await op.getByRole('button', { name: 'Rétablir le label' }).click();
+    await see(op, 'Label actif');
+    noErrors(op);
+  });
+
+  step('operator settles last month; the funder sees the funnel and downloads its statement (CSV, PDF)', async () => {
+    // Set-up: the scans are moved to last month, a period that is over.
+    const day = lastMonth();
+    server.sql(`UPDATE redemptions SET redeemed_at = '${day} 12:00:00 Europe/Paris', scanned_at = '${day} 11:59:00 Europe/Paris' WHERE status = 'redeemed'`);
+    const op = state.pages.operator;
+    await op.getByRole('link', { name: 'Remboursements' }).click();
+    await op.waitForURL('**/operateur/remboursements');
+    await op.getByRole('button', { name: 'Rembourser la période' }).click();
+    await see(op, 'relevé(s) établi(s)');
+    await see(op, 'Facture au financeur');
+    await screenshots(op, 'operateur-remboursements');
+    await op.getByRole('button', { name: 'Rembourser la période' }).click();
+    await op.locator('.form-error').filter({ hasText: /déjà/ }).waitFor();
+
+    const page = await pageFor('funder');
+    await page.goto('/financeur');
+    await loginUi(page, FUNDER_EMAIL);
+    await page.waitForURL('**/financeur');
+    await see(page, 'Entonnoir d’usage');
+    await see(page, 'Chéquiers entamés');
+    await page.locator('svg.bar').first().waitFor();
+    await screenshots(page, 'financeur-dispositifs');
+    await page.getByRole('link', { name: NAMES.program }).first().click();
+    await see(page, 'Par lieu : chèques utilisés');
+    await see(page, 'Chèques utilisés par mois');
+    await screenshots(page, 'financeur-dispositif');
+
+    await page.getByRole('link', { name: 'Relevés' }).click();
+    await page.waitForURL('**/financeur/releves');
+    const row = page.getByRole('row').filter({ hasText: 'Facture au financeur' });
+    await row.waitFor();
+    await screenshots(page, 'financeur-releves');
+    const number = (await row.locator('.mono').textContent()).trim();
+    const csv = await saveDownload(page, () => row.getByRole('button', { name: /CSV/ }).click(), 'releve.csv');
+    assert.equal(csv.suggested, `${number}.csv`);
+    const text = csv.bytes.toString('utf8');
+    assert.match(text.split('\n')[0], /;/);
+    assert.ok(text.includes(state.book.tickets[0].serial.replace(/-/g, '')) || text.includes(state.book.tickets[0].serial), 'the CSV lists the scanned ticket');
+    const pdf = await saveDownload(page, () => row.getByRole('button', { name: /PDF/ }).click(), 'releve.pdf');
+    assert.equal(pdf.bytes.subarray(0, 5).toString(), '%PDF-');
+    assert.match(pdfText(pdf.file), new RegExp(number));
+    noErrors(page);
+  });
+
+  step('an expired session goes to the login page, then back to the page', async () => {
+    const page = state.pages.funder;
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('passnum.session'));
+      s.token = 'eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.expired';
+      sessionStorage.setItem('passnum.session', JSON.stringify(s));
+    });
+    await page.getByRole('link', { name: 'Dispositifs', exact: true }).click();
+    await page.waitForURL('**/connexion?retour=%2Ffinanceur&expiree=1');
+    await see(page, 'Votre session a expiré');
+    await loginUi(page, FUNDER_EMAIL);
+    await page.waitForURL((url) => url.pathname === '/financeur');
+    await see(page, 'Entonnoir d’usage');
+    // A session past its 15 minutes, known on the device: straight to login, then back.
+    await page.goto('/financeur/releves');
+    await page.getByRole('row').filter({ hasText: 'Facture au financeur' }).waitFor();
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('passnum.session'));
+      s.expires_at = Date.now() - 1000;
+      sessionStorage.setItem('passnum.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await page.waitForURL('**/connexion?retour=%2Ffinanceur%2Freleves');
+    await loginUi(page, FUNDER_EMAIL);
+    await page.waitForURL((url) => url.pathname === '/financeur/releves');
+    noErrors(page);
+  });
+
+  step('screenshots of the remaining main pages', async () => {
+    const op = state.pages.operator;
+    // Closing a program whose tickets can still be used is refused, and says until when.
+    await op.goto(`/operateur/dispositifs/${state.programId}`);
+    await op.getByText('Clore le dispositif', { exact: true }).first().click();
+    await op.getByRole('button', { name: 'Clore le dispositif' }).click();
+    await see(op, /restent utilisables jusqu'au \d{2}\/\d{2}\/\d{4}/);
+    for (const [href, name, text] of [
+      ['/operateur', 'operateur-accueil', 'Couverture des dispositifs'],
+      ['/operateur/organisations', 'operateur-organisations', NAMES.site],
+      ['/operateur/dispositifs', 'operateur-dispositifs', NAMES.program],
+      ['/operateur/courriels?etat=all', 'operateur-courriels', 'Invitation'],
+    ]) {
+      await op.goto(href);
+      await see(op, text);
+      await screenshots(op, name);
+    }
+    const pub = state.pages.public;
+    await pub.goto('/lieux');
+    await pub.getByLabel('Code postal').fill('39');
+    await pub.getByRole('button', { name: 'Chercher' }).click();
+    await see(pub, NAMES.site);
+    // Or around the device's position, nearest first, with the distance.
+    await pub.context().grantPermissions(['geolocation']);
+    await pub.context().setGeolocation({ latitude: 47.1, longitude: 5.5 });
+    await pub.getByRole('button', { name: 'Autour de moi' }).click();
+    await see(pub, 'Lieux labellisés à moins de 30 km');
+    await pub.locator('.distance').filter({ hasText: /À \d+(,\d)? km/ }).waitFor();
+    await screenshots(pub, 'lieux');
+    const prescriber = state.pages.prescriber;
+    await prescriber.goto('/prescripteur');
+    await prescriber.getByRole('row').filter({ hasText: 'DOSSIER-2026-0042' }).waitFor();
+    await screenshots(prescriber, 'prescripteur-accueil');
+    const site = state.pages.site;
+    await site.goto('/site');
+    await see(site, 'Scans du jour');
+    await screenshots(site, 'site-encaisser');
+    for (const page of Object.values(state.pages)) noErrors(page);
+  });
+});

@@ -1,0 +1,86 @@
+// Funders: their programs with money and usage, and their statements to download.
+
+import { h, title, clear, money, day, percent, table, section, pill } from '../dom.js';
+import { get, all, download, SessionExpired } from '../api.js';
+import { statsView, moneyView, funnel } from '../stats.js';
+
+export const KIND = {
+  site_payout: 'Remboursement au lieu',
+  funder_bill: 'Facture au financeur',
+  commission: 'Commission de l’opérateur',
+  credit_note: 'Avoir (clôture)',
+};
+
+/** The statements list with CSV and PDF downloads; `orgNames` names the parties. */
+export function statementsTable(statements, orgNames = {}) {
+  const notice = h('div', { role: 'status' });
+  const dl = async (button, path, filename) => {
+    button.disabled = true;
+    clear(notice);
+    try {
+      await download(path, filename);
+    } catch (err) {
+      if (!(err instanceof SessionExpired)) notice.append(h('p.alert.bad', { role: 'alert' }, err.message));
+    } finally {
+      button.disabled = false;
+    }
+  };
+  return h('div', notice, table([
+    { label: 'Relevé', cell: (st) => h('span.mono', st.number) },
+    { label: 'Nature', cell: (st) => KIND[st.kind] || st.kind },
+    orgNames && Object.keys(orgNames).length ? { label: 'Organisation', cell: (st) => orgNames[st.organization_id] || '' } : null,
+    { label: 'Période', cell: (st) => `du ${day(st.period_start)} au ${day(st.period_end)}` },
+    { label: 'Total', cell: (st) => money(st.total), class: 'num' },
+    {
+      label: 'Télécharger',
+      cell: (st) => h('span.downloads',
+        h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en CSV`, onclick: (e) => dl(e.target, `/statements/${st.id}/csv`, `${st.number}.csv`) }, 'CSV'),
+        ' ',
+        h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en PDF`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'PDF')),
+    },
+  ].filter(Boolean), statements, { caption: 'Relevés', empty: 'Aucun relevé pour l’instant : ils sont établis à chaque remboursement mensuel.' }));
+}
+
+function shareOf(program, orgId) {
+  return program.funders.find((f) => f.organization_id === orgId);
+}
+
+export async function programsPage(main, { me }) {
+  const [programs, cover] = await Promise.all([all('/programs'), get('/ledger/cover').catch(() => null)]);
+  main.append(title('Mes dispositifs'));
+  if (!programs.length) {
+    main.append(h('p.empty', 'Vous ne financez encore aucun dispositif.'));
+    return;
+  }
+  const stats = await Promise.all(programs.map((p) => get(`/programs/${p.id}/stats`).catch(() => null)));
+  programs.forEach((p, i) => {
+    const mine = shareOf(p, me.organization.id);
+    const c = cover?.programs?.find((x) => x.program_id === p.id);
+    main.append(h('section.card',
+      h('h2', h('a', { href: `/financeur/dispositifs/${p.id}` }, p.name), ' ', p.status === 'closed' ? pill('Clos', 'warn') : pill('Ouvert', 'ok')),
+      mine ? h('p', `Votre part : ${percent(mine.share)} — engagé ${money(mine.committed)}, versé ${money(mine.paid)}.`) : null,
+      moneyView(p, c),
+      stats[i] ? funnel(stats[i]) : null,
+      h('p', h('a', { href: `/financeur/dispositifs/${p.id}` }, `Détail du dispositif ${p.name} (par mois, prescripteur et lieu)`))));
+  });
+}
+
+export async function programPage(main, { args }) {
+  const [id] = args;
+  const [program, stats, cover] = await Promise.all([
+    get(`/programs/${id}`),
+    get(`/programs/${id}/stats`),
+    get('/ledger/cover').catch(() => null),
+  ]);
+  main.append(
+    h('p.back', h('a', { href: '/financeur' }, '← Mes dispositifs')),
+    title(program.name),
+    section('Argent du dispositif', moneyView(program, cover?.programs?.find((x) => x.program_id === id))),
+    section('Usage', statsView(stats)),
+  );
+}
+
+export async function statementsPage(main) {
+  const statements = await all('/statements');
+  main.append(title('Mes relevés'), section('Relevés à télécharger', h('p.hint', 'Le CSV pour votre comptabilité, le PDF à signer et archiver.'), statementsTable(statements)));
+}
