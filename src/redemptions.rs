@@ -19,7 +19,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -94,13 +94,6 @@ pub fn require_site(caller: &Caller) -> Result<(), ApiError> {
             "Seuls les lieux labellisés encaissent des chèques.",
         ))
     }
-}
-
-/// The commission on a ticket and what the site is owed.
-pub fn split(value: Decimal, rate: Decimal) -> (Decimal, Decimal) {
-    let commission =
-        (value * rate).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    (commission, value - commission)
 }
 
 /// The day a scan counts for, or a refusal of an untrustworthy phone clock.
@@ -574,16 +567,6 @@ pub fn to_json(r: &Redemption, serial: &str, settled: bool) -> serde_json::Value
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn commission_rounds_half_away_from_zero_and_never_loses_a_cent() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(split(d("10.00"), d("0")), (d("0.00"), d("10.00")));
-        assert_eq!(split(d("10.00"), d("0.04")), (d("0.40"), d("9.60")));
-        assert_eq!(split(d("10.00"), d("0.0125")), (d("0.13"), d("9.87")));
-        assert_eq!(split(d("7.50"), d("0.033")), (d("0.25"), d("7.25")));
-    }
 
     #[test]
     fn phone_clocks_are_trusted_within_the_window() {
@@ -599,17 +582,5 @@ mod tests {
         );
         assert!(scan_day(Some(now + Duration::minutes(4)), now, window).is_ok());
         assert!(scan_day(Some(now + Duration::minutes(6)), now, window).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn value_is_commission_plus_payable(cents in 1i64..10_000_000, rate in 0u32..10_000) {
-            let value = Decimal::new(cents, 2);
-            let rate = Decimal::new(i64::from(rate), 4);
-            let (commission, payable) = split(value, rate);
-            prop_assert_eq!(commission + payable, value);
-            prop_assert!(commission >= Decimal::ZERO && payable >= Decimal::ZERO);
-            prop_assert_eq!(commission.scale(), 2);
-        }
     }
 }

@@ -14,7 +14,7 @@
 //! up to its total, and the bills of a settlement add up to the face value settled,
 //! to the cent. The funder fee is one line per program on each bill: the bill's face
 //! total for that program × fee rate, rounded half away from zero. The commission is
-//! per ticket (see `redemptions::split`).
+//! per ticket, computed by the redemption (value × rate, half away from zero).
 //!
 //! A settlement's statements keep their totals, not their lines: the lines are drawn
 //! when asked from the redemptions (which the database keeps unchanged once settled)

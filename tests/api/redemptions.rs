@@ -128,6 +128,31 @@ async fn a_scanned_ticket_becomes_owed_to_the_site_minus_the_commission() {
 }
 
 #[tokio::test]
+async fn the_commission_rounds_half_away_from_zero_and_the_site_gets_the_rest() {
+    let app = TestApp::spawn().await;
+    for (value, rate, commission, payable) in [
+        ("10.00", "0", "0.00", "10.00"),
+        ("10.00", "0.0125", "0.13", "9.87"),
+        ("7.50", "0.033", "0.25", "7.25"),
+        ("0.05", "0.1", "0.01", "0.04"),
+    ] {
+        let s = scene(
+            &app,
+            json!({"ticket_value": value, "commission_rate": rate}),
+        )
+        .await;
+        let r = redeem(&app, &s.site, &key(), code(&s.tickets[0]))
+            .await
+            .ok(201)
+            .clone();
+        assert_eq!(r["ticket"]["value"], value);
+        assert_eq!(r["commission"], commission, "{value} × {rate}");
+        assert_eq!(r["amount_payable"], payable, "{value} × {rate}");
+    }
+    app.assert_ledger_invariants().await;
+}
+
+#[tokio::test]
 async fn a_typed_serial_is_accepted_in_any_case_with_or_without_dashes() {
     let app = TestApp::spawn().await;
     let s = scene(&app, json!({})).await;
