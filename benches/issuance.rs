@@ -7,6 +7,8 @@
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,7 +20,6 @@ use passnum::codes::Serial;
 use passnum::domain::{Email, OrgKind, Password, Postcode, PostcodePrefix, Role};
 use passnum::money::{Money, Rate, Share};
 use passnum::organizations::{self, NewOrganization, NewUser};
-use passnum::pg_cluster::{self, Durability};
 use passnum::programs::{self, NewProgram, Validity};
 use uuid::Uuid;
 
@@ -46,23 +47,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    type UrlOf = Box<dyn Fn(&str) -> String>;
-    let (admin_url, url_of): (String, UrlOf) = match std::env::var("BENCH_DATABASE_URL") {
-        Ok(url) => {
-            let base = url.rsplit_once('/').unwrap().0.to_string();
-            (
-                format!("{base}/postgres"),
-                Box::new(move |db| format!("{base}/{db}")),
-            )
-        }
-        Err(_) => {
-            let root =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".data/bench/postgres");
-            let cluster = pg_cluster::ensure_running(&root, Durability::Durable).unwrap();
-            let c2 = cluster.clone();
-            (cluster.url("postgres"), Box::new(move |db| c2.url(db)))
-        }
-    };
+    let (admin_url, url_of) = common::database_urls();
     let db = format!("bench_{}", Uuid::new_v4().simple());
     let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
     diesel::sql_query(format!("CREATE DATABASE {db}"))

@@ -29,10 +29,12 @@
 //! shares (in the scratch database only), and the wait for the WAL flush.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,6 +58,8 @@ use rand::distributions::Alphanumeric;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use common::{ServerChild, free_port, server_binary};
 
 const CLIENTS: usize = 16;
 const PGBENCH_SCALE: u32 = 16;
@@ -749,50 +753,6 @@ async fn drop_hot_foreign_keys(conn: &mut AsyncPgConnection) {
 // ----------------------------------------------------------------------------------
 // The server child.
 // ----------------------------------------------------------------------------------
-
-/// Stops the server child when dropped (also on a panic of the bench).
-struct ServerChild(Child);
-
-impl ServerChild {
-    fn stop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SIGTERM first (graceful), then SIGKILL if it lingers.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn server_binary() -> PathBuf {
-    match std::env::var("PASSNUM_BENCH_BIN") {
-        Ok(path) => PathBuf::from(path),
-        Err(_) => PathBuf::from(env!("CARGO_BIN_EXE_passnum")),
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 // ----------------------------------------------------------------------------------
 // pgbench.

@@ -14,8 +14,9 @@
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -25,7 +26,6 @@ use passnum::domain::{Email, OrgKind, Password, Postcode, Role};
 use passnum::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use passnum::money::{Money, Rate, Share};
 use passnum::organizations::{self, NewOrganization, NewUser};
-use passnum::pg_cluster::{self, Durability};
 use passnum::programs::{self, NewProgram, Validity};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -60,26 +60,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The release server, stopped when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Peak resident memory of a process, in MiB (VmHWM).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -90,23 +70,7 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    type UrlOf = Box<dyn Fn(&str) -> String>;
-    let (admin_url, url_of): (String, UrlOf) = match std::env::var("BENCH_DATABASE_URL") {
-        Ok(url) => {
-            let base = url.rsplit_once('/').unwrap().0.to_string();
-            (
-                format!("{base}/postgres"),
-                Box::new(move |db| format!("{base}/{db}")),
-            )
-        }
-        Err(_) => {
-            let root =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".data/bench/postgres");
-            let cluster = pg_cluster::ensure_running(&root, Durability::Durable).unwrap();
-            let c2 = cluster.clone();
-            (cluster.url("postgres"), Box::new(move |db| c2.url(db)))
-        }
-    };
+    let (admin_url, url_of) = common::database_urls();
     let db = format!("bench_settlement_{}", Uuid::new_v4().simple());
     let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
     diesel::sql_query(format!("CREATE DATABASE {db}"))
@@ -440,16 +404,10 @@ async fn main() {
     let largest = sealed.iter().max_by_key(|s| s.lines).unwrap().clone();
 
     // ------------------------------------------------------------------ 4. CSV over HTTP
-    let binary = std::env::var("PASSNUM_BENCH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_passnum")));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let binary = common::server_binary();
+    let port = common::free_port();
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let server = Server(
+    let server = common::ServerChild(
         Command::new(&binary)
             .arg("serve")
             .current_dir(manifest)
