@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
+use crate::db::DbError;
 use crate::domain::{OrgKind, french_date};
 use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
@@ -254,25 +255,37 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
     .into_iter()
     .map(|kind| AccountRef::of(kind, Uuid::nil(), site).name())
     .collect();
-    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
     let serial = scan.ticket.serial().as_str();
-    let value: serde_json::Value = diesel::select(redeem_ticket(
-        scan.caller.user_id,
-        site,
-        scan.key,
-        scan.request_hash,
-        serial,
-        claimed_value,
-        scan.ticket.method(),
-        scan.scanned_at,
-        scan.day,
-        french_date(Utc::now()),
-        format!("Encaissement du chèque {serial}"),
-        names,
-        ids,
-    ))
-    .get_result(conn)
-    .await?;
+    // A request whose key another request holds at the same moment is undone whole
+    // by the function (serialization failure) once that other request commits; the
+    // second call then finds the other request's stored answer.
+    let mut attempts = 0;
+    let value: serde_json::Value = loop {
+        attempts += 1;
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let result = diesel::select(redeem_ticket(
+            scan.caller.user_id,
+            site,
+            scan.key,
+            scan.request_hash,
+            serial,
+            claimed_value,
+            scan.ticket.method(),
+            scan.scanned_at,
+            scan.day,
+            french_date(Utc::now()),
+            format!("Encaissement du chèque {serial}"),
+            &names,
+            ids,
+        ))
+        .get_result(conn)
+        .await
+        .map_err(DbError::from);
+        match result {
+            Err(DbError::Serialization) if attempts < 3 => continue,
+            other => break other?,
+        }
+    };
     serde_json::from_value(value).map_err(ApiError::internal)
 }
 
@@ -409,7 +422,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<(Redemption, String)>, ApiError> {
     let mut query = redemptions::table
-        .inner_join(tickets::table)
+        .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
         .filter(redemptions::site_id.eq(site))
         .select((Redemption::as_select(), tickets::serial))
         .order(redemptions::id.asc())
@@ -505,7 +518,7 @@ pub async fn state_of(
         .unwrap_or(valid_until);
     let settled_now = if status == "redeemed" {
         let at: Option<DateTime<Utc>> = redemptions::table
-            .inner_join(tickets::table)
+            .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
             .filter(tickets::serial.eq(&serial))
             .filter(redemptions::status.ne("reversed"))
             .select(redemptions::redeemed_at)

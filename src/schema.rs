@@ -69,7 +69,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    ledger_postings (id) {
+    ledger_postings (transaction_id, id) {
         id -> Int8,
         transaction_id -> Uuid,
         account_id -> Uuid,
@@ -287,13 +287,9 @@ diesel::joinable!(allocations -> programs (program_id));
 diesel::joinable!(checkbooks -> organizations (prescriber_id));
 diesel::joinable!(checkbooks -> print_runs (print_run_id));
 diesel::joinable!(checkbooks -> programs (program_id));
-diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(ledger_accounts -> organizations (organization_id));
 diesel::joinable!(ledger_accounts -> programs (program_id));
-diesel::joinable!(ledger_postings -> ledger_accounts (account_id));
-diesel::joinable!(ledger_postings -> ledger_transactions (transaction_id));
-diesel::joinable!(ledger_transactions -> programs (program_id));
 diesel::joinable!(payments -> organizations (funder_id));
 diesel::joinable!(payments -> programs (program_id));
 diesel::joinable!(print_runs -> organizations (prescriber_id));
@@ -301,10 +297,7 @@ diesel::joinable!(print_runs -> programs (program_id));
 diesel::joinable!(print_runs -> users (created_by));
 diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
-diesel::joinable!(redemptions -> organizations (site_id));
-diesel::joinable!(redemptions -> programs (program_id));
-diesel::joinable!(redemptions -> tickets (ticket_id));
-diesel::joinable!(redemptions -> users (redeemed_by));
+diesel::joinable!(redemptions -> ledger_transactions (reversal_transaction_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
