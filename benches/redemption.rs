@@ -1,32 +1,37 @@
 //! Redemption benchmark: "exactly once, at the speed of the database".
 //!
 //! 1. Baseline: pgbench's built-in TPC-B-like script on the same PostgreSQL cluster,
-//!    16 clients (`pgbench -c 16 -j 2 -T 20 -M prepared -n`, scale 16).
+//!    16 clients (`pgbench -c 16 -j 2 -T 6 -M prepared -n`, scale 16).
 //! 2. The service: the release `passnum serve` binary as a child process over a seeded
 //!    database (one program with a 4 % commission, one labelled site, handed-out
-//!    checkbooks), 16 concurrent clients each posting `POST /api/v1/redemptions` with a
-//!    fresh `Idempotency-Key` and another ticket's signed code: every redemption posts
-//!    to the same three ledger accounts (the hot-account case).
-//! 3. The same transaction without HTTP: what the handler runs (idempotency claim,
-//!    `redemptions::redeem`, stored answer, one transaction) called through the
-//!    library with a pool of 16, at concurrency 16. The gap between 2 and 3 is the
-//!    HTTP, token and JSON overhead; 3 against 1 is the database work.
+//!    checkbooks, 30,000 tickets redeemed beforehand so that the tables have history),
+//!    16 concurrent clients each posting `POST /api/v1/redemptions` with a fresh
+//!    `Idempotency-Key` and another ticket's signed code: every redemption posts to the
+//!    same three ledger accounts (the hot-account case).
+//!
+//!    1 and 2 take turns, four rounds of each (6 s of pgbench, then 1 + 5 s of
+//!    redemptions): this virtual machine's speed drifts by tens of percent from one
+//!    minute to the next, and a ratio of two figures taken minutes apart measured the
+//!    drift as much as the service. The ratio is the mean HTTP rate over the mean tps.
+//! 3. The same transaction without HTTP: what the handler runs (`redemptions::redeem`,
+//!    one statement) called through the library with a pool of 16, at concurrency 16.
+//!    The gap between 2 and 3 is the HTTP, token and JSON overhead.
 //!
 //! Prints throughputs, latencies, the ratio redemptions / pgbench against the targets
 //! (≥ 0.8, p99 ≤ 25 ms) and the ledger invariants afterwards. To say where the time
-//! goes, each measured window also reports where the machine's CPU went (from
-//! `/proc`), commits, WAL and multixacts per commit, and what the measured database's
-//! backends were doing (`pg_stat_activity` polled every 50 ms); and one redemption is
-//! traced statement by statement (`log_min_duration_statement = 0` on its connection)
-//! to count its round trips.
+//! goes, measured windows also report where the machine's CPU went (from `/proc`),
+//! commits, WAL and multixacts per commit, and what the measured database's backends
+//! were doing (`pg_stat_activity` polled every 50 ms); and one redemption is traced
+//! statement by statement (`log_min_duration_statement = 0` on its connection) to
+//! count its round trips.
 //!
 //! Run: `cargo bench --bench redemption` (uses the private cluster under
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server). `cargo bench` builds the
 //! `passnum` binary with the bench profile (release settings) and gives its path to
 //! this program (`CARGO_BIN_EXE_passnum`); `PASSNUM_BENCH_BIN` overrides it.
-//! `BENCH_DIAGNOSE=1` adds two library runs that take away, one after the other,
-//! the foreign keys to the rows every redemption
-//! shares (in the scratch database only), and the wait for the WAL flush.
+//! `BENCH_DIAGNOSE=1` adds a library run without the wait for the WAL flush
+//! (`synchronous_commit = off` in the scratch database only). `BENCH_KEEP=1` keeps the
+//! scratch database afterwards (for experiments with pgbench scripts).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -63,9 +68,12 @@ use common::{ServerChild, free_port, server_binary};
 
 const CLIENTS: usize = 16;
 const PGBENCH_SCALE: u32 = 16;
-const PGBENCH_SECONDS: u64 = 20;
-const WARM_UP: Duration = Duration::from_secs(3);
-const MEASURE: Duration = Duration::from_secs(20);
+/// pgbench and the service take turns, each measured this many times.
+const ROUNDS: usize = 4;
+/// Seconds of one pgbench window (`-T`).
+const PGBENCH_ROUND: u64 = 6;
+const HTTP_WARM_UP: Duration = Duration::from_secs(1);
+const HTTP_ROUND: Duration = Duration::from_secs(5);
 const LIB_WARM_UP: Duration = Duration::from_secs(2);
 const LIB_MEASURE: Duration = Duration::from_secs(12);
 const TICKETS_PER_CHECKBOOK: u32 = 10;
@@ -76,7 +84,7 @@ const HISTORY_TICKETS: usize = 30_000;
 /// Tickets kept for the library phase; the rest go to the HTTP phase.
 const LIB_TICKETS: usize = 60_000;
 /// With `BENCH_DIAGNOSE=1`: two more library runs, 20,000 tickets each.
-const DIAG_STEPS: usize = 2;
+const DIAG_STEPS: usize = 1;
 const DIAG_TICKETS: usize = 20_000;
 const DIAG_PRINT_RUNS: u32 = 6;
 const DIAG_WARM_UP: Duration = Duration::from_secs(2);
@@ -422,6 +430,7 @@ struct LoadResult {
 /// `op` answers `Ok(())` for a successful redemption, `Err((outcome, detail))` else.
 async fn run_load<F, Fut>(
     codes: Arc<Vec<String>>,
+    next: Arc<AtomicUsize>,
     warm_up: Duration,
     measure: Duration,
     op: F,
@@ -430,7 +439,6 @@ where
     F: Fn(String) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), (String, String)>> + Send,
 {
-    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let (from, until) = (start + warm_up, start + warm_up + measure);
     let mut tasks = Vec::new();
@@ -496,6 +504,36 @@ where
     }
     result.durations.sort();
     result
+}
+
+impl LoadResult {
+    fn empty() -> Self {
+        LoadResult {
+            durations: Vec::new(),
+            window: Duration::ZERO,
+            outcomes: BTreeMap::new(),
+            sample_failure: None,
+            ran_out_of_tickets: false,
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.durations.len() as f64 / self.window.as_secs_f64()
+    }
+
+    /// Adds another window's figures to these (durations stay sorted).
+    fn absorb(&mut self, other: LoadResult) {
+        self.durations.extend(other.durations);
+        self.durations.sort();
+        self.window += other.window;
+        for (k, v) in other.outcomes {
+            *self.outcomes.entry(k).or_default() += v;
+        }
+        if self.sample_failure.is_none() {
+            self.sample_failure = other.sample_failure;
+        }
+        self.ran_out_of_tickets |= other.ran_out_of_tickets;
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -618,7 +656,14 @@ async fn library_load(
         let (pool, caller, keys) = (pool.clone(), caller.clone(), keys.clone());
         async move { redeem_via_library(&pool, &caller, &keys, &code).await }
     };
-    run_load(Arc::new(codes), warm_up, measure, op).await
+    run_load(
+        Arc::new(codes),
+        Arc::new(AtomicUsize::new(0)),
+        warm_up,
+        measure,
+        op,
+    )
+    .await
 }
 
 /// One redemption through the service's pool, on an idle machine, with every
@@ -713,47 +758,6 @@ async fn trace_one(
     }
 }
 
-/// Diagnostics only, in the scratch database: the foreign keys whose checks lock
-/// (FOR KEY SHARE) a row that every redemption shares.
-async fn drop_hot_foreign_keys(conn: &mut AsyncPgConnection) {
-    #[derive(QueryableByName)]
-    struct Fk {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        tbl: String,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
-    }
-    let fks: Vec<Fk> = diesel::sql_query(
-        "SELECT conrelid::regclass::text AS tbl, conname::text AS name FROM pg_constraint
-         WHERE contype = 'f'
-           AND conrelid IN ('ledger_postings'::regclass, 'ledger_transactions'::regclass,
-                            'redemptions'::regclass, 'idempotency_keys'::regclass)
-           AND confrelid IN ('programs'::regclass, 'organizations'::regclass,
-                             'users'::regclass, 'ledger_accounts'::regclass)",
-    )
-    .load(conn)
-    .await
-    .unwrap();
-    let names: Vec<String> = fks
-        .iter()
-        .map(|f| format!("{}.{}", f.tbl, f.name))
-        .collect();
-    println!("    dropping {}", names.join(", "));
-    for fk in fks {
-        diesel::sql_query(format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            fk.tbl, fk.name
-        ))
-        .execute(conn)
-        .await
-        .unwrap();
-    }
-}
-
-// ----------------------------------------------------------------------------------
-// The server child.
-// ----------------------------------------------------------------------------------
-
 // ----------------------------------------------------------------------------------
 // pgbench.
 // ----------------------------------------------------------------------------------
@@ -773,6 +777,69 @@ fn pgbench_command(pg_bin: &Path, server: &ServerAddress, db: &str, args: &[&str
         .args(args)
         .arg(db);
     cmd
+}
+
+async fn checkpoint(admin: &mut AsyncPgConnection) {
+    diesel::sql_query("CHECKPOINT")
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+struct PgbenchRun {
+    tps: f64,
+    latency_ms: f64,
+    /// pgbench's line on failed transactions.
+    failed: String,
+    observation: Observation,
+}
+
+/// One pgbench window of `PGBENCH_ROUND` seconds, observed from its first second.
+async fn pgbench_window(
+    pg_bin: &Path,
+    server: &ServerAddress,
+    db: &str,
+    admin_url: &str,
+    postmaster: Option<u32>,
+) -> PgbenchRun {
+    let clients = CLIENTS.to_string();
+    let seconds = PGBENCH_ROUND.to_string();
+    let args = [
+        "-c", &clients, "-j", "2", "-T", &seconds, "-M", "prepared", "-n",
+    ];
+    let child = pgbench_command(pg_bin, server, db, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watcher = observe(
+        admin_url.to_string(),
+        db.to_string(),
+        Duration::from_secs(1),
+        Duration::from_secs(PGBENCH_ROUND - 1),
+        postmaster,
+        None,
+    );
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "pgbench failed: {text}");
+    PgbenchRun {
+        tps: parse_after(&text, "tps = ").expect("tps in pgbench's output"),
+        latency_ms: parse_after(&text, "latency average = ").expect("latency in pgbench's output"),
+        failed: text
+            .lines()
+            .find(|l| l.starts_with("number of failed transactions"))
+            .unwrap_or("failures not reported")
+            .to_string(),
+        observation: watcher.await.unwrap(),
+    }
 }
 
 fn parse_after(text: &str, prefix: &str) -> Option<f64> {
@@ -880,63 +947,9 @@ async fn main() {
         String::from_utf8_lossy(&init.stderr)
     );
     println!(
-        "\n1. baseline: pgbench TPC-B-like, scale {PGBENCH_SCALE} (initialised in {:.1} s)",
+        "\n1. baseline: pgbench TPC-B-like, scale {PGBENCH_SCALE} (initialised in {:.1} s; measured in turns with the service, below)",
         started.elapsed().as_secs_f64()
     );
-    diesel::sql_query("CHECKPOINT")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let clients = CLIENTS.to_string();
-    let seconds = PGBENCH_SECONDS.to_string();
-    let run_args = [
-        "-c", &clients, "-j", "2", "-T", &seconds, "-M", "prepared", "-n",
-    ];
-    println!(
-        "  command: pgbench {} (as postgres, over TCP 127.0.0.1)",
-        run_args.join(" ")
-    );
-    let child = pgbench_command(&pg_bin, &server_address, &pgbench_db, &run_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let watcher = observe(
-        admin_url.clone(),
-        pgbench_db.clone(),
-        Duration::from_secs(3),
-        Duration::from_secs(PGBENCH_SECONDS - 5),
-        postmaster,
-        None,
-    );
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "pgbench failed: {text}");
-    let tps = parse_after(&text, "tps = ").expect("tps in pgbench's output");
-    let pg_latency = parse_after(&text, "latency average = ").expect("latency in pgbench's output");
-    let processed =
-        parse_after(&text, "number of transactions actually processed: ").unwrap_or(0.0);
-    let failed = text
-        .lines()
-        .find(|l| l.starts_with("number of failed transactions"))
-        .unwrap_or("")
-        .to_string();
-    println!(
-        "  pgbench: {tps:.0} tps (without initial connection time), latency average {pg_latency:.2} ms, {processed:.0} transactions, {failed}"
-    );
-    print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
-    diesel::sql_query(format!("DROP DATABASE {pgbench_db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-
     // ---------------------------------------------------------------- 2. seed
     let started = Instant::now();
     let db = format!("bench_redemption_{}", Uuid::new_v4().simple());
@@ -1133,13 +1146,6 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    if std::env::var("BENCH_DROP_HOT_FKS").is_ok_and(|v| v == "1") {
-        println!(
-            "  experiment (BENCH_DROP_HOT_FKS=1): the foreign keys to hot rows are dropped before every phase"
-        );
-        drop_hot_foreign_keys(&mut conn).await;
-    }
-
     // ---------------------------------------------------------------- 3. server
     let binary = server_binary();
     let port = free_port();
@@ -1198,15 +1204,15 @@ async fn main() {
         .unwrap();
     let token = login["access_token"].as_str().unwrap().to_string();
     println!(
-        "\n3. the service over HTTP: {} serve (pool {CLIENTS}, log level warn), POST /api/v1/redemptions, {CLIENTS} clients, {:.0} s warm-up + {:.0} s",
+        "\n3. pgbench and the service over HTTP, in turns: {ROUNDS} rounds of pgbench ({PGBENCH_ROUND} s: \
+         pgbench -c {CLIENTS} -j 2 -T {PGBENCH_ROUND} -M prepared -n, as postgres over TCP 127.0.0.1), \
+         then {} serve (pool {CLIENTS}, log level warn) under {CLIENTS} clients posting \
+         POST /api/v1/redemptions ({:.0} s warm-up + {:.0} s). Taking turns puts both under the \
+         same conditions of this shared machine, whose speed drifts from minute to minute.",
         binary.display(),
-        WARM_UP.as_secs_f64(),
-        MEASURE.as_secs_f64()
+        HTTP_WARM_UP.as_secs_f64(),
+        HTTP_ROUND.as_secs_f64()
     );
-    diesel::sql_query("CHECKPOINT")
-        .execute(&mut admin)
-        .await
-        .unwrap();
     let endpoint = Arc::new(format!("{base}/api/v1/redemptions"));
     let bearer = Arc::new(format!("Bearer {token}"));
     let http_op = {
@@ -1243,18 +1249,66 @@ async fn main() {
             }
         }
     };
-    let watcher = observe(
-        admin_url.clone(),
-        db.clone(),
-        WARM_UP,
-        MEASURE,
-        postmaster,
-        Some(server_pid),
+    let http_codes = Arc::new(http_codes);
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let mut http = LoadResult::empty();
+    let (mut tps_sum, mut pg_latency_sum) = (0.0, 0.0);
+    let mut last_observations = None;
+    for round in 1..=ROUNDS {
+        checkpoint(&mut admin).await;
+        let pg = pgbench_window(
+            &pg_bin,
+            &server_address,
+            &pgbench_db,
+            &admin_url,
+            postmaster,
+        )
+        .await;
+        checkpoint(&mut admin).await;
+        let watcher = observe(
+            admin_url.clone(),
+            db.clone(),
+            HTTP_WARM_UP,
+            HTTP_ROUND,
+            postmaster,
+            Some(server_pid),
+        );
+        let r = run_load(
+            http_codes.clone(),
+            cursor.clone(),
+            HTTP_WARM_UP,
+            HTTP_ROUND,
+            http_op.clone(),
+        )
+        .await;
+        println!(
+            "  round {round}: pgbench {:.0} tps ({}), HTTP redemptions {:.0} req/s, ratio {:.2}",
+            pg.tps,
+            pg.failed,
+            r.rate(),
+            r.rate() / pg.tps
+        );
+        tps_sum += pg.tps;
+        pg_latency_sum += pg.latency_ms;
+        http.absorb(r);
+        last_observations = Some((pg.observation, watcher.await.unwrap()));
+    }
+    let tps = tps_sum / ROUNDS as f64;
+    let pg_latency = pg_latency_sum / ROUNDS as f64;
+    println!(
+        "  pgbench: {tps:.0} tps on average over the rounds, latency average {pg_latency:.2} ms"
     );
-    let http = run_load(Arc::new(http_codes), WARM_UP, MEASURE, http_op).await;
     let http_figures = figures(&http);
     print_load("HTTP redemptions", &http, &http_figures);
-    print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
+    let (pg_observation, http_observation) = last_observations.expect("at least one round");
+    println!("  where the time went in the last round, pgbench:");
+    print_observation(&pg_observation, clk_tck, postmaster.is_some());
+    println!("  and the service:");
+    print_observation(&http_observation, clk_tck, postmaster.is_some());
+    diesel::sql_query(format!("DROP DATABASE {pgbench_db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     server.stop();
 
     // ---------------------------------------------------------------- 4. library
@@ -1323,15 +1377,10 @@ async fn main() {
             DIAG_WARM_UP.as_secs_f64(),
             DIAG_MEASURE.as_secs_f64()
         );
-        let steps = [
-            "a. without the foreign keys to the hot parent rows (program, site, user, ledger accounts) in this scratch database",
-            "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
-        ];
+        let steps =
+            ["synchronous_commit = off for this scratch database (no wait for the WAL flush)"];
         for (i, (step, codes)) in steps.iter().zip(diag_codes.drain(..)).enumerate() {
             if i == 0 {
-                drop_hot_foreign_keys(&mut conn).await;
-            }
-            if i == 1 {
                 diesel::sql_query(format!("ALTER DATABASE {db} SET synchronous_commit = off"))
                     .execute(&mut admin)
                     .await
