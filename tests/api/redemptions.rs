@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use passnum::ledger::{self, AccountKind, AccountRef};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -742,5 +742,276 @@ async fn a_scan_reversed_after_its_checkbook_was_cancelled_does_not_revive_the_t
         "0.00",
         "its value went back to the budget"
     );
+    app.assert_ledger_invariants().await;
+}
+
+/// A redemption row's references are checked by a trigger (no foreign key): a copy
+/// of a real redemption is refused as soon as one of them points nowhere, or to a
+/// ticket of another program, or to an organisation that is not a site; the same
+/// copy with its own references is accepted.
+#[tokio::test]
+async fn a_redemption_row_refers_only_to_what_exists() {
+    let app = TestApp::spawn().await;
+    let s = scene(&app, json!({})).await;
+    let other = scene(&app, json!({})).await;
+    let r = redeem(&app, &s.site, &key(), code(&s.tickets[0]))
+        .await
+        .ok(201)
+        .clone();
+    let id = r["id"].as_str().unwrap().to_string();
+    let mut conn = app.db.connect().await;
+    // The copy is reversed, so the one live redemption per ticket does not stop it first.
+    let copy = |column: Option<&str>, value: &str| {
+        let columns = [
+            "ticket_id",
+            "program_id",
+            "site_id",
+            "redeemed_by",
+            "ledger_transaction_id",
+        ];
+        let chosen: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if Some(*c) == column {
+                    format!("'{value}'::uuid")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        format!(
+            "INSERT INTO redemptions (id, {}, method, value, commission, amount_payable, status,
+                                      scanned_at, redeemed_at, reversed_at, serial, checkbook_number)
+             SELECT gen_random_uuid(), {}, method, value, commission, amount_payable, 'reversed',
+                    scanned_at, redeemed_at, now(), serial, checkbook_number
+             FROM redemptions WHERE id = '{id}'",
+            columns.join(", "),
+            chosen.join(", ")
+        )
+    };
+    let nowhere = Uuid::new_v4().to_string();
+    let foreign_ticket = other.tickets[0]["id"].as_str().unwrap();
+    let not_a_site = s.prescriber.org_id.to_string();
+    for (case, column, value) in [
+        ("missing ticket", "ticket_id", nowhere.as_str()),
+        ("ticket of another program", "ticket_id", foreign_ticket),
+        ("missing program", "program_id", nowhere.as_str()),
+        ("another program", "program_id", other.program.as_str()),
+        ("missing site", "site_id", nowhere.as_str()),
+        (
+            "organisation that is not a site",
+            "site_id",
+            not_a_site.as_str(),
+        ),
+        ("missing user", "redeemed_by", nowhere.as_str()),
+        (
+            "missing ledger transaction",
+            "ledger_transaction_id",
+            nowhere.as_str(),
+        ),
+    ] {
+        let refused = diesel::sql_query(copy(Some(column), value))
+            .execute(&mut conn)
+            .await;
+        match refused {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                info,
+            )) => assert!(
+                info.message().contains(
+                    "refers to a ticket, program, site, user or ledger transaction that does not exist"
+                ),
+                "{case}: {}",
+                info.message()
+            ),
+            other => panic!("{case}: {other:?}"),
+        }
+    }
+    // The check does not refuse everything: the copy as it is goes in (rolled back).
+    let mut accepted = None;
+    let rolled_back = conn
+        .transaction::<(), diesel::result::Error, _>(async |conn| {
+            accepted = Some(diesel::sql_query(copy(None, "")).execute(conn).await);
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .await;
+    assert!(matches!(
+        rolled_back,
+        Err(diesel::result::Error::RollbackTransaction)
+    ));
+    assert_eq!(
+        accepted.map(|r| r.map_err(|e| e.to_string())),
+        Some(Ok(1)),
+        "a copy with valid references"
+    );
+    let count = passnum::schema::redemptions::table.count();
+    assert_eq!(count.get_result::<i64>(&mut conn).await.unwrap(), 1);
+    app.assert_ledger_invariants().await;
+}
+
+/// Scans `tickets` with one key, all at once, and makes sure they really overlap in
+/// the database: the test holds the key (an uncommitted row) until as many requests
+/// as the server has connections are waiting on it or on one another, then lets go.
+/// The answers, in the order of `tickets`.
+async fn race_on_one_key(
+    app: &TestApp,
+    site: &Actor,
+    k: &str,
+    tickets: Vec<Value>,
+) -> Vec<(u16, Value)> {
+    let mut holder = app.db.connect().await;
+    diesel::sql_query("BEGIN")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)
+         VALUES ('{}', 'redemptions', '{k}', 'held by the test', 500, '{{}}')",
+        site.user_id
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(tickets.len()));
+    let mut tasks = Vec::new();
+    for ticket in &tickets {
+        let (client, address, token, start, k, ticket) = (
+            app.client.clone(),
+            app.address.clone(),
+            site.token.clone(),
+            start.clone(),
+            k.to_string(),
+            ticket.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let res = client
+                .post(format!("{address}/api/v1/redemptions"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", k)
+                .json(&json!({"code": ticket["code"]}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }));
+    }
+
+    // Every connection of the server busy with a scan that waits: on the held key,
+    // or on the ticket another scan claimed. (Well within the pool's wait timeout.)
+    let connections =
+        passnum::config::Settings::for_tests(app.db.url.clone(), std::env::temp_dir())
+            .database_pool_size;
+    let expected = connections.min(tickets.len()) as i64;
+    let mut watcher = app.db.connect().await;
+    let mut waiting = 0;
+    for _ in 0..300 {
+        waiting = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result::<i64>(&mut watcher)
+        .await
+        .unwrap();
+        if waiting >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(waiting, expected, "scans waiting in the database");
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// Ten requests with one key and one ticket at once (a phone retrying on a bad
+/// network): the ones that wait for the first are undone and called again, and all
+/// get the first's answer; one redemption, one ledger movement.
+#[tokio::test]
+async fn one_key_sent_many_times_at_once_for_one_ticket_redeems_it_once_and_answers_alike() {
+    let app = TestApp::spawn().await;
+    let s = scene(&app, json!({})).await;
+    let answers = race_on_one_key(&app, &s.site, &key(), vec![s.tickets[0].clone(); 10]).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{answers:?}");
+        assert_eq!(body, &answers[0].1, "{answers:?}");
+    }
+    assert_eq!(answers[0].1["ticket"]["serial"], s.tickets[0]["serial"]);
+    let mut conn = app.db.connect().await;
+    let redemptions: Vec<Uuid> = passnum::schema::redemptions::table
+        .select(passnum::schema::redemptions::id)
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        redemptions.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+        vec![answers[0].1["id"].as_str().unwrap().to_string()]
+    );
+    let movements = passnum::schema::ledger_transactions::table
+        .filter(passnum::schema::ledger_transactions::kind.eq("redemption"))
+        .count()
+        .get_result::<i64>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(movements, 1, "one ledger movement");
+    app.assert_ledger_invariants().await;
+}
+
+/// One key sent at once with ten different tickets: one of them is redeemed, the
+/// other requests are told the key was used for another scan, and the tickets they
+/// claimed meanwhile are left as they were.
+#[tokio::test]
+async fn one_key_sent_at_once_with_different_tickets_redeems_exactly_one() {
+    let app = TestApp::spawn().await;
+    let s = scene(&app, json!({})).await;
+    let answers = race_on_one_key(&app, &s.site, &key(), s.tickets.clone()).await;
+    assert_eq!(answers.len(), 10);
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    for (status, body) in &answers {
+        if *status != 201 {
+            assert_eq!(*status, 422, "{answers:?}");
+            assert_eq!(body["code"], "idempotency_key_reused", "{answers:?}");
+        }
+    }
+    let winner = won[0]["ticket"]["serial"].clone();
+    for t in &s.tickets {
+        let v = app
+            .post("/api/v1/tickets/verify", &s.site.token, code(t))
+            .await;
+        let expected = if t["serial"] == winner {
+            "redeemed"
+        } else {
+            "issued"
+        };
+        assert_eq!(v.ok(200)["status"], expected, "{}", t["serial"]);
+    }
+    let mut conn = app.db.connect().await;
+    let count = passnum::schema::redemptions::table.count();
+    assert_eq!(count.get_result::<i64>(&mut conn).await.unwrap(), 1);
+    let movements = passnum::schema::ledger_transactions::table
+        .filter(passnum::schema::ledger_transactions::kind.eq("redemption"))
+        .count()
+        .get_result::<i64>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(movements, 1, "the undone requests left no ledger movement");
+    app.assert_ledger_invariants().await;
+    // A ticket a losing request had claimed is redeemed with a key of its own.
+    let loser = s.tickets.iter().find(|t| t["serial"] != winner).unwrap();
+    redeem(&app, &s.site, &key(), code(loser)).await.ok(201);
     app.assert_ledger_invariants().await;
 }
