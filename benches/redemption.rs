@@ -29,8 +29,9 @@
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server). `cargo bench` builds the
 //! `passnum` binary with the bench profile (release settings) and gives its path to
 //! this program (`CARGO_BIN_EXE_passnum`); `PASSNUM_BENCH_BIN` overrides it.
-//! `BENCH_DIAGNOSE=1` adds a library run without the wait for the WAL flush
-//! (`synchronous_commit = off` in the scratch database only). `BENCH_KEEP=1` keeps the
+//! `BENCH_DIAGNOSE=1` adds two library runs in the scratch database: without the
+//! integrity triggers and CHECK constraints (what the writes alone cost), then also
+//! without the wait for the WAL flush (`synchronous_commit = off`). `BENCH_KEEP=1` keeps the
 //! scratch database afterwards (for experiments with pgbench scripts).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -84,7 +85,7 @@ const HISTORY_TICKETS: usize = 30_000;
 /// Tickets kept for the library phase; the rest go to the HTTP phase.
 const LIB_TICKETS: usize = 60_000;
 /// With `BENCH_DIAGNOSE=1`: two more library runs, 20,000 tickets each.
-const DIAG_STEPS: usize = 1;
+const DIAG_STEPS: usize = 2;
 const DIAG_TICKETS: usize = 20_000;
 const DIAG_PRINT_RUNS: u32 = 6;
 const DIAG_WARM_UP: Duration = Duration::from_secs(2);
@@ -758,6 +759,31 @@ async fn trace_one(
     }
 }
 
+/// Diagnostics only, in the scratch database: the triggers and CHECK constraints that
+/// guard what a redemption writes, so that a run measures the writes alone (the
+/// function still writes balanced movements; the invariants are checked afterwards).
+async fn drop_integrity_checks(conn: &mut AsyncPgConnection) {
+    diesel::sql_query(
+        "DO $$
+         DECLARE c RECORD;
+         BEGIN
+             DROP TRIGGER redemptions_references_exist ON redemptions;
+             DROP TRIGGER ledger_postings_belong ON ledger_postings;
+             DROP TRIGGER idempotency_keys_user_exists ON idempotency_keys;
+             DROP TRIGGER ledger_transaction_balanced ON ledger_transactions;
+             FOR c IN SELECT conrelid::regclass::text AS tbl, conname FROM pg_constraint
+                      WHERE contype = 'c' AND conrelid IN ('redemptions'::regclass,
+                            'ledger_postings'::regclass, 'ledger_transactions'::regclass,
+                            'idempotency_keys'::regclass, 'tickets'::regclass) LOOP
+                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.tbl, c.conname);
+             END LOOP;
+         END $$",
+    )
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
 // ----------------------------------------------------------------------------------
 // pgbench.
 // ----------------------------------------------------------------------------------
@@ -1377,10 +1403,16 @@ async fn main() {
             DIAG_WARM_UP.as_secs_f64(),
             DIAG_MEASURE.as_secs_f64()
         );
-        let steps =
-            ["synchronous_commit = off for this scratch database (no wait for the WAL flush)"];
+        let steps = [
+            "a. without the integrity triggers and CHECK constraints of the tables a redemption writes \
+             (scratch database only): what its writes alone cost",
+            "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
+        ];
         for (i, (step, codes)) in steps.iter().zip(diag_codes.drain(..)).enumerate() {
             if i == 0 {
+                drop_integrity_checks(&mut conn).await;
+            }
+            if i == 1 {
                 diesel::sql_query(format!("ALTER DATABASE {db} SET synchronous_commit = off"))
                     .execute(&mut admin)
                     .await
@@ -1410,7 +1442,12 @@ async fn main() {
             )
             .await;
             diagnostic_201 += r.outcomes.get("201 redeemed").copied().unwrap_or(0);
-            print_load("library redemptions", &r, &figures(&r));
+            let f = figures(&r);
+            print_load("library redemptions", &r, &f);
+            println!(
+                "    that is {:.2} × the pgbench tps of step 3",
+                f.rate / tps
+            );
             print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
         }
     }
