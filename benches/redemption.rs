@@ -84,10 +84,12 @@ const PRINT_RUNS: u32 = 19;
 const HISTORY_TICKETS: usize = 30_000;
 /// Tickets kept for the library phase; the rest go to the HTTP phase.
 const LIB_TICKETS: usize = 60_000;
-/// With `BENCH_DIAGNOSE=1`: two more library runs, 20,000 tickets each.
+/// With `BENCH_DIAGNOSE=1`: two more library runs, 40,000 tickets each (enough for
+/// their whole window: when the tickets run out, the backends end before the window
+/// does and their CPU is not counted).
 const DIAG_STEPS: usize = 2;
-const DIAG_TICKETS: usize = 20_000;
-const DIAG_PRINT_RUNS: u32 = 6;
+const DIAG_TICKETS: usize = 40_000;
+const DIAG_PRINT_RUNS: u32 = 8;
 const DIAG_WARM_UP: Duration = Duration::from_secs(2);
 const DIAG_MEASURE: Duration = Duration::from_secs(8);
 const AGENT_PASSWORD: &str = "a-long-bench-password";
@@ -169,11 +171,12 @@ fn proc_stat(pid: &str) -> Option<(String, u32, u64)> {
     Some((comm, ppid, utime + stime))
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct CpuSample {
     machine_busy: u64,
     machine_total: u64,
-    postgres: u64,
+    /// Ticks of each process of the cluster (backends come and go between samples).
+    postgres: BTreeMap<u32, u64>,
     server: u64,
     me: u64,
     pgbench: u64,
@@ -232,14 +235,24 @@ fn sample(postmaster: Option<u32>, server: Option<u32>) -> CpuSample {
             && postmaster.is_some()
             && (Some(pid) == postmaster || Some(ppid) == postmaster)
         {
-            s.postgres += ticks;
+            s.postgres.insert(pid, ticks);
         }
     }
     s
 }
 
+/// Ticks the cluster's processes used between two samples: each process alive at the
+/// second counts from the first sample, or from its start (one that ended between
+/// them is missed).
+fn postgres_ticks(a: &CpuSample, b: &CpuSample) -> u64 {
+    b.postgres
+        .iter()
+        .map(|(pid, t1)| t1.saturating_sub(a.postgres.get(pid).copied().unwrap_or(0)))
+        .sum()
+}
+
 /// CPU used between two samples, in cores (2.0 = both cores busy all along).
-fn cpu_report(a: CpuSample, b: CpuSample, elapsed: Duration, clk_tck: f64, postgres_known: bool) {
+fn cpu_report(a: &CpuSample, b: &CpuSample, elapsed: Duration, clk_tck: f64, postgres_known: bool) {
     let cores = |t0: u64, t1: u64| t1.saturating_sub(t0) as f64 / clk_tck / elapsed.as_secs_f64();
     let total = b.machine_total.saturating_sub(a.machine_total) as f64;
     let busy = b.machine_busy.saturating_sub(a.machine_busy) as f64;
@@ -249,7 +262,7 @@ fn cpu_report(a: CpuSample, b: CpuSample, elapsed: Duration, clk_tck: f64, postg
     } else {
         0.0
     };
-    let postgres = cores(a.postgres, b.postgres);
+    let postgres = cores(0, postgres_ticks(a, b));
     let server = cores(a.server, b.server);
     let me = cores(a.me, b.me);
     let pgbench = cores(a.pgbench, b.pgbench);
@@ -375,12 +388,12 @@ fn observe(
 }
 
 fn print_observation(o: &Observation, clk_tck: f64, postgres_known: bool) {
-    cpu_report(o.cpu.0, o.cpu.1, o.elapsed, clk_tck, postgres_known);
+    cpu_report(&o.cpu.0, &o.cpu.1, o.elapsed, clk_tck, postgres_known);
     let (a, b) = o.db;
     let commits = (b.commits - a.commits).max(0) as f64;
     let per = |x: f64| if commits > 0.0 { x / commits } else { 0.0 };
     let multixacts = b.multixacts - a.multixacts;
-    let postgres_cpu = (o.cpu.1.postgres.saturating_sub(o.cpu.0.postgres)) as f64 / clk_tck;
+    let postgres_cpu = postgres_ticks(&o.cpu.0, &o.cpu.1) as f64 / clk_tck;
     println!(
         "    database: {:.0} commits/s; per commit: WAL {:.0} bytes, {:.1} records, {:.2} full-page images, {} multixacts{}",
         commits / o.elapsed.as_secs_f64(),
@@ -1331,10 +1344,6 @@ async fn main() {
     print_observation(&pg_observation, clk_tck, postmaster.is_some());
     println!("  and the service:");
     print_observation(&http_observation, clk_tck, postmaster.is_some());
-    diesel::sql_query(format!("DROP DATABASE {pgbench_db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     server.stop();
 
     // ---------------------------------------------------------------- 4. library
@@ -1444,11 +1453,22 @@ async fn main() {
             diagnostic_201 += r.outcomes.get("201 redeemed").copied().unwrap_or(0);
             let f = figures(&r);
             print_load("library redemptions", &r, &f);
-            println!(
-                "    that is {:.2} × the pgbench tps of step 3",
-                f.rate / tps
-            );
             print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
+            // The machine drifts: compare with pgbench right afterwards.
+            checkpoint(&mut admin).await;
+            let pg = pgbench_window(
+                &pg_bin,
+                &server_address,
+                &pgbench_db,
+                &admin_url,
+                postmaster,
+            )
+            .await;
+            println!(
+                "    pgbench in the {PGBENCH_ROUND} s right after: {:.0} tps; library redemptions / pgbench: {:.2}",
+                pg.tps,
+                f.rate / pg.tps
+            );
         }
     }
 
@@ -1549,6 +1569,10 @@ async fn main() {
 
     drop(conn);
     drop(server);
+    diesel::sql_query(format!("DROP DATABASE {pgbench_db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
         println!("\nserver stopped; database {pgbench_db} dropped, {db} kept (BENCH_KEEP=1)");
         return;
