@@ -30,8 +30,9 @@
 //! `passnum` binary with the bench profile (release settings) and gives its path to
 //! this program (`CARGO_BIN_EXE_passnum`); `PASSNUM_BENCH_BIN` overrides it.
 //! `BENCH_DIAGNOSE=1` adds two library runs in the scratch database: without the
-//! integrity triggers and CHECK constraints (what the writes alone cost), then also
-//! without the wait for the WAL flush (`synchronous_commit = off`). `BENCH_KEEP=1` keeps the
+//! integrity triggers and CHECK constraints (what the writes alone cost; the service
+//! is measured that way too), then also without the wait for the WAL flush
+//! (`synchronous_commit = off`), each compared with a pgbench window right after. `BENCH_KEEP=1` keeps the
 //! scratch database afterwards (for experiments with pgbench scripts).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1344,7 +1345,6 @@ async fn main() {
     print_observation(&pg_observation, clk_tck, postmaster.is_some());
     println!("  and the service:");
     print_observation(&http_observation, clk_tck, postmaster.is_some());
-    server.stop();
 
     // ---------------------------------------------------------------- 4. library
     println!(
@@ -1469,8 +1469,42 @@ async fn main() {
                 pg.tps,
                 f.rate / pg.tps
             );
+            if i == 0 {
+                // The service too, without the checks, then pgbench again.
+                checkpoint(&mut admin).await;
+                let h = run_load(
+                    http_codes.clone(),
+                    cursor.clone(),
+                    HTTP_WARM_UP,
+                    HTTP_ROUND,
+                    http_op.clone(),
+                )
+                .await;
+                diagnostic_201 += h.outcomes.get("201 redeemed").copied().unwrap_or(0);
+                let hf = figures(&h);
+                checkpoint(&mut admin).await;
+                let pg = pgbench_window(
+                    &pg_bin,
+                    &server_address,
+                    &pgbench_db,
+                    &admin_url,
+                    postmaster,
+                )
+                .await;
+                println!(
+                    "    the service over HTTP, {:.0} s warm-up + {:.0} s: {:.0} req/s, p99 {:.2} ms; \
+                     pgbench right after: {:.0} tps; HTTP redemptions / pgbench: {:.2}",
+                    HTTP_WARM_UP.as_secs_f64(),
+                    HTTP_ROUND.as_secs_f64(),
+                    hf.rate,
+                    hf.p99,
+                    pg.tps,
+                    hf.rate / pg.tps
+                );
+            }
         }
     }
+    server.stop();
 
     // ---------------------------------------------------------------- 5. verdict
     let ratio = http_figures.rate / tps;
