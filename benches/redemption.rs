@@ -1417,6 +1417,16 @@ async fn main() {
              (scratch database only): what its writes alone cost",
             "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
         ];
+        // A checkpoint, then a pgbench window, on a connection of its own.
+        let pgbench_after = || {
+            let (pg_bin, server_address, pgbench_db, admin_url) =
+                (&pg_bin, &server_address, &pgbench_db, &admin_url);
+            async move {
+                let mut admin = AsyncPgConnection::establish(admin_url).await.unwrap();
+                checkpoint(&mut admin).await;
+                pgbench_window(pg_bin, server_address, pgbench_db, admin_url, postmaster).await
+            }
+        };
         for (i, (step, codes)) in steps.iter().zip(diag_codes.drain(..)).enumerate() {
             if i == 0 {
                 drop_integrity_checks(&mut conn).await;
@@ -1455,15 +1465,7 @@ async fn main() {
             print_load("library redemptions", &r, &f);
             print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
             // The machine drifts: compare with pgbench right afterwards.
-            checkpoint(&mut admin).await;
-            let pg = pgbench_window(
-                &pg_bin,
-                &server_address,
-                &pgbench_db,
-                &admin_url,
-                postmaster,
-            )
-            .await;
+            let pg = pgbench_after().await;
             println!(
                 "    pgbench in the {PGBENCH_ROUND} s right after: {:.0} tps; library redemptions / pgbench: {:.2}",
                 pg.tps,
@@ -1482,15 +1484,7 @@ async fn main() {
                 .await;
                 diagnostic_201 += h.outcomes.get("201 redeemed").copied().unwrap_or(0);
                 let hf = figures(&h);
-                checkpoint(&mut admin).await;
-                let pg = pgbench_window(
-                    &pg_bin,
-                    &server_address,
-                    &pgbench_db,
-                    &admin_url,
-                    postmaster,
-                )
-                .await;
+                let pg = pgbench_after().await;
                 println!(
                     "    the service over HTTP, {:.0} s warm-up + {:.0} s: {:.0} req/s, p99 {:.2} ms; \
                      pgbench right after: {:.0} tps; HTTP redemptions / pgbench: {:.2}",
