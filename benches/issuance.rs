@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::org;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -17,28 +19,15 @@ use futures_util::SinkExt;
 use passnum::auth::Caller;
 use passnum::checkbooks::{self, IssueOrder};
 use passnum::codes::Serial;
-use passnum::domain::{Email, OrgKind, Password, Postcode, PostcodePrefix, Role};
+use passnum::domain::{Email, OrgKind, Password, PostcodePrefix, Role};
 use passnum::money::{Money, Rate, Share};
-use passnum::organizations::{self, NewOrganization, NewUser};
+use passnum::organizations;
 use passnum::programs::{self, NewProgram, Validity};
 use uuid::Uuid;
 
 const CHECKBOOKS: u32 = 1000;
 const TICKETS_PER_CHECKBOOK: u32 = 10;
 const ROUNDS: usize = 5;
-
-fn org(kind: OrgKind, name: &str) -> NewOrganization {
-    NewOrganization {
-        kind,
-        name: name.into(),
-        email: Email::parse("email", &format!("{}@example.org", Uuid::new_v4().simple())).unwrap(),
-        postcode: Postcode::parse("postcode", "70000").unwrap(),
-        city: "Vesoul".into(),
-        address: None,
-        siret: None,
-        coordinates: None,
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -71,21 +60,7 @@ async fn main() {
         organizations::create_organization(&mut conn, &org(OrgKind::Funder, "Département"))
             .await
             .unwrap();
-    let prescriber =
-        organizations::create_organization(&mut conn, &org(OrgKind::Prescriber, "CCAS"))
-            .await
-            .unwrap();
-    let agent = organizations::create_user(
-        &mut conn,
-        &NewUser {
-            organization_id: prescriber.id,
-            email: Email::parse("email", "agent@example.org").unwrap(),
-            password_hash: None,
-            role: Role::Agent,
-        },
-    )
-    .await
-    .unwrap();
+    let (prescriber, agent) = common::prescriber_with_agent(&mut conn, "agent@example.org").await;
     let budget = Money::parse("budget", "10000000.00").unwrap();
     let program = programs::create_program(
         &mut conn,

@@ -52,11 +52,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use passnum::auth::Caller;
 use passnum::checkbooks::{self, IssueOrder};
 use passnum::codes::CodeKeys;
-use passnum::domain::{Email, LabelPeriod, OrgKind, Password, Postcode, PostcodePrefix, Role};
+use passnum::domain::{Email, LabelPeriod, OrgKind, Password, PostcodePrefix, Role};
 use passnum::error::ApiError;
 use passnum::idempotency;
 use passnum::money::{Money, Rate, Share};
-use passnum::organizations::{self, NewOrganization, NewUser};
+use passnum::organizations::{self, NewUser};
 use passnum::pg_cluster::{self, Durability};
 use passnum::programs::{self, NewProgram, Validity};
 use passnum::redemptions::{self, TicketRef};
@@ -66,7 +66,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{ServerChild, free_port, server_binary};
+use common::{ServerChild, free_port, org, server_binary};
 
 const CLIENTS: usize = 16;
 const PGBENCH_SCALE: u32 = 16;
@@ -96,19 +96,6 @@ const DIAG_MEASURE: Duration = Duration::from_secs(8);
 const AGENT_PASSWORD: &str = "a-long-bench-password";
 const TARGET_RATIO: f64 = 0.8;
 const TARGET_P99_MS: f64 = 25.0;
-
-fn org(kind: OrgKind, name: &str) -> NewOrganization {
-    NewOrganization {
-        kind,
-        name: name.into(),
-        email: Email::parse("email", &format!("{}@example.org", Uuid::new_v4().simple())).unwrap(),
-        postcode: Postcode::parse("postcode", "70000").unwrap(),
-        city: "Vesoul".into(),
-        address: None,
-        siret: None,
-        coordinates: None,
-    }
-}
 
 fn random_secret(len: usize) -> String {
     rand::thread_rng()
@@ -1015,21 +1002,8 @@ async fn main() {
         organizations::create_organization(&mut conn, &org(OrgKind::Funder, "Département"))
             .await
             .unwrap();
-    let prescriber =
-        organizations::create_organization(&mut conn, &org(OrgKind::Prescriber, "CCAS"))
-            .await
-            .unwrap();
-    let prescriber_agent = organizations::create_user(
-        &mut conn,
-        &NewUser {
-            organization_id: prescriber.id,
-            email: Email::parse("email", "prescriber@example.org").unwrap(),
-            password_hash: None,
-            role: Role::Agent,
-        },
-    )
-    .await
-    .unwrap();
+    let (prescriber, prescriber_agent) =
+        common::prescriber_with_agent(&mut conn, "prescriber@example.org").await;
     let site = organizations::create_organization(&mut conn, &org(OrgKind::Site, "Médiathèque"))
         .await
         .unwrap();

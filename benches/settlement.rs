@@ -16,16 +16,18 @@
 
 mod common;
 
+use common::org;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use passnum::domain::{Email, OrgKind, Password, Postcode, Role};
+use passnum::domain::{Email, OrgKind, Password};
 use passnum::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use passnum::money::{Money, Rate, Share};
-use passnum::organizations::{self, NewOrganization, NewUser};
+use passnum::organizations;
 use passnum::programs::{self, NewProgram, Validity};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -37,19 +39,6 @@ const SITES: i64 = 200;
 const TICKETS_PER_CHECKBOOK: i64 = 10;
 const PASSWORD: &str = "a-long-bench-password";
 const ROUNDS: usize = 3;
-
-fn org(kind: OrgKind, name: &str) -> NewOrganization {
-    NewOrganization {
-        kind,
-        name: name.into(),
-        email: Email::parse("email", &format!("{}@example.org", Uuid::new_v4().simple())).unwrap(),
-        postcode: Postcode::parse("postcode", "70000").unwrap(),
-        city: "Vesoul".into(),
-        address: None,
-        siret: None,
-        coordinates: None,
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -103,21 +92,7 @@ async fn main() {
                 .id,
         );
     }
-    let prescriber =
-        organizations::create_organization(&mut conn, &org(OrgKind::Prescriber, "CCAS"))
-            .await
-            .unwrap();
-    let agent = organizations::create_user(
-        &mut conn,
-        &NewUser {
-            organization_id: prescriber.id,
-            email: Email::parse("email", "agent@example.org").unwrap(),
-            password_hash: None,
-            role: Role::Agent,
-        },
-    )
-    .await
-    .unwrap();
+    let (prescriber, agent) = common::prescriber_with_agent(&mut conn, "agent@example.org").await;
     let budget = Money::parse("budget", "20000000.00").unwrap();
     let program = programs::create_program(
         &mut conn,

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use diesel_async::AsyncPgConnection;
+use passnum::domain::{Email, OrgKind, Postcode, Role};
+use passnum::organizations::{self, NewOrganization, NewUser, Organization, User};
 use passnum::pg_cluster::{self, Durability};
+use uuid::Uuid;
 
 /// How a database of the bench server is reached.
 pub type UrlOf = Box<dyn Fn(&str) -> String>;
@@ -77,4 +81,40 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// An organisation of the benches' département (Vesoul, 70000), with an e-mail of its own.
+pub fn org(kind: OrgKind, name: &str) -> NewOrganization {
+    NewOrganization {
+        kind,
+        name: name.into(),
+        email: Email::parse("email", &format!("{}@example.org", Uuid::new_v4().simple())).unwrap(),
+        postcode: Postcode::parse("postcode", "70000").unwrap(),
+        city: "Vesoul".into(),
+        address: None,
+        siret: None,
+        coordinates: None,
+    }
+}
+
+/// A prescriber (a CCAS) and one agent of it, without a password.
+pub async fn prescriber_with_agent(
+    conn: &mut AsyncPgConnection,
+    agent_email: &str,
+) -> (Organization, User) {
+    let prescriber = organizations::create_organization(conn, &org(OrgKind::Prescriber, "CCAS"))
+        .await
+        .unwrap();
+    let agent = organizations::create_user(
+        conn,
+        &NewUser {
+            organization_id: prescriber.id,
+            email: Email::parse("email", agent_email).unwrap(),
+            password_hash: None,
+            role: Role::Agent,
+        },
+    )
+    .await
+    .unwrap();
+    (prescriber, agent)
 }

@@ -849,6 +849,16 @@ async fn a_redemption_row_refers_only_to_what_exists() {
     app.assert_ledger_invariants().await;
 }
 
+/// How many ledger movements of kind "redemption" the database holds.
+async fn redemption_movements(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
+    passnum::schema::ledger_transactions::table
+        .filter(passnum::schema::ledger_transactions::kind.eq("redemption"))
+        .count()
+        .get_result(conn)
+        .await
+        .unwrap()
+}
+
 /// Scans `tickets` with one key, all at once, and makes sure they really overlap in
 /// the database: the test holds the key (an uncommitted row) until as many requests
 /// as the server has connections are waiting on it or on one another, then lets go.
@@ -956,12 +966,7 @@ async fn one_key_sent_many_times_at_once_for_one_ticket_redeems_it_once_and_answ
         redemptions.iter().map(Uuid::to_string).collect::<Vec<_>>(),
         vec![answers[0].1["id"].as_str().unwrap().to_string()]
     );
-    let movements = passnum::schema::ledger_transactions::table
-        .filter(passnum::schema::ledger_transactions::kind.eq("redemption"))
-        .count()
-        .get_result::<i64>(&mut conn)
-        .await
-        .unwrap();
+    let movements = redemption_movements(&mut conn).await;
     assert_eq!(movements, 1, "one ledger movement");
     app.assert_ledger_invariants().await;
 }
@@ -1002,12 +1007,7 @@ async fn one_key_sent_at_once_with_different_tickets_redeems_exactly_one() {
     let mut conn = app.db.connect().await;
     let count = passnum::schema::redemptions::table.count();
     assert_eq!(count.get_result::<i64>(&mut conn).await.unwrap(), 1);
-    let movements = passnum::schema::ledger_transactions::table
-        .filter(passnum::schema::ledger_transactions::kind.eq("redemption"))
-        .count()
-        .get_result::<i64>(&mut conn)
-        .await
-        .unwrap();
+    let movements = redemption_movements(&mut conn).await;
     assert_eq!(movements, 1, "the undone requests left no ledger movement");
     app.assert_ledger_invariants().await;
     // A ticket a losing request had claimed is redeemed with a key of its own.
