@@ -421,10 +421,10 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<(Redemption, String)>, ApiError> {
+    // A redemption carries its ticket's serial (migration 000006): no join.
     let mut query = redemptions::table
-        .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
         .filter(redemptions::site_id.eq(site))
-        .select((Redemption::as_select(), tickets::serial))
+        .select((Redemption::as_select(), redemptions::serial))
         .order(redemptions::id.asc())
         .limit(limit)
         .into_boxed();
