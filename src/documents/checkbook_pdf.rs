@@ -21,15 +21,15 @@ use krilla::color::rgb;
 use krilla::destination::XyzDestination;
 use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::metadata::Metadata;
-use krilla::num::NormalizedF32;
 use krilla::outline::{Outline, OutlineNode};
 use krilla::page::PageSettings;
-use krilla::paint::{Fill, FillRule, Stroke, StrokeDash};
-use krilla::surface::Surface;
-use krilla::text::TextDirection;
+use krilla::paint::{Stroke, StrokeDash};
 use rust_decimal::Decimal;
 
-use super::fonts::{Face, Fonts, fonts};
+use super::fonts::{Fonts, fonts};
+use super::page::{
+    ACCENT, Color, INK, MM, MUTED, PAGE_HEIGHT, PAGE_WIDTH, PANEL, Pen, fill, fit, truncate, wrap,
+};
 use super::qr::{QUIET_ZONE_MODULES, dark_runs, qr_symbol};
 use super::{format_date, format_distance_km, format_euros};
 
@@ -96,11 +96,8 @@ pub enum DocumentError {
 }
 
 // ---------------------------------------------------------------------------
-// Geometry, in PDF points (1/72 inch), origin at the top left, y downwards.
+// Geometry, in PDF points (see the page kit, [`super::page`]).
 
-pub(crate) const MM: f32 = 72.0 / 25.4;
-pub(crate) const PAGE_WIDTH: f32 = 210.0 * MM;
-pub(crate) const PAGE_HEIGHT: f32 = 297.0 * MM;
 const MARGIN: f32 = 10.0 * MM;
 const COLUMNS: usize = 2;
 const ROWS: usize = 6;
@@ -116,11 +113,7 @@ const NEXT_PAGE_SLOTS: usize = ROWS * COLUMNS;
 const QR_BOX: f32 = 41.0 * MM;
 const COUPON_PADDING: f32 = 4.0 * MM;
 
-pub(crate) const INK: (u8, u8, u8) = (25, 25, 25);
-pub(crate) const ACCENT: (u8, u8, u8) = (0, 72, 150);
-pub(crate) const MUTED: (u8, u8, u8) = (95, 95, 95);
-const CUT_LINE: (u8, u8, u8) = (130, 130, 130);
-pub(crate) const PANEL: (u8, u8, u8) = (236, 242, 250);
+const CUT_LINE: Color = (130, 130, 130);
 
 const RULE_OF_THE_SCHEME: &str = "1 chèque = 1 atelier ou 1 heure de formation au numérique";
 const HOW_TO_USE: &str = "Remettez un chèque au lieu de formation à chaque atelier ou heure de formation : il le scanne.";
@@ -217,7 +210,7 @@ fn render_sheet(
             fonts,
         };
         let first_row = if first {
-            pen.header(sheet);
+            draw_header(&mut pen, sheet);
             1
         } else {
             0
@@ -227,350 +220,308 @@ fn render_sheet(
             let column = slot % COLUMNS;
             let x = MARGIN + column as f32 * CELL_WIDTH;
             let y = MARGIN + row as f32 * CELL_HEIGHT;
-            pen.coupon(x, y, coupon, sheet)
+            draw_coupon(&mut pen, x, y, coupon, sheet)
                 .with_context(|| format!("coupon {}", coupon.serial))?;
         }
-        pen.cut_lines(first_row, on_page.len());
-        pen.footer(sheet, page_number, pages);
+        draw_cut_lines(&mut pen, first_row, on_page.len());
+        draw_footer(&mut pen, sheet, page_number, pages);
         surface.finish();
         page.finish();
     }
     Ok(pages)
 }
 
-/// Drawing helpers bound to one page.
-pub(crate) struct Pen<'a, 'p> {
-    pub(crate) surface: &'a mut Surface<'p>,
-    pub(crate) fonts: &'a Fonts,
-}
+/// The first block of a checkbook, in the top row of its first page.
+fn draw_header(pen: &mut Pen, sheet: &CheckbookSheet) {
+    let fonts = pen.fonts;
+    let (x, y) = (MARGIN, MARGIN);
+    let left_width = CELL_WIDTH - 2.0 * COUPON_PADDING;
+    let lx = x + COUPON_PADDING;
+    let mut cursor = y + 2.0;
 
-impl Pen<'_, '_> {
-    fn text(&mut self, face: &Face, size: f32, color: (u8, u8, u8), x: f32, y: f32, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        self.surface.set_fill(Some(fill(color)));
-        self.surface.draw_text(
-            Point::from_xy(x, y),
-            face.font.clone(),
-            size,
-            text,
-            false,
-            TextDirection::Auto,
-        );
+    cursor += 11.0;
+    pen.text(&fonts.bold, 9.0, ACCENT, lx, cursor, "PASS NUMÉRIQUE");
+    cursor += 15.0;
+    let (program, size) = fit(&fonts.bold, &sheet.program_name, 13.0, 9.0, left_width);
+    pen.text(&fonts.bold, size, INK, lx, cursor, &program);
+
+    cursor += 16.0;
+    let label = "Chéquier n° ";
+    pen.text(&fonts.regular, 9.0, INK, lx, cursor, label);
+    let nx = lx + fonts.regular.width(label, 9.0);
+    let (number, size) = fit(
+        &fonts.mono_bold,
+        &sheet.number,
+        12.0,
+        8.0,
+        lx + left_width - nx,
+    );
+    pen.text(&fonts.mono_bold, size, INK, nx, cursor, &number);
+
+    cursor += 12.0;
+    let line = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
+    pen.text(&fonts.bold, 8.5, INK, lx, cursor, &line);
+    cursor += 11.0;
+    let line = truncate(
+        &fonts.regular,
+        &ticket_summary(&sheet.tickets),
+        8.0,
+        left_width,
+    );
+    pen.text(&fonts.regular, 8.0, INK, lx, cursor, &line);
+
+    cursor += 2.0;
+    let funders = format!("Financé par : {}", sheet.funders.join(", "));
+    for line in wrap(&fonts.regular, &funders, 7.5, left_width, 2) {
+        cursor += 9.5;
+        pen.text(&fonts.regular, 7.5, INK, lx, cursor, &line);
+    }
+    let operator = format!("Géré par : {}", sheet.operator_name);
+    for line in wrap(&fonts.regular, &operator, 7.5, left_width, 1) {
+        cursor += 9.5;
+        pen.text(&fonts.regular, 7.5, INK, lx, cursor, &line);
     }
 
-    pub(crate) fn rect(&mut self, color: (u8, u8, u8), x: f32, y: f32, width: f32, height: f32) {
-        let mut builder = PathBuilder::new();
-        if let Some(rect) = Rect::from_xywh(x, y, width, height) {
+    // The beneficiary's reference sits at the bottom; the instructions fill what is left.
+    let bottom = y + CELL_HEIGHT - 6.0;
+    let reference_line = sheet
+        .beneficiary_reference
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(|r| truncate(&fonts.regular, &format!("Réf. : {r}"), 6.0, left_width));
+    let last_instruction = if reference_line.is_some() {
+        bottom - 9.0
+    } else {
+        bottom
+    };
+    let room = ((last_instruction - cursor - 2.0) / 8.5).floor().max(0.0) as usize;
+    for line in wrap(&fonts.regular, HOW_TO_USE, 7.0, left_width, room.min(2)) {
+        cursor += 8.5;
+        pen.text(&fonts.regular, 7.0, MUTED, lx, cursor, &line);
+    }
+    if let Some(line) = reference_line {
+        pen.text(&fonts.regular, 6.0, MUTED, lx, bottom, &line);
+    }
+
+    draw_nearby_sites(pen, x + CELL_WIDTH, y, &sheet.nearby_sites);
+}
+
+/// "Où utiliser vos chèques": the right half of the header.
+fn draw_nearby_sites(pen: &mut Pen, x: f32, y: f32, sites: &[NearbySite]) {
+    let fonts = pen.fonts;
+    let top = y + 2.0;
+    let height = CELL_HEIGHT - 6.0;
+    pen.rect(PANEL, x, top, CELL_WIDTH, height);
+    let px = x + COUPON_PADDING;
+    let width = CELL_WIDTH - 2.0 * COUPON_PADDING;
+    let mut cursor = top + 14.0;
+    pen.text(
+        &fonts.bold,
+        10.0,
+        ACCENT,
+        px,
+        cursor,
+        "Où utiliser vos chèques",
+    );
+    cursor += 1.0;
+    if sites.is_empty() {
+        for line in wrap(&fonts.regular, NO_SITE_LISTED, 7.5, width, 3) {
+            cursor += 10.0;
+            pen.text(&fonts.regular, 7.5, INK, px, cursor, &line);
+        }
+        return;
+    }
+    for site in sites {
+        cursor += 10.0;
+        let distance = site
+            .distance_km
+            .and_then(format_distance_km)
+            .map(|d| format!("à {d}"))
+            .unwrap_or_default();
+        let distance_width = fonts.regular.width(&distance, 7.5);
+        if !distance.is_empty() {
+            let dx = px + width - distance_width;
+            pen.text(&fonts.regular, 7.5, ACCENT, dx, cursor, &distance);
+        }
+        let name_width = width - distance_width - if distance.is_empty() { 0.0 } else { 6.0 };
+        let name = truncate(&fonts.bold, &site.name, 7.5, name_width);
+        pen.text(&fonts.bold, 7.5, INK, px, cursor, &name);
+
+        cursor += 9.0;
+        let place = format!("{} {}", site.postcode, site.city);
+        let address = match site.address.as_deref().filter(|a| !a.is_empty()) {
+            Some(street) => format!("{street}, {place}"),
+            None => place,
+        };
+        let address = truncate(&fonts.regular, &address, 7.0, width);
+        pen.text(&fonts.regular, 7.0, MUTED, px, cursor, &address);
+        cursor += 2.0;
+    }
+}
+
+/// One detachable coupon in the cell whose top left corner is `(x, y)`.
+fn draw_coupon(
+    pen: &mut Pen,
+    x: f32,
+    y: f32,
+    coupon: &Coupon,
+    sheet: &CheckbookSheet,
+) -> anyhow::Result<()> {
+    let fonts = pen.fonts;
+    draw_qr(pen, x, y + (CELL_HEIGHT - QR_BOX) / 2.0, &coupon.code)?;
+
+    let tx = x + QR_BOX;
+    let width = x + CELL_WIDTH - COUPON_PADDING - tx;
+    let mut cursor = y + 7.0;
+
+    for line in wrap(&fonts.bold, &sheet.program_name, 7.5, width, 2) {
+        cursor += 9.0;
+        pen.text(&fonts.bold, 7.5, ACCENT, tx, cursor, &line);
+    }
+    cursor += 23.0;
+    let value = format_euros(coupon.value);
+    let (value, size) = fit(&fonts.bold, &value, 22.0, 12.0, width);
+    pen.text(&fonts.bold, size, INK, tx, cursor, &value);
+
+    cursor += 10.0;
+    pen.text(&fonts.regular, 6.0, MUTED, tx, cursor, "N° du chèque");
+    cursor += 15.0;
+    let (serial, size) = fit(&fonts.mono_bold, &coupon.serial, 15.0, 9.0, width);
+    pen.text(&fonts.mono_bold, size, INK, tx, cursor, &serial);
+
+    cursor += 12.0;
+    let validity = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
+    let validity = truncate(&fonts.bold, &validity, 7.5, width);
+    pen.text(&fonts.bold, 7.5, INK, tx, cursor, &validity);
+    cursor += 1.0;
+    for line in wrap(&fonts.regular, RULE_OF_THE_SCHEME, 6.5, width, 2) {
+        cursor += 8.0;
+        pen.text(&fonts.regular, 6.5, INK, tx, cursor, &line);
+    }
+    let number = truncate(
+        &fonts.regular,
+        &format!("Chéquier {}", sheet.number),
+        6.0,
+        width,
+    );
+    pen.text(
+        &fonts.regular,
+        6.0,
+        MUTED,
+        tx,
+        y + CELL_HEIGHT - 6.0,
+        &number,
+    );
+    Ok(())
+}
+
+/// The QR symbol of `code` as one vector path of filled rectangles, centred
+/// in the `QR_BOX` square whose top left corner is `(x, y)`, with the quiet
+/// zone left blank around it.
+fn draw_qr(pen: &mut Pen, x: f32, y: f32, code: &str) -> anyhow::Result<()> {
+    let symbol = qr_symbol(code)?;
+    let modules = symbol.width() + 2 * QUIET_ZONE_MODULES;
+    let module = QR_BOX / modules as f32;
+    let x = x + QUIET_ZONE_MODULES as f32 * module;
+    let y = y + QUIET_ZONE_MODULES as f32 * module;
+    let mut builder = PathBuilder::new();
+    for (row, column, length) in dark_runs(&symbol) {
+        let rect = Rect::from_xywh(
+            x + column as f32 * module,
+            y + row as f32 * module,
+            length as f32 * module,
+            module,
+        );
+        if let Some(rect) = rect {
             builder.push_rect(rect);
         }
-        if let Some(path) = builder.finish() {
-            self.surface.set_fill(Some(fill(color)));
-            self.surface.draw_path(&path);
-        }
     }
+    let path = builder.finish().context("the QR code has no dark module")?;
+    pen.surface.set_fill(Some(fill((0, 0, 0))));
+    pen.surface.draw_path(&path);
+    Ok(())
+}
 
-    /// The first block of a checkbook, in the top row of its first page.
-    fn header(&mut self, sheet: &CheckbookSheet) {
-        let fonts = self.fonts;
-        let (x, y) = (MARGIN, MARGIN);
-        let left_width = CELL_WIDTH - 2.0 * COUPON_PADDING;
-        let lx = x + COUPON_PADDING;
-        let mut cursor = y + 2.0;
-
-        cursor += 11.0;
-        self.text(&fonts.bold, 9.0, ACCENT, lx, cursor, "PASS NUMÉRIQUE");
-        cursor += 15.0;
-        let (program, size) = fit(&fonts.bold, &sheet.program_name, 13.0, 9.0, left_width);
-        self.text(&fonts.bold, size, INK, lx, cursor, &program);
-
-        cursor += 16.0;
-        let label = "Chéquier n° ";
-        self.text(&fonts.regular, 9.0, INK, lx, cursor, label);
-        let nx = lx + fonts.regular.width(label, 9.0);
-        let (number, size) = fit(
-            &fonts.mono_bold,
-            &sheet.number,
-            12.0,
-            8.0,
-            lx + left_width - nx,
-        );
-        self.text(&fonts.mono_bold, size, INK, nx, cursor, &number);
-
-        cursor += 12.0;
-        let line = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
-        self.text(&fonts.bold, 8.5, INK, lx, cursor, &line);
-        cursor += 11.0;
-        let line = truncate(
-            &fonts.regular,
-            &ticket_summary(&sheet.tickets),
-            8.0,
-            left_width,
-        );
-        self.text(&fonts.regular, 8.0, INK, lx, cursor, &line);
-
-        cursor += 2.0;
-        let funders = format!("Financé par : {}", sheet.funders.join(", "));
-        for line in wrap(&fonts.regular, &funders, 7.5, left_width, 2) {
-            cursor += 9.5;
-            self.text(&fonts.regular, 7.5, INK, lx, cursor, &line);
-        }
-        let operator = format!("Géré par : {}", sheet.operator_name);
-        for line in wrap(&fonts.regular, &operator, 7.5, left_width, 1) {
-            cursor += 9.5;
-            self.text(&fonts.regular, 7.5, INK, lx, cursor, &line);
-        }
-
-        // The beneficiary's reference sits at the bottom; the instructions fill what is left.
-        let bottom = y + CELL_HEIGHT - 6.0;
-        let reference_line = sheet
-            .beneficiary_reference
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .map(|r| truncate(&fonts.regular, &format!("Réf. : {r}"), 6.0, left_width));
-        let last_instruction = if reference_line.is_some() {
-            bottom - 9.0
+/// Dashed cut lines around the `coupons` cells that start at row `first_row`,
+/// and a pair of scissors at the left end of each horizontal line.
+fn draw_cut_lines(pen: &mut Pen, first_row: usize, coupons: usize) {
+    if coupons == 0 {
+        return;
+    }
+    let rows = coupons.div_ceil(COLUMNS);
+    // Columns used by row `r` (counted from `first_row`): full rows, then the rest.
+    let used = |r: usize| -> usize {
+        if r < rows {
+            COLUMNS.min(coupons - r * COLUMNS)
         } else {
-            bottom
+            0
+        }
+    };
+    let mut builder = PathBuilder::new();
+    let mut scissors = Vec::new();
+    for boundary in 0..=rows {
+        // The line above row `boundary` spans the columns of the wider neighbour.
+        let columns = if boundary == 0 {
+            used(0)
+        } else {
+            used(boundary - 1)
         };
-        let room = ((last_instruction - cursor - 2.0) / 8.5).floor().max(0.0) as usize;
-        for line in wrap(&fonts.regular, HOW_TO_USE, 7.0, left_width, room.min(2)) {
-            cursor += 8.5;
-            self.text(&fonts.regular, 7.0, MUTED, lx, cursor, &line);
-        }
-        if let Some(line) = reference_line {
-            self.text(&fonts.regular, 6.0, MUTED, lx, bottom, &line);
-        }
-
-        self.nearby_sites(x + CELL_WIDTH, y, &sheet.nearby_sites);
+        let y = MARGIN + (first_row + boundary) as f32 * CELL_HEIGHT;
+        builder.move_to(MARGIN, y);
+        builder.line_to(MARGIN + columns as f32 * CELL_WIDTH, y);
+        scissors.push(y);
     }
-
-    /// "Où utiliser vos chèques": the right half of the header.
-    fn nearby_sites(&mut self, x: f32, y: f32, sites: &[NearbySite]) {
-        let fonts = self.fonts;
-        let top = y + 2.0;
-        let height = CELL_HEIGHT - 6.0;
-        self.rect(PANEL, x, top, CELL_WIDTH, height);
-        let px = x + COUPON_PADDING;
-        let width = CELL_WIDTH - 2.0 * COUPON_PADDING;
-        let mut cursor = top + 14.0;
-        self.text(
-            &fonts.bold,
-            10.0,
-            ACCENT,
-            px,
-            cursor,
-            "Où utiliser vos chèques",
-        );
-        cursor += 1.0;
-        if sites.is_empty() {
-            for line in wrap(&fonts.regular, NO_SITE_LISTED, 7.5, width, 3) {
-                cursor += 10.0;
-                self.text(&fonts.regular, 7.5, INK, px, cursor, &line);
-            }
-            return;
+    for line in 0..=COLUMNS {
+        // Rows in which the vertical line `line` borders a coupon.
+        let spans = (0..rows)
+            .filter(|&r| (line > 0 && line - 1 < used(r)) || line < used(r))
+            .count();
+        if spans == 0 {
+            continue;
         }
-        for site in sites {
-            cursor += 10.0;
-            let distance = site
-                .distance_km
-                .and_then(format_distance_km)
-                .map(|d| format!("à {d}"))
-                .unwrap_or_default();
-            let distance_width = fonts.regular.width(&distance, 7.5);
-            if !distance.is_empty() {
-                let dx = px + width - distance_width;
-                self.text(&fonts.regular, 7.5, ACCENT, dx, cursor, &distance);
-            }
-            let name_width = width - distance_width - if distance.is_empty() { 0.0 } else { 6.0 };
-            let name = truncate(&fonts.bold, &site.name, 7.5, name_width);
-            self.text(&fonts.bold, 7.5, INK, px, cursor, &name);
-
-            cursor += 9.0;
-            let place = format!("{} {}", site.postcode, site.city);
-            let address = match site.address.as_deref().filter(|a| !a.is_empty()) {
-                Some(street) => format!("{street}, {place}"),
-                None => place,
-            };
-            let address = truncate(&fonts.regular, &address, 7.0, width);
-            self.text(&fonts.regular, 7.0, MUTED, px, cursor, &address);
-            cursor += 2.0;
-        }
+        let x = MARGIN + line as f32 * CELL_WIDTH;
+        let top = MARGIN + first_row as f32 * CELL_HEIGHT;
+        builder.move_to(x, top);
+        builder.line_to(x, top + spans as f32 * CELL_HEIGHT);
     }
-
-    /// One detachable coupon in the cell whose top left corner is `(x, y)`.
-    fn coupon(
-        &mut self,
-        x: f32,
-        y: f32,
-        coupon: &Coupon,
-        sheet: &CheckbookSheet,
-    ) -> anyhow::Result<()> {
-        let fonts = self.fonts;
-        self.qr(x, y + (CELL_HEIGHT - QR_BOX) / 2.0, &coupon.code)?;
-
-        let tx = x + QR_BOX;
-        let width = x + CELL_WIDTH - COUPON_PADDING - tx;
-        let mut cursor = y + 7.0;
-
-        for line in wrap(&fonts.bold, &sheet.program_name, 7.5, width, 2) {
-            cursor += 9.0;
-            self.text(&fonts.bold, 7.5, ACCENT, tx, cursor, &line);
-        }
-        cursor += 23.0;
-        let value = format_euros(coupon.value);
-        let (value, size) = fit(&fonts.bold, &value, 22.0, 12.0, width);
-        self.text(&fonts.bold, size, INK, tx, cursor, &value);
-
-        cursor += 10.0;
-        self.text(&fonts.regular, 6.0, MUTED, tx, cursor, "N° du chèque");
-        cursor += 15.0;
-        let (serial, size) = fit(&fonts.mono_bold, &coupon.serial, 15.0, 9.0, width);
-        self.text(&fonts.mono_bold, size, INK, tx, cursor, &serial);
-
-        cursor += 12.0;
-        let validity = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
-        let validity = truncate(&fonts.bold, &validity, 7.5, width);
-        self.text(&fonts.bold, 7.5, INK, tx, cursor, &validity);
-        cursor += 1.0;
-        for line in wrap(&fonts.regular, RULE_OF_THE_SCHEME, 6.5, width, 2) {
-            cursor += 8.0;
-            self.text(&fonts.regular, 6.5, INK, tx, cursor, &line);
-        }
-        let number = truncate(
-            &fonts.regular,
-            &format!("Chéquier {}", sheet.number),
-            6.0,
-            width,
-        );
-        self.text(
-            &fonts.regular,
-            6.0,
-            MUTED,
-            tx,
-            y + CELL_HEIGHT - 6.0,
-            &number,
-        );
-        Ok(())
+    if let Some(path) = builder.finish() {
+        pen.surface.set_fill(None);
+        pen.surface.set_stroke(Some(Stroke {
+            paint: rgb::Color::new(CUT_LINE.0, CUT_LINE.1, CUT_LINE.2).into(),
+            width: 0.6,
+            dash: Some(StrokeDash {
+                array: vec![4.0, 3.0],
+                offset: 0.0,
+            }),
+            ..Stroke::default()
+        }));
+        pen.surface.draw_path(&path);
+        pen.surface.set_stroke(None);
     }
-
-    /// The QR symbol of `code` as one vector path of filled rectangles, centred
-    /// in the `QR_BOX` square whose top left corner is `(x, y)`, with the quiet
-    /// zone left blank around it.
-    fn qr(&mut self, x: f32, y: f32, code: &str) -> anyhow::Result<()> {
-        let symbol = qr_symbol(code)?;
-        let modules = symbol.width() + 2 * QUIET_ZONE_MODULES;
-        let module = QR_BOX / modules as f32;
-        let x = x + QUIET_ZONE_MODULES as f32 * module;
-        let y = y + QUIET_ZONE_MODULES as f32 * module;
-        let mut builder = PathBuilder::new();
-        for (row, column, length) in dark_runs(&symbol) {
-            let rect = Rect::from_xywh(
-                x + column as f32 * module,
-                y + row as f32 * module,
-                length as f32 * module,
-                module,
-            );
-            if let Some(rect) = rect {
-                builder.push_rect(rect);
-            }
+    let fonts = pen.fonts;
+    if fonts.regular.has_glyph(SCISSORS) {
+        let mark = SCISSORS.to_string();
+        for y in scissors {
+            pen.text(&fonts.regular, 9.0, CUT_LINE, MARGIN - 12.0, y + 3.2, &mark);
         }
-        let path = builder.finish().context("the QR code has no dark module")?;
-        self.surface.set_fill(Some(fill((0, 0, 0))));
-        self.surface.draw_path(&path);
-        Ok(())
-    }
-
-    /// Dashed cut lines around the `coupons` cells that start at row `first_row`,
-    /// and a pair of scissors at the left end of each horizontal line.
-    fn cut_lines(&mut self, first_row: usize, coupons: usize) {
-        if coupons == 0 {
-            return;
-        }
-        let rows = coupons.div_ceil(COLUMNS);
-        // Columns used by row `r` (counted from `first_row`): full rows, then the rest.
-        let used = |r: usize| -> usize {
-            if r < rows {
-                COLUMNS.min(coupons - r * COLUMNS)
-            } else {
-                0
-            }
-        };
-        let mut builder = PathBuilder::new();
-        let mut scissors = Vec::new();
-        for boundary in 0..=rows {
-            // The line above row `boundary` spans the columns of the wider neighbour.
-            let columns = if boundary == 0 {
-                used(0)
-            } else {
-                used(boundary - 1)
-            };
-            let y = MARGIN + (first_row + boundary) as f32 * CELL_HEIGHT;
-            builder.move_to(MARGIN, y);
-            builder.line_to(MARGIN + columns as f32 * CELL_WIDTH, y);
-            scissors.push(y);
-        }
-        for line in 0..=COLUMNS {
-            // Rows in which the vertical line `line` borders a coupon.
-            let spans = (0..rows)
-                .filter(|&r| (line > 0 && line - 1 < used(r)) || line < used(r))
-                .count();
-            if spans == 0 {
-                continue;
-            }
-            let x = MARGIN + line as f32 * CELL_WIDTH;
-            let top = MARGIN + first_row as f32 * CELL_HEIGHT;
-            builder.move_to(x, top);
-            builder.line_to(x, top + spans as f32 * CELL_HEIGHT);
-        }
-        if let Some(path) = builder.finish() {
-            self.surface.set_fill(None);
-            self.surface.set_stroke(Some(Stroke {
-                paint: rgb::Color::new(CUT_LINE.0, CUT_LINE.1, CUT_LINE.2).into(),
-                width: 0.6,
-                dash: Some(StrokeDash {
-                    array: vec![4.0, 3.0],
-                    offset: 0.0,
-                }),
-                ..Stroke::default()
-            }));
-            self.surface.draw_path(&path);
-            self.surface.set_stroke(None);
-        }
-        let fonts = self.fonts;
-        if fonts.regular.has_glyph(SCISSORS) {
-            let mark = SCISSORS.to_string();
-            for y in scissors {
-                self.text(&fonts.regular, 9.0, CUT_LINE, MARGIN - 12.0, y + 3.2, &mark);
-            }
-        }
-    }
-
-    fn footer(&mut self, sheet: &CheckbookSheet, page_number: usize, pages: usize) {
-        let fonts = self.fonts;
-        let y = PAGE_HEIGHT - MARGIN + 13.0;
-        let half = PAGE_WIDTH / 2.0 - MARGIN - 10.0;
-        let left = truncate(
-            &fonts.regular,
-            &format!("Pass Numérique · {}", sheet.operator_name),
-            6.5,
-            half,
-        );
-        self.text(&fonts.regular, 6.5, MUTED, MARGIN, y, &left);
-        let right = format!("Chéquier {} · page {page_number}/{pages}", sheet.number);
-        let right = truncate(&fonts.regular, &right, 6.5, half);
-        let rx = PAGE_WIDTH - MARGIN - fonts.regular.width(&right, 6.5);
-        self.text(&fonts.regular, 6.5, MUTED, rx, y, &right);
     }
 }
 
-pub(crate) fn fill((r, g, b): (u8, u8, u8)) -> Fill {
-    Fill {
-        paint: rgb::Color::new(r, g, b).into(),
-        opacity: NormalizedF32::ONE,
-        rule: FillRule::NonZero,
-    }
+fn draw_footer(pen: &mut Pen, sheet: &CheckbookSheet, page_number: usize, pages: usize) {
+    let fonts = pen.fonts;
+    let y = PAGE_HEIGHT - MARGIN + 13.0;
+    let half = PAGE_WIDTH / 2.0 - MARGIN - 10.0;
+    let left = truncate(
+        &fonts.regular,
+        &format!("Pass Numérique · {}", sheet.operator_name),
+        6.5,
+        half,
+    );
+    pen.text(&fonts.regular, 6.5, MUTED, MARGIN, y, &left);
+    let right = format!("Chéquier {} · page {page_number}/{pages}", sheet.number);
+    let right = truncate(&fonts.regular, &right, 6.5, half);
+    let rx = PAGE_WIDTH - MARGIN - fonts.regular.width(&right, 6.5);
+    pen.text(&fonts.regular, 6.5, MUTED, rx, y, &right);
 }
 
 /// "10 chèques de 10,00 € – total 100,00 €", or without the unit value when values differ.
@@ -588,84 +539,6 @@ fn ticket_summary(tickets: &[Coupon]) -> String {
     }
 }
 
-/// `text` at the largest size between `min_size` and `max_size` that fits in
-/// `max_width`, shortened with an ellipsis if even `min_size` is too wide.
-fn fit(face: &Face, text: &str, max_size: f32, min_size: f32, max_width: f32) -> (String, f32) {
-    let width = face.width(text, max_size);
-    if width <= max_width {
-        return (text.to_owned(), max_size);
-    }
-    let size = (max_size * max_width / width).max(min_size);
-    (truncate(face, text, size, max_width), size)
-}
-
-/// `text`, shortened with an ellipsis to fit in `max_width`.
-pub(crate) fn truncate(face: &Face, text: &str, size: f32, max_width: f32) -> String {
-    if face.width(text, size) <= max_width {
-        return text.to_owned();
-    }
-    let budget = max_width - face.width("…", size);
-    let mut used = 0.0;
-    let mut out = String::new();
-    for c in text.chars() {
-        let w = face.width(c.encode_utf8(&mut [0; 4]), size);
-        if used + w > budget {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    let mut out = out.trim_end().to_owned();
-    out.push('…');
-    out
-}
-
-/// Greedy word wrap of `text` into at most `max_lines` lines of `max_width`;
-/// the last line is shortened with an ellipsis when text remains.
-pub(crate) fn wrap(
-    face: &Face,
-    text: &str,
-    size: f32,
-    max_width: f32,
-    max_lines: usize,
-) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    if max_lines == 0 {
-        return lines;
-    }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut current = String::new();
-    let mut index = 0;
-    while index < words.len() {
-        let word = words[index];
-        let candidate = if current.is_empty() {
-            word.to_owned()
-        } else {
-            format!("{current} {word}")
-        };
-        if face.width(&candidate, size) <= max_width || current.is_empty() {
-            current = candidate;
-            index += 1;
-            continue;
-        }
-        if lines.len() + 1 == max_lines {
-            break;
-        }
-        lines.push(std::mem::take(&mut current));
-    }
-    if index < words.len() {
-        // Text left over: end the last line with an ellipsis.
-        let rest = words[index..].join(" ");
-        current = truncate(face, &format!("{current} {rest}"), size, max_width);
-    } else if face.width(&current, size) > max_width {
-        current = truncate(face, &current, size, max_width);
-    }
-    if !current.is_empty() {
-        lines.push(current);
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,29 +551,6 @@ mod tests {
         assert_eq!(page_count(20), 2);
         assert_eq!(page_count(22), 2);
         assert_eq!(page_count(23), 3);
-    }
-
-    #[test]
-    fn wrap_and_truncate_respect_the_width() {
-        let face = &fonts().unwrap().regular;
-        let lines = wrap(face, RULE_OF_THE_SCHEME, 6.5, 140.0, 2);
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert_eq!(lines.join(" "), RULE_OF_THE_SCHEME);
-        let lines = wrap(face, RULE_OF_THE_SCHEME, 6.5, 60.0, 2);
-        assert_eq!(lines.len(), 2);
-        assert!(lines[1].ends_with('…'), "{lines:?}");
-        for line in &lines {
-            assert!(face.width(line, 6.5) <= 60.0, "{line}");
-        }
-        assert_eq!(wrap(face, "", 7.0, 100.0, 2), Vec::<String>::new());
-        let short = truncate(face, "Département de la Haute-Saône", 8.0, 50.0);
-        assert!(
-            short.ends_with('…') && face.width(&short, 8.0) <= 50.0,
-            "{short}"
-        );
-        let (text, size) = fit(face, "CH-2026-000123", 12.0, 6.0, 60.0);
-        assert_eq!(text, "CH-2026-000123");
-        assert!(size < 12.0 && face.width(&text, size) <= 60.01);
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! The embedded DejaVu fonts, loaded once per process, and the advance widths
-//! the layout needs to measure, wrap and shrink text.
+//! Glyph handling: the embedded DejaVu fonts, loaded once per process, what
+//! glyph each character maps to, and the advance widths the layout needs to
+//! measure, wrap and shrink text.
 //!
 //! krilla does not expose glyph metrics, so this module reads the few TrueType
 //! tables it needs (`head`, `hhea`, `hmtx`, `cmap` format 4) itself. Widths are
 //! those of the unshaped glyphs: kerning is ignored, so layouts keep a small margin.
+//! The glyph ids let the page kit place glyphs without shaping (see
+//! [`super::page::draw`]), and [`printable`] replaces what a face cannot print.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use anyhow::{Context, anyhow};
@@ -38,6 +42,11 @@ impl Face {
     pub(crate) fn has_glyph(&self, c: char) -> bool {
         self.metrics.has_glyph(c)
     }
+
+    /// The id of the glyph of `c` in the font (0, `.notdef`, when it has none).
+    pub(crate) fn glyph_id(&self, c: char) -> u16 {
+        self.metrics.glyphs.get(c as usize).copied().unwrap_or(0)
+    }
 }
 
 /// The three faces the documents use.
@@ -65,9 +74,12 @@ pub(crate) fn fonts() -> anyhow::Result<&'static Fonts> {
         .map_err(|e| anyhow!("cannot load the embedded fonts: {e}"))
 }
 
-/// Advance widths of the Basic Multilingual Plane, indexed by code point.
+/// Glyph ids and advance widths of the Basic Multilingual Plane, indexed by code
+/// point.
 struct Metrics {
     units_per_em: f32,
+    /// Glyph id of each BMP code point; 0 when the font has no glyph.
+    glyphs: Vec<u16>,
     /// Advance width of each BMP code point; 0 when the font has no glyph.
     advances: Vec<u16>,
     /// Width used for characters the font lacks (its `.notdef` glyph).
@@ -103,52 +115,84 @@ impl Metrics {
             be_u16(hmtx, index * 4)
         };
 
-        let subtable = unicode_bmp_subtable(cmap)?;
-        let seg_count = usize::from(be_u16(subtable, 6)? / 2);
-        let ends = 14;
-        let starts = ends + 2 * seg_count + 2;
-        let deltas = starts + 2 * seg_count;
-        let range_offsets = deltas + 2 * seg_count;
-
-        let mut advances = vec![0_u16; 0x1_0000];
-        for segment in 0..seg_count {
-            let end = be_u16(subtable, ends + 2 * segment)?;
-            let start = be_u16(subtable, starts + 2 * segment)?;
-            let delta = be_u16(subtable, deltas + 2 * segment)?;
-            let range_offset_at = range_offsets + 2 * segment;
-            let range_offset = usize::from(be_u16(subtable, range_offset_at)?);
-            if start > end {
-                continue;
-            }
-            for code in start..=end {
-                if code == 0xFFFF {
-                    break;
-                }
-                let glyph = if range_offset == 0 {
-                    code.wrapping_add(delta)
-                } else {
-                    let at = range_offset_at + range_offset + 2 * usize::from(code - start);
-                    match be_u16(subtable, at)? {
-                        0 => 0,
-                        g => g.wrapping_add(delta),
-                    }
-                };
-                if glyph != 0 {
-                    // A zero advance would read as "missing": keep it at 1 unit.
-                    advances[usize::from(code)] = advance_of(glyph)?.max(1);
-                }
+        let glyphs = glyph_ids(cmap)?;
+        let mut advances = vec![0_u16; glyphs.len()];
+        for (advance, &glyph) in advances.iter_mut().zip(&glyphs) {
+            if glyph != 0 {
+                // A zero advance would read as "missing": keep it at 1 unit.
+                *advance = advance_of(glyph)?.max(1);
             }
         }
         Ok(Metrics {
             units_per_em,
+            glyphs,
             advances,
             missing: advance_of(0)?,
         })
     }
 }
 
+/// The glyph id of every BMP code point (0: no glyph), read from the font's
+/// `cmap` table (its Unicode subtable in format 4: segments of consecutive code
+/// points, each mapped by a delta or through an array of glyph ids).
+fn glyph_ids(cmap: &[u8]) -> anyhow::Result<Vec<u16>> {
+    let subtable = unicode_bmp_subtable(cmap)?;
+    let seg_count = usize::from(be_u16(subtable, 6)? / 2);
+    let ends = 14;
+    let starts = ends + 2 * seg_count + 2;
+    let deltas = starts + 2 * seg_count;
+    let range_offsets = deltas + 2 * seg_count;
+    let mut ids = vec![0_u16; 0x1_0000];
+    for segment in 0..seg_count {
+        let end = be_u16(subtable, ends + 2 * segment)?;
+        let start = be_u16(subtable, starts + 2 * segment)?;
+        let delta = be_u16(subtable, deltas + 2 * segment)?;
+        let range_offset_at = range_offsets + 2 * segment;
+        let range_offset = usize::from(be_u16(subtable, range_offset_at)?);
+        // 0xFFFF ends the last segment and is no character.
+        for code in start..=end.min(0xFFFE) {
+            ids[usize::from(code)] = if range_offset == 0 {
+                code.wrapping_add(delta)
+            } else {
+                let at = range_offset_at + range_offset + 2 * usize::from(code - start);
+                match be_u16(subtable, at)? {
+                    0 => 0,
+                    glyph => glyph.wrapping_add(delta),
+                }
+            };
+        }
+    }
+    Ok(ids)
+}
+
+/// `text` with what a face cannot print under PDF/A replaced: control
+/// characters by spaces, invisible format characters dropped, characters the
+/// face lacks (and private-use ones) by `?`.
+pub(crate) fn printable<'t>(face: &Face, text: &'t str) -> Cow<'t, str> {
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}');
+    let private = |c: char| matches!(c, '\u{e000}'..='\u{f8ff}' | '\u{fffe}' | '\u{ffff}');
+    let fine = |c: char| !c.is_control() && !invisible(c) && !private(c) && face.glyph_id(c) != 0;
+    if text.chars().all(fine) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .filter(|&c| !invisible(c))
+            .map(|c| {
+                if fine(c) {
+                    c
+                } else if c.is_control() || c.is_whitespace() {
+                    ' '
+                } else {
+                    '?'
+                }
+            })
+            .collect(),
+    )
+}
+
 /// The bytes of the table `tag` of a TrueType font.
-pub(crate) fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8]> {
+fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8]> {
     let count = usize::from(be_u16(font, 4)?);
     for i in 0..count {
         let record = 12 + 16 * i;
@@ -164,7 +208,7 @@ pub(crate) fn table<'a>(font: &'a [u8], tag: &[u8; 4]) -> anyhow::Result<&'a [u8
 }
 
 /// The `cmap` subtable in format 4 for Unicode BMP (Windows 3/1 or Unicode 0/3).
-pub(crate) fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
+fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
     let count = usize::from(be_u16(cmap, 2)?);
     for i in 0..count {
         let record = 4 + 8 * i;
@@ -187,7 +231,7 @@ pub(crate) fn unicode_bmp_subtable(cmap: &[u8]) -> anyhow::Result<&[u8]> {
     Err(anyhow!("no Unicode BMP cmap subtable in format 4"))
 }
 
-pub(crate) fn be_u16(bytes: &[u8], at: usize) -> anyhow::Result<u16> {
+fn be_u16(bytes: &[u8], at: usize) -> anyhow::Result<u16> {
     match bytes.get(at..at + 2) {
         Some(&[a, b]) => Ok(u16::from_be_bytes([a, b])),
         _ => Err(anyhow!("font data truncated at {at}")),
@@ -218,5 +262,36 @@ mod tests {
         assert!(regular.width("WWW", 10.0) > regular.width("iii", 10.0));
         assert!(regular.has_glyph('é') && regular.has_glyph('€') && regular.has_glyph('ô'));
         assert!(regular.width("é", 10.0) > 0.0);
+    }
+
+    #[test]
+    fn glyph_ids_follow_the_cmap() {
+        let fonts = fonts().unwrap();
+        for face in [&fonts.regular, &fonts.bold, &fonts.mono_bold] {
+            let mut count = 0;
+            for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+                assert_eq!(face.glyph_id(c) != 0, face.has_glyph(c), "{c:?}");
+                count += usize::from(face.has_glyph(c));
+            }
+            assert!(count > 1000, "{count}");
+            assert_eq!(face.glyph_id('\u{e000}'), 0);
+        }
+        let regular = &fonts.regular;
+        assert_ne!(regular.glyph_id('é'), regular.glyph_id('e'));
+        assert!(regular.glyph_id('€') != 0 && regular.glyph_id('A') != 0);
+    }
+
+    #[test]
+    fn printable_replaces_what_the_face_cannot_print() {
+        let fonts = fonts().unwrap();
+        let face = &fonts.regular;
+        assert!(face.has_glyph(' ') && face.has_glyph('?') && face.has_glyph('…'));
+        assert_eq!(printable(face, "Zoé"), "Zoé");
+        assert!(matches!(printable(face, "Zoé"), Cow::Borrowed(_)));
+        assert_eq!(printable(face, "a\tb\u{200b}c\u{1F600}"), "a bc?");
+        assert_eq!(
+            printable(&fonts.mono_bold, "7K3M-9QX2-ZA4"),
+            "7K3M-9QX2-ZA4"
+        );
     }
 }

@@ -6,6 +6,12 @@
 //! - [`qr_svg`] / [`qr_png`]: the QR code of one ticket code, level M, quiet zone.
 //! - [`render_checkbooks`]: one A4 PDF for one checkbook or a whole print run
 //!   (layout described in [`checkbook_pdf`]).
+//! - [`render_statement`]: the printable statement of a settlement (layout
+//!   described in [`statement_pdf`]).
+//!
+//! Both PDFs are built with the page kit ([`page`]: geometry, colours, the pen,
+//! text that fits, tables, pagination), which measures and places glyphs with
+//! [`fonts`] (the embedded fonts, their glyph ids and widths).
 //! - [`format_euros`], [`format_date`], [`format_distance_km`]: French formatting
 //!   shared by documents ("10,00 €", "31/12/2027", "2,4 km").
 //!
@@ -18,6 +24,7 @@
 
 pub mod checkbook_pdf;
 mod fonts;
+mod page;
 pub mod qr;
 pub mod statement_pdf;
 
