@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod ledger;
 mod mail;
+mod migrations;
 mod organizations;
 mod programs;
 mod public_sites;
