@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::org;
+use common::{median, org};
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -28,11 +28,6 @@ use uuid::Uuid;
 const CHECKBOOKS: u32 = 1000;
 const TICKETS_PER_CHECKBOOK: u32 = 10;
 const ROUNDS: usize = 5;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 #[tokio::main]
 async fn main() {

@@ -38,12 +38,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -56,17 +53,20 @@ use passnum::domain::{Email, LabelPeriod, OrgKind, Password, PostcodePrefix, Rol
 use passnum::error::ApiError;
 use passnum::idempotency;
 use passnum::money::{Money, Rate, Share};
-use passnum::organizations::{self, NewUser};
-use passnum::pg_cluster::{self, Durability};
+use passnum::organizations::{self, NewUser, Organization, User};
+use passnum::pg_cluster;
 use passnum::programs::{self, NewProgram, Validity};
 use passnum::redemptions::{self, TicketRef};
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::{ServerChild, free_port, org, server_binary};
+use common::load::{Figures, LoadResult, figures, print_load, run_load};
+use common::observe::{observe, postmaster_pid, print_observation};
+use common::pgbench::{
+    PgbenchRun, ServerAddress, checkpoint, parse_url, pgbench_command, pgbench_window,
+};
+use common::{ServerChild, ms, org, random_secret};
 
 const CLIENTS: usize = 16;
 const PGBENCH_SCALE: u32 = 16;
@@ -96,508 +96,6 @@ const DIAG_MEASURE: Duration = Duration::from_secs(8);
 const AGENT_PASSWORD: &str = "a-long-bench-password";
 const TARGET_RATIO: f64 = 0.8;
 const TARGET_P99_MS: f64 = 25.0;
-
-fn random_secret(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// Host, port and password of a `postgres://user:password@host:port/db` URL.
-struct ServerAddress {
-    user: String,
-    password: String,
-    host: String,
-    port: String,
-}
-
-fn parse_url(url: &str) -> ServerAddress {
-    let rest = url.split_once("://").unwrap().1;
-    let (credentials, location) = rest.rsplit_once('@').unwrap();
-    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-    let host_port = location.split('/').next().unwrap();
-    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "5432"));
-    ServerAddress {
-        user: user.into(),
-        password: password.into(),
-        host: host.into(),
-        port: port.into(),
-    }
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-// ----------------------------------------------------------------------------------
-// CPU accounting from /proc: where the two cores went during a measured window.
-// ----------------------------------------------------------------------------------
-
-/// `(comm, parent pid, utime + stime)` of a process, in clock ticks.
-fn proc_stat(pid: &str) -> Option<(String, u32, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let ppid = fields.get(1)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, ppid, utime + stime))
-}
-
-#[derive(Debug, Clone, Default)]
-struct CpuSample {
-    machine_busy: u64,
-    machine_total: u64,
-    /// Ticks of each process of the cluster (backends come and go between samples).
-    postgres: BTreeMap<u32, u64>,
-    server: u64,
-    me: u64,
-    pgbench: u64,
-}
-
-fn machine_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let cpu: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let get = |i: usize| cpu.get(i).copied().unwrap_or(0);
-    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
-    (busy, busy + get(3) + get(4))
-}
-
-/// The bench cluster's postmaster pid, to count its processes only.
-fn postmaster_pid(data_dir: Option<&Path>) -> Option<u32> {
-    let pid_file = std::fs::read_to_string(data_dir?.join("postmaster.pid")).ok()?;
-    pid_file.lines().next()?.trim().parse().ok()
-}
-
-fn sample(postmaster: Option<u32>, server: Option<u32>) -> CpuSample {
-    let (machine_busy, machine_total) = machine_ticks();
-    let mut s = CpuSample {
-        machine_busy,
-        machine_total,
-        me: proc_stat("self").map(|p| p.2).unwrap_or(0),
-        ..CpuSample::default()
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return s;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Some((comm, ppid, ticks)) = proc_stat(pid) else {
-            continue;
-        };
-        let pid: u32 = pid.parse().unwrap_or(0);
-        if Some(pid) == server {
-            s.server += ticks;
-        } else if comm == "pgbench" {
-            s.pgbench += ticks;
-        } else if comm == "postgres"
-            && postmaster.is_some()
-            && (Some(pid) == postmaster || Some(ppid) == postmaster)
-        {
-            s.postgres.insert(pid, ticks);
-        }
-    }
-    s
-}
-
-/// Ticks the cluster's processes used between two samples: each process alive at the
-/// second counts from the first sample, or from its start (one that ended between
-/// them is missed).
-fn postgres_ticks(a: &CpuSample, b: &CpuSample) -> u64 {
-    b.postgres
-        .iter()
-        .map(|(pid, t1)| t1.saturating_sub(a.postgres.get(pid).copied().unwrap_or(0)))
-        .sum()
-}
-
-/// CPU used between two samples, in cores (2.0 = both cores busy all along).
-fn cpu_report(a: &CpuSample, b: &CpuSample, elapsed: Duration, clk_tck: f64, postgres_known: bool) {
-    let cores = |t0: u64, t1: u64| t1.saturating_sub(t0) as f64 / clk_tck / elapsed.as_secs_f64();
-    let total = b.machine_total.saturating_sub(a.machine_total) as f64;
-    let busy = b.machine_busy.saturating_sub(a.machine_busy) as f64;
-    let machine_cores = total / clk_tck / elapsed.as_secs_f64();
-    let machine_busy = if total > 0.0 {
-        busy / total * machine_cores
-    } else {
-        0.0
-    };
-    let postgres = cores(0, postgres_ticks(a, b));
-    let server = cores(a.server, b.server);
-    let me = cores(a.me, b.me);
-    let pgbench = cores(a.pgbench, b.pgbench);
-    let others = machine_busy - postgres - server - me - pgbench;
-    let pg = if postgres_known {
-        format!("{postgres:.2}")
-    } else {
-        "n/a".into()
-    };
-    println!(
-        "    CPU (cores of {machine_cores:.1}): machine busy {machine_busy:.2} = postgres {pg}, passnum server {server:.2}, \
-         bench process (load generator) {me:.2}, pgbench {pgbench:.2}, other processes {others:.2}"
-    );
-}
-
-// ----------------------------------------------------------------------------------
-// The database side of a measured window: commits, WAL, multixacts, and what the
-// backends of the measured database were doing (sampled from pg_stat_activity).
-// ----------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, Default, QueryableByName)]
-struct DbCounters {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    commits: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    wal_records: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    wal_fpi: i64,
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    wal_bytes: f64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    multixacts: i64,
-}
-
-async fn db_counters(conn: &mut AsyncPgConnection, db: &str) -> DbCounters {
-    diesel::sql_query(
-        "SELECT coalesce((SELECT xact_commit FROM pg_stat_database WHERE datname = $1), 0) AS commits,
-                wal_records, wal_fpi, wal_bytes::float8 AS wal_bytes,
-                coalesce((SELECT mxid_age(datminmxid) FROM pg_database WHERE datname = $1), 0)::int8 AS multixacts
-         FROM pg_stat_wal",
-    )
-    .bind::<diesel::sql_types::Text, _>(db)
-    .get_result(conn)
-    .await
-    .unwrap()
-}
-
-#[derive(QueryableByName)]
-struct Activity {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    what: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-struct Observation {
-    elapsed: Duration,
-    cpu: (CpuSample, CpuSample),
-    db: (DbCounters, DbCounters),
-    /// Backend states summed over the polls, and the number of polls.
-    activity: BTreeMap<String, i64>,
-    polls: i64,
-}
-
-/// Watches the window `[warm_up, warm_up + measure)` from now.
-fn observe(
-    admin_url: String,
-    db: String,
-    warm_up: Duration,
-    measure: Duration,
-    postmaster: Option<u32>,
-    server: Option<u32>,
-) -> tokio::task::JoinHandle<Observation> {
-    tokio::spawn(async move {
-        let mut conn = AsyncPgConnection::establish(&admin_url).await.unwrap();
-        diesel::sql_query("SET application_name = 'bench-observer'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        tokio::time::sleep(warm_up).await;
-        let until = Instant::now() + measure - Duration::from_millis(500);
-        let (t0, c0, d0) = (
-            Instant::now(),
-            sample(postmaster, server),
-            db_counters(&mut conn, &db).await,
-        );
-        let mut activity: BTreeMap<String, i64> = BTreeMap::new();
-        let mut polls = 0;
-        while Instant::now() < until {
-            let rows: Vec<Activity> = diesel::sql_query(
-                "SELECT CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'running (CPU)')
-                             WHEN state = 'idle in transaction' THEN 'idle in transaction (waits for the client)'
-                             ELSE coalesce(state, '?') || ' (between transactions)' END AS what,
-                        count(*) AS n
-                 FROM pg_stat_activity
-                 WHERE datname = $1 AND backend_type = 'client backend'
-                   AND application_name NOT LIKE 'bench-%' AND pid <> pg_backend_pid()
-                 GROUP BY 1",
-            )
-            .bind::<diesel::sql_types::Text, _>(&db)
-            .load(&mut conn)
-            .await
-            .unwrap();
-            for row in rows {
-                *activity.entry(row.what).or_default() += row.n;
-            }
-            polls += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (t1, c1, d1) = (
-            Instant::now(),
-            sample(postmaster, server),
-            db_counters(&mut conn, &db).await,
-        );
-        Observation {
-            elapsed: t1 - t0,
-            cpu: (c0, c1),
-            db: (d0, d1),
-            activity,
-            polls,
-        }
-    })
-}
-
-fn print_observation(o: &Observation, clk_tck: f64, postgres_known: bool) {
-    cpu_report(&o.cpu.0, &o.cpu.1, o.elapsed, clk_tck, postgres_known);
-    let (a, b) = o.db;
-    let commits = (b.commits - a.commits).max(0) as f64;
-    let per = |x: f64| if commits > 0.0 { x / commits } else { 0.0 };
-    let multixacts = b.multixacts - a.multixacts;
-    let postgres_cpu = postgres_ticks(&o.cpu.0, &o.cpu.1) as f64 / clk_tck;
-    println!(
-        "    database: {:.0} commits/s; per commit: WAL {:.0} bytes, {:.1} records, {:.2} full-page images, {} multixacts{}",
-        commits / o.elapsed.as_secs_f64(),
-        per(b.wal_bytes - a.wal_bytes),
-        per((b.wal_records - a.wal_records) as f64),
-        per((b.wal_fpi - a.wal_fpi) as f64),
-        if multixacts >= 0 {
-            format!("{:.2}", per(multixacts as f64))
-        } else {
-            "n/a".into()
-        },
-        if postgres_known {
-            format!(", postgres CPU {:.2} ms", per(postgres_cpu) * 1e3)
-        } else {
-            String::new()
-        }
-    );
-    if o.polls > 0 {
-        let mut states: Vec<(&String, &i64)> = o.activity.iter().collect();
-        states.sort_by(|x, y| y.1.cmp(x.1));
-        let shown: Vec<String> = states
-            .iter()
-            .map(|(what, n)| format!("{what} {:.1}", **n as f64 / o.polls as f64))
-            .collect();
-        println!(
-            "    backends of the measured database, average over {} polls: {}",
-            o.polls,
-            shown.join(", ")
-        );
-    }
-}
-
-// ----------------------------------------------------------------------------------
-// Load: CLIENTS tasks, one ticket each per request, timed per request.
-// ----------------------------------------------------------------------------------
-
-struct LoadResult {
-    /// Requests started within the measured window.
-    durations: Vec<Duration>,
-    window: Duration,
-    /// Every answer of the run (warm-up included), by status or refusal code.
-    outcomes: BTreeMap<String, usize>,
-    /// One body of an unexpected answer, for the report.
-    sample_failure: Option<String>,
-    ran_out_of_tickets: bool,
-}
-
-/// `op` answers `Ok(())` for a successful redemption, `Err((outcome, detail))` else.
-async fn run_load<F, Fut>(
-    codes: Arc<Vec<String>>,
-    next: Arc<AtomicUsize>,
-    warm_up: Duration,
-    measure: Duration,
-    op: F,
-) -> LoadResult
-where
-    F: Fn(String) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<(), (String, String)>> + Send,
-{
-    let start = Instant::now();
-    let (from, until) = (start + warm_up, start + warm_up + measure);
-    let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
-        let (codes, next, op) = (codes.clone(), next.clone(), op.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut durations = Vec::with_capacity(4096);
-            let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-            let mut failure = None;
-            let mut out_of_tickets = None;
-            loop {
-                let began = Instant::now();
-                if began >= until {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(code) = codes.get(i) else {
-                    out_of_tickets = Some(began);
-                    break;
-                };
-                let result = op(code.clone()).await;
-                let took = began.elapsed();
-                match result {
-                    Ok(()) => *outcomes.entry("201 redeemed".into()).or_default() += 1,
-                    Err((outcome, detail)) => {
-                        *outcomes.entry(outcome).or_default() += 1;
-                        failure.get_or_insert(detail);
-                    }
-                }
-                if began >= from {
-                    durations.push(took);
-                }
-            }
-            (durations, outcomes, failure, out_of_tickets)
-        }));
-    }
-    let mut result = LoadResult {
-        durations: Vec::new(),
-        window: measure,
-        outcomes: BTreeMap::new(),
-        sample_failure: None,
-        ran_out_of_tickets: false,
-    };
-    let mut earliest_exhaustion: Option<Instant> = None;
-    for task in tasks {
-        let (durations, outcomes, failure, out) = task.await.unwrap();
-        result.durations.extend(durations);
-        for (k, v) in outcomes {
-            *result.outcomes.entry(k).or_default() += v;
-        }
-        if result.sample_failure.is_none() {
-            result.sample_failure = failure;
-        }
-        if let Some(at) = out {
-            earliest_exhaustion = Some(earliest_exhaustion.map_or(at, |e| e.min(at)));
-        }
-    }
-    if let Some(at) = earliest_exhaustion {
-        result.ran_out_of_tickets = true;
-        result.window = at
-            .saturating_duration_since(from)
-            .max(Duration::from_millis(1));
-    }
-    result.durations.sort();
-    result
-}
-
-impl LoadResult {
-    fn empty() -> Self {
-        LoadResult {
-            durations: Vec::new(),
-            window: Duration::ZERO,
-            outcomes: BTreeMap::new(),
-            sample_failure: None,
-            ran_out_of_tickets: false,
-        }
-    }
-
-    fn rate(&self) -> f64 {
-        self.durations.len() as f64 / self.window.as_secs_f64()
-    }
-
-    /// Adds another window's figures to these (durations stay sorted).
-    fn absorb(&mut self, other: LoadResult) {
-        self.durations.extend(other.durations);
-        self.durations.sort();
-        self.window += other.window;
-        for (k, v) in other.outcomes {
-            *self.outcomes.entry(k).or_default() += v;
-        }
-        if self.sample_failure.is_none() {
-            self.sample_failure = other.sample_failure;
-        }
-        self.ran_out_of_tickets |= other.ran_out_of_tickets;
-    }
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-struct Figures {
-    rate: f64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-fn figures(r: &LoadResult) -> Figures {
-    let d = &r.durations;
-    let mean = if d.is_empty() {
-        0.0
-    } else {
-        d.iter().map(|x| x.as_secs_f64()).sum::<f64>() / d.len() as f64 * 1e3
-    };
-    Figures {
-        rate: d.len() as f64 / r.window.as_secs_f64(),
-        p50: ms(percentile(d, 0.50)),
-        p90: ms(percentile(d, 0.90)),
-        p99: ms(percentile(d, 0.99)),
-        max: ms(d.last().copied().unwrap_or_default()),
-        mean,
-    }
-}
-
-fn print_load(name: &str, r: &LoadResult, f: &Figures) {
-    println!(
-        "  {name}: {} requests in the {:.1} s window → {:.0} req/s",
-        r.durations.len(),
-        r.window.as_secs_f64(),
-        f.rate
-    );
-    println!(
-        "    latency: mean {:.2} ms, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        f.mean, f.p50, f.p90, f.p99, f.max
-    );
-    let outcomes: Vec<String> = r
-        .outcomes
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    println!("    answers (warm-up included): {}", outcomes.join(", "));
-    if let Some(detail) = &r.sample_failure {
-        println!("    UNEXPECTED ANSWER, e.g.: {detail}");
-    }
-    if r.ran_out_of_tickets {
-        println!(
-            "    note: the seeded tickets ran out before the end of the window (figures over the shortened window)"
-        );
-    }
-}
 
 // ----------------------------------------------------------------------------------
 // The redemption transaction through the library, as the handler runs it.
@@ -659,6 +157,7 @@ async fn library_load(
         async move { redeem_via_library(&pool, &caller, &keys, &code).await }
     };
     run_load(
+        CLIENTS,
         Arc::new(codes),
         Arc::new(AtomicUsize::new(0)),
         warm_up,
@@ -786,133 +285,55 @@ async fn drop_integrity_checks(conn: &mut AsyncPgConnection) {
 }
 
 // ----------------------------------------------------------------------------------
-// pgbench.
+// The steps of the benchmark, in the order `main` runs them.
 // ----------------------------------------------------------------------------------
 
-fn pgbench_command(pg_bin: &Path, server: &ServerAddress, db: &str, args: &[&str]) -> Command {
-    let pgbench = pg_bin.join("pgbench");
-    let mut cmd = if running_as_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--"]).arg(pgbench);
-        cmd
-    } else {
-        Command::new(pgbench)
-    };
-    cmd.current_dir("/")
-        .env("PGPASSWORD", &server.password)
-        .args(["-h", &server.host, "-p", &server.port, "-U", &server.user])
-        .args(args)
-        .arg(db);
-    cmd
-}
-
-async fn checkpoint(admin: &mut AsyncPgConnection) {
-    diesel::sql_query("CHECKPOINT")
-        .execute(admin)
-        .await
-        .unwrap();
-}
-
-struct PgbenchRun {
-    tps: f64,
-    latency_ms: f64,
-    /// pgbench's line on failed transactions.
-    failed: String,
-    observation: Observation,
-}
-
-/// One pgbench window of `PGBENCH_ROUND` seconds, observed from its first second.
-async fn pgbench_window(
-    pg_bin: &Path,
-    server: &ServerAddress,
-    db: &str,
-    admin_url: &str,
+/// The cluster, the pgbench database and what observes them: what every step needs.
+struct Bench {
+    admin_url: String,
+    admin: AsyncPgConnection,
+    url_of: common::UrlOf,
+    /// The private cluster's data folder (`None` with `BENCH_DATABASE_URL`).
+    data_dir: Option<PathBuf>,
     postmaster: Option<u32>,
-) -> PgbenchRun {
-    let clients = CLIENTS.to_string();
-    let seconds = PGBENCH_ROUND.to_string();
-    let args = [
-        "-c", &clients, "-j", "2", "-T", &seconds, "-M", "prepared", "-n",
-    ];
-    let child = pgbench_command(pg_bin, server, db, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let watcher = observe(
-        admin_url.to_string(),
-        db.to_string(),
-        Duration::from_secs(1),
-        Duration::from_secs(PGBENCH_ROUND - 1),
-        postmaster,
-        None,
-    );
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+    clk_tck: f64,
+    diagnose: bool,
+    pg_bin: PathBuf,
+    server_address: ServerAddress,
+    pgbench_db: String,
+}
+
+impl Bench {
+    /// A checkpoint, then one pgbench window, on a connection of its own.
+    async fn pgbench_after_checkpoint(&self) -> PgbenchRun {
+        let mut admin = AsyncPgConnection::establish(&self.admin_url).await.unwrap();
+        checkpoint(&mut admin).await;
+        self.pgbench_window().await
+    }
+
+    async fn pgbench_window(&self) -> PgbenchRun {
+        pgbench_window(
+            &self.pg_bin,
+            &self.server_address,
+            &self.pgbench_db,
+            &self.admin_url,
+            self.postmaster,
+            (CLIENTS, PGBENCH_ROUND),
+        )
         .await
-        .unwrap()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "pgbench failed: {text}");
-    PgbenchRun {
-        tps: parse_after(&text, "tps = ").expect("tps in pgbench's output"),
-        latency_ms: parse_after(&text, "latency average = ").expect("latency in pgbench's output"),
-        failed: text
-            .lines()
-            .find(|l| l.starts_with("number of failed transactions"))
-            .unwrap_or("failures not reported")
-            .to_string(),
-        observation: watcher.await.unwrap(),
+    }
+
+    fn print_observation(&self, o: &common::observe::Observation) {
+        print_observation(o, self.clk_tck, self.postmaster.is_some());
     }
 }
 
-fn parse_after(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(prefix))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-#[tokio::main]
-async fn main() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let clk_tck: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0);
-    type UrlOf = Box<dyn Fn(&str) -> String>;
-    let (admin_url, url_of, data_dir): (String, UrlOf, Option<PathBuf>) =
-        match std::env::var("BENCH_DATABASE_URL") {
-            Ok(url) => {
-                let base = url.rsplit_once('/').unwrap().0.to_string();
-                (
-                    format!("{base}/postgres"),
-                    Box::new(move |db| format!("{base}/{db}")),
-                    None,
-                )
-            }
-            Err(_) => {
-                let root = manifest.join(".data/bench/postgres");
-                let cluster = pg_cluster::ensure_running(&root, Durability::Durable).unwrap();
-                let c2 = cluster.clone();
-                (
-                    cluster.url("postgres"),
-                    Box::new(move |db| c2.url(db)),
-                    Some(cluster.data_dir()),
-                )
-            }
-        };
-    let postmaster = postmaster_pid(data_dir.as_deref());
-    let diagnose = std::env::var("BENCH_DIAGNOSE").is_ok_and(|v| !v.is_empty() && v != "0");
-    let print_runs = PRINT_RUNS + if diagnose { DIAG_PRINT_RUNS } else { 0 };
-    let server_address = parse_url(&admin_url);
-    let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
+/// Connects to the cluster and prints the machine and PostgreSQL's settings.
+async fn connect() -> (common::BenchServer, AsyncPgConnection) {
+    let server = common::bench_server();
+    let mut admin = AsyncPgConnection::establish(&server.admin_url)
+        .await
+        .unwrap();
     #[derive(QueryableByName)]
     struct Setting {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -932,32 +353,26 @@ async fn main() {
             .unwrap();
         settings.push(format!("{name}={}", s.setting));
     }
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_default();
     println!(
         "redemption benchmark: {CLIENTS} concurrent clients, hot accounts (one program, one site)"
     );
     println!(
-        "  machine: {} CPU(s), {cpu_model}; PostgreSQL {}",
+        "  machine: {} CPU(s), {}; PostgreSQL {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
+        common::cpu_model(),
         settings.join(", ")
     );
+    (server, admin)
+}
 
-    // ---------------------------------------------------------------- 1. pgbench
+/// 1. The pgbench database, initialised at scale `PGBENCH_SCALE`.
+async fn pgbench_baseline(server: common::BenchServer, mut admin: AsyncPgConnection) -> Bench {
     let pg_bin = pg_cluster::bin_dir().unwrap();
+    let server_address = parse_url(&server.admin_url);
     let pgbench_db = format!("pgbench_{}", Uuid::new_v4().simple());
-    diesel::sql_query(format!("CREATE DATABASE {pgbench_db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    common::create_database(&mut admin, &pgbench_db).await;
     let started = Instant::now();
     let scale = PGBENCH_SCALE.to_string();
     let init = pgbench_command(
@@ -977,14 +392,56 @@ async fn main() {
         "\n1. baseline: pgbench TPC-B-like, scale {PGBENCH_SCALE} (initialised in {:.1} s; measured in turns with the service, below)",
         started.elapsed().as_secs_f64()
     );
-    // ---------------------------------------------------------------- 2. seed
+    Bench {
+        postmaster: postmaster_pid(server.data_dir.as_deref()),
+        admin_url: server.admin_url,
+        admin,
+        url_of: server.url_of,
+        data_dir: server.data_dir,
+        clk_tck: common::clock_ticks_per_second(),
+        diagnose: std::env::var("BENCH_DIAGNOSE").is_ok_and(|v| !v.is_empty() && v != "0"),
+        pg_bin,
+        server_address,
+        pgbench_db,
+    }
+}
+
+/// The seeded database: the site's agent and the signed codes of its tickets,
+/// shared out between the phases.
+struct Seed {
+    db: String,
+    url: String,
+    conn: AsyncPgConnection,
+    site: Organization,
+    site_agent: User,
+    site_email: &'static str,
+    keys: CodeKeys,
+    ticket_keys_env: String,
+    trace_codes: Vec<String>,
+    diag_codes: Vec<Vec<String>>,
+    lib_codes: Vec<String>,
+    http_codes: Vec<String>,
+}
+
+impl Seed {
+    fn site_caller(&self) -> Caller {
+        Caller {
+            user_id: self.site_agent.id,
+            organization_id: self.site.id,
+            kind: OrgKind::Site,
+            role: Role::Agent,
+        }
+    }
+}
+
+/// 2. One program, one labelled site and its agent, print runs handed out; the
+/// tickets' codes signed and shuffled.
+async fn seed(bench: &mut Bench) -> Seed {
+    let print_runs = PRINT_RUNS + if bench.diagnose { DIAG_PRINT_RUNS } else { 0 };
     let started = Instant::now();
     let db = format!("bench_redemption_{}", Uuid::new_v4().simple());
-    diesel::sql_query(format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = url_of(&db);
+    common::create_database(&mut bench.admin, &db).await;
+    let url = (bench.url_of)(&db);
     passnum::db::run_migrations(&url).await.unwrap();
     let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
     diesel::sql_query("SET application_name = 'bench-control'")
@@ -1110,13 +567,13 @@ async fn main() {
     codes.shuffle(&mut rand::thread_rng());
     let trace_codes = codes.split_off(codes.len() - 2);
     let mut diag_codes: Vec<Vec<String>> = Vec::new();
-    if diagnose {
+    if bench.diagnose {
         for _ in 0..DIAG_STEPS {
             diag_codes.push(codes.split_off(codes.len() - DIAG_TICKETS));
         }
     }
     let lib_codes: Vec<String> = codes.split_off(codes.len() - LIB_TICKETS);
-    let mut http_codes = codes;
+    let http_codes = codes;
     diesel::sql_query("VACUUM ANALYZE")
         .execute(&mut conn)
         .await
@@ -1128,23 +585,37 @@ async fn main() {
         lib_codes.len(),
         started.elapsed().as_secs_f64()
     );
+    Seed {
+        db,
+        url,
+        conn,
+        site,
+        site_agent,
+        site_email,
+        keys,
+        ticket_keys_env,
+        trace_codes,
+        diag_codes,
+        lib_codes,
+        http_codes,
+    }
+}
 
-    // A service in use has history: its tables are not empty when the load comes
-    // (query plans made over empty tables are not the ones production runs).
-    let history_codes = http_codes.split_off(http_codes.len() - HISTORY_TICKETS);
+/// A service in use has history: its tables are not empty when the load comes
+/// (query plans made over empty tables are not the ones production runs). Redeems
+/// `HISTORY_TICKETS` of the HTTP phase's tickets, unmeasured.
+async fn redeem_history(seed: &mut Seed) {
+    let history_codes = seed
+        .http_codes
+        .split_off(seed.http_codes.len() - HISTORY_TICKETS);
     let started = Instant::now();
     {
-        let pool = passnum::db::build_pool(&url, CLIENTS).unwrap();
-        let caller = Caller {
-            user_id: site_agent.id,
-            organization_id: site.id,
-            kind: OrgKind::Site,
-            role: Role::Agent,
-        };
+        let pool = passnum::db::build_pool(&seed.url, CLIENTS).unwrap();
+        let caller = seed.site_caller();
         use futures_util::StreamExt;
         futures_util::stream::iter(history_codes)
             .for_each_concurrent(CLIENTS, |code| {
-                let (pool, caller, keys) = (&pool, &caller, &keys);
+                let (pool, caller, keys) = (&pool, &caller, &seed.keys);
                 async move {
                     redeem_via_library(pool, caller, keys, &code).await.unwrap();
                 }
@@ -1152,149 +623,158 @@ async fn main() {
             .await;
     }
     diesel::sql_query("VACUUM ANALYZE")
-        .execute(&mut conn)
+        .execute(&mut seed.conn)
         .await
         .unwrap();
     println!(
         "  history: {HISTORY_TICKETS} tickets redeemed beforehand (not measured) in {:.1} s, then VACUUM ANALYZE",
         started.elapsed().as_secs_f64()
     );
+}
 
-    // ---------------------------------------------------------------- 3. server
-    let binary = server_binary();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = ServerChild(
-        Command::new(&binary)
-            .arg("serve")
-            .current_dir(manifest)
-            .env("DATABASE_URL", &url)
-            .env("PASSNUM_BIND", format!("127.0.0.1:{port}"))
-            .env("PASSNUM_CONFIG_DIR", manifest.join("config"))
-            .env("PASSNUM_DATA_DIR", manifest.join(".data/bench/files"))
-            .env("PASSNUM_TOKEN_SECRET", random_secret(48))
-            .env("PASSNUM_TICKET_KEYS", &ticket_keys_env)
-            .env("PASSNUM_TOKEN_TTL_SECONDS", "3600")
-            .env("PASSNUM_LOG_LEVEL", "warn")
-            .env("PASSNUM_DATABASE_POOL_SIZE", CLIENTS.to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display())),
-    );
-    let server_pid = server.0.id();
+/// The service over HTTP: the release server, and a client posting redemptions as
+/// the site's agent.
+struct Service {
+    server: ServerChild,
+    binary: PathBuf,
+    redeemer: HttpRedeemer,
+}
+
+/// Starts the release server over the seeded database and logs the site's agent in.
+async fn start_service(seed: &Seed) -> Service {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)
         .build()
         .unwrap();
-    let ready_by = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("the server exited before it was ready: {status}");
-        }
-        let ready = client
-            .get(format!("{base}/readyz"))
+    let (server, base) = common::start_server(
+        &seed.url,
+        &[
+            ("PASSNUM_TOKEN_SECRET", random_secret(48)),
+            ("PASSNUM_TICKET_KEYS", seed.ticket_keys_env.clone()),
+            ("PASSNUM_TOKEN_TTL_SECONDS", "3600".into()),
+            ("PASSNUM_DATABASE_POOL_SIZE", CLIENTS.to_string()),
+        ],
+        &client,
+    )
+    .await;
+    let token = common::login(&client, &base, seed.site_email, AGENT_PASSWORD).await;
+    Service {
+        server,
+        binary: common::server_binary(),
+        redeemer: HttpRedeemer {
+            client,
+            endpoint: Arc::new(format!("{base}/api/v1/redemptions")),
+            bearer: Arc::new(format!("Bearer {token}")),
+        },
+    }
+}
+
+/// Posts one redemption with a fresh `Idempotency-Key`.
+#[derive(Clone)]
+struct HttpRedeemer {
+    client: reqwest::Client,
+    endpoint: Arc<String>,
+    bearer: Arc<String>,
+}
+
+impl HttpRedeemer {
+    /// `Ok(())` for a 201, else the status and problem code, and the body.
+    async fn redeem(self, code: String) -> Result<(), (String, String)> {
+        let response = self
+            .client
+            .post(self.endpoint.as_str())
+            .header("Authorization", self.bearer.as_str())
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({ "code": code }))
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
+            .map_err(|e| ("transport error".to_string(), e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ("transport error".to_string(), e.to_string()))?;
+        if status.as_u16() == 201 {
+            Ok(())
+        } else {
+            let problem: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            Err((
+                format!(
+                    "{} {}",
+                    status.as_u16(),
+                    problem["code"].as_str().unwrap_or("")
+                ),
+                String::from_utf8_lossy(&body).into_owned(),
+            ))
         }
-        assert!(
-            Instant::now() < ready_by,
-            "the server was not ready within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": site_email, "password": AGENT_PASSWORD}))
-        .send()
+}
+
+/// The HTTP phase's tickets, shared by its rounds and the diagnostics.
+struct HttpTickets {
+    codes: Arc<Vec<String>>,
+    cursor: Arc<AtomicUsize>,
+}
+
+impl HttpTickets {
+    /// One HTTP window: `HTTP_WARM_UP` then `HTTP_ROUND` measured.
+    async fn window(&self, redeemer: &HttpRedeemer) -> LoadResult {
+        let redeemer = redeemer.clone();
+        run_load(
+            CLIENTS,
+            self.codes.clone(),
+            self.cursor.clone(),
+            HTTP_WARM_UP,
+            HTTP_ROUND,
+            move |code| redeemer.clone().redeem(code),
+        )
         .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
+    }
+}
+
+/// What the rounds of pgbench and HTTP measured.
+struct Rounds {
+    http: LoadResult,
+    http_figures: Figures,
+    /// pgbench's mean tps and latency over the rounds.
+    tps: f64,
+    pg_latency: f64,
+}
+
+/// 3. pgbench and the service over HTTP, taking turns `ROUNDS` times.
+async fn http_in_turns(
+    bench: &mut Bench,
+    seed: &Seed,
+    service: &Service,
+    tickets: &HttpTickets,
+) -> Rounds {
     println!(
         "\n3. pgbench and the service over HTTP, in turns: {ROUNDS} rounds of pgbench ({PGBENCH_ROUND} s: \
          pgbench -c {CLIENTS} -j 2 -T {PGBENCH_ROUND} -M prepared -n, as postgres over TCP 127.0.0.1), \
          then {} serve (pool {CLIENTS}, log level warn) under {CLIENTS} clients posting \
          POST /api/v1/redemptions ({:.0} s warm-up + {:.0} s). Taking turns puts both under the \
          same conditions of this shared machine, whose speed drifts from minute to minute.",
-        binary.display(),
+        service.binary.display(),
         HTTP_WARM_UP.as_secs_f64(),
         HTTP_ROUND.as_secs_f64()
     );
-    let endpoint = Arc::new(format!("{base}/api/v1/redemptions"));
-    let bearer = Arc::new(format!("Bearer {token}"));
-    let http_op = {
-        let client = client.clone();
-        move |code: String| {
-            let (client, endpoint, bearer) = (client.clone(), endpoint.clone(), bearer.clone());
-            async move {
-                let response = client
-                    .post(endpoint.as_str())
-                    .header("Authorization", bearer.as_str())
-                    .header("Idempotency-Key", Uuid::new_v4().to_string())
-                    .json(&json!({ "code": code }))
-                    .send()
-                    .await
-                    .map_err(|e| ("transport error".to_string(), e.to_string()))?;
-                let status = response.status();
-                let body = response
-                    .bytes()
-                    .await
-                    .map_err(|e| ("transport error".to_string(), e.to_string()))?;
-                if status.as_u16() == 201 {
-                    Ok(())
-                } else {
-                    let problem: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    Err((
-                        format!(
-                            "{} {}",
-                            status.as_u16(),
-                            problem["code"].as_str().unwrap_or("")
-                        ),
-                        String::from_utf8_lossy(&body).into_owned(),
-                    ))
-                }
-            }
-        }
-    };
-    let http_codes = Arc::new(http_codes);
-    let cursor = Arc::new(AtomicUsize::new(0));
+    let server_pid = service.server.0.id();
     let mut http = LoadResult::empty();
     let (mut tps_sum, mut pg_latency_sum) = (0.0, 0.0);
     let mut last_observations = None;
     for round in 1..=ROUNDS {
-        checkpoint(&mut admin).await;
-        let pg = pgbench_window(
-            &pg_bin,
-            &server_address,
-            &pgbench_db,
-            &admin_url,
-            postmaster,
-        )
-        .await;
-        checkpoint(&mut admin).await;
+        checkpoint(&mut bench.admin).await;
+        let pg = bench.pgbench_window().await;
+        checkpoint(&mut bench.admin).await;
         let watcher = observe(
-            admin_url.clone(),
-            db.clone(),
+            bench.admin_url.clone(),
+            seed.db.clone(),
             HTTP_WARM_UP,
             HTTP_ROUND,
-            postmaster,
+            bench.postmaster,
             Some(server_pid),
         );
-        let r = run_load(
-            http_codes.clone(),
-            cursor.clone(),
-            HTTP_WARM_UP,
-            HTTP_ROUND,
-            http_op.clone(),
-        )
-        .await;
+        let r = tickets.window(&service.redeemer).await;
         println!(
             "  round {round}: pgbench {:.0} tps ({}), HTTP redemptions {:.0} req/s, ratio {:.2}",
             pg.tps,
@@ -1316,57 +796,60 @@ async fn main() {
     print_load("HTTP redemptions", &http, &http_figures);
     let (pg_observation, http_observation) = last_observations.expect("at least one round");
     println!("  where the time went in the last round, pgbench:");
-    print_observation(&pg_observation, clk_tck, postmaster.is_some());
+    bench.print_observation(&pg_observation);
     println!("  and the service:");
-    print_observation(&http_observation, clk_tck, postmaster.is_some());
+    bench.print_observation(&http_observation);
+    Rounds {
+        http,
+        http_figures,
+        tps,
+        pg_latency,
+    }
+}
 
-    // ---------------------------------------------------------------- 4. library
+/// 4. The same transaction without HTTP, then one redemption traced.
+async fn library_run(
+    bench: &mut Bench,
+    seed: &mut Seed,
+    caller: &Arc<Caller>,
+    keys: &Arc<CodeKeys>,
+) -> (LoadResult, Figures) {
     println!(
         "\n4. the same transaction without HTTP: idempotency claim + redemptions::redeem + stored answer, \
          one transaction, through passnum::db::build_pool({CLIENTS}), {CLIENTS} tasks, {:.0} s warm-up + {:.0} s",
         LIB_WARM_UP.as_secs_f64(),
         LIB_MEASURE.as_secs_f64()
     );
-    let pool = passnum::db::build_pool(&url, CLIENTS).unwrap();
-    let site_caller = Arc::new(Caller {
-        user_id: site_agent.id,
-        organization_id: site.id,
-        kind: OrgKind::Site,
-        role: Role::Agent,
-    });
-    let keys = Arc::new(keys);
-    diesel::sql_query("CHECKPOINT")
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let pool = passnum::db::build_pool(&seed.url, CLIENTS).unwrap();
+    checkpoint(&mut bench.admin).await;
     let watcher = observe(
-        admin_url.clone(),
-        db.clone(),
+        bench.admin_url.clone(),
+        seed.db.clone(),
         LIB_WARM_UP,
         LIB_MEASURE,
-        postmaster,
+        bench.postmaster,
         None,
     );
     let lib = library_load(
         pool,
-        site_caller.clone(),
+        caller.clone(),
         keys.clone(),
-        lib_codes,
+        std::mem::take(&mut seed.lib_codes),
         LIB_WARM_UP,
         LIB_MEASURE,
     )
     .await;
     let lib_figures = figures(&lib);
     print_load("library redemptions", &lib, &lib_figures);
-    print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
+    bench.print_observation(&watcher.await.unwrap());
 
-    match data_dir.as_deref().and_then(Path::parent) {
+    match bench.data_dir.as_deref().and_then(Path::parent) {
         Some(root) => {
             trace_one(
-                &url,
-                &site_caller,
-                &keys,
-                &trace_codes,
+                &seed.url,
+                caller,
+                keys,
+                &seed.trace_codes,
                 &root.join("server.log"),
             )
             .await
@@ -1375,106 +858,107 @@ async fn main() {
             println!("  (no statement trace: the server's log is not ours with BENCH_DATABASE_URL)")
         }
     }
-    let traced_201 = if data_dir.is_some() { 2 } else { 0 };
+    (lib, lib_figures)
+}
 
-    // ---------------------------------------------------------------- 4b. diagnostics
+/// 4b. With `BENCH_DIAGNOSE=1`: the library run again without the integrity checks,
+/// then also without the wait for the WAL flush, each compared with pgbench right
+/// after. Returns how many redemptions they answered 201.
+async fn diagnostics(
+    bench: &mut Bench,
+    seed: &mut Seed,
+    caller: &Arc<Caller>,
+    keys: &Arc<CodeKeys>,
+    service: &Service,
+    tickets: &HttpTickets,
+) -> usize {
     let mut diagnostic_201 = 0;
-    if diagnose {
-        println!(
-            "\n4b. diagnostics (BENCH_DIAGNOSE=1): the library run again, each step on top of the previous one, \
-             {:.0} s warm-up + {:.0} s each",
-            DIAG_WARM_UP.as_secs_f64(),
-            DIAG_MEASURE.as_secs_f64()
+    println!(
+        "\n4b. diagnostics (BENCH_DIAGNOSE=1): the library run again, each step on top of the previous one, \
+         {:.0} s warm-up + {:.0} s each",
+        DIAG_WARM_UP.as_secs_f64(),
+        DIAG_MEASURE.as_secs_f64()
+    );
+    let steps = [
+        "a. without the integrity triggers and CHECK constraints of the tables a redemption writes \
+         (scratch database only): what its writes alone cost",
+        "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
+    ];
+    let diag_codes = std::mem::take(&mut seed.diag_codes);
+    for (i, (step, codes)) in steps.iter().zip(diag_codes).enumerate() {
+        if i == 0 {
+            drop_integrity_checks(&mut seed.conn).await;
+        }
+        if i == 1 {
+            diesel::sql_query(format!(
+                "ALTER DATABASE {} SET synchronous_commit = off",
+                seed.db
+            ))
+            .execute(&mut bench.admin)
+            .await
+            .unwrap();
+        }
+        println!("  {step}");
+        let pool = passnum::db::build_pool(&seed.url, CLIENTS).unwrap();
+        checkpoint(&mut bench.admin).await;
+        let watcher = observe(
+            bench.admin_url.clone(),
+            seed.db.clone(),
+            DIAG_WARM_UP,
+            DIAG_MEASURE,
+            bench.postmaster,
+            None,
         );
-        let steps = [
-            "a. without the integrity triggers and CHECK constraints of the tables a redemption writes \
-             (scratch database only): what its writes alone cost",
-            "b. and synchronous_commit = off for this scratch database (no wait for the WAL flush)",
-        ];
-        // A checkpoint, then a pgbench window, on a connection of its own.
-        let pgbench_after = || {
-            let (pg_bin, server_address, pgbench_db, admin_url) =
-                (&pg_bin, &server_address, &pgbench_db, &admin_url);
-            async move {
-                let mut admin = AsyncPgConnection::establish(admin_url).await.unwrap();
-                checkpoint(&mut admin).await;
-                pgbench_window(pg_bin, server_address, pgbench_db, admin_url, postmaster).await
-            }
-        };
-        for (i, (step, codes)) in steps.iter().zip(diag_codes.drain(..)).enumerate() {
-            if i == 0 {
-                drop_integrity_checks(&mut conn).await;
-            }
-            if i == 1 {
-                diesel::sql_query(format!("ALTER DATABASE {db} SET synchronous_commit = off"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-            }
-            println!("  {step}");
-            let pool = passnum::db::build_pool(&url, CLIENTS).unwrap();
-            diesel::sql_query("CHECKPOINT")
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let watcher = observe(
-                admin_url.clone(),
-                db.clone(),
-                DIAG_WARM_UP,
-                DIAG_MEASURE,
-                postmaster,
-                None,
-            );
-            let r = library_load(
-                pool,
-                site_caller.clone(),
-                keys.clone(),
-                codes,
-                DIAG_WARM_UP,
-                DIAG_MEASURE,
-            )
-            .await;
-            diagnostic_201 += r.outcomes.get("201 redeemed").copied().unwrap_or(0);
-            let f = figures(&r);
-            print_load("library redemptions", &r, &f);
-            print_observation(&watcher.await.unwrap(), clk_tck, postmaster.is_some());
-            // The machine drifts: compare with pgbench right afterwards.
-            let pg = pgbench_after().await;
+        let r = library_load(
+            pool,
+            caller.clone(),
+            keys.clone(),
+            codes,
+            DIAG_WARM_UP,
+            DIAG_MEASURE,
+        )
+        .await;
+        diagnostic_201 += r.outcomes.get("201 redeemed").copied().unwrap_or(0);
+        let f = figures(&r);
+        print_load("library redemptions", &r, &f);
+        bench.print_observation(&watcher.await.unwrap());
+        // The machine drifts: compare with pgbench right afterwards.
+        let pg = bench.pgbench_after_checkpoint().await;
+        println!(
+            "    pgbench in the {PGBENCH_ROUND} s right after: {:.0} tps; library redemptions / pgbench: {:.2}",
+            pg.tps,
+            f.rate / pg.tps
+        );
+        if i == 0 {
+            // The service too, without the checks, then pgbench again.
+            checkpoint(&mut bench.admin).await;
+            let h = tickets.window(&service.redeemer).await;
+            diagnostic_201 += h.outcomes.get("201 redeemed").copied().unwrap_or(0);
+            let hf = figures(&h);
+            let pg = bench.pgbench_after_checkpoint().await;
             println!(
-                "    pgbench in the {PGBENCH_ROUND} s right after: {:.0} tps; library redemptions / pgbench: {:.2}",
+                "    the service over HTTP, {:.0} s warm-up + {:.0} s: {:.0} req/s, p99 {:.2} ms; \
+                 pgbench right after: {:.0} tps; HTTP redemptions / pgbench: {:.2}",
+                HTTP_WARM_UP.as_secs_f64(),
+                HTTP_ROUND.as_secs_f64(),
+                hf.rate,
+                hf.p99,
                 pg.tps,
-                f.rate / pg.tps
+                hf.rate / pg.tps
             );
-            if i == 0 {
-                // The service too, without the checks, then pgbench again.
-                checkpoint(&mut admin).await;
-                let h = run_load(
-                    http_codes.clone(),
-                    cursor.clone(),
-                    HTTP_WARM_UP,
-                    HTTP_ROUND,
-                    http_op.clone(),
-                )
-                .await;
-                diagnostic_201 += h.outcomes.get("201 redeemed").copied().unwrap_or(0);
-                let hf = figures(&h);
-                let pg = pgbench_after().await;
-                println!(
-                    "    the service over HTTP, {:.0} s warm-up + {:.0} s: {:.0} req/s, p99 {:.2} ms; \
-                     pgbench right after: {:.0} tps; HTTP redemptions / pgbench: {:.2}",
-                    HTTP_WARM_UP.as_secs_f64(),
-                    HTTP_ROUND.as_secs_f64(),
-                    hf.rate,
-                    hf.p99,
-                    pg.tps,
-                    hf.rate / pg.tps
-                );
-            }
         }
     }
-    server.stop();
+    diagnostic_201
+}
 
-    // ---------------------------------------------------------------- 5. verdict
+/// 5. The figures against the targets.
+fn summary(rounds: &Rounds, lib: &LoadResult, lib_figures: &Figures) {
+    let (http, http_figures, tps, pg_latency) = (
+        &rounds.http,
+        &rounds.http_figures,
+        rounds.tps,
+        rounds.pg_latency,
+    );
     let ratio = http_figures.rate / tps;
     let ok_ratio = ratio >= TARGET_RATIO;
     let ok_p99 = http_figures.p99 <= TARGET_P99_MS;
@@ -1516,11 +1000,12 @@ async fn main() {
             "NO (see the answers above)"
         }
     );
+}
 
-    // ---------------------------------------------------------------- 6. invariants
-    let violations = passnum::ledger::invariant_violations(&mut conn)
-        .await
-        .unwrap();
+/// 6. The ledger's invariants, and exactly once: every 201 answered is one live
+/// redemption, one redeemed ticket and one ledger movement.
+async fn invariants(conn: &mut AsyncPgConnection, answered_201: usize) {
+    let violations = passnum::ledger::invariant_violations(conn).await.unwrap();
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -1528,25 +1013,19 @@ async fn main() {
     }
     let count = |sql: &'static str| diesel::sql_query(sql);
     let live: Count = count("SELECT count(*) AS n FROM redemptions WHERE status = 'redeemed'")
-        .get_result(&mut conn)
+        .get_result(conn)
         .await
         .unwrap();
     let redeemed_tickets: Count =
         count("SELECT count(*) AS n FROM tickets WHERE status = 'redeemed'")
-            .get_result(&mut conn)
+            .get_result(conn)
             .await
             .unwrap();
     let ledger_redemptions: Count =
         count("SELECT count(*) AS n FROM ledger_transactions WHERE kind = 'redemption'")
-            .get_result(&mut conn)
+            .get_result(conn)
             .await
             .unwrap();
-    let answered_201 = http.outcomes.get("201 redeemed").copied().unwrap_or(0)
-        + lib.outcomes.get("201 redeemed").copied().unwrap_or(0)
-        + diagnostic_201
-        + traced_201
-        // every history redemption answered "redeemed" (it unwraps otherwise)
-        + HISTORY_TICKETS;
     println!(
         "\n6. ledger invariants: {} violation(s) (must be 0)",
         violations.len()
@@ -1568,11 +1047,13 @@ async fn main() {
             "(MISMATCH)"
         }
     );
+}
 
-    drop(conn);
-    drop(server);
+/// Drops the databases, or keeps the measured one with `BENCH_KEEP=1`.
+async fn clean_up(bench: &mut Bench, db: &str) {
+    let pgbench_db = &bench.pgbench_db;
     diesel::sql_query(format!("DROP DATABASE {pgbench_db} WITH (FORCE)"))
-        .execute(&mut admin)
+        .execute(&mut bench.admin)
         .await
         .unwrap();
     if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
@@ -1580,10 +1061,50 @@ async fn main() {
         return;
     }
     diesel::sql_query(format!("DROP DATABASE {db} WITH (FORCE)"))
-        .execute(&mut admin)
+        .execute(&mut bench.admin)
         .await
         .unwrap();
     println!("\nserver stopped; databases {pgbench_db} and {db} dropped");
+}
+
+#[tokio::main]
+async fn main() {
+    let (server, admin) = connect().await;
+    let mut bench = pgbench_baseline(server, admin).await;
+    let mut seed = seed(&mut bench).await;
+    redeem_history(&mut seed).await;
+
+    let mut service = start_service(&seed).await;
+    let tickets = HttpTickets {
+        codes: Arc::new(std::mem::take(&mut seed.http_codes)),
+        cursor: Arc::new(AtomicUsize::new(0)),
+    };
+    let rounds = http_in_turns(&mut bench, &seed, &service, &tickets).await;
+
+    let caller = Arc::new(seed.site_caller());
+    let keys = Arc::new(seed.keys.clone());
+    let (lib, lib_figures) = library_run(&mut bench, &mut seed, &caller, &keys).await;
+    let traced_201 = if bench.data_dir.is_some() { 2 } else { 0 };
+    let diagnostic_201 = if bench.diagnose {
+        diagnostics(&mut bench, &mut seed, &caller, &keys, &service, &tickets).await
+    } else {
+        0
+    };
+    service.server.stop();
+
+    summary(&rounds, &lib, &lib_figures);
+    let answered_201 = rounds.http.outcomes.get("201 redeemed").copied().unwrap_or(0)
+        + lib.outcomes.get("201 redeemed").copied().unwrap_or(0)
+        + diagnostic_201
+        + traced_201
+        // every history redemption answered "redeemed" (it unwraps otherwise)
+        + HISTORY_TICKETS;
+    invariants(&mut seed.conn, answered_201).await;
+
+    let Seed { db, conn, .. } = seed;
+    drop(conn);
+    drop(service);
+    clean_up(&mut bench, &db).await;
 }
 
 fn claim_serial(ticket: &TicketRef) -> String {

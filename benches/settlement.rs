@@ -16,9 +16,8 @@
 
 mod common;
 
-use common::org;
+use common::{median, ms, org};
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -30,7 +29,6 @@ use passnum::money::{Money, Rate, Share};
 use passnum::organizations;
 use passnum::programs::{self, NewProgram, Validity};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -39,15 +37,6 @@ const SITES: i64 = 200;
 const TICKETS_PER_CHECKBOOK: i64 = 10;
 const PASSWORD: &str = "a-long-bench-password";
 const ROUNDS: usize = 3;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// Peak resident memory of a process, in MiB (VmHWM).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -379,45 +368,14 @@ async fn main() {
     let largest = sealed.iter().max_by_key(|s| s.lines).unwrap().clone();
 
     // ------------------------------------------------------------------ 4. CSV over HTTP
-    let binary = common::server_binary();
-    let port = common::free_port();
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let server = common::ServerChild(
-        Command::new(&binary)
-            .arg("serve")
-            .current_dir(manifest)
-            .env("DATABASE_URL", &url)
-            .env("PASSNUM_BIND", format!("127.0.0.1:{port}"))
-            .env("PASSNUM_CONFIG_DIR", manifest.join("config"))
-            .env("PASSNUM_DATA_DIR", manifest.join(".data/bench/files"))
-            .env("PASSNUM_LOG_LEVEL", "warn")
-            .env("PASSNUM_MAIL_WORKER", "false")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let ready_by = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < ready_by, "server not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": operator_email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
+    let (server, base) = common::start_server(
+        &url,
+        &[("PASSNUM_MAIL_WORKER", "false".to_string())],
+        &client,
+    )
+    .await;
+    let token = common::login(&client, &base, operator_email, PASSWORD).await;
     let mut times = Vec::new();
     let (mut bytes, mut digest, mut sum, mut rows) = (0usize, String::new(), Decimal::ZERO, 0i64);
     for _ in 0..ROUNDS {
