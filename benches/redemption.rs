@@ -367,7 +367,7 @@ async fn connect() -> (common::BenchServer, AsyncPgConnection) {
     (server, admin)
 }
 
-/// 1. The pgbench database, initialised at scale `PGBENCH_SCALE`.
+/// Step 1: The pgbench database, initialised at scale `PGBENCH_SCALE`.
 async fn pgbench_baseline(server: common::BenchServer, mut admin: AsyncPgConnection) -> Bench {
     let pg_bin = pg_cluster::bin_dir().unwrap();
     let server_address = parse_url(&server.admin_url);
@@ -434,7 +434,7 @@ impl Seed {
     }
 }
 
-/// 2. One program, one labelled site and its agent, print runs handed out; the
+/// Step 2: One program, one labelled site and its agent, print runs handed out; the
 /// tickets' codes signed and shuffled.
 async fn seed(bench: &mut Bench) -> Seed {
     let print_runs = PRINT_RUNS + if bench.diagnose { DIAG_PRINT_RUNS } else { 0 };
@@ -741,7 +741,7 @@ struct Rounds {
     pg_latency: f64,
 }
 
-/// 3. pgbench and the service over HTTP, taking turns `ROUNDS` times.
+/// Step 3: pgbench and the service over HTTP, taking turns `ROUNDS` times.
 async fn http_in_turns(
     bench: &mut Bench,
     seed: &Seed,
@@ -807,7 +807,7 @@ async fn http_in_turns(
     }
 }
 
-/// 4. The same transaction without HTTP, then one redemption traced.
+/// Step 4: The same transaction without HTTP, then one redemption traced.
 async fn library_run(
     bench: &mut Bench,
     seed: &mut Seed,
@@ -861,7 +861,7 @@ async fn library_run(
     (lib, lib_figures)
 }
 
-/// 4b. With `BENCH_DIAGNOSE=1`: the library run again without the integrity checks,
+/// Step 4b: With `BENCH_DIAGNOSE=1`: the library run again without the integrity checks,
 /// then also without the wait for the WAL flush, each compared with pgbench right
 /// after. Returns how many redemptions they answered 201.
 async fn diagnostics(
@@ -951,7 +951,7 @@ async fn diagnostics(
     diagnostic_201
 }
 
-/// 5. The figures against the targets.
+/// Step 5: The figures against the targets.
 fn summary(rounds: &Rounds, lib: &LoadResult, lib_figures: &Figures) {
     let (http, http_figures, tps, pg_latency) = (
         &rounds.http,
@@ -1002,7 +1002,7 @@ fn summary(rounds: &Rounds, lib: &LoadResult, lib_figures: &Figures) {
     );
 }
 
-/// 6. The ledger's invariants, and exactly once: every 201 answered is one live
+/// Step 6: The ledger's invariants, and exactly once: every 201 answered is one live
 /// redemption, one redeemed ticket and one ledger movement.
 async fn invariants(conn: &mut AsyncPgConnection, answered_201: usize) {
     let violations = passnum::ledger::invariant_violations(conn).await.unwrap();
