@@ -1186,6 +1186,55 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A statement sealed before formulas were guarded is drawn as it was sealed; a
+    /// new one guards its text cells, and its amounts stay numbers.
+    #[test]
+    fn statements_are_drawn_in_the_csv_format_they_were_sealed_in() {
+        let (program, site, funder) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let terms = ProgramTerms {
+            name: "-Programme".into(),
+            commission_rate: d("0.04"),
+            funder_fee_rate: d("0"),
+            shares: vec![(funder, d("1"))],
+        };
+        let redemption = SettledRedemption {
+            id: Uuid::now_v7(),
+            program_id: program,
+            site_id: site,
+            serial: "7K3M9QX2ZAT".into(),
+            checkbook_number: "CH-2026-000001".into(),
+            redeemed_at: Utc::now(),
+            value_cents: 1000,
+            payable_cents: 960,
+            commission_cents: 40,
+        };
+        let sheet = |format| Sheet {
+            number: "REL-2026-000001".into(),
+            date: Utc::now().date_naive(),
+            whose: StatementFor::Site(site),
+            programs: HashMap::from([(program, terms.clone())]),
+            sites: HashMap::from([(site, ("=HYPERLINK(\"http://x\")".to_string(), None))]),
+            format,
+        };
+        let old = statement_content(&sheet(CsvFormat::Quoted), std::slice::from_ref(&redemption));
+        let line = old.csv.lines().nth(1).unwrap();
+        assert!(
+            line.contains(";-Programme;\"=HYPERLINK(\"\"http://x\"\")\";"),
+            "{line}"
+        );
+        let new = statement_content(&sheet(CsvFormat::FormulaSafe), &[redemption]);
+        let line = new.csv.lines().nth(1).unwrap();
+        assert!(
+            line.contains(";'-Programme;\"'=HYPERLINK(\"\"http://x\"\")\";"),
+            "{line}"
+        );
+        assert!(line.ends_with(";10.00;0.0400;9.60"), "{line}");
+        assert_eq!((old.total, new.total), (d("9.60"), d("9.60")));
+        let parsed = parse_content(&new.csv).unwrap();
+        assert_eq!(parsed[0].site, "=HYPERLINK(\"http://x\")");
+        assert_eq!(parsed[0].program, "-Programme");
+    }
+
     #[test]
     fn co_funding_splits_exactly() {
         assert_eq!(
