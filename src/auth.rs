@@ -132,6 +132,20 @@ impl Caller {
         }
     }
 
+    /// Only the operator's admins may go on: moving or committing money (creating or
+    /// amending a program, recording a payment, allocating, settling, closing). The
+    /// operator's agents read what the operator reads but get 403 `forbidden` here.
+    pub fn require_operator_admin(&self) -> Result<(), ApiError> {
+        self.require_operator()?;
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Engager ou déplacer de l'argent (dispositifs, paiements, dotations, règlements, clôtures) est réservé aux administrateurs de l'opérateur.",
+            ))
+        }
+    }
+
     /// Whether the caller may see the organisation `id`: its own, or any for the operator.
     pub fn can_see_organization(&self, id: Uuid) -> bool {
         self.is_operator() || self.organization_id == id

@@ -192,6 +192,14 @@ pub fn require_prescriber(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// Whether the caller belongs to the prescriber that issued a checkbook: the only
+/// one who sees its bearer secrets (its tickets' codes and full serials, its PDF,
+/// their QR images). Everyone else, the operator included, sees a ticket's
+/// `serial_hint` and status.
+pub fn is_issuer(caller: &Caller, prescriber_id: Uuid) -> bool {
+    caller.kind == OrgKind::Prescriber && caller.organization_id == prescriber_id
+}
+
 /// What to issue: `count` checkbooks of a program, handed out to `beneficiary` at
 /// once (count 1) or as stock of a print run.
 pub struct IssueOrder {
@@ -443,6 +451,20 @@ pub async fn visible_checkbook(
     Ok(IssuedCheckbook { checkbook, tickets })
 }
 
+/// The checkbook with its tickets, for its bearer secrets (PDF, codes): its issuing
+/// prescriber's users only; anyone else gets 404, the operator included.
+pub async fn issued_checkbook(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<IssuedCheckbook, ApiError> {
+    let book = visible_checkbook(conn, caller, id).await?;
+    if !is_issuer(caller, book.checkbook.prescriber_id) {
+        return Err(ApiError::not_found());
+    }
+    Ok(book)
+}
+
 /// The prescriber's own checkbook, locked for a change.
 async fn own_checkbook_for_update(
     conn: &mut AsyncPgConnection,
@@ -675,8 +697,9 @@ pub async fn visible_print_run(
     Ok((run, issued))
 }
 
-/// A ticket, for its QR code: visible to its prescriber and the operator.
-pub async fn visible_ticket(
+/// A ticket, for its QR code: its issuing prescriber's users only (404 for anyone
+/// else, the operator included: the code is a bearer secret).
+pub async fn issued_ticket(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -689,11 +712,7 @@ pub async fn visible_ticket(
         .await
         .optional()?;
     match found {
-        Some((ticket, prescriber))
-            if caller.is_operator() || prescriber == caller.organization_id =>
-        {
-            Ok(ticket)
-        }
+        Some((ticket, prescriber)) if is_issuer(caller, prescriber) => Ok(ticket),
         _ => Err(ApiError::not_found()),
     }
 }

@@ -209,8 +209,9 @@ struct LastDay {
 /// A credit note's CSV: one line, the unused value returned.
 pub fn credit_note_csv(number: &str, date: NaiveDate, program: &str, amount: Decimal) -> String {
     format!(
-        "{}{number};{date};;;{};Avoir : solde non utilisé du dispositif;;;{amount};1.0000;{amount}\n",
+        "{}{};{date};;;{};Avoir : solde non utilisé du dispositif;;;{amount};1.0000;{amount}\n",
         crate::settlement::CSV_HEADER,
-        program.replace(';', ",")
+        crate::csv_cells::cell(number),
+        crate::csv_cells::cell(program)
     )
 }

@@ -186,6 +186,13 @@ impl Serial {
         }
         out
     }
+
+    /// The last four symbols (`2ZAT` of `7K3M-9QX2-ZAT`): what everyone but the
+    /// issuing prescriber sees of a ticket, enough to tell tickets apart, not to use one.
+    pub fn hint(&self) -> String {
+        let skip = self.0.chars().count().saturating_sub(4);
+        self.0.chars().skip(skip).collect()
+    }
 }
 
 impl fmt::Display for Serial {
@@ -472,6 +479,7 @@ mod tests {
         assert_eq!(serial.as_str(), "7K3M9QX2ZAT");
         assert_eq!(serial.display(), "7K3M-9QX2-ZAT");
         assert_eq!(serial.to_string(), "7K3M-9QX2-ZAT");
+        assert_eq!(serial.hint(), "2ZAT");
     }
 
     #[test]

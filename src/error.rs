@@ -90,6 +90,13 @@ impl ApiError {
         self
     }
 
+    /// Tells the client when to try again (`Retry-After` header and
+    /// `retry_after_seconds`).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self.with_extension("retry_after_seconds", seconds)
+    }
+
     pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
         self.source = Some(source.into());
         self

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod closing;
 pub mod codes;
 pub mod config;
+pub mod csv_cells;
 pub mod db;
 pub mod demo;
 pub mod documents;

@@ -199,10 +199,7 @@ impl Outcome {
                 "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.",
             )),
             Outcome::InvalidCode => Err(invalid_code()),
-            Outcome::LabelInactive => Err(ApiError::forbidden(
-                "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
-            )
-            .with_code("label_inactive")),
+            Outcome::LabelInactive => Err(label_inactive()),
             Outcome::OutsideTerritory => Err(ApiError::forbidden(
                 "Ce chèque est réservé à un autre territoire que celui de votre lieu.",
             )
@@ -258,7 +255,10 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
     let serial = scan.ticket.serial().as_str();
     // A request whose key another request holds at the same moment is undone whole
     // by the function (serialization failure) once that other request commits; the
-    // second call then finds the other request's stored answer.
+    // second call then finds the other request's stored answer. A redemption whose
+    // transaction began in a period that a settlement closed meanwhile is refused by
+    // the database (migration 000013) and undone whole as well: the next call is a
+    // new transaction, in the open period.
     let mut attempts = 0;
     let value: serde_json::Value = loop {
         attempts += 1;
@@ -283,10 +283,58 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
         .map_err(DbError::from);
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
+            Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {
+                if attempts < 3 {
+                    continue;
+                }
+                return Err(in_settled_period());
+            }
             other => break other?,
         }
     };
     serde_json::from_value(value).map_err(ApiError::internal)
+}
+
+/// The database's refusal of a redemption that would land in a settled period.
+const IN_SETTLED_PERIOD: &str = "redemptions_outside_settled_periods";
+
+/// A scan that kept landing in a settled period (the database's clock still inside
+/// a period the service settled, or a settlement being recorded): nothing was
+/// written, not even the key's answer, so the same request with the same
+/// Idempotency-Key is judged afresh. A 503, so that phones keep the scan queued and
+/// a batch stops there (its items already answered keep their stored answers).
+pub fn in_settled_period() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "period_being_settled",
+        "Ce scan tombe dans une période qui vient d'être réglée : rien n'a été enregistré. Renvoyez-le dans un instant (même clé d'idempotence) : il sera compté sur la période en cours.",
+    )
+    .with_retry_after(5)
+}
+
+/// A site whose label is suspended, expired or not yet valid neither redeems nor
+/// verifies tickets.
+pub fn label_inactive() -> ApiError {
+    ApiError::forbidden(
+        "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
+    )
+    .with_code("label_inactive")
+}
+
+/// Refuses a site whose label is not active today (403 `label_inactive`); the
+/// operator, who also verifies tickets, has no label to check.
+pub async fn require_active_label(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    if caller.kind != OrgKind::Site {
+        return Ok(());
+    }
+    let today = french_date(Utc::now());
+    match crate::organizations::find_label(conn, caller.organization_id).await? {
+        Some(label) if label.status_on(today) == crate::domain::LabelStatus::Active => Ok(()),
+        _ => Err(label_inactive()),
+    }
 }
 
 fn expired() -> ApiError {
@@ -470,6 +518,17 @@ pub struct TicketState {
     pub redeemable_until: NaiveDate,
     pub program_id: Uuid,
     pub program_name: String,
+}
+
+/// What `POST /tickets/verify` answers: a site's label is checked first, as for a
+/// redemption, then the ticket's state is read.
+pub async fn verify(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    ticket: &TicketRef,
+) -> Result<TicketState, ApiError> {
+    require_active_label(conn, caller).await?;
+    state_of(conn, ticket).await
 }
 
 pub async fn state_of(

@@ -254,6 +254,7 @@ diesel::table! {
         sha256 -> Nullable<Text>,
         created_at -> Timestamptz,
         content -> Nullable<Text>,
+        csv_format -> Int2,
     }
 }
 

@@ -110,6 +110,8 @@ pub struct Statement {
     pub total: Decimal,
     pub sha256: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// How its CSV writes text cells (see [`CsvFormat`]).
+    pub csv_format: i16,
 }
 
 /// One live redemption of a settlement, as its statements' lines need it.
@@ -175,11 +177,32 @@ pub struct StatementContent {
 
 pub const CSV_HEADER: &str = "numero_releve;date;serie_cheque;numero_chequier;dispositif;lieu;siret_lieu;encaisse_le;valeur_faciale;taux;montant\n";
 
-fn csv_field(text: &str) -> String {
-    if text.contains([';', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
+/// How a statement's CSV writes its text cells. A statement is drawn again, every
+/// time it is downloaded, in the format it was sealed in, so its SHA-256 holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvFormat {
+    /// Statements sealed before migration `000013`: cells quoted when needed.
+    Quoted,
+    /// Since: a cell that would start a formula gets a leading `'` as well
+    /// ([`crate::csv_cells::cell`]).
+    FormulaSafe,
+}
+
+impl CsvFormat {
+    /// The format a statement records (`statements.csv_format`).
+    pub fn of(recorded: i16) -> CsvFormat {
+        if recorded >= 2 {
+            CsvFormat::FormulaSafe
+        } else {
+            CsvFormat::Quoted
+        }
+    }
+
+    fn cell(self, text: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            CsvFormat::Quoted => crate::csv_cells::legacy_cell(text),
+            CsvFormat::FormulaSafe => crate::csv_cells::cell(text),
+        }
     }
 }
 
@@ -206,6 +229,7 @@ pub struct Sheet {
     pub programs: HashMap<Uuid, ProgramTerms>,
     /// Sites' names and SIRET, as the settlement recorded them.
     pub sites: HashMap<Uuid, (String, Option<String>)>,
+    pub format: CsvFormat,
 }
 
 /// Writes a statement's CSV line by line, keeping count and total. What repeats on
@@ -263,7 +287,7 @@ impl<'a> SheetWriter<'a> {
                 (
                     *id,
                     (
-                        csv_field(&t.name),
+                        sheet.format.cell(&t.name).into_owned(),
                         rate_text(t.commission_rate),
                         t.shares.iter().map(|(_, s)| rate_text(*s)).collect(),
                     ),
@@ -273,11 +297,22 @@ impl<'a> SheetWriter<'a> {
         let sites = sheet
             .sites
             .iter()
-            .map(|(id, (name, siret))| (*id, (csv_field(name), siret.clone().unwrap_or_default())))
+            .map(|(id, (name, siret))| {
+                (
+                    *id,
+                    (
+                        sheet.format.cell(name).into_owned(),
+                        sheet
+                            .format
+                            .cell(siret.as_deref().unwrap_or_default())
+                            .into_owned(),
+                    ),
+                )
+            })
             .collect();
         SheetWriter {
             sheet,
-            prefix: format!("{};{};", sheet.number, sheet.date),
+            prefix: format!("{};{};", sheet.format.cell(&sheet.number), sheet.date),
             programs,
             sites,
             splits: HashMap::new(),
@@ -326,10 +361,12 @@ impl<'a> SheetWriter<'a> {
             .map(|(n, s)| (n.as_str(), s.as_str()))
             .unwrap_or(("", ""));
         out.push_str(&self.prefix);
+        let format = self.sheet.format;
         let _ = write!(
             out,
             "{};{};{program_name};{site_name};{siret};",
-            r.serial, r.checkbook_number
+            format.cell(&r.serial),
+            format.cell(&r.checkbook_number)
         );
         write_instant(out, r.redeemed_at);
         out.push(';');
@@ -356,11 +393,12 @@ impl<'a> SheetWriter<'a> {
                 if fee == 0 {
                     continue;
                 }
+                let format = self.sheet.format;
                 out.push_str(&format!(
                     "{};{};;;{};Frais de gestion;;;{};{};{}\n",
-                    self.sheet.number,
+                    format.cell(&self.sheet.number),
                     self.sheet.date,
-                    csv_field(&terms.name),
+                    format.cell(&terms.name),
                     from_cents(face),
                     rate_text(terms.funder_fee_rate),
                     from_cents(fee)
@@ -869,6 +907,7 @@ pub async fn sheet_of(
         whose,
         programs,
         sites,
+        format: CsvFormat::of(statement.csv_format),
     })
 }
 
@@ -1112,7 +1151,8 @@ pub fn parse_content(csv_text: &str) -> anyhow::Result<Vec<crate::documents::Sta
     let mut lines = Vec::new();
     for record in reader.records() {
         let r = record?;
-        let field = |i: usize| r.get(i).unwrap_or_default().to_string();
+        // Text as it was before `csv_cells::cell` guarded it against formulas.
+        let field = |i: usize| crate::csv_cells::plain(r.get(i).unwrap_or_default()).to_string();
         let serial = field(2);
         let redeemed_at = chrono::DateTime::parse_from_rfc3339(&field(7))
             .ok()
@@ -1144,6 +1184,55 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    /// A statement sealed before formulas were guarded is drawn as it was sealed; a
+    /// new one guards its text cells, and its amounts stay numbers.
+    #[test]
+    fn statements_are_drawn_in_the_csv_format_they_were_sealed_in() {
+        let (program, site, funder) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let terms = ProgramTerms {
+            name: "-Programme".into(),
+            commission_rate: d("0.04"),
+            funder_fee_rate: d("0"),
+            shares: vec![(funder, d("1"))],
+        };
+        let redemption = SettledRedemption {
+            id: Uuid::now_v7(),
+            program_id: program,
+            site_id: site,
+            serial: "7K3M9QX2ZAT".into(),
+            checkbook_number: "CH-2026-000001".into(),
+            redeemed_at: Utc::now(),
+            value_cents: 1000,
+            payable_cents: 960,
+            commission_cents: 40,
+        };
+        let sheet = |format| Sheet {
+            number: "REL-2026-000001".into(),
+            date: Utc::now().date_naive(),
+            whose: StatementFor::Site(site),
+            programs: HashMap::from([(program, terms.clone())]),
+            sites: HashMap::from([(site, ("=HYPERLINK(\"http://x\")".to_string(), None))]),
+            format,
+        };
+        let old = statement_content(&sheet(CsvFormat::Quoted), std::slice::from_ref(&redemption));
+        let line = old.csv.lines().nth(1).unwrap();
+        assert!(
+            line.contains(";-Programme;\"=HYPERLINK(\"\"http://x\"\")\";"),
+            "{line}"
+        );
+        let new = statement_content(&sheet(CsvFormat::FormulaSafe), &[redemption]);
+        let line = new.csv.lines().nth(1).unwrap();
+        assert!(
+            line.contains(";'-Programme;\"'=HYPERLINK(\"\"http://x\"\")\";"),
+            "{line}"
+        );
+        assert!(line.ends_with(";10.00;0.0400;9.60"), "{line}");
+        assert_eq!((old.total, new.total), (d("9.60"), d("9.60")));
+        let parsed = parse_content(&new.csv).unwrap();
+        assert_eq!(parsed[0].site, "=HYPERLINK(\"http://x\")");
+        assert_eq!(parsed[0].program, "-Programme");
     }
 
     #[test]
@@ -1260,6 +1349,7 @@ mod tests {
                 whose,
                 programs: terms.clone(),
                 sites: sites.iter().map(|s| (*s, ("Lieu; « 1 »".to_string(), None))).collect(),
+                format: CsvFormat::FormulaSafe,
             };
             let line_sum = |content: &StatementContent| -> Decimal {
                 content.csv.lines().skip(1)

@@ -62,13 +62,23 @@ pub struct IssueCheckbookRequest {
     pub beneficiary: Option<BeneficiaryRequest>,
 }
 
+/// A ticket as its reader may see it. Its `code` and full `serial` are bearer
+/// secrets: only the users of the prescriber that issued the checkbook get them;
+/// everyone else (the operator included) gets `serial_hint` and the status, and the
+/// two fields are absent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub id: Uuid,
-    /// Typed by hand when the camera fails, e.g. `7K3M-9QX2-ZA4`.
-    pub serial: String,
-    /// The signed string carried by the QR code.
-    pub code: String,
+    /// Typed by hand when the camera fails, e.g. `7K3M-9QX2-ZA4`. Issuing prescriber
+    /// only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The signed string carried by the QR code. Issuing prescriber only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The serial's last four symbols, e.g. `2ZA4`: for every reader.
+    #[schema(example = "2ZA4")]
+    pub serial_hint: String,
     pub value: String,
     /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
     pub status: String,
@@ -123,10 +133,40 @@ fn display_serial(serial: &str) -> String {
         .unwrap_or_else(|_| serial.to_string())
 }
 
+fn serial_hint(serial: &str) -> String {
+    match Serial::parse(serial) {
+        Ok(serial) => serial.hint(),
+        Err(_) => {
+            let n = serial.chars().count();
+            serial.chars().skip(n.saturating_sub(4)).collect()
+        }
+    }
+}
+
+/// What a reader may know of a checkbook's tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// The issuing prescriber: codes and full serials.
+    Shown,
+    /// Everyone else: the serial's last four symbols.
+    Hidden,
+}
+
+impl Secrets {
+    pub fn for_reader(caller: &Caller, checkbook: &Checkbook) -> Secrets {
+        if checkbooks::is_issuer(caller, checkbook.prescriber_id) {
+            Secrets::Shown
+        } else {
+            Secrets::Hidden
+        }
+    }
+}
+
 pub fn ticket_view(
     keys: &CodeKeys,
     checkbook: &Checkbook,
     ticket: &Ticket,
+    secrets: Secrets,
 ) -> ApiResult<TicketView> {
     let status = if ticket.status == "issued" && checkbook.status == "stock" {
         "stock"
@@ -135,8 +175,12 @@ pub fn ticket_view(
     };
     Ok(TicketView {
         id: ticket.id,
-        serial: display_serial(&ticket.serial),
-        code: code_of(keys, ticket)?,
+        serial: (secrets == Secrets::Shown).then(|| display_serial(&ticket.serial)),
+        code: match secrets {
+            Secrets::Shown => Some(code_of(keys, ticket)?),
+            Secrets::Hidden => None,
+        },
+        serial_hint: serial_hint(&ticket.serial),
         value: Money::from_decimal_unchecked(ticket.value).to_string(),
         status: status.to_string(),
         valid_until: ticket.valid_until,
@@ -144,8 +188,14 @@ pub fn ticket_view(
     })
 }
 
-pub fn checkbook_view(keys: &CodeKeys, book: &IssuedCheckbook) -> ApiResult<CheckbookView> {
+/// A checkbook as `reader` may see it (see [`TicketView`] for its tickets' secrets).
+pub fn checkbook_view(
+    keys: &CodeKeys,
+    reader: &Caller,
+    book: &IssuedCheckbook,
+) -> ApiResult<CheckbookView> {
     let c = &book.checkbook;
+    let secrets = Secrets::for_reader(reader, c);
     Ok(CheckbookView {
         id: c.id,
         number: c.number.clone(),
@@ -172,7 +222,7 @@ pub fn checkbook_view(keys: &CodeKeys, book: &IssuedCheckbook) -> ApiResult<Chec
         tickets: book
             .tickets
             .iter()
-            .map(|t| ticket_view(keys, c, t))
+            .map(|t| ticket_view(keys, c, t, secrets))
             .collect::<ApiResult<_>>()?,
     })
 }
@@ -189,7 +239,12 @@ async fn issue_idempotently(
     keys: &CodeKeys,
     claim: Option<Claim>,
     order: IssueOrder,
-    answer: fn(&CodeKeys, Option<checkbooks::PrintRun>, Vec<IssuedCheckbook>) -> ApiResult<Value>,
+    answer: fn(
+        &CodeKeys,
+        &Caller,
+        Option<checkbooks::PrintRun>,
+        Vec<IssuedCheckbook>,
+    ) -> ApiResult<Value>,
 ) -> ApiResult<(StatusCode, Value)> {
     let mut attempts = 0;
     loop {
@@ -209,7 +264,7 @@ async fn issue_idempotently(
                         queue_checkbook_mail(conn, keys, book, email).await?;
                     }
                 }
-                let body = answer(keys, run, books)?;
+                let body = answer(keys, caller, run, books)?;
                 if let Some(claim) = &claim {
                     idempotency::remember(conn, claim, StatusCode::CREATED, &body).await?;
                 }
@@ -280,11 +335,11 @@ pub async fn issue_checkbook(
         &state.codes,
         claim,
         order,
-        |keys, _, books| {
+        |keys, caller, _, books| {
             let book = books
                 .first()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no checkbook issued")))?;
-            serde_json::to_value(checkbook_view(keys, book)?).map_err(ApiError::internal)
+            serde_json::to_value(checkbook_view(keys, caller, book)?).map_err(ApiError::internal)
         },
     )
     .await?;
@@ -370,7 +425,7 @@ pub async fn issue_print_run(
         &state.codes,
         claim,
         order,
-        |_, run, books| {
+        |_, _, run, books| {
             let run =
                 run.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no print run recorded")))?;
             serde_json::to_value(print_run_view(&run, &books)).map_err(ApiError::internal)
@@ -404,7 +459,8 @@ pub struct CheckbookFilter {
     pub program_id: Option<Uuid>,
 }
 
-/// The caller's checkbooks (a prescriber's own; the operator's: all).
+/// The caller's checkbooks (a prescriber's own, with their tickets' codes and
+/// serials; the operator's: all, with each ticket's `serial_hint` and status).
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -433,12 +489,13 @@ pub async fn list_checkbooks(
         checkbooks::tickets_of(&mut conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
     let items = checkbooks::with_tickets(books, tickets)
         .iter()
-        .map(|book| checkbook_view(&state.codes, book))
+        .map(|book| checkbook_view(&state.codes, &caller, book))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(web::Json(Page { items, next_cursor }))
 }
 
-/// One checkbook with its tickets and their codes (its prescriber, the operator).
+/// One checkbook with its tickets: its prescriber sees their codes and serials, the
+/// operator each ticket's `serial_hint` and status.
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -453,7 +510,7 @@ pub async fn get_checkbook(
 ) -> ApiResult<web::Json<CheckbookView>> {
     let mut conn = state.conn().await?;
     let book = checkbooks::visible_checkbook(&mut conn, &caller, id.into_inner()).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -483,7 +540,7 @@ pub async fn hand_out(
     let beneficiary = body.beneficiary.parse()?;
     let mut conn = state.conn().await?;
     let book = checkbooks::hand_out(&mut conn, &caller, id.into_inner(), beneficiary).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
 }
 
 /// Records the mail carrying a checkbook's PDF to `recipient`, in the caller's
@@ -608,7 +665,7 @@ pub async fn cancel(
     let reason = domain::text("reason", &body.reason, 300)?;
     let mut conn = state.conn().await?;
     let book = checkbooks::cancel(&mut conn, &caller, id.into_inner(), reason).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &book)?))
+    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
 }
 
 /// What a printed checkbook shows.
@@ -695,6 +752,8 @@ async fn pdf_response(sheets: Vec<CheckbookSheet>, filename: String) -> ApiResul
 }
 
 /// The printable A4 checkbook: one detachable coupon per ticket with its QR code.
+/// Its issuing prescriber only: anyone else gets 404, the operator included (the
+/// codes are bearer secrets).
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -708,14 +767,15 @@ pub async fn checkbook_pdf(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let book = checkbooks::visible_checkbook(&mut conn, &caller, id.into_inner()).await?;
+    let book = checkbooks::issued_checkbook(&mut conn, &caller, id.into_inner()).await?;
     let program = checkbooks::program_of(&mut conn, &book.checkbook).await?;
     let sheet = sheet(&mut conn, &state.codes, &program, &book).await?;
     drop(conn);
     pdf_response(vec![sheet], format!("{}.pdf", book.checkbook.number)).await
 }
 
-/// A whole print run as one PDF.
+/// A whole print run as one PDF. Its issuing prescriber only (404 for anyone else,
+/// the operator included).
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -730,6 +790,9 @@ pub async fn print_run_pdf(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let (run, books) = checkbooks::visible_print_run(&mut conn, &caller, id.into_inner()).await?;
+    if !checkbooks::is_issuer(&caller, run.prescriber_id) {
+        return Err(ApiError::not_found());
+    }
     let Some(first) = books.first() else {
         return Err(ApiError::not_found());
     };
@@ -761,7 +824,8 @@ pub async fn print_run_pdf(
     pdf_response(sheets, format!("tirage-{}.pdf", run.id)).await
 }
 
-/// A ticket's QR code as SVG (its prescriber, the operator).
+/// A ticket's QR code as SVG. Its issuing prescriber only (404 for anyone else, the
+/// operator included).
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -775,12 +839,13 @@ pub async fn ticket_qr_svg(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let ticket = checkbooks::visible_ticket(&mut conn, &caller, id.into_inner()).await?;
+    let ticket = checkbooks::issued_ticket(&mut conn, &caller, id.into_inner()).await?;
     let svg = documents::qr_svg(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
 
-/// A ticket's QR code as PNG (its prescriber, the operator).
+/// A ticket's QR code as PNG. Its issuing prescriber only (404 for anyone else, the
+/// operator included).
 #[utoipa::path(
     tag = "checkbooks",
     security(("bearer" = [])),
@@ -794,7 +859,7 @@ pub async fn ticket_qr_png(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let ticket = checkbooks::visible_ticket(&mut conn, &caller, id.into_inner()).await?;
+    let ticket = checkbooks::issued_ticket(&mut conn, &caller, id.into_inner()).await?;
     let png = documents::qr_png(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }

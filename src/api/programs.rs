@@ -231,12 +231,14 @@ async fn view(
     Ok(ProgramView::new(program, &funders, &funding))
 }
 
-/// Opens a program funded by one or more funders (operator).
+/// Opens a program funded by one or more funders (operator admins; an operator agent
+/// gets 403 `forbidden`).
 #[utoipa::path(
     tag = "programs",
     security(("bearer" = [])),
     request_body = CreateProgramRequest,
     responses(
+        (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = ProgramView),
         (status = 422, description = "`validation_failed`, naming the field", body = Problem, content_type = "application/problem+json"),
     )
@@ -247,7 +249,7 @@ pub async fn create_program(
     state: web::Data<AppState>,
     body: ApiJson<CreateProgramRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_operator()?;
+    caller.require_operator_admin()?;
     let new = NewProgram::try_from(body.0)?;
     let mut conn = state.conn().await?;
     let program = programs::create_program(&mut conn, new).await?;
@@ -373,13 +375,14 @@ pub struct PaymentView {
 }
 
 /// Records money received from a funder: it becomes available for issuance
-/// (operator).
+/// (operator admins; an operator agent gets 403 `forbidden`).
 #[utoipa::path(
     tag = "programs",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body = PaymentRequest,
     responses(
+        (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = PaymentView),
         (status = 409, description = "`payment_exceeds_commitment`, `payment_already_recorded`, `program_closed`", body = Problem, content_type = "application/problem+json"),
     )
@@ -391,7 +394,7 @@ pub async fn record_payment(
     id: web::Path<Uuid>,
     body: ApiJson<PaymentRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_operator()?;
+    caller.require_operator_admin()?;
     let req = body.0;
     let amount = Money::parse_positive("amount", &req.amount)?;
     let reference = domain::text("reference", &req.reference, 100)?;
@@ -436,13 +439,18 @@ pub struct AllocationView {
     pub created_at: DateTime<Utc>,
 }
 
-/// Adds checkbooks to a prescriber's allocation in a program (operator).
+/// Adds checkbooks to a prescriber's allocation in a program (operator admins; an
+/// operator agent gets 403 `forbidden`).
 #[utoipa::path(
     tag = "programs",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body = AllocationRequest,
-    responses((status = 201, body = AllocationView), (status = 422, body = Problem, content_type = "application/problem+json"))
+    responses(
+        (status = 201, body = AllocationView),
+        (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/programs/{id}/allocations")]
 pub async fn add_allocation(
@@ -451,7 +459,7 @@ pub async fn add_allocation(
     id: web::Path<Uuid>,
     body: ApiJson<AllocationRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_operator()?;
+    caller.require_operator_admin()?;
     if !(1..=100_000).contains(&body.checkbooks) {
         return Err(ValidationError::new(
             "checkbooks",
@@ -477,14 +485,15 @@ pub async fn add_allocation(
     }))
 }
 
-/// Closes a program (operator), once none of its tickets can be used any more: its
-/// outstanding tickets expire and what is left goes back to each funder as a credit
-/// note.
+/// Closes a program (operator admins; an operator agent gets 403 `forbidden`), once
+/// none of its tickets can be used any more: its outstanding tickets expire and what
+/// is left goes back to each funder as a credit note.
 #[utoipa::path(
     tag = "programs",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses(
+        (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
         (status = 200, body = ClosedProgram),
         (status = 409, description = "`program_closed`, `tickets_still_valid` (with `closable_from`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -495,7 +504,7 @@ pub async fn close_program(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<ClosedProgram>> {
-    caller.require_operator()?;
+    caller.require_operator_admin()?;
     let id = id.into_inner();
     let mut conn = state.conn().await?;
     let notes = conn

@@ -175,6 +175,8 @@ fn outcome_of(status: StatusCode, body: &Value) -> String {
 
 /// Redeems a ticket for the caller's site (site agents). `Idempotency-Key` is
 /// required: the same key and ticket give back the first answer, success or refusal.
+/// The answer carries the ticket's full `serial`: the site holds the ticket, and a
+/// used ticket is no longer a bearer secret.
 #[utoipa::path(
     tag = "redemptions",
     security(("bearer" = [])),
@@ -187,6 +189,7 @@ fn outcome_of(status: StatusCode, body: &Value) -> String {
         (status = 410, description = "`ticket_expired`, `ticket_cancelled`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_code`, `idempotency_key_reused`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`period_being_settled`: the scan fell in a period settled meanwhile; nothing was recorded, send it again with the same key (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/redemptions")]
@@ -247,7 +250,10 @@ pub struct BatchResponse {
 }
 
 /// Redeems the scans a phone queued while offline, each with its own key and scan
-/// time; one outcome per item, in order. Replaying a batch changes nothing.
+/// time; one outcome per item, in order. Replaying a batch changes nothing. An item
+/// that cannot be judged now (a 5xx, e.g. `period_being_settled`) stops the batch
+/// with that answer: the items before it keep their stored answers, so the phone
+/// sends the whole batch again.
 #[utoipa::path(
     tag = "redemptions",
     security(("bearer" = [])),
@@ -255,6 +261,7 @@ pub struct BatchResponse {
     responses(
         (status = 200, body = BatchResponse),
         (status = 422, description = "`validation_failed` (no item, more than 200)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`period_being_settled`, `service_unavailable`: send the batch again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/redemptions/batch")]
@@ -395,7 +402,9 @@ fn instant(
     }
 }
 
-/// The caller's site's redemptions, oldest first.
+/// The caller's site's redemptions, oldest first, each with its ticket's full
+/// `serial` (the site scanned it; a used ticket is no longer a bearer secret). Only
+/// a site reads this list.
 #[utoipa::path(
     tag = "redemptions",
     security(("bearer" = [])),
@@ -456,14 +465,16 @@ pub struct VerifyResponse {
     pub program: ProgramRef,
 }
 
-/// Tells a ticket's status and value without changing anything (site agents, the
-/// operator).
+/// Tells a ticket's status and value without changing anything (site agents whose
+/// label is active, the operator). It answers the full `serial`: the caller has just
+/// scanned or typed the ticket, so it tells nothing the caller does not hold.
 #[utoipa::path(
     tag = "redemptions",
     security(("bearer" = [])),
     request_body = TicketDesignation,
     responses(
         (status = 200, body = VerifyResponse),
+        (status = 403, description = "`label_inactive`: the site's label is suspended, expired or not yet valid; `forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_code`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts`", body = Problem, content_type = "application/problem+json"),
     )
@@ -483,7 +494,7 @@ pub async fn verify(
     let outcome = async {
         let (ticket, _) = designate(&state, body.code.as_deref(), body.serial.as_deref())?;
         let mut conn = state.conn().await?;
-        redemptions::state_of(&mut conn, &ticket).await
+        redemptions::verify(&mut conn, &caller, &ticket).await
     }
     .await;
     let t = match outcome {

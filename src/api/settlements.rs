@@ -80,13 +80,14 @@ fn settlement_view(s: &Settlement, statements: &[Statement]) -> SettlementView {
     }
 }
 
-/// Settles a period (operator): sites paid, funders billed, statements made, in one
-/// transaction. A period overlapping a settled one → 409 `period_already_settled`.
+/// Settles a period (operator admins; an operator agent gets 403 `forbidden`): sites
+/// paid, funders billed, statements made, in one transaction. A period overlapping a settled one → 409 `period_already_settled`.
 #[utoipa::path(
     tag = "settlements",
     security(("bearer" = [])),
     request_body = SettlementRequest,
     responses(
+        (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = SettlementView),
         (status = 409, description = "`period_already_settled`, `period_not_over`", body = Problem, content_type = "application/problem+json"),
     )
@@ -97,7 +98,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: ApiJson<SettlementRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_operator()?;
+    caller.require_operator_admin()?;
     let (start, end) = (body.period_start, body.period_end);
     let mut conn = state.conn().await?;
     let (s, _) = conn
@@ -216,7 +217,11 @@ pub async fn get_statement(
 
 /// A statement's lines as CSV: one line per ticket (and a fee line per program on a
 /// bill), `;`-separated, decimal point, UTF-8, with a header; the lines add up to the
-/// total. The file is the one issued: its SHA-256 is the statement's.
+/// total. The file is the one issued: its SHA-256 is the statement's. Each line
+/// names its ticket's full serial: settled tickets are used, no longer bearer
+/// secrets. A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return is written with a leading `'` (a spreadsheet never runs it as a formula);
+/// amounts, negative ones included, stay numbers.
 #[utoipa::path(
     tag = "settlements",
     security(("bearer" = [])),

@@ -16,6 +16,7 @@ mod organizations;
 mod programs;
 mod public_sites;
 mod redemptions;
+mod roles;
 mod settlements;
 mod smtp;
 mod stats;
