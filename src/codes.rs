@@ -190,9 +190,15 @@ impl Serial {
     /// The last four symbols (`2ZAT` of `7K3M-9QX2-ZAT`): what everyone but the
     /// issuing prescriber sees of a ticket, enough to tell tickets apart, not to use one.
     pub fn hint(&self) -> String {
-        let skip = self.0.chars().count().saturating_sub(4);
-        self.0.chars().skip(skip).collect()
+        serial_hint(&self.0)
     }
+}
+
+/// The last four characters of a serial: what everyone but the issuing prescriber
+/// sees of a ticket.
+pub fn serial_hint(serial: &str) -> String {
+    let skip = serial.chars().count().saturating_sub(4);
+    serial.chars().skip(skip).collect()
 }
 
 impl fmt::Display for Serial {

@@ -184,7 +184,10 @@ pub enum CsvFormat {
     /// Statements sealed before migration `000013`: cells quoted when needed.
     Quoted,
     /// Since: a cell that would start a formula gets a leading `'` as well
-    /// ([`crate::csv_cells::cell`]).
+    /// ([`crate::csv_cells::cell`]), and a ticket is named by its serial's last four
+    /// characters only: a full serial is a bearer secret that only the issuing
+    /// prescriber sees (API.md, "Roles inside an organisation"), and statements are
+    /// read by the operator and the funders.
     FormulaSafe,
 }
 
@@ -202,6 +205,18 @@ impl CsvFormat {
         match self {
             CsvFormat::Quoted => crate::csv_cells::legacy_cell(text),
             CsvFormat::FormulaSafe => crate::csv_cells::cell(text),
+        }
+    }
+
+    /// How a ticket's serial is named in a statement line.
+    fn serial(self, serial: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            CsvFormat::Quoted => crate::csv_cells::legacy_cell(serial),
+            CsvFormat::FormulaSafe => {
+                crate::csv_cells::cell(&crate::codes::serial_hint(serial))
+                    .into_owned()
+                    .into()
+            }
         }
     }
 }
@@ -365,7 +380,7 @@ impl<'a> SheetWriter<'a> {
         let _ = write!(
             out,
             "{};{};{program_name};{site_name};{siret};",
-            format.cell(&r.serial),
+            format.serial(&r.serial),
             format.cell(&r.checkbook_number)
         );
         write_instant(out, r.redeemed_at);

@@ -466,7 +466,8 @@ pub struct VerifyResponse {
 }
 
 /// Tells a ticket's status and value without changing anything (site agents whose
-/// label is active, the operator). It answers the full `serial`: the caller has just
+/// label is active: verifying is a site's act, like redeeming, PRODUCT.md "Who may do
+/// what"; everyone else gets 403 `forbidden`). It answers the full `serial`: the caller has just
 /// scanned or typed the ticket, so it tells nothing the caller does not hold.
 #[utoipa::path(
     tag = "redemptions",
@@ -486,9 +487,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     body: ApiJson<TicketDesignation>,
 ) -> ApiResult<web::Json<VerifyResponse>> {
-    if !caller.is_operator() {
-        redemptions::require_site(&caller)?;
-    }
+    redemptions::require_site(&caller)?;
     let brakes = brake_keys(&req, &caller);
     check_brakes(&state, &brakes)?;
     let outcome = async {
