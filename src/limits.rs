@@ -140,11 +140,17 @@ impl FailureLimiter {
             return;
         }
         let mut starts: Vec<u64> = entries.values().map(|e| e.start_ms).collect();
-        let oldest = (self.capacity / 8).max(1).min(starts.len() - 1);
-        let (_, cutoff, _) = starts.select_nth_unstable(oldest);
+        let oldest = (self.capacity / 8).clamp(1, starts.len());
+        let (_, cutoff, _) = starts.select_nth_unstable(oldest - 1);
         let cutoff = *cutoff;
-        entries.retain(|_, e| e.start_ms > cutoff);
-        entries.shrink_to(self.capacity);
+        drop(starts);
+        // Exactly `oldest` entries of age ≥ the cutoff's go (ties broken arbitrarily).
+        let mut to_remove = oldest;
+        entries.retain(|_, e| {
+            let goes = to_remove > 0 && e.start_ms <= cutoff;
+            to_remove -= usize::from(goes);
+            !goes
+        });
     }
 
     /// Gives back one attempt counted by [`FailureLimiter::charge`].
@@ -332,6 +338,23 @@ mod tests {
             limiter.charge(limiter.key(i));
         }
         assert!(limiter.blocked(recent).is_some());
+    }
+
+    #[test]
+    fn eviction_removes_an_eighth_even_when_every_entry_has_the_same_age() {
+        let limiter = FailureLimiter::with_capacity(3, Duration::from_secs(600), 800);
+        let mut entries = limiter.lock();
+        for k in 0..800u64 {
+            entries.insert(
+                k,
+                Entry {
+                    start_ms: 7,
+                    count: 1,
+                },
+            );
+        }
+        limiter.make_room(&mut entries, 8);
+        assert_eq!(entries.len(), 700);
     }
 
     #[test]
