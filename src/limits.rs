@@ -12,11 +12,12 @@
 //! - The client address is [`crate::client_addr::client_ip`] (the peer, or
 //!   `X-Forwarded-For` behind a trusted proxy).
 //! - **Memory is bounded**: an entry is a 64-bit keyed hash of its key (SipHash with a
-//!   random key per limiter, so nobody can aim collisions) and 12 bytes of counter —
-//!   never the e-mail itself — and a limiter holds at most `capacity` entries. When
-//!   full, expired entries go first, then the oldest eighth. 200,000 unique e-mails
-//!   from one address keep the process within a few megabytes (`benches/login_limiter.rs`,
-//!   figures in `docs/BENCHMARKS.md`). Evicting under a flood from many addresses may
+//!   random key per limiter, so nobody can aim collisions) and its counter, a 24-byte
+//!   slot — never the e-mail itself — and a limiter holds at most `capacity` entries.
+//!   When full, expired entries go first, then the oldest eighth. 200,000 unique
+//!   e-mails from one address add 30 entries (the ceiling), and even without the
+//!   ceiling a full limiter grows the process by about 7 MB
+//!   (`benches/login_limiter.rs`, figures in `docs/BENCHMARKS.md`). Evicting under a flood from many addresses may
 //!   forget a lock early: the brakes slow guessing down, argon2 and the password are
 //!   what keep accounts.
 //! - Attempts are charged before they are judged, so that guesses sent in parallel
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 
-/// Entries a limiter holds at most, unless told otherwise (about 3 MB when full).
+/// Entries a limiter holds at most, unless told otherwise (a 3.3 MB table when full).
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
