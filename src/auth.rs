@@ -1,10 +1,8 @@
 //! Authentication: argon2id password hashes, short-lived HS256 access tokens, the
-//! [`Caller`] extractor every protected handler takes, and the login failure limiter.
+//! [`Caller`] extractor every protected handler takes. (The brakes on guessing are in
+//! [`crate::limits`].)
 
-use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -193,104 +191,6 @@ fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     })
 }
 
-/// Counts failures per key (an e-mail, an IP address) within a window; a key that
-/// reached the limit is refused until its window ends. In memory: a restart forgives,
-/// which is acceptable for a brake on guessing (each instance brakes on its own).
-pub struct FailureLimiter {
-    max_failures: u32,
-    window: Duration,
-    entries: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl FailureLimiter {
-    pub fn new(max_failures: u32, window: Duration) -> FailureLimiter {
-        FailureLimiter {
-            max_failures,
-            window,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Some(seconds to wait)` when `key` is blocked.
-    pub fn blocked(&self, key: &str) -> Option<u64> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = entries.get(key)?;
-        let elapsed = start.elapsed();
-        if *count >= self.max_failures && elapsed < self.window {
-            Some((self.window - elapsed).as_secs().max(1))
-        } else {
-            None
-        }
-    }
-
-    pub fn record_failure(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > 100_000 {
-            let window = self.window;
-            entries.retain(|_, (start, _)| start.elapsed() < window);
-        }
-        let entry = entries
-            .entry(key.to_string())
-            .or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 += 1;
-    }
-
-    /// Counts an attempt before it is judged, so that guesses sent in parallel are
-    /// counted too: `Some(seconds to wait)` when `key` is blocked (nothing counted).
-    /// An attempt that turns out well is given back with [`FailureLimiter::refund`].
-    pub fn charge(&self, key: &str) -> Option<u64> {
-        if let Some(wait) = self.blocked(key) {
-            return Some(wait);
-        }
-        self.record_failure(key);
-        None
-    }
-
-    /// Gives back one attempt counted by [`FailureLimiter::charge`].
-    pub fn refund(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = entries.get_mut(key) {
-            entry.1 = entry.1.saturating_sub(1);
-        }
-    }
-
-    pub fn forget(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// Two brakes on guessing: one per account (an e-mail, a user), one per address.
-pub struct LoginLimits {
-    pub per_email: FailureLimiter,
-    pub per_ip: FailureLimiter,
-}
-
-impl LoginLimits {
-    /// Charges an attempt to both keys, or says how long to wait.
-    pub fn charge(&self, account: &str, ip: &str) -> Result<(), crate::error::ApiError> {
-        if let Some(wait) = self.per_email.charge(account) {
-            return Err(crate::error::ApiError::too_many_attempts(wait));
-        }
-        if let Some(wait) = self.per_ip.charge(ip) {
-            self.per_email.refund(account);
-            return Err(crate::error::ApiError::too_many_attempts(wait));
-        }
-        Ok(())
-    }
-
-    /// The attempt was not a failure: give it back to both keys.
-    pub fn refund(&self, account: &str, ip: &str) {
-        self.per_email.refund(account);
-        self.per_ip.refund(ip);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,50 +232,5 @@ mod tests {
         let old_token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &expired.encoding).unwrap();
         assert!(keys.check(&old_token).is_none(), "expired");
-    }
-
-    #[test]
-    fn attempts_are_charged_before_they_are_judged() {
-        let limits = LoginLimits {
-            per_email: FailureLimiter::new(3, Duration::from_secs(60)),
-            per_ip: FailureLimiter::new(5, Duration::from_secs(60)),
-        };
-        // Three attempts in flight at once: the fourth is refused before any answer.
-        for _ in 0..3 {
-            assert!(limits.charge("a", "ip").is_ok());
-        }
-        assert_eq!(
-            limits.charge("a", "ip").unwrap_err().code(),
-            "too_many_attempts"
-        );
-        // Good attempts are given back.
-        limits.refund("a", "ip");
-        assert!(limits.charge("a", "ip").is_ok());
-        // The address has now been charged five times: its own limit.
-        assert!(limits.charge("b", "ip").is_ok());
-        assert!(limits.charge("c", "ip").is_ok());
-        assert_eq!(
-            limits.charge("d", "ip").unwrap_err().code(),
-            "too_many_attempts"
-        );
-    }
-
-    #[test]
-    fn limiter_blocks_after_the_limit_and_forgets() {
-        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
-        for _ in 0..2 {
-            limiter.record_failure("a");
-        }
-        assert!(limiter.blocked("a").is_none());
-        limiter.record_failure("a");
-        assert!(limiter.blocked("a").is_some());
-        assert!(limiter.blocked("b").is_none());
-        limiter.forget("a");
-        assert!(limiter.blocked("a").is_none());
-        let short = FailureLimiter::new(1, Duration::from_millis(10));
-        short.record_failure("x");
-        assert!(short.blocked("x").is_some());
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(short.blocked("x").is_none());
     }
 }

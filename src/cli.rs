@@ -81,6 +81,13 @@ pub async fn main() -> ExitCode {
         }
     };
     telemetry::init_logs(settings.log_format, &settings.log_level);
+    if let Some((path, created)) = &settings.generated_secrets {
+        if *created {
+            tracing::info!(file = %path.display(), "no signing secret configured: random ones made and kept in this file (mode 0600)");
+        } else {
+            tracing::debug!(file = %path.display(), "signing secrets read from the data folder");
+        }
+    }
     match run(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

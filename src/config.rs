@@ -1,6 +1,11 @@
 //! Typed configuration: `config/default.toml`, then `config/<environment>.toml`, then
 //! `PASSNUM_*` environment variables, then `DATABASE_URL`. Secrets are held in
 //! [`SecretString`], which never prints its content (`Debug` shows `[REDACTED]`).
+//!
+//! Signing secrets: production must be given its own (`PASSNUM_TOKEN_SECRET`,
+//! `PASSNUM_TICKET_KEYS`); elsewhere, missing ones come from the data folder, where the
+//! service makes them on first start ([`crate::secrets`]). A configured secret that was
+//! published in the repository is refused in every environment.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,6 +91,14 @@ pub struct Settings {
     pub smtp_timeout_seconds: u64,
     /// How long an invitation link stays valid.
     pub invitation_ttl_hours: i64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs; none by
+    /// default): see [`crate::client_addr`].
+    #[serde(default)]
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// The data folder's secrets file, when the signing secrets (or one of them) came
+    /// from it; `true` when this start made it.
+    #[serde(skip)]
+    pub generated_secrets: Option<(PathBuf, bool)>,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -148,12 +161,6 @@ const DEFAULTS: Defaults = Defaults {
     invitation_ttl_hours: 72,
 };
 
-/// The secrets shipped in `config/development.toml`: known to everyone, so refused in
-/// production.
-const PUBLIC_SECRETS: &[&str] = &[
-    "development-token-secret-not-for-production-use",
-    "development-ticket-key-not-for-production-use",
-];
 const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
@@ -178,12 +185,39 @@ impl Settings {
                     .only(&["DATABASE_URL"])
                     .map(|_| "database_url".into()),
             );
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.fill_missing_secrets()?;
         settings.check()?;
         Ok(settings)
     }
 
-    /// Settings for tests: development defaults with fixed test secrets.
+    /// Outside production, a signing secret the configuration does not give comes from
+    /// the data folder (made there on first start). Production keeps what it was given,
+    /// and [`Settings::check`] refuses it when something is missing.
+    fn fill_missing_secrets(&mut self) -> Result<(), ConfigError> {
+        let missing = |s: &Option<SecretString>| {
+            s.as_ref()
+                .is_none_or(|s| s.expose_secret().trim().is_empty())
+        };
+        let token_missing = missing(&self.token_secret);
+        let keys_missing = missing(&self.ticket_keys);
+        if self.environment == Environment::Production || !(token_missing || keys_missing) {
+            return Ok(());
+        }
+        let generated =
+            crate::secrets::load_or_create(&self.data_dir).map_err(ConfigError::Invalid)?;
+        if token_missing {
+            self.token_secret = Some(generated.token_secret);
+        }
+        if keys_missing {
+            self.ticket_keys = Some(generated.ticket_keys);
+        }
+        self.generated_secrets = Some((generated.path, generated.created));
+        Ok(())
+    }
+
+    /// Settings for tests: development defaults with random secrets of their own (no
+    /// secret written in the repository signs anything a test server accepts).
     pub fn for_tests(database_url: String, data_dir: PathBuf) -> Settings {
         Settings {
             environment: Environment::Test,
@@ -193,17 +227,9 @@ impl Settings {
             data_dir,
             log_format: LogFormat::Text,
             log_level: "warn".into(),
-            token_secret: Some(
-                "test-token-secret-test-token-secret-0123"
-                    .to_string()
-                    .into(),
-            ),
+            token_secret: Some(crate::secrets::random_hex(32).into()),
             token_ttl_seconds: DEFAULTS.token_ttl_seconds,
-            ticket_keys: Some(
-                "t1:test-ticket-key-test-ticket-key-0123456789"
-                    .to_string()
-                    .into(),
-            ),
+            ticket_keys: Some(format!("t1:{}", crate::secrets::random_hex(32)).into()),
             login_max_failures_per_email: DEFAULTS.login_max_failures_per_email,
             login_max_failures_per_ip: DEFAULTS.login_max_failures_per_ip,
             login_failure_window_seconds: DEFAULTS.login_failure_window_seconds,
@@ -225,6 +251,8 @@ impl Settings {
             mail_sending_timeout_seconds: DEFAULTS.mail_sending_timeout_seconds,
             smtp_timeout_seconds: 10,
             invitation_ttl_hours: DEFAULTS.invitation_ttl_hours,
+            trusted_proxies: Default::default(),
+            generated_secrets: None,
         }
     }
 
@@ -249,27 +277,22 @@ impl Settings {
         crate::mail::check_settings(self).map_err(ConfigError::Invalid)?;
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
-        match token {
-            None | Some("") => {
-                return Err(ConfigError::Invalid(
-                    "PASSNUM_TOKEN_SECRET is missing: set a random secret of at least 32 characters".into(),
-                ));
-            }
-            Some(secret) if self.environment == Environment::Production => {
-                refuse_weak_secret("PASSNUM_TOKEN_SECRET", secret)?;
-            }
-            Some(_) => {}
-        }
-        let Some(keys) = keys.filter(|k| !k.trim().is_empty()) else {
+        let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
             return Err(ConfigError::Invalid(
-                "PASSNUM_TICKET_KEYS is missing: set \"key_id:secret\" with a random secret of at least 32 characters".into(),
+                "PASSNUM_TOKEN_SECRET is missing: production needs its own random secret of at least 32 characters".into(),
             ));
         };
-        let parsed = parse_ticket_keys(keys)?;
-        if self.environment == Environment::Production {
-            for (id, secret) in &parsed {
-                refuse_weak_secret(&format!("PASSNUM_TICKET_KEYS (key {id})"), secret)?;
-            }
+        refuse_weak_secret("PASSNUM_TOKEN_SECRET (token_secret)", token)?;
+        let Some(keys) = keys.filter(|k| !k.trim().is_empty()) else {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_TICKET_KEYS is missing: production needs \"key_id:secret\" with its own random secret of at least 32 characters".into(),
+            ));
+        };
+        for (id, secret) in parse_ticket_keys(keys)? {
+            refuse_weak_secret(
+                &format!("PASSNUM_TICKET_KEYS (ticket_keys, key {id})"),
+                &secret,
+            )?;
         }
         Ok(())
     }
@@ -299,15 +322,20 @@ impl Settings {
     }
 }
 
+/// Refuses, in every environment, a secret published in the repository or too short
+/// to resist guessing.
 fn refuse_weak_secret(name: &str, secret: &str) -> Result<(), ConfigError> {
-    if PUBLIC_SECRETS.contains(&secret) {
+    if crate::secrets::is_public(secret) {
         return Err(ConfigError::Invalid(format!(
-            "{name} still holds the public development secret: set a random secret for production"
+            "{name} holds a value published in the passnum repository (such as the old \
+             development defaults): anyone could sign with it. Remove it (outside production \
+             the service then makes its own in the data folder) or set a random secret of at \
+             least {MIN_SECRET_LEN} characters"
         )));
     }
     if secret.len() < MIN_SECRET_LEN {
         return Err(ConfigError::Invalid(format!(
-            "{name} is too short for production: at least {MIN_SECRET_LEN} characters"
+            "{name} is too short: at least {MIN_SECRET_LEN} random characters"
         )));
     }
     Ok(())
@@ -357,8 +385,9 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_missing_default_or_short_secrets() {
+    fn missing_published_or_short_secrets_are_refused_and_named() {
         type Mutation = Box<dyn Fn(&mut Settings)>;
+        let public = crate::secrets::public_values();
         let cases: Vec<(&str, Mutation, &str)> = vec![
             (
                 "missing token secret",
@@ -367,7 +396,7 @@ mod tests {
             ),
             (
                 "development token secret",
-                Box::new(|s| s.token_secret = Some(PUBLIC_SECRETS[0].to_string().into())),
+                Box::new(|s| s.token_secret = Some(public[0].to_string().into())),
                 "PASSNUM_TOKEN_SECRET",
             ),
             (
@@ -382,8 +411,17 @@ mod tests {
             ),
             (
                 "development ticket key",
-                Box::new(|s| s.ticket_keys = Some(format!("dev1:{}", PUBLIC_SECRETS[1]).into())),
-                "PASSNUM_TICKET_KEYS (key dev1)",
+                Box::new(|s| s.ticket_keys = Some(format!("dev1:{}", public[1]).into())),
+                "PASSNUM_TICKET_KEYS (ticket_keys, key dev1)",
+            ),
+            (
+                "published key behind a good one",
+                Box::new(|s| {
+                    s.ticket_keys = Some(
+                        format!("k2:{},k1:{}", crate::secrets::random_hex(32), public[3]).into(),
+                    )
+                }),
+                "key k1",
             ),
             (
                 "malformed ticket keys",
@@ -391,21 +429,112 @@ mod tests {
                 "PASSNUM_TICKET_KEYS",
             ),
         ];
-        for (case, mutate, names) in cases {
-            let mut settings = production();
-            mutate(&mut settings);
-            let err = settings.check().expect_err(case).to_string();
-            assert!(err.contains(names), "{case}: {err}");
+        for environment in [
+            Environment::Production,
+            Environment::Development,
+            Environment::Test,
+        ] {
+            for (case, mutate, names) in &cases {
+                let mut settings = production();
+                settings.environment = environment;
+                mutate(&mut settings);
+                let err = settings
+                    .check()
+                    .expect_err(&format!("{environment:?}: {case}"))
+                    .to_string();
+                assert!(err.contains(names), "{environment:?}: {case}: {err}");
+            }
         }
         assert!(production().check().is_ok());
+    }
+
+    #[test]
+    fn every_published_value_is_refused_as_either_secret() {
+        for value in crate::secrets::public_values() {
+            let mut settings = production();
+            settings.environment = Environment::Development;
+            settings.token_secret = Some(value.to_string().into());
+            let err = settings.check().unwrap_err().to_string();
+            assert!(err.contains("published"), "{value}: {err}");
+            let mut settings = production();
+            settings.ticket_keys = Some(format!("x1:{value}").into());
+            let err = settings.check().unwrap_err().to_string();
+            assert!(err.contains("published"), "{value}: {err}");
+        }
+    }
+
+    /// Outside production a missing secret comes from the data folder; production
+    /// never reads that file.
+    #[test]
+    fn missing_secrets_come_from_the_data_folder_except_in_production() {
+        let dir =
+            std::env::temp_dir().join(format!("passnum-config-{}", crate::secrets::random_hex(8)));
+        let mut settings = Settings::for_tests("postgres://x".into(), dir.clone());
+        settings.environment = Environment::Development;
+        settings.token_secret = None;
+        settings.ticket_keys = None;
+        let mut production = settings.clone();
+        production.environment = Environment::Production;
+
+        settings.fill_missing_secrets().unwrap();
+        settings.check().unwrap();
+        assert_eq!(
+            settings.generated_secrets,
+            Some((dir.join(crate::secrets::FILE_NAME), true))
+        );
+        assert_eq!(
+            settings.ticket_keys()[0].0,
+            crate::secrets::GENERATED_KEY_ID
+        );
+
+        production.fill_missing_secrets().unwrap();
+        assert!(production.token_secret.is_none() && production.generated_secrets.is_none());
+        assert!(production.check().is_err());
+
+        // A configured secret is kept; only the missing one is filled.
+        let mut partly = Settings::for_tests("postgres://x".into(), dir.clone());
+        partly.environment = Environment::Development;
+        let own = partly.token_secret_bytes().to_vec();
+        partly.ticket_keys = None;
+        partly.fill_missing_secrets().unwrap();
+        assert_eq!(partly.token_secret_bytes(), own.as_slice());
+        assert_eq!(partly.ticket_keys(), settings.ticket_keys());
+        assert_eq!(
+            partly.generated_secrets,
+            Some((dir.join(crate::secrets::FILE_NAME), false))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `config/` is published with the code: it must hold no signing secret.
+    #[test]
+    fn config_files_hold_no_secret() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let table: figment::value::Dict = Figment::from(Toml::string(&text)).extract().unwrap();
+            for key in ["token_secret", "ticket_keys", "database_url", "smtp_url"] {
+                assert!(!table.contains_key(key), "{} sets {key}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn test_settings_have_secrets_of_their_own() {
+        let a = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
+        let b = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
+        assert_ne!(a.token_secret_bytes(), b.token_secret_bytes());
+        assert_ne!(a.ticket_keys(), b.ticket_keys());
     }
 
     #[test]
     fn secrets_never_print() {
         let settings = production();
         let printed = format!("{settings:?}");
-        assert!(!printed.contains("test-token-secret"), "{printed}");
-        assert!(!printed.contains("test-ticket-key"), "{printed}");
+        let token = String::from_utf8(settings.token_secret_bytes().to_vec()).unwrap();
+        assert!(!printed.contains(&token), "{printed}");
+        assert!(!printed.contains(&settings.ticket_keys()[0].1), "{printed}");
         assert!(printed.contains("REDACTED"));
     }
 

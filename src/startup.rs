@@ -16,10 +16,11 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, AppState, extract};
-use crate::auth::{FailureLimiter, LoginLimits, TokenKeys};
+use crate::auth::TokenKeys;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::limits::{Brakes, FailureLimiter};
 use crate::mail::{self, worker::Mailer};
 use crate::telemetry::{self, Metrics};
 
@@ -63,17 +64,17 @@ impl Application {
         let window = Duration::from_secs(settings.login_failure_window_seconds);
         let state = web::Data::new(AppState {
             pool,
-            login: LoginLimits {
-                per_email: FailureLimiter::new(settings.login_max_failures_per_email, window),
-                per_ip: FailureLimiter::new(settings.login_max_failures_per_ip, window),
+            login: Brakes {
+                per_account: FailureLimiter::new(settings.login_max_failures_per_email, window),
+                per_address: FailureLimiter::new(settings.login_max_failures_per_ip, window),
             },
             metrics: Metrics::new()?,
-            scan_limits: LoginLimits {
-                per_email: FailureLimiter::new(
+            scan_limits: Brakes {
+                per_account: FailureLimiter::new(
                     settings.scan_max_failures_per_user,
                     Duration::from_secs(settings.scan_failure_window_seconds),
                 ),
-                per_ip: FailureLimiter::new(
+                per_address: FailureLimiter::new(
                     settings.scan_max_failures_per_ip,
                     Duration::from_secs(settings.scan_failure_window_seconds),
                 ),
@@ -103,7 +104,7 @@ impl Application {
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(from_fn(problem_safety_net))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<telemetry::RedactingRootSpan>::new())
         })
         .listen(listener)?
         .shutdown_timeout(10)

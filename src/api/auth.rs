@@ -51,15 +51,11 @@ pub async fn login(
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<web::Json<TokenResponse>> {
     let LoginRequest { email, password } = body.0;
-    let email_key = format!("email:{}", email.trim().to_lowercase());
-    let ip_key = format!(
-        "ip:{}",
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
-    );
     // Counted before the password is checked: parallel guesses are braked too.
-    state.login.charge(&email_key, &ip_key)?;
+    let address = state.client_ip(&req);
+    let attempt = state
+        .login
+        .charge(crate::limits::login_account(&email, address), address)?;
     let found = {
         let mut conn = state.conn().await?;
         organizations::find_user_by_email(&mut conn, &email).await?
@@ -77,8 +73,7 @@ pub async fn login(
             "Adresse e-mail ou mot de passe incorrect.",
         ));
     };
-    state.login.per_email.forget(&email_key);
-    state.login.per_ip.refund(&ip_key);
+    state.login.clear(&attempt);
     let token = keys
         .issue(user.id, org.id, org.kind(), user.role())
         .map_err(ApiError::internal)?;

@@ -9,10 +9,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
 
-use crate::auth::LoginLimits;
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::error::{ApiError, ApiResult};
+use crate::limits::Brakes;
 use crate::telemetry::Metrics;
 
 pub mod auth;
@@ -34,17 +34,23 @@ pub mod stats;
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
-    pub login: LoginLimits,
+    /// Brakes on password guessing: per (e-mail, address) pair, per address.
+    pub login: Brakes,
     pub metrics: Metrics,
     /// Signs and checks ticket codes.
     pub codes: crate::codes::CodeKeys,
     /// Brakes on guessing codes and serials (per user, per IP address).
-    pub scan_limits: LoginLimits,
+    pub scan_limits: Brakes,
 }
 
 impl AppState {
     pub async fn conn(&self) -> ApiResult<crate::db::DbConn> {
         self.pool.get().await.map_err(ApiError::from)
+    }
+
+    /// The client's address (see [`crate::client_addr`]).
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        crate::client_addr::client_ip(req, &self.settings.trusted_proxies)
     }
 }
 

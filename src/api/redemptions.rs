@@ -86,28 +86,25 @@ fn designate(
     }
 }
 
-/// The keys of the two brakes on guessing.
-fn brake_keys(req: &HttpRequest, caller: &Caller) -> (String, String) {
-    (
-        format!("user:{}", caller.user_id),
-        format!(
-            "ip:{}",
-            req.peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default()
-        ),
-    )
-}
-
-/// Charges a scan to the brakes before it is judged (parallel guesses count too).
-fn check_brakes(state: &AppState, keys: &(String, String)) -> Result<(), ApiError> {
-    state.scan_limits.charge(&keys.0, &keys.1)
+/// Charges a scan to the brakes (per user, per client address) before it is judged,
+/// so parallel guesses count too.
+fn check_brakes(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+) -> Result<crate::limits::Charged, ApiError> {
+    state
+        .scan_limits
+        .charge(caller.user_id, state.client_ip(req))
 }
 
 /// Counts the outcome; only invalid codes stay charged to the brakes.
-fn note_outcome(state: &AppState, keys: &(String, String), code: &str) {
-    if code != "invalid_code" && code != "too_many_attempts" {
-        state.scan_limits.refund(&keys.0, &keys.1);
+fn note_outcome(state: &AppState, charged: Option<&crate::limits::Charged>, code: &str) {
+    if let Some(charged) = charged
+        && code != "invalid_code"
+        && code != "too_many_attempts"
+    {
+        state.scan_limits.refund(charged);
     }
     state.metrics.redemption(code);
 }
@@ -206,8 +203,7 @@ pub async fn redeem(
             "Chaque encaissement demande un en-tête Idempotency-Key (un UUID par scan).",
         )
     })?;
-    let brakes = brake_keys(&req, &caller);
-    check_brakes(&state, &brakes)?;
+    let brakes = check_brakes(&state, &req, &caller)?;
     let mut conn = state.conn().await?;
     let result = redeem_once(
         &mut conn,
@@ -221,11 +217,11 @@ pub async fn redeem(
     .await;
     match result {
         Ok((status, body)) => {
-            note_outcome(&state, &brakes, &outcome_of(status, &body));
+            note_outcome(&state, Some(&brakes), &outcome_of(status, &body));
             Ok(answer(status, body))
         }
         Err(err) => {
-            note_outcome(&state, &brakes, err.code());
+            note_outcome(&state, Some(&brakes), err.code());
             Err(err)
         }
     }
@@ -280,12 +276,13 @@ pub async fn redeem_batch(
         )
         .into());
     }
-    let brakes = brake_keys(&req, &caller);
     let mut conn = state.conn().await?;
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let key = item.idempotency_key.trim().to_string();
-        let outcome = if let Err(blocked) = check_brakes(&state, &brakes) {
+        let charged = check_brakes(&state, &req, &caller);
+        let brakes = charged.as_ref().ok().copied();
+        let outcome = if let Err(blocked) = charged {
             Err(blocked)
         } else if !idempotency::valid_key(&key) {
             Err(ValidationError::new(
@@ -308,7 +305,7 @@ pub async fn redeem_batch(
         let result = match outcome {
             Ok((status, body)) => {
                 let outcome = outcome_of(status, &body);
-                note_outcome(&state, &brakes, &outcome);
+                note_outcome(&state, brakes.as_ref(), &outcome);
                 if status.is_success() {
                     BatchResult {
                         idempotency_key: key,
@@ -327,7 +324,7 @@ pub async fn redeem_batch(
             }
             Err(err) if err.status().is_server_error() => return Err(err),
             Err(err) => {
-                note_outcome(&state, &brakes, err.code());
+                note_outcome(&state, brakes.as_ref(), err.code());
                 BatchResult {
                     idempotency_key: key,
                     outcome: err.code().to_string(),
@@ -488,8 +485,7 @@ pub async fn verify(
     body: ApiJson<TicketDesignation>,
 ) -> ApiResult<web::Json<VerifyResponse>> {
     redemptions::require_site(&caller)?;
-    let brakes = brake_keys(&req, &caller);
-    check_brakes(&state, &brakes)?;
+    let brakes = check_brakes(&state, &req, &caller)?;
     let outcome = async {
         let (ticket, _) = designate(&state, body.code.as_deref(), body.serial.as_deref())?;
         let mut conn = state.conn().await?;
@@ -498,12 +494,12 @@ pub async fn verify(
     .await;
     let t = match outcome {
         Ok(t) => {
-            state.scan_limits.refund(&brakes.0, &brakes.1);
+            state.scan_limits.refund(&brakes);
             t
         }
         Err(err) => {
             if err.code() != "invalid_code" {
-                state.scan_limits.refund(&brakes.0, &brakes.1);
+                state.scan_limits.refund(&brakes);
             }
             return Err(err);
         }

@@ -75,7 +75,7 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
         "sub": operator.user_id, "org": operator.org_id, "kind": "operator", "role": "admin",
         "iat": now, "exp": now + 600,
     });
-    let secret = b"test-token-secret-test-token-secret-0123";
+    let secret = app.settings.token_secret_bytes();
     // The harness's secret signs a token the server accepts: the cases below differ by one thing.
     app.get("/api/v1/me", &token_with(secret, claims.clone()))
         .await

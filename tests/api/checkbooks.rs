@@ -5,13 +5,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-/// The keys of the test settings: codes made by the server verify with them.
-fn test_keys() -> CodeKeys {
-    CodeKeys::new(vec![(
-        "t1".into(),
-        "test-ticket-key-test-ticket-key-0123456789".into(),
-    )])
-    .unwrap()
+/// The keys of the app's settings: codes made by the server verify with them.
+fn test_keys(app: &TestApp) -> CodeKeys {
+    CodeKeys::new(app.settings.ticket_keys()).unwrap()
 }
 
 fn tickets(checkbook: &Value) -> Vec<Value> {
@@ -38,7 +34,7 @@ async fn a_checkbook_for_a_beneficiary_holds_signed_tickets_and_moves_the_ledger
     assert_eq!(book["beneficiary"]["email"], "beneficiaire@example.org");
     let tickets = tickets(&book);
     assert_eq!(tickets.len(), 10);
-    let keys = test_keys();
+    let keys = test_keys(&app);
     let mut serials = HashSet::new();
     for ticket in &tickets {
         assert_eq!(ticket["status"], "issued");

@@ -281,6 +281,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     pub switch: Option<DbSwitch>,
+    /// The server's settings (its secrets are random, made for this app).
+    pub settings: Settings,
     operator: tokio::sync::OnceCell<Actor>,
 }
 
@@ -364,7 +366,7 @@ impl TestApp {
             adjust(&mut settings);
         }
         let pool = passnum::db::build_pool(&url, settings.database_pool_size).expect("pool");
-        let app = Application::build(settings, pool).expect("application");
+        let app = Application::build(settings.clone(), pool).expect("application");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
@@ -372,6 +374,7 @@ impl TestApp {
             client: reqwest::Client::builder().build().expect("client"),
             db,
             switch,
+            settings,
             operator: tokio::sync::OnceCell::new(),
         }
     }

@@ -355,8 +355,8 @@ async fn many_concurrent_scans_of_one_ticket_redeem_it_once_across_two_servers()
     let app = TestApp::spawn().await;
     let s = scene(&app, json!({})).await;
     // A second server on the same database.
-    let mut settings =
-        passnum::config::Settings::for_tests(app.db.url.clone(), std::env::temp_dir());
+    // Same settings as the first (its secrets included: one deployment).
+    let mut settings = app.settings.clone();
     settings.database_pool_size = 8;
     let pool = passnum::db::build_pool(&app.db.url, 8).unwrap();
     let second = passnum::startup::Application::build(settings, pool).unwrap();
