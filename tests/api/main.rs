@@ -19,6 +19,7 @@ mod public_sites;
 mod redemptions;
 mod roles;
 mod secrets;
+mod sessions;
 mod settlements;
 mod smtp;
 mod stats;
