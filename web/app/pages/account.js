@@ -42,6 +42,13 @@ export function forgottenPage(main, { query }) {
   main.append(title('Mot de passe oublié'), h('section.card.narrow', f, done), h('p', h('a', { href: '/connexion' }, 'Retour à la connexion')));
 }
 
+/** The reset link's refusals (`POST /auth/password-reset/confirm`), in plain French. */
+const LINK_PROBLEMS = {
+  reset_invalid: 'Ce lien n’est pas valable : il a peut-être été coupé en deux dans l’e-mail. Ouvrez-le en entier, ou demandez un nouveau lien.',
+  reset_used: 'Ce lien n’est plus valable : il a déjà servi, ou un lien plus récent a été demandé. Demandez un nouveau lien si besoin.',
+  reset_expired: 'Ce lien n’est plus valable : il a plus d’une heure. Demandez un nouveau lien.',
+};
+
 /** `/mot-de-passe?token=…`: the link of the e-mail; a new password, then the login page. */
 export function resetPage(main, { query, navigate }) {
   const token = query.get('token') || '';
@@ -60,10 +67,10 @@ export function resetPage(main, { query, navigate }) {
         await post('/auth/password-reset/confirm', { token, password: values.password || '' }, { auth: false });
       } catch (err) {
         // A password the server refuses (too short…) is shown on its field; anything
-        // else about this request is the link: used, expired or damaged.
-        if (err instanceof ApiError && err.status >= 400 && err.status < 500 && !err.problem?.field && err.code !== 'too_many_attempts') {
-          throw new ApiError(err.status, { ...err.problem, detail: 'Ce lien n’est plus valable : il a déjà servi, ou il a plus d’une heure. Demandez un nouveau lien.' });
-        }
+        // else about this request is the link: damaged, used or expired.
+        const plain = LINK_PROBLEMS[err.code]
+          || (err instanceof ApiError && err.status >= 400 && err.status < 500 && !err.problem?.field && !['too_many_attempts', 'validation_failed'].includes(err.code) ? LINK_PROBLEMS.reset_used : null);
+        if (plain) throw new ApiError(err.status, { ...err.problem, detail: plain });
         throw err;
       }
       navigate('/connexion?motdepasse=1', { replace: true });
@@ -86,7 +93,7 @@ export function changePasswordPage(main) {
       try {
         await post('/auth/password', { current_password: values.current_password || '', new_password: values.new_password || '' });
       } catch (err) {
-        if (err instanceof ApiError && (err.code === 'invalid_credentials' || (err.status === 403 && !err.problem?.field))) {
+        if (err instanceof ApiError && (['wrong_password', 'invalid_credentials'].includes(err.code) || err.problem?.field === 'current_password')) {
           throw new ApiError(err.status, { ...err.problem, field: 'current_password', detail: 'Le mot de passe actuel n’est pas le bon.' });
         }
         if (err instanceof ApiError && err.problem?.field === 'password') err.problem.field = 'new_password';

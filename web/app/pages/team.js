@@ -60,9 +60,18 @@ export function teamSection(orgId, me) {
   };
 
   const actionsOf = (user) => {
-    if (user.id === me.user_id) return h('p.hint', 'C’est vous.');
-    const buttons = [];
     const button = (text, label, fn, cls = 'secondary') => h(`button.${cls}`, { type: 'button', 'aria-label': `${text} : ${user.email}`, onclick: (e) => run(e.currentTarget, fn) }, label || text);
+    if (user.id === me.user_id) {
+      // One's own account: never deactivated from here; an admin may step down when
+      // another admin remains (else the API answers last_admin, said in plain French).
+      return h('div.actions', h('span.hint', 'C’est vous.'), isAdmin && user.role === 'admin'
+        ? button('Ne plus être administrateur', null, async () => {
+          if (!window.confirm('Ne plus être administrateur ? Vous ne pourrez plus gérer l’équipe.')) return;
+          await change(user, { role: 'agent' }, 'Vous êtes maintenant agent. Reconnectez-vous pour que ce changement s’applique partout.');
+        })
+        : null);
+    }
+    const buttons = [];
     if (user.status === 'invited' && user.active !== false) {
       buttons.push(button('Renvoyer l’invitation', null, async () => {
         await post(`/organizations/${orgId}/users/${user.id}/invitation`);
