@@ -23,9 +23,15 @@ export function plainUserError(err) {
   return err;
 }
 
+/** An e-mail that wraps, on a narrow phone, before its "@" rather than inside a word. */
+function emailBreakable(email) {
+  const at = email.indexOf('@');
+  return at > 0 ? [email.slice(0, at), h('wbr'), email.slice(at)] : email;
+}
+
 function statePill(user) {
   if (user.active === false) return pill('Désactivé', 'bad');
-  if (user.status === 'invited') return pill('Invité (pas encore de mot de passe)', 'warn');
+  if (user.status === 'invited') return pill('Invité', 'warn');
   return pill('Actif', 'ok');
 }
 
@@ -100,10 +106,10 @@ export function teamSection(orgId, me) {
     const sorted = users.slice().sort((a, b) => Number(b.active !== false) - Number(a.active !== false));
     clear(listBox).append(users.length
       ? h('ul.people', sorted.map((u) => h('li', { class: u.active === false ? 'inactive' : undefined, dataset: { email: u.email } },
-        h('p.person', h('strong', u.email), ' ', statePill(u)),
+        h('p.person', h('strong', emailBreakable(u.email)), statePill(u)),
         h('dl',
           h('dt', 'Rôle'), h('dd', ROLE[u.role] || u.role),
-          h('dt', 'Dernière connexion'), h('dd', u.last_login_at ? dateTime(u.last_login_at) : 'Jamais')),
+          h('dt', 'Dernière connexion'), h('dd', u.last_login_at ? dateTime(u.last_login_at) : (u.status === 'invited' ? 'Jamais (mot de passe pas encore choisi)' : 'Jamais'))),
         actionsOf(u))))
       : h('p.empty', 'Aucun utilisateur : invitez le premier.'));
   }
@@ -128,7 +134,7 @@ export function teamSection(orgId, me) {
   h('div.row',
     field({ label: 'E-mail', name: 'email', type: 'email', required: true, autocomplete: 'off' }),
     isAdmin
-      ? field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent : le travail de tous les jours'], ['admin', 'Administrateur : gère aussi l’équipe']] })
+      ? field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent'], ['admin', 'Administrateur']], hint: 'Un agent fait le travail de tous les jours ; un administrateur gère aussi l’équipe.' })
       : field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent']], hint: 'Seul un administrateur peut inviter un administrateur.' })));
 
   return {
