@@ -1,8 +1,11 @@
 //! Authentication: argon2id password hashes, short-lived HS256 access tokens, the
 //! [`Caller`] extractor every protected handler takes, and the login failure limiter.
+//!
+//! An access token names its session (`sid`); the [`Caller`] extractor refuses it with
+//! 401 `session_revoked` once that session is revoked, from the node's in-memory view
+//! of recent revocations (see [`crate::sessions`] for why and how fast).
 
 use std::collections::HashMap;
-use std::future::{Ready, ready};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,13 +16,16 @@ use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::api::AppState;
 use crate::domain::{OrgKind, Role};
 use crate::error::ApiError;
+use crate::sessions::{self, Verdict};
 
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -55,6 +61,8 @@ pub struct Claims {
     pub org: Uuid,
     pub kind: OrgKind,
     pub role: Role,
+    /// The session the token belongs to: revoking it refuses the token.
+    pub sid: Uuid,
     pub iat: i64,
     pub exp: i64,
 }
@@ -76,30 +84,39 @@ impl TokenKeys {
         }
     }
 
+    /// Signs a token for `user` in session `sid`, valid `ttl_seconds` but never past
+    /// `until` (the session's deadline). Returns the token and its lifetime in seconds.
     pub fn issue(
         &self,
         user: Uuid,
         org: Uuid,
         kind: OrgKind,
         role: Role,
-    ) -> anyhow::Result<String> {
+        sid: Uuid,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<(String, u64)> {
         let now = Utc::now().timestamp();
+        let exp = (now + i64::try_from(self.ttl_seconds).unwrap_or(900))
+            .min(until.timestamp())
+            .max(now);
         let claims = Claims {
             sub: user,
             org,
             kind,
             role,
+            sid,
             iat: now,
-            exp: now + i64::try_from(self.ttl_seconds).unwrap_or(900),
+            exp,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| anyhow::anyhow!("could not sign a token: {e}"))
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| anyhow::anyhow!("could not sign a token: {e}"))?;
+        Ok((token, u64::try_from(exp - now).unwrap_or(0)))
     }
 
     pub fn check(&self, token: &str) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "sid"]);
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .ok()
             .map(|data| data.claims)
@@ -140,14 +157,69 @@ impl Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(caller_of(req))
+        let authenticated = authenticate(req);
+        Box::pin(async move { authenticated?.await.map(|s| s.caller) })
     }
 }
 
-fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+/// The caller and the session its token belongs to (for the handlers that act on
+/// the caller's own session, such as a password change that ends the others).
+#[derive(Debug, Clone)]
+pub struct CallerSession {
+    pub caller: Caller,
+    pub session_id: Uuid,
+}
+
+impl FromRequest for CallerSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<CallerSession, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let authenticated = authenticate(req);
+        Box::pin(async move { authenticated?.await })
+    }
+}
+
+/// Checks the token now (no I/O), and returns what remains to check: the session,
+/// from the node's view of revocations, or from the database when that view is stale.
+fn authenticate(
+    req: &HttpRequest,
+) -> Result<impl std::future::Future<Output = Result<CallerSession, ApiError>> + 'static, ApiError>
+{
+    let claims = claims_of(req)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state not configured")))?;
+    Ok(async move {
+        let verdict = state.revocations.verdict(claims.sid);
+        let revoked = match verdict {
+            Verdict::Revoked => true,
+            Verdict::Live => false,
+            Verdict::Unknown => {
+                let mut conn = state.conn().await?;
+                sessions::is_revoked(&mut conn, claims.sid).await?
+            }
+        };
+        if revoked {
+            return Err(sessions::revoked());
+        }
+        Ok(CallerSession {
+            caller: Caller {
+                user_id: claims.sub,
+                organization_id: claims.org,
+                kind: claims.kind,
+                role: claims.role,
+            },
+            session_id: claims.sid,
+        })
+    })
+}
+
+fn claims_of(req: &HttpRequest) -> Result<Claims, ApiError> {
     let keys = req
         .app_data::<web::Data<TokenKeys>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("token keys not configured")))?;
@@ -168,14 +240,8 @@ fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
                 "L'en-tête Authorization doit avoir la forme « Bearer <jeton> ».",
             )
         })?;
-    let claims = keys.check(token).ok_or_else(|| {
+    keys.check(token).ok_or_else(|| {
         ApiError::unauthenticated("Votre session n'est pas valide ou a expiré : reconnectez-vous.")
-    })?;
-    Ok(Caller {
-        user_id: claims.sub,
-        organization_id: claims.org,
-        kind: claims.kind,
-        role: claims.role,
     })
 }
 
@@ -295,12 +361,23 @@ mod tests {
     fn tokens_refuse_tampering_other_keys_and_expiry() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
-        let token = keys.issue(user, org, OrgKind::Site, Role::Agent).unwrap();
+        let sid = Uuid::new_v4();
+        let far = Utc::now() + chrono::Duration::hours(1);
+        let (token, lifetime) = keys
+            .issue(user, org, OrgKind::Site, Role::Agent, sid, far)
+            .unwrap();
+        assert_eq!(lifetime, 60);
         let claims = keys.check(&token).unwrap();
         assert_eq!(
-            (claims.sub, claims.org, claims.kind),
-            (user, org, OrgKind::Site)
+            (claims.sub, claims.org, claims.kind, claims.sid),
+            (user, org, OrgKind::Site, sid)
         );
+        // Never past the session's deadline.
+        let soon = Utc::now() + chrono::Duration::seconds(20);
+        let (_, capped) = keys
+            .issue(user, org, OrgKind::Site, Role::Agent, sid, soon)
+            .unwrap();
+        assert!((19..=20).contains(&capped), "{capped}");
 
         let other = TokenKeys::new(b"another-secret-another-secret-00", 60);
         assert!(other.check(&token).is_none(), "wrong key");
@@ -312,6 +389,7 @@ mod tests {
             org,
             kind: OrgKind::Site,
             role: Role::Agent,
+            sid: Uuid::new_v4(),
             iat: now - 100,
             exp: now - 60,
         };

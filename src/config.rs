@@ -86,6 +86,10 @@ pub struct Settings {
     pub smtp_timeout_seconds: u64,
     /// How long an invitation link stays valid.
     pub invitation_ttl_hours: i64,
+    /// A session ends after this long without a refresh…
+    pub session_idle_minutes: i64,
+    /// …and at most this long after its login.
+    pub session_max_hours: i64,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -117,6 +121,8 @@ struct Defaults {
     mail_sending_timeout_seconds: u64,
     smtp_timeout_seconds: u64,
     invitation_ttl_hours: i64,
+    session_idle_minutes: i64,
+    session_max_hours: i64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -146,6 +152,8 @@ const DEFAULTS: Defaults = Defaults {
     mail_sending_timeout_seconds: 300,
     smtp_timeout_seconds: 30,
     invitation_ttl_hours: 72,
+    session_idle_minutes: 120,
+    session_max_hours: 12,
 };
 
 /// The secrets shipped in `config/development.toml`: known to everyone, so refused in
@@ -225,6 +233,8 @@ impl Settings {
             mail_sending_timeout_seconds: DEFAULTS.mail_sending_timeout_seconds,
             smtp_timeout_seconds: 10,
             invitation_ttl_hours: DEFAULTS.invitation_ttl_hours,
+            session_idle_minutes: DEFAULTS.session_idle_minutes,
+            session_max_hours: DEFAULTS.session_max_hours,
         }
     }
 
@@ -244,6 +254,16 @@ impl Settings {
         if !(1..=720).contains(&self.offline_scan_window_hours) {
             return Err(ConfigError::Invalid(
                 "PASSNUM_OFFLINE_SCAN_WINDOW_HOURS must be between 1 and 720 (30 days)".into(),
+            ));
+        }
+        if !(1..=10_080).contains(&self.session_idle_minutes) {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_SESSION_IDLE_MINUTES must be between 1 and 10080 (7 days)".into(),
+            ));
+        }
+        if !(1..=720).contains(&self.session_max_hours) {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_SESSION_MAX_HOURS must be between 1 and 720 (30 days)".into(),
             ));
         }
         crate::mail::check_settings(self).map_err(ConfigError::Invalid)?;

@@ -19,11 +19,13 @@ pub mod ledger;
 pub mod mail;
 pub mod money;
 pub mod organizations;
+pub mod passwords;
 pub mod pg_cluster;
 pub mod programs;
 pub mod redemptions;
 #[rustfmt::skip]
 pub mod schema;
+pub mod sessions;
 pub mod settlement;
 pub mod startup;
 pub mod stats;

@@ -129,6 +129,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    password_resets (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     payments (id) {
         id -> Uuid,
         program_id -> Uuid,
@@ -198,6 +209,26 @@ diesel::table! {
         serial -> Text,
         checkbook_number -> Text,
         turn -> Int2,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Uuid,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        last_refreshed_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_reason -> Nullable<Text>,
     }
 }
 
@@ -279,6 +310,8 @@ diesel::table! {
         password_hash -> Nullable<Text>,
         role -> Text,
         created_at -> Timestamptz,
+        active -> Bool,
+        last_login_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -290,6 +323,7 @@ diesel::joinable!(checkbooks -> programs (program_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(ledger_accounts -> organizations (organization_id));
 diesel::joinable!(ledger_accounts -> programs (program_id));
+diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(payments -> organizations (funder_id));
 diesel::joinable!(payments -> programs (program_id));
 diesel::joinable!(print_runs -> organizations (prescriber_id));
@@ -298,6 +332,8 @@ diesel::joinable!(print_runs -> users (created_by));
 diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
 diesel::joinable!(redemptions -> ledger_transactions (reversal_transaction_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
@@ -308,4 +344,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, payments, print_runs, program_funders, programs, redemptions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);

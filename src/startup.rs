@@ -28,6 +28,8 @@ pub struct Application {
     server: Server,
     /// The mail worker, stopped with the server.
     mail_worker: Option<tokio::task::JoinHandle<()>>,
+    /// Reads the sessions revoked recently, stopped with the server.
+    revocation_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -60,6 +62,7 @@ impl Application {
         } else {
             None
         };
+        let revocations = crate::sessions::Revocations::new();
         let window = Duration::from_secs(settings.login_failure_window_seconds);
         let state = web::Data::new(AppState {
             pool,
@@ -78,10 +81,17 @@ impl Application {
                     Duration::from_secs(settings.scan_failure_window_seconds),
                 ),
             },
+            reset_limits: crate::passwords::reset_limits(),
+            revocations: revocations.clone(),
             codes: crate::codes::CodeKeys::new(settings.ticket_keys())
                 .map_err(|e| anyhow::anyhow!("PASSNUM_TICKET_KEYS: {e}"))?,
             settings: settings.clone(),
         });
+        let revocation_watch = tokio::spawn(crate::sessions::watch(
+            state.pool.clone(),
+            revocations,
+            settings.token_ttl_seconds,
+        ));
         let keys = web::Data::new(TokenKeys::new(
             settings.token_secret_bytes(),
             settings.token_ttl_seconds,
@@ -112,6 +122,7 @@ impl Application {
             port,
             server,
             mail_worker,
+            revocation_watch,
         })
     }
 
@@ -124,6 +135,7 @@ impl Application {
         if let Some(worker) = self.mail_worker {
             worker.abort();
         }
+        self.revocation_watch.abort();
         result
     }
 }

@@ -40,6 +40,10 @@ pub struct AppState {
     pub codes: crate::codes::CodeKeys,
     /// Brakes on guessing codes and serials (per user, per IP address).
     pub scan_limits: LoginLimits,
+    /// Brakes on password reset requests (per e-mail, per IP address).
+    pub reset_limits: LoginLimits,
+    /// This node's view of the sessions revoked recently (see [`crate::sessions`]).
+    pub revocations: Arc<crate::sessions::Revocations>,
 }
 
 impl AppState {
@@ -83,6 +87,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         scope("/api/v1")
             .service(auth::login)
             .service(auth::me)
+            .service(auth::refresh)
+            .service(auth::logout)
+            .service(auth::change_password)
+            .service(auth::request_password_reset)
+            .service(auth::confirm_password_reset)
             .service(invitations::accept)
             .service(organizations::create_organization)
             .service(organizations::list_organizations)
@@ -90,6 +99,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::list_users)
             .service(organizations::create_user)
             .service(organizations::reinvite_user)
+            .service(organizations::update_user)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)

@@ -1,6 +1,6 @@
 //! Organisations, their users, and site labels.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,9 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::invitations::{self, InvitationSettings};
-use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
+use crate::organizations::{
+    self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User, UserChange,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +226,8 @@ pub enum UserStatus {
     Active,
     /// Waits for the invitation to be accepted.
     Invited,
+    /// Deactivated: cannot log in until reactivated.
+    Deactivated,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -233,6 +237,11 @@ pub struct UserView {
     pub email: String,
     pub role: Role,
     pub status: UserStatus,
+    /// `false` once deactivated (`PATCH …/users/{user_id}` `{active: false}`): the
+    /// user cannot log in and its sessions were ended.
+    pub active: bool,
+    /// The last successful login, `null` when never.
+    pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -240,11 +249,15 @@ impl From<User> for UserView {
     fn from(user: User) -> Self {
         UserView {
             role: user.role(),
-            status: if user.password_hash.is_some() {
+            status: if !user.active {
+                UserStatus::Deactivated
+            } else if user.password_hash.is_some() {
                 UserStatus::Active
             } else {
                 UserStatus::Invited
             },
+            active: user.active,
+            last_login_at: user.last_login_at,
             id: user.id,
             organization_id: user.organization_id,
             email: user.email,
@@ -304,8 +317,9 @@ pub async fn list_users(
 }
 
 /// Adds a user to an organisation (the operator for any, an organisation's admin for
-/// its own). Without a password, the user is invited by e-mail to choose one (a
-/// single-use link, see `POST /auth/invitations/accept`) and cannot log in until then.
+/// its own; the operator's agents add agents only). Without a password, the user is
+/// invited by e-mail to choose one (a single-use link, see `POST
+/// /auth/invitations/accept`) and cannot log in until then.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
@@ -313,6 +327,7 @@ pub async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, body = UserView),
+        (status = 403, description = "`forbidden`: an agent of an organisation, or an agent creating an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
     )
@@ -334,6 +349,8 @@ pub async fn create_user(
         ));
     }
     let req = body.0;
+    // An agent (the operator's) never creates an admin.
+    orgs::may_manage_user(&caller, Role::Agent, req.role)?;
     let email = Email::parse("email", &req.email)?;
     let password = req
         .password
@@ -403,6 +420,57 @@ pub async fn reinvite_user(
     let mut conn = state.conn().await?;
     let user = invitations::reinvite(&mut conn, organization_id, user_id, &settings).await?;
     Ok(HttpResponse::Accepted().json(UserView::from(user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// The new role.
+    pub role: Option<Role>,
+    /// `false` deactivates the user (it cannot log in, its sessions end within 5
+    /// seconds on every server); `true` reactivates it.
+    pub active: Option<bool>,
+}
+
+/// Changes a user's role or deactivates (reactivates) it: an organisation's admin for
+/// its own users, the operator's admins for anyone, the operator's agents for users
+/// who are not admins (and never to make one).
+///
+/// A deactivated user cannot log in (401 `invalid_credentials`) and every token
+/// already issued to it answers 401 `session_revoked` within 5 seconds; demoting an
+/// admin ends its sessions too. An organisation always keeps one active admin.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 403, description = "`forbidden`: an agent, or an operator agent touching an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: another organisation's user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the organisation would have no active admin left", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/organizations/{id}/users/{user_id}")]
+pub async fn update_user(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: ApiJson<UpdateUserRequest>,
+) -> ApiResult<web::Json<UserView>> {
+    let (organization_id, user_id) = path.into_inner();
+    if !caller.can_see_organization(organization_id) {
+        return Err(ApiError::not_found());
+    }
+    let change = UserChange {
+        role: body.role,
+        active: body.active,
+    };
+    let mut conn = state.conn().await?;
+    let (user, ended) =
+        orgs::update_user(&mut conn, &caller, organization_id, user_id, change).await?;
+    state.revocations.note(&ended);
+    Ok(web::Json(UserView::from(user)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

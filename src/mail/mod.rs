@@ -51,6 +51,8 @@ pub enum MailKind {
     StatementReady,
     /// Unused tickets expire within 30 days.
     ExpiryReminder,
+    /// A link to choose a new password.
+    PasswordReset,
 }
 
 impl MailKind {
@@ -60,6 +62,7 @@ impl MailKind {
             MailKind::Invitation => "invitation",
             MailKind::StatementReady => "statement_ready",
             MailKind::ExpiryReminder => "expiry_reminder",
+            MailKind::PasswordReset => "password_reset",
         }
     }
 
@@ -69,6 +72,7 @@ impl MailKind {
             MailKind::Invitation,
             MailKind::StatementReady,
             MailKind::ExpiryReminder,
+            MailKind::PasswordReset,
         ]
         .into_iter()
         .find(|k| k.as_str() == raw)

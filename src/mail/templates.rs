@@ -56,6 +56,15 @@ pub struct InvitationMail {
     pub expires: String,
 }
 
+/// A link to choose a new password, asked for on the login page.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordResetMail {
+    pub email: String,
+    pub link: String,
+    /// `26/11/2026 à 14:05` (Paris time).
+    pub expires: String,
+}
+
 /// A statement is ready for its organisation.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatementReadyMail {
@@ -113,6 +122,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "invitation.html",
         include_str!("../../templates/mail/invitation.html"),
+    ),
+    (
+        "password_reset.subject.txt",
+        include_str!("../../templates/mail/password_reset.subject.txt"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../templates/mail/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../templates/mail/password_reset.html"),
     ),
     (
         "statement_ready.subject.txt",
@@ -182,6 +203,10 @@ pub fn checkbook(data: &CheckbookMail) -> Result<Rendered, TemplateError> {
 
 pub fn invitation(data: &InvitationMail) -> Result<Rendered, TemplateError> {
     render("invitation", data)
+}
+
+pub fn password_reset(data: &PasswordResetMail) -> Result<Rendered, TemplateError> {
+    render("password_reset", data)
 }
 
 pub fn statement_ready(data: &StatementReadyMail) -> Result<Rendered, TemplateError> {
@@ -269,6 +294,25 @@ mod tests {
                 .contains("\nhttp://127.0.0.1:8080/invitation?token=abc\n")
         );
         assert!(invitation.html.contains("&amp; co"), "{}", invitation.html);
+
+        let reset = super::password_reset(&PasswordResetMail {
+            email: "agent@example.org".into(),
+            link: "http://127.0.0.1:8080/mot-de-passe?token=abc&x=<b>".into(),
+            expires: "26/11/2026 à 14:05".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            reset.subject,
+            "Choisir un nouveau mot de passe Pass Numérique"
+        );
+        assert!(
+            reset
+                .text
+                .contains("\nhttp://127.0.0.1:8080/mot-de-passe?token=abc&x=<b>\n"),
+            "{}",
+            reset.text
+        );
+        assert!(!reset.html.contains("<b>"), "{}", reset.html);
 
         let statement = super::statement_ready(&StatementReadyMail {
             organization: "Département".into(),

@@ -20,6 +20,7 @@ async fn login_gives_a_token_that_me_accepts() {
     let body = res.ok(200);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 64);
 }
 
 #[tokio::test]
@@ -57,6 +58,14 @@ async fn invited_user_without_password_cannot_log_in() {
         .problem(401, "invalid_credentials");
 }
 
+/// The session id an access token carries.
+pub fn session_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().to_string()
+}
+
 fn token_with(secret: &[u8], claims: serde_json::Value) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -71,9 +80,10 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
     let app = TestApp::spawn().await;
     let operator = app.operator().await;
     let now = chrono::Utc::now().timestamp();
+    let sid = session_of(&operator.token);
     let claims = json!({
         "sub": operator.user_id, "org": operator.org_id, "kind": "operator", "role": "admin",
-        "iat": now, "exp": now + 600,
+        "sid": sid, "iat": now, "exp": now + 600,
     });
     let secret = b"test-token-secret-test-token-secret-0123";
     // The harness's secret signs a token the server accepts: the cases below differ by one thing.
@@ -88,7 +98,7 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
     );
     let genuine = token_with(
         secret,
-        json!({"sub": operator.user_id, "org": operator.org_id, "kind": "site", "role": "agent", "iat": now, "exp": now + 600}),
+        json!({"sub": operator.user_id, "org": operator.org_id, "kind": "site", "role": "agent", "sid": sid, "iat": now, "exp": now + 600}),
     );
     let parts: Vec<&str> = genuine.split('.').collect();
     let tampered = format!(
@@ -97,6 +107,8 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         parts[2]
     );
+    let mut without_session = claims.clone();
+    without_session.as_object_mut().unwrap().remove("sid");
     let mut expired_claims = claims.clone();
     expired_claims["iat"] = json!(now - 3600);
     expired_claims["exp"] = json!(now - 1800);
@@ -109,6 +121,7 @@ async fn forged_tampered_and_expired_tokens_are_refused() {
             token_with(b"some-other-secret-some-other-secret", claims.clone()),
         ),
         ("expired", token_with(secret, expired_claims)),
+        ("no session", token_with(secret, without_session)),
         ("garbage", "not.a.token".to_string()),
     ];
     for (case, token) in cases {

@@ -271,6 +271,8 @@ impl DbSwitch {
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub token: String,
+    /// The refresh token of the login that gave `token`.
+    pub refresh_token: String,
     pub user_id: Uuid,
     pub org_id: Uuid,
     pub email: String,
@@ -279,7 +281,8 @@ pub struct Actor {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub db: TestDatabase,
+    /// Shared by the nodes of [`TestApp::another_node`]; dropped with the last one.
+    pub db: Arc<TestDatabase>,
     pub switch: Option<DbSwitch>,
     operator: tokio::sync::OnceCell<Actor>,
 }
@@ -346,7 +349,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
-        let db = TestDatabase::new();
+        TestApp::spawn_on(Arc::new(TestDatabase::new()), options).await
+    }
+
+    /// A second server node on the same database (another process in production):
+    /// what one node does, the other sees through the database only. It knows the
+    /// operator of this one, if already made.
+    pub async fn another_node(&self, options: Options) -> TestApp {
+        let node = TestApp::spawn_on(self.db.clone(), options).await;
+        if let Some(operator) = self.operator.get() {
+            let _ = node.operator.set(operator.clone());
+        }
+        node
+    }
+
+    async fn spawn_on(db: Arc<TestDatabase>, options: Options) -> TestApp {
         let switch = if options.through_switch {
             Some(DbSwitch::start(db.port()).await)
         } else {
@@ -421,6 +438,11 @@ impl TestApp {
             .await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.request(
             Method::POST,
@@ -431,16 +453,22 @@ impl TestApp {
         .await
     }
 
-    async fn actor(&self, email: &str) -> Actor {
+    /// Logs `email` in with the test password: a new session.
+    pub async fn actor(&self, email: &str) -> Actor {
         let res = self.login(email, PASSWORD).await;
         let token = res.ok(200)["access_token"]
             .as_str()
             .expect("token")
             .to_string();
+        let refresh_token = res.body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_string();
         let me = self.get("/api/v1/me", &token).await;
         let me = me.ok(200);
         Actor {
             token,
+            refresh_token,
             user_id: me["user_id"]
                 .as_str()
                 .expect("user id")

@@ -15,6 +15,7 @@ mod organizations;
 mod programs;
 mod public_sites;
 mod redemptions;
+mod sessions;
 mod settlements;
 mod smtp;
 mod stats;
