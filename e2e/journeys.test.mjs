@@ -539,6 +539,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await colleague.getByLabel('Mot de passe', { exact: true }).fill('mot-de-passe-du-collegue');
     await colleague.getByLabel('Le même mot de passe, encore une fois').fill('mot-de-passe-du-collegue');
     await colleague.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
+    await see(colleague, 'Votre mot de passe est enregistré');
     await colleague.getByRole('link', { name: 'Se connecter' }).last().click();
     await colleague.getByLabel('Mot de passe').fill('mot-de-passe-du-collegue');
     await colleague.getByRole('button', { name: 'Se connecter' }).click();

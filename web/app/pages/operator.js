@@ -339,7 +339,7 @@ export async function programPage(main, { args }) {
           const closed = await post(`/programs/${id}/close`);
           toast(`Dispositif clos : ${closed.credit_notes.length} avoir(s) établi(s).`);
           await draw();
-        }, notice, 'danger')) : null,
+        }, notice, 'danger')) : '',
     );
   };
   const heading = title('Dispositif');
