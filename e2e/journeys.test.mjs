@@ -530,7 +530,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await see(admin, `Invitation envoyée à ${COLLEAGUE_EMAIL}`);
     const row = admin.locator('#team-list li').filter({ hasText: COLLEAGUE_EMAIL });
     await row.getByText('Invité').waitFor();
-    await row.getByText('Jamais').waitFor();
+    await row.getByText('Dernière connexion : jamais').waitFor();
 
     // The colleague chooses a password from the mail and logs in.
     const colleague = await pageFor('colleague');

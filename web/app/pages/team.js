@@ -107,9 +107,9 @@ export function teamSection(orgId, me) {
     clear(listBox).append(users.length
       ? h('ul.people', sorted.map((u) => h('li', { class: u.active === false ? 'inactive' : undefined, dataset: { email: u.email } },
         h('p.person', h('strong', emailBreakable(u.email)), statePill(u)),
-        h('dl',
-          h('dt', 'Rôle'), h('dd', ROLE[u.role] || u.role),
-          h('dt', 'Dernière connexion'), h('dd', u.last_login_at ? dateTime(u.last_login_at) : (u.status === 'invited' ? 'Jamais (mot de passe pas encore choisi)' : 'Jamais'))),
+        h('p.meta',
+          h('span', 'Rôle : ', h('strong', ROLE[u.role] || u.role)), h('br'),
+          h('span', 'Dernière connexion : ', u.last_login_at ? dateTime(u.last_login_at) : (u.status === 'invited' ? 'jamais (mot de passe pas encore choisi)' : 'jamais'))),
         actionsOf(u))))
       : h('p.empty', 'Aucun utilisateur : invitez le premier.'));
   }
