@@ -1,7 +1,7 @@
 // One's own password: forgotten (a link by e-mail), chosen again from that link, or
 // changed while logged in.
 
-import { h, title, field, form } from '../dom.js';
+import { h, title, field, form, email as breakable } from '../dom.js';
 import { post, ApiError } from '../api.js';
 
 const MIN_LENGTH = 12;
@@ -23,6 +23,7 @@ function newPasswordFields(name, label) {
 /** `/mot-de-passe-oublie`: asks for a link by e-mail; says the same whatever the address. */
 export function forgottenPage(main, { query }) {
   const done = h('div', { role: 'status' });
+  const back = h('p', h('a', { href: '/connexion' }, 'Retour à la connexion'));
   const f = form({
     label: 'Mot de passe oublié',
     submit: 'Recevoir un lien par e-mail',
@@ -30,8 +31,9 @@ export function forgottenPage(main, { query }) {
       const email = values.email || '';
       await post('/auth/password-reset', { email }, { auth: false });
       f.remove();
+      back.remove();
       done.append(
-        h('p.alert.ok', `C’est envoyé. Si l’adresse ${email} correspond à un compte, un e-mail vient de partir avec un lien pour choisir un nouveau mot de passe.`),
+        h('p.alert.ok', 'C’est envoyé. Si l’adresse ', breakable(email), ' correspond à un compte, un e-mail vient de partir avec un lien pour choisir un nouveau mot de passe.'),
         h('p', 'Le lien vaut une heure et ne sert qu’une fois. Pensez à regarder dans les courriers indésirables. Rien reçu ? Vérifiez l’adresse et recommencez, ou demandez à l’administrateur de votre organisation.'),
         h('p', h('a.button.secondary', { href: '/connexion' }, 'Retour à la connexion')),
       );
@@ -39,7 +41,7 @@ export function forgottenPage(main, { query }) {
   },
   h('p', 'Indiquez l’adresse e-mail de votre compte : vous recevrez un lien pour choisir un nouveau mot de passe.'),
   field({ label: 'Adresse e-mail', name: 'email', type: 'email', required: true, autocomplete: 'username', value: query.get('email') || '' }));
-  main.append(title('Mot de passe oublié'), h('section.card.narrow', f, done), h('p', h('a', { href: '/connexion' }, 'Retour à la connexion')));
+  main.append(title('Mot de passe oublié'), h('section.card.narrow', f, done), back);
 }
 
 /** The reset link's refusals (`POST /auth/password-reset/confirm`), in plain French. */

@@ -2,7 +2,7 @@
 // admin does with them: invite, deactivate and reactivate, change the role. The same
 // list serves the operator on an organisation's page.
 
-import { h, title, clear, field, form, dateTime, pill, toast } from '../dom.js';
+import { h, title, clear, field, form, dateTime, pill, toast, email } from '../dom.js';
 import { all, post, patch, ApiError, SessionExpired } from '../api.js';
 
 const ROLE = { admin: 'Administrateur', agent: 'Agent' };
@@ -21,12 +21,6 @@ export function plainUserError(err) {
     return new ApiError(err.status, { ...err.problem, detail: PLAIN[err.code] });
   }
   return err;
-}
-
-/** An e-mail that wraps, on a narrow phone, before its "@" rather than inside a word. */
-function emailBreakable(email) {
-  const at = email.indexOf('@');
-  return at > 0 ? [email.slice(0, at), h('wbr'), email.slice(at)] : email;
 }
 
 function statePill(user) {
@@ -106,7 +100,7 @@ export function teamSection(orgId, me) {
     const sorted = users.slice().sort((a, b) => Number(b.active !== false) - Number(a.active !== false));
     clear(listBox).append(users.length
       ? h('ul.people', sorted.map((u) => h('li', { class: u.active === false ? 'inactive' : undefined, dataset: { email: u.email } },
-        h('p.person', h('strong', emailBreakable(u.email)), statePill(u)),
+        h('p.person', h('strong', email(u.email)), statePill(u)),
         h('p.meta',
           h('span', 'Rôle : ', h('strong', ROLE[u.role] || u.role)), h('br'),
           h('span', 'Dernière connexion : ', u.last_login_at ? dateTime(u.last_login_at) : (u.status === 'invited' ? 'jamais (mot de passe pas encore choisi)' : 'jamais'))),
@@ -130,12 +124,11 @@ export function teamSection(orgId, me) {
       await draw();
     },
   },
-  h('p.hint', 'La personne reçoit un lien par e-mail pour choisir son mot de passe.'),
+  h('p.hint', 'La personne reçoit un lien par e-mail pour choisir son mot de passe. ',
+    isAdmin ? 'Un agent fait le travail de tous les jours ; un administrateur gère aussi l’équipe.' : 'Seul un administrateur peut inviter un administrateur.'),
   h('div.row',
     field({ label: 'E-mail', name: 'email', type: 'email', required: true, autocomplete: 'off' }),
-    isAdmin
-      ? field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent'], ['admin', 'Administrateur']], hint: 'Un agent fait le travail de tous les jours ; un administrateur gère aussi l’équipe.' })
-      : field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent']], hint: 'Seul un administrateur peut inviter un administrateur.' })));
+    field({ label: 'Rôle', name: 'role', options: isAdmin ? [['agent', 'Agent'], ['admin', 'Administrateur']] : [['agent', 'Agent']] })));
 
   return {
     element: h('div', notice, listBox, h('h3', 'Inviter une personne'), invite),
