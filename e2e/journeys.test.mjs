@@ -488,6 +488,14 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     assert.equal(new URL(op.url()).pathname, '/operateur');
     assert.equal(refreshes.length, 1, 'one refresh for the four refused requests');
     op.off('request', count);
+    // A tab opened from this one gets a copy of the session: it keeps the access token
+    // but not the refresh token, which only the first tab presents (twice, the server
+    // would end the session).
+    const [copy] = await Promise.all([op.waitForEvent('popup'), op.evaluate(() => { window.open('/operateur/dispositifs'); })]);
+    await see(copy, NAMES.program);
+    assert.equal(await copy.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token ?? null), null);
+    assert.ok(await op.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token));
+    await copy.close();
     noErrors(op);
 
     // A token past its lifetime on the device: renewed before the request, no login.

@@ -91,6 +91,7 @@ function saveTokens(answer, me) {
     lifetime,
     refresh_token: answer.refresh_token || null,
     me: me === undefined ? lastSession()?.me : me,
+    tab: tabName(),
   });
   scheduleRefresh();
 }
@@ -304,6 +305,26 @@ export async function login(email, password) {
   saveSession({ ...lastSession(), me });
   return me;
 }
+
+/** This tab's name for its session (kept by the tab across reloads, empty in a new tab). */
+function tabName() {
+  if (!window.name.startsWith('passnum-')) window.name = `passnum-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  return window.name;
+}
+
+// A tab opened from another one ("open in a new tab") starts with a copy of its
+// sessionStorage, refresh token included. Two tabs refreshing with one token would end
+// the session for both (a refresh token presented twice is taken for a stolen one), so
+// the copy keeps the access token but drops the refresh token: that tab asks to log in
+// when its token ends, and the first tab goes on.
+(function claimSession() {
+  const s = lastSession();
+  if (!s) return;
+  const mine = tabName();
+  if (s.tab === mine) return;
+  if (s.tab) delete s.refresh_token;
+  saveSession({ ...s, tab: mine });
+}());
 
 // A page reloaded (or a tab reopened) keeps refreshing its session.
 scheduleRefresh();
