@@ -239,7 +239,7 @@ pub async fn open(
 /// What a refresh came to, decided inside its transaction (a revocation must commit
 /// even though the caller is refused).
 enum Refreshed {
-    Granted(Grant),
+    Granted(Box<Grant>),
     Revoked(Option<Uuid>),
     Expired,
 }
@@ -301,18 +301,18 @@ pub async fn refresh(
                 .execute(conn)
                 .await?;
             let refresh_token = new_refresh_token(conn, session.id).await?;
-            Ok(Refreshed::Granted(Grant {
+            Ok(Refreshed::Granted(Box::new(Grant {
                 session_id: session.id,
                 refresh_token,
                 user,
                 organization,
                 deadline: limits.deadline(session.created_at, now),
-            }))
+            })))
         })
         .await
         .map_err(|e| (e, None))?;
     match outcome {
-        Refreshed::Granted(grant) => Ok(grant),
+        Refreshed::Granted(grant) => Ok(*grant),
         Refreshed::Revoked(session) => Err((revoked(), session)),
         Refreshed::Expired => Err((expired(), None)),
     }

@@ -390,13 +390,15 @@ pub async fn create_user(
 }
 
 /// Invites again a user who has not chosen a password yet (the operator, or the
-/// organisation's admin): a new link is e-mailed, earlier ones stop working.
+/// organisation's admin; the operator's agents for users who are not admins): a new
+/// link is e-mailed, earlier ones stop working.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses(
         (status = 202, body = UserView),
+        (status = 403, description = "`forbidden`: an agent, or an operator agent inviting an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`user_active`: the user has a password already", body = Problem, content_type = "application/problem+json"),
     )
@@ -418,6 +420,12 @@ pub async fn reinvite_user(
     }
     let settings = InvitationSettings::from_settings(&state.settings);
     let mut conn = state.conn().await?;
+    if caller.role != Role::Admin {
+        // The operator's agents manage users who are not admins only.
+        if let Some((user, _)) = orgs::find_user(&mut conn, user_id).await? {
+            orgs::may_manage_user(&caller, user.role(), user.role())?;
+        }
+    }
     let user = invitations::reinvite(&mut conn, organization_id, user_id, &settings).await?;
     Ok(HttpResponse::Accepted().json(UserView::from(user)))
 }

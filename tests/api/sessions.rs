@@ -421,6 +421,25 @@ async fn who_may_change_whom() {
     }
     let (path, body) = create(&org, "agent");
     app.post(&path, &op_agent.token, body).await.ok(201);
+    // …nor invites one again.
+    for (role, status) in [("admin", 403), ("agent", 202)] {
+        let invited = app
+            .post(
+                &format!("/api/v1/organizations/{org}/users"),
+                &operator.token,
+                json!({"email": format!("invited-{role}@example.org"), "role": role}),
+            )
+            .await;
+        let id = invited.ok(201)["id"].as_str().unwrap().to_string();
+        let res = app
+            .post(
+                &format!("{}/invitation", users_path(&org, id)),
+                &op_agent.token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status.as_u16(), status, "{role}: {}", res.text);
+    }
     app.patch(
         &users_path(&org, colleague.user_id),
         &op_agent.token,
