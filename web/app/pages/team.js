@@ -72,7 +72,7 @@ export function teamSection(orgId, me) {
         : null);
     }
     const buttons = [];
-    if (user.status === 'invited' && user.active !== false) {
+    if (user.status === 'invited' && user.active !== false && (isAdmin || user.role !== 'admin')) {
       buttons.push(button('Renvoyer l’invitation', null, async () => {
         await post(`/organizations/${orgId}/users/${user.id}/invitation`);
         toast(`Nouvelle invitation envoyée à ${user.email}.`);
