@@ -603,11 +603,12 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     const local = link.replace(/^https?:\/\/[^/]+/, '');
     await page.goto(local);
     await page.getByLabel('Nouveau mot de passe').fill('un-tout-nouveau-mot-de-passe');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('un-tout-nouveau-mot-de-passe');
+    await screenshots(page, 'mot-de-passe');
     await page.getByLabel('Le même mot de passe, encore une fois').fill('pas-le-meme-mot-de-passe');
     await page.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
     await see(page, 'Les deux mots de passe ne sont pas identiques.');
     await page.getByLabel('Le même mot de passe, encore une fois').fill('un-tout-nouveau-mot-de-passe');
-    await screenshots(page, 'mot-de-passe');
     await page.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
     await page.waitForURL('**/connexion?motdepasse=1');
     await see(page, 'Votre nouveau mot de passe est enregistré');
