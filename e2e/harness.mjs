@@ -77,26 +77,34 @@ export class Server {
     run(['create-operator', '--email', OPERATOR, '--password', PASSWORD], env);
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    const log = fs.openSync(path.join(ARTIFACTS, 'server.log'), 'w');
-    this.proc = spawn(BIN, ['serve'], {
+    this.proc = await this.serve(this.port, 'server.log');
+    return this;
+  }
+
+  /** `passnum serve` on `port` against this database, with `extra` environment. */
+  async serve(port, logName, extra = {}) {
+    const url = `http://127.0.0.1:${port}`;
+    const log = fs.openSync(path.join(ARTIFACTS, logName), 'w');
+    const proc = spawn(BIN, ['serve'], {
       cwd: ROOT,
       env: {
         ...process.env,
-        ...env,
+        DATABASE_URL: this.databaseUrl,
         PASSNUM_DATA_DIR: DATA_DIR,
-        PASSNUM_BIND: `127.0.0.1:${this.port}`,
-        PASSNUM_PUBLIC_URL: this.url,
+        PASSNUM_BIND: `127.0.0.1:${port}`,
+        PASSNUM_PUBLIC_URL: url,
         PASSNUM_MAIL_POLL_INTERVAL_MS: '200',
         PASSNUM_LOG_LEVEL: 'info',
+        ...extra,
       },
       stdio: ['ignore', log, log],
     });
     const deadline = Date.now() + 90000;
     while (Date.now() < deadline) {
-      if (this.proc.exitCode !== null) throw new Error(`passnum serve exited (${this.proc.exitCode}): see e2e/artifacts/server.log`);
+      if (proc.exitCode !== null) throw new Error(`passnum serve exited (${proc.exitCode}): see e2e/artifacts/${logName}`);
       try {
-        const res = await fetch(`${this.url}/readyz`);
-        if (res.ok) return this;
+        const res = await fetch(`${url}/readyz`);
+        if (res.ok) return proc;
       } catch {
         /* not yet listening */
       }
@@ -105,15 +113,27 @@ export class Server {
     throw new Error('passnum serve did not become ready in 90 s');
   }
 
+  /**
+   * A second server on the same database and data folder (the same keys), started with
+   * `extra` environment (e.g. a very short access-token lifetime). Stopped with the first.
+   */
+  async sibling(extra, logName = 'server-sibling.log') {
+    const port = await freePort();
+    const proc = await this.serve(port, logName, extra);
+    this.siblings = [...(this.siblings || []), proc];
+    return `http://127.0.0.1:${port}`;
+  }
+
   async stop() {
-    if (this.proc && this.proc.exitCode === null) {
-      this.proc.kill('SIGTERM');
+    for (const proc of [...(this.siblings || []), this.proc]) {
+      if (!proc || proc.exitCode !== null) continue;
+      proc.kill('SIGTERM');
       await new Promise((r) => {
         const t = setTimeout(() => {
-          this.proc.kill('SIGKILL');
+          proc.kill('SIGKILL');
           r();
         }, 5000);
-        this.proc.once('exit', () => {
+        proc.once('exit', () => {
           clearTimeout(t);
           r();
         });
@@ -159,19 +179,31 @@ export class Server {
 
   /** The invitation link of the last invitation mailed to `email` (an .eml file). */
   async invitationLink(email, timeoutMs = 60000) {
+    return this.mailLink(email, 'invitation', { timeoutMs });
+  }
+
+  /** The password-reset link (`/mot-de-passe?token=…`) of the last reset mail to `email`. */
+  async resetLink(email, opts) {
+    return this.mailLink(email, 'mot-de-passe', opts);
+  }
+
+  /** The last `<public_url>/<page>?token=…` link mailed to `email`, waiting for one other than `not`. */
+  async mailLink(email, page, { timeoutMs = 60000, not = null } = {}) {
+    const pattern = new RegExp(`https?://[^\\s"<>]+/${page}\\?token=[A-Za-z0-9_-]+`);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const files = fs.existsSync(this.mailDir) ? fs.readdirSync(this.mailDir).filter((f) => f.endsWith('.eml')) : [];
+      const files = fs.existsSync(this.mailDir) ? fs.readdirSync(this.mailDir).filter((f) => f.endsWith('.eml')).sort() : [];
       const found = files
-        .map((f) => fs.readFileSync(path.join(this.mailDir, f), 'utf8'))
-        .map((text) => text.replace(/=\r?\n/g, '').replace(/=3D/gi, '='))
+        .map((f) => [f, fs.statSync(path.join(this.mailDir, f)).mtimeMs, fs.readFileSync(path.join(this.mailDir, f), 'utf8')])
+        .sort((a, b) => a[1] - b[1])
+        .map(([, , text]) => text.replace(/=\r?\n/g, '').replace(/=3D/gi, '='))
         .filter((text) => text.includes(email))
-        .map((text) => /https?:\/\/[^\s"<>]+\/invitation\?token=[A-Za-z0-9_-]+/.exec(text)?.[0])
+        .map((text) => pattern.exec(text)?.[0])
         .filter(Boolean);
-      if (found.length) return found[found.length - 1];
+      if (found.length && found[found.length - 1] !== not) return found[found.length - 1];
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`no invitation mailed to ${email} in ${this.mailDir}`);
+    throw new Error(`no ${page} link mailed to ${email} in ${this.mailDir}`);
   }
 }
 

@@ -19,6 +19,7 @@ import { decodePng, frameOf, writeY4m, rgbaOf } from './qrvideo.mjs';
 const FUNDER_EMAIL = 'financeur@e2e.example.org';
 const PRESCRIBER_EMAIL = 'prescriptrice@e2e.example.org';
 const SITE_EMAIL = 'mediateur@e2e.example.org';
+const COLLEAGUE_EMAIL = 'collegue.financeur@e2e.example.org';
 const NAMES = {
   funder: 'Département du Jura (essai)',
   prescriber: 'CCAS de Dole (essai)',
@@ -200,7 +201,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await see(page, 'Label actif');
     await page.getByLabel('E-mail', { exact: true }).fill(SITE_EMAIL);
     await page.getByRole('button', { name: 'Envoyer l’invitation' }).click();
-    await page.getByRole('row').filter({ hasText: SITE_EMAIL }).waitFor();
+    await page.locator('#team-list li').filter({ hasText: SITE_EMAIL }).waitFor();
     await see(page, 'Invité');
     await screenshots(page, 'operateur-organisation');
 
@@ -470,8 +471,49 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     noErrors(page);
   });
 
-  step('an expired session goes to the login page, then back to the page', async () => {
+  step('a refused token is renewed once, silently, even for several requests at once; a session the server ended goes to the login page, then back', async () => {
+    // The operator's dashboard asks four things at once: all four get 401, one refresh
+    // serves them all (a refresh token works once), and the page shows.
+    const op = state.pages.operator;
+    const refreshes = [];
+    const count = (req) => { if (new URL(req.url()).pathname === '/api/v1/auth/refresh') refreshes.push(req.url()); };
+    op.on('request', count);
+    await op.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('passnum.session'));
+      s.token = 'eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.refused';
+      sessionStorage.setItem('passnum.session', JSON.stringify(s));
+    });
+    await op.getByRole('link', { name: 'Accueil', exact: true }).click();
+    await see(op, 'Couverture des dispositifs');
+    assert.equal(new URL(op.url()).pathname, '/operateur');
+    assert.equal(refreshes.length, 1, 'one refresh for the four refused requests');
+    op.off('request', count);
+    // A tab opened from this one gets a copy of the session: it keeps the access token
+    // but not the refresh token, which only the first tab presents (twice, the server
+    // would end the session).
+    const [copy] = await Promise.all([op.waitForEvent('popup'), op.evaluate(() => { window.open('/operateur/dispositifs'); })]);
+    await see(copy, NAMES.program);
+    assert.equal(await copy.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token ?? null), null);
+    assert.ok(await op.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token));
+    await copy.close();
+    noErrors(op);
+
+    // A token past its lifetime on the device: renewed before the request, no login.
     const page = state.pages.funder;
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('passnum.session'));
+      s.expires_at = Date.now() - 1000;
+      sessionStorage.setItem('passnum.session', JSON.stringify(s));
+    });
+    await page.reload();
+    await page.getByRole('row').filter({ hasText: 'Facture au financeur' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/financeur/releves');
+
+    // The session ended on the server (its refresh token used elsewhere, a logout on
+    // another device…): the refresh answers 401, the page goes to login and comes back.
+    const refreshToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token);
+    const res = await fetch(`${server.url}/api/v1/auth/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken }) });
+    assert.equal(res.status, 204);
     await page.evaluate(() => {
       const s = JSON.parse(sessionStorage.getItem('passnum.session'));
       s.token = 'eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.expired';
@@ -483,18 +525,172 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await loginUi(page, FUNDER_EMAIL);
     await page.waitForURL((url) => url.pathname === '/financeur');
     await see(page, 'Entonnoir d’usage');
-    // A session past its 15 minutes, known on the device: straight to login, then back.
-    await page.goto('/financeur/releves');
-    await page.getByRole('row').filter({ hasText: 'Facture au financeur' }).waitFor();
-    await page.evaluate(() => {
-      const s = JSON.parse(sessionStorage.getItem('passnum.session'));
-      s.expires_at = Date.now() - 1000;
-      sessionStorage.setItem('passnum.session', JSON.stringify(s));
-    });
-    await page.reload();
-    await page.waitForURL('**/connexion?retour=%2Ffinanceur%2Freleves');
-    await loginUi(page, FUNDER_EMAIL);
-    await page.waitForURL((url) => url.pathname === '/financeur/releves');
+    noErrors(page);
+  });
+
+  step('an admin invites a colleague, who logs in; deactivated, the colleague is turned away; the last admin cannot step down', async () => {
+    const admin = state.pages.funder;
+    await admin.getByRole('link', { name: 'Équipe', exact: true }).click();
+    await admin.waitForURL('**/equipe');
+    await admin.getByLabel('E-mail', { exact: true }).fill(COLLEAGUE_EMAIL);
+    await admin.getByLabel('Rôle').selectOption('agent');
+    await admin.getByRole('button', { name: 'Envoyer l’invitation' }).click();
+    await see(admin, `Invitation envoyée à ${COLLEAGUE_EMAIL}`);
+    const row = admin.locator('#team-list li').filter({ hasText: COLLEAGUE_EMAIL });
+    await row.getByText('Invité').waitFor();
+    await row.getByText('Dernière connexion : jamais').waitFor();
+
+    // The colleague chooses a password from the mail and logs in.
+    const colleague = await pageFor('colleague');
+    const link = await server.invitationLink(COLLEAGUE_EMAIL);
+    await colleague.goto(link.replace(/^https?:\/\/[^/]+/, ''));
+    await colleague.getByLabel('Mot de passe', { exact: true }).fill('mot-de-passe-du-collegue');
+    await colleague.getByLabel('Le même mot de passe, encore une fois').fill('mot-de-passe-du-collegue');
+    await colleague.getByRole('button', { name: 'Enregistrer mon mot de passe' }).click();
+    await see(colleague, 'Votre mot de passe est enregistré');
+    await colleague.getByRole('link', { name: 'Se connecter' }).last().click();
+    await colleague.getByLabel('Mot de passe').fill('mot-de-passe-du-collegue');
+    await colleague.getByRole('button', { name: 'Se connecter' }).click();
+    await colleague.waitForURL('**/financeur');
+    await see(colleague, 'Entonnoir d’usage');
+    // An agent has no "Équipe" in the navigation.
+    assert.equal(await colleague.getByRole('link', { name: 'Équipe', exact: true }).count(), 0);
+
+    // Its last login shows on the team page, in Paris time; then it is deactivated.
+    await admin.reload();
+    await row.getByText('Actif').waitFor();
+    await row.getByText(/\d{2}\/\d{2}\/\d{4} à \d{2}:\d{2}/).waitFor();
+    await row.getByRole('button', { name: /^Désactiver/ }).click();
+    await row.getByText('Désactivé').waitFor();
+    await see(admin, 'ne peut plus se connecter');
+    await screenshots(admin, 'equipe');
+
+    // The colleague's open page is sent to login (its tokens answer 401 within 5 s),
+    // and its password no longer opens a session.
+    await colleague.waitForTimeout(5500);
+    await colleague.getByRole('link', { name: 'Relevés', exact: true }).click();
+    await colleague.waitForURL('**/connexion?retour=%2Ffinanceur%2Freleves&expiree=1');
+    await loginUi(colleague, COLLEAGUE_EMAIL, 'mot-de-passe-du-collegue');
+    await see(colleague, 'E-mail ou mot de passe incorrect.');
+
+    // The only admin cannot step down: the API's last_admin, in plain French.
+    const me = admin.locator('#team-list li').filter({ hasText: FUNDER_EMAIL });
+    await me.getByRole('button', { name: /^Ne plus être administrateur/ }).click();
+    await see(admin, 'l’organisation doit toujours garder un administrateur actif');
+
+    // Reactivated, the colleague may log in again.
+    await row.getByRole('button', { name: /^Réactiver/ }).click();
+    await row.getByText('Actif').waitFor();
+    await server.as(COLLEAGUE_EMAIL, 'mot-de-passe-du-collegue');
+    noErrors(admin);
+    noErrors(colleague);
+  });
+
+  step('a forgotten password: a link by e-mail, a new password, then the login page', async () => {
+    const page = state.pages.colleague;
+    await page.goto('/connexion');
+    await page.getByRole('link', { name: 'Mot de passe oublié ?' }).click();
+    await page.waitForURL('**/mot-de-passe-oublie');
+    await page.getByLabel('Adresse e-mail').fill(COLLEAGUE_EMAIL);
+    await page.getByRole('button', { name: 'Recevoir un lien par e-mail' }).click();
+    await see(page, `Si l’adresse ${COLLEAGUE_EMAIL} correspond à un compte`);
+    await screenshots(page, 'mot-de-passe-oublie');
+    // An unknown address gets the same answer (the API never tells).
+    const unknown = await fetch(`${server.url}/api/v1/auth/password-reset`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'personne@e2e.example.org' }) });
+    assert.equal(unknown.status, 202);
+
+    const link = await server.resetLink(COLLEAGUE_EMAIL);
+    const local = link.replace(/^https?:\/\/[^/]+/, '');
+    await page.goto(local);
+    await page.getByLabel('Nouveau mot de passe').fill('un-tout-nouveau-mot-de-passe');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('un-tout-nouveau-mot-de-passe');
+    await screenshots(page, 'mot-de-passe');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('pas-le-meme-mot-de-passe');
+    await page.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
+    await see(page, 'Les deux mots de passe ne sont pas identiques.');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('un-tout-nouveau-mot-de-passe');
+    await page.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
+    await page.waitForURL('**/connexion?motdepasse=1');
+    await see(page, 'Votre nouveau mot de passe est enregistré');
+    await loginUi(page, COLLEAGUE_EMAIL, 'un-tout-nouveau-mot-de-passe');
+    await page.waitForURL('**/financeur');
+
+    // The link works once.
+    const again = await pageFor('reset-again');
+    await again.goto(local);
+    await again.getByLabel('Nouveau mot de passe').fill('encore-un-autre-mot-de-passe');
+    await again.getByLabel('Le même mot de passe, encore une fois').fill('encore-un-autre-mot-de-passe');
+    await again.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
+    await see(again, 'Ce lien n’est plus valable');
+    await again.context().close();
+    delete state.pages['reset-again'];
+    noErrors(page);
+  });
+
+  step('a logged-in person changes the password; the wrong current one is said on its field', async () => {
+    const page = state.pages.colleague;
+    await page.getByRole('link', { name: 'Mot de passe', exact: true }).click();
+    await page.waitForURL('**/changer-mot-de-passe');
+    await page.getByLabel('Mot de passe actuel').fill('pas-le-bon-mot-de-passe');
+    await page.getByLabel('Nouveau mot de passe').fill('mot-de-passe-change-en-ligne');
+    await page.getByLabel('Le même mot de passe, encore une fois').fill('mot-de-passe-change-en-ligne');
+    await page.getByRole('button', { name: 'Changer mon mot de passe' }).click();
+    await page.locator('[aria-invalid="true"][name="current_password"]').waitFor();
+    await see(page, 'Le mot de passe actuel n’est pas le bon.');
+    assert.equal(new URL(page.url()).pathname, '/changer-mot-de-passe', 'a wrong password is not an expired session');
+    await page.getByLabel('Mot de passe actuel').fill('un-tout-nouveau-mot-de-passe');
+    await screenshots(page, 'changer-mot-de-passe');
+    await page.getByRole('button', { name: 'Changer mon mot de passe' }).click();
+    await see(page, 'Votre mot de passe est changé');
+    await server.as(COLLEAGUE_EMAIL, 'mot-de-passe-change-en-ligne');
+    // This session goes on; "Se déconnecter" ends it on the server too.
+    await page.getByRole('link', { name: 'Relevés', exact: true }).click();
+    await page.waitForURL('**/financeur/releves');
+    const refreshToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).refresh_token);
+    await page.getByRole('button', { name: 'Se déconnecter' }).click();
+    await page.waitForURL('**/connexion?deconnecte=1');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('passnum.session')), null);
+    const res = await fetch(`${server.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: refreshToken }) });
+    assert.equal(res.status, 401, 'the session ended on the server at logout');
+    noErrors(page);
+  });
+
+  step('with a 5-second access token, a scan page left open keeps working, and an offline scan syncs after the token ran out', async () => {
+    const url = await server.sibling({ PASSNUM_TOKEN_TTL_SECONDS: '5' }, 'server-short-tokens.log');
+    const page = await newPage(browser, url);
+    page.label = 'short-tokens';
+    state.pages = { ...state.pages, 'short-tokens': page };
+    const refreshes = [];
+    page.on('request', (req) => { if (new URL(req.url()).pathname === '/api/v1/auth/refresh') refreshes.push(Date.now()); });
+    await page.goto('/site');
+    await loginUi(page, SITE_EMAIL, 'mon-nouveau-mot-de-passe');
+    await page.waitForURL('**/site');
+    await see(page, 'Scans du jour');
+    const first = await page.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')));
+    assert.equal(first.lifetime, 5);
+    // Left open three times longer than a token lives: refreshed before each end.
+    await page.waitForTimeout(15000);
+    assert.ok(refreshes.length >= 3, `refreshed ${refreshes.length} time(s) in 15 s`);
+    const result = page.locator('#scan-result');
+    const [, , , t3, t4] = state.book.tickets;
+    await page.getByLabel('Numéro du chèque').fill(t3.serial);
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await result.and(page.locator('[data-outcome="redeemed"]')).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/site');
+
+    // Offline for longer than a token lives: the scan waits on the device, then the
+    // session is renewed and the queue sent when the network returns.
+    await page.context().setOffline(true);
+    await see(page, 'Hors connexion.');
+    await page.getByLabel('Numéro du chèque').fill(t4.serial);
+    await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
+    await page.locator('#scan-result[data-outcome="queued"]').waitFor();
+    await page.waitForTimeout(8000);
+    assert.ok(await page.evaluate(() => JSON.parse(sessionStorage.getItem('passnum.session')).expires_at < Date.now()), 'the token ran out while offline');
+    await page.context().setOffline(false);
+    await page.locator('#scan-synced li.ok').filter({ hasText: t4.serial }).waitFor({ timeout: 60000 });
+    assert.equal(new URL(page.url()).pathname, '/site');
+    assert.equal((await state.siteApi.post('/tickets/verify', { serial: t4.serial })).status, 'redeemed');
     noErrors(page);
   });
 

@@ -4,7 +4,8 @@
 //! under `/api/v1`.
 //!
 //! - `/` and the app's pages (`/connexion`, `/invitation`, `/lieux`, `/site…`,
-//!   `/prescripteur…`, `/financeur…`, `/operateur…`) answer the app shell
+//!   `/prescripteur…`, `/financeur…`, `/operateur…`, `/equipe`,
+//!   `/mot-de-passe-oublie`, `/mot-de-passe`, `/changer-mot-de-passe`) answer the app shell
 //!   (`web/index.html`); the app's router draws the page in the browser.
 //! - `/app/…` answers the files under `web/app/` with their content type.
 //!
@@ -38,6 +39,10 @@ pub const APP_SECTIONS: &[&str] = &[
     "prescripteur",
     "financeur",
     "operateur",
+    "equipe",
+    "mot-de-passe-oublie",
+    "mot-de-passe",
+    "changer-mot-de-passe",
 ];
 
 /// Only this origin: no inline script or style, no framing, no plug-in. `blob:` for
@@ -170,10 +175,21 @@ mod tests {
             "/site",
             "/operateur/organisations/x",
             "/lieux",
+            "/equipe",
+            "/mot-de-passe-oublie",
+            "/mot-de-passe",
+            "/changer-mot-de-passe",
         ] {
             assert!(is_app_page(page), "{page}");
         }
-        for other in ["/api/v1/x", "/docs/x", "/sitex", "/favicon.ico", "/nothing"] {
+        for other in [
+            "/api/v1/x",
+            "/docs/x",
+            "/sitex",
+            "/favicon.ico",
+            "/nothing",
+            "/mot-de-passe-perdu",
+        ] {
             assert!(!is_app_page(other), "{other}");
         }
     }

@@ -16,6 +16,14 @@ async fn the_app_shell_and_its_files_are_served_with_their_content_types() {
         ("/", "text/html; charset=utf-8"),
         ("/connexion", "text/html; charset=utf-8"),
         ("/invitation?token=abc", "text/html; charset=utf-8"),
+        // The account pages (issue 12): the reset link's token rides in the query, and
+        // the page carries no-referrer like every page of the app.
+        ("/mot-de-passe?token=abc", "text/html; charset=utf-8"),
+        ("/mot-de-passe-oublie", "text/html; charset=utf-8"),
+        ("/changer-mot-de-passe", "text/html; charset=utf-8"),
+        ("/equipe", "text/html; charset=utf-8"),
+        ("/app/pages/team.js", "text/javascript; charset=utf-8"),
+        ("/app/pages/account.js", "text/javascript; charset=utf-8"),
         ("/site", "text/html; charset=utf-8"),
         (
             "/operateur/dispositifs/0190f0b4-8a5e-7cc2-9d1e-000000000000",

@@ -274,6 +274,12 @@ export function section(heading, ...children) {
   return h('section.card', h('h2', heading), children);
 }
 
+/** An e-mail address that wraps, on a narrow phone, before its "@" rather than inside a word. */
+export function email(address) {
+  const at = address.indexOf('@');
+  return at > 0 ? [address.slice(0, at), h('wbr'), address.slice(at)] : address;
+}
+
 /** A status pill. tone: ok, warn, bad, info. */
 export function pill(text, tone = 'info') {
   return h(`span.pill.${tone}`, text);

@@ -32,10 +32,14 @@ const NAV = {
   ],
 };
 
-// [pattern, module, export, kind required (null: public)]
+// [pattern, module, export, kind required (null: public, '*': any logged-in person)]
 const ROUTES = [
   [/^\/connexion$/, './pages/login.js', 'loginPage', null],
   [/^\/invitation$/, './pages/login.js', 'invitationPage', null],
+  [/^\/mot-de-passe-oublie$/, './pages/account.js', 'forgottenPage', null],
+  [/^\/mot-de-passe$/, './pages/account.js', 'resetPage', null],
+  [/^\/changer-mot-de-passe$/, './pages/account.js', 'changePasswordPage', '*'],
+  [/^\/equipe$/, './pages/team.js', 'teamPage', '*'],
   [/^\/lieux$/, './pages/sites.js', 'publicSitesPage', null],
   [/^\/site$/, './pages/site.js', 'scanPage', 'site'],
   [/^\/prescripteur$/, './pages/prescriber.js', 'homePage', 'prescriber'],
@@ -67,9 +71,14 @@ export function homeOf(me) {
   return (me && KIND_HOME[me.organization.kind]) || '/lieux';
 }
 
+/** Who sees "Équipe": an organisation's admins; the operator's agents (non-admin users). */
+export function managesTeam(me) {
+  return Boolean(me) && (me.role === 'admin' || me.organization.kind === 'operator');
+}
+
 function drawChrome(me) {
   const nav = clear(document.getElementById('nav'));
-  const items = me ? NAV[me.organization.kind] || [] : NAV.public;
+  const items = me ? [...(NAV[me.organization.kind] || []), ...(managesTeam(me) ? [['/equipe', 'Équipe']] : [])] : NAV.public;
   const here = location.pathname;
   const list = h('ul', items.map(([href, text]) => {
     const current = here === href || (href !== '/operateur' && href !== '/prescripteur' && href !== '/financeur' && here.startsWith(`${href}/`));
@@ -80,11 +89,13 @@ function drawChrome(me) {
   if (me) {
     account.append(
       h('span.who', h('strong', me.organization.name), h('span.kind', ` · ${KIND_NAME[me.organization.kind] || ''}`)),
+      h('a.account-link', { href: '/changer-mot-de-passe', 'aria-current': here === '/changer-mot-de-passe' ? 'page' : undefined }, 'Mot de passe'),
       h('button.link', {
         type: 'button',
-        onclick: () => {
-          logout();
-          navigate('/connexion');
+        onclick: async (event) => {
+          event.currentTarget.disabled = true;
+          await logout();
+          navigate('/connexion?deconnecte=1');
         },
       }, 'Se déconnecter'),
     );
@@ -123,7 +134,7 @@ async function render() {
     navigate(`/connexion?${params}`, { replace: true });
     return;
   }
-  if (kind && me.organization.kind !== kind) {
+  if (kind && kind !== '*' && me.organization.kind !== kind) {
     main.append(title('Accès réservé'), h('p', 'Cette page est réservée à un autre type de compte. ', h('a', { href: homeOf(me) }, 'Aller à votre accueil')));
     return;
   }

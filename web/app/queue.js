@@ -43,3 +43,14 @@ export function serialOfCode(code) {
   const s = m[1];
   return `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8)}`;
 }
+
+/**
+ * How a ticket is named on screen: its full serial where the API gives it (the
+ * issuing prescriber; a site for the ticket it just scanned), else `serial_hint`, the
+ * last four characters, which is all anyone else — the operator included — may see.
+ */
+export function ticketName(ticket) {
+  if (ticket?.serial) return ticket.serial;
+  if (ticket?.serial_hint) return `…${ticket.serial_hint}`;
+  return '';
+}

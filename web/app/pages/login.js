@@ -12,9 +12,12 @@ function safeReturn(value) {
 export function loginPage(main, { query, navigate }) {
   const back = safeReturn(query.get('retour'));
   const already = session();
-  main.append(
+  // (DOM append() would write a null as the text "null".)
+  main.append(...[
     title('Se connecter'),
     query.get('expiree') ? h('p.alert.warn', { role: 'status' }, 'Votre session a expiré. Reconnectez-vous : vous reviendrez sur la page où vous étiez.') : null,
+    query.get('motdepasse') ? h('p.alert.ok', { role: 'status' }, 'Votre nouveau mot de passe est enregistré. Connectez-vous avec lui.') : null,
+    query.get('deconnecte') ? h('p.alert.info', { role: 'status' }, 'Vous êtes déconnecté.') : null,
     already ? h('p.alert.info', 'Vous êtes déjà connecté. ', h('a', { href: homeOf(already.me) }, 'Aller à votre accueil')) : null,
     h('section.card.narrow',
       form({
@@ -32,9 +35,10 @@ export function loginPage(main, { query, navigate }) {
       },
       field({ label: 'Adresse e-mail', name: 'email', type: 'email', required: true, autocomplete: 'username', value: query.get('email') || '' }),
       field({ label: 'Mot de passe', name: 'password', type: 'password', required: true, autocomplete: 'current-password' })),
+      h('p.forgotten', h('a', { href: '/mot-de-passe-oublie' }, 'Mot de passe oublié ?')),
       h('p.hint', 'Pas encore de compte ? Votre organisation ou l’opérateur du dispositif vous envoie une invitation par e-mail.')),
     h('p', h('a', { href: '/lieux' }, 'Trouver un lieu où utiliser ses chèques Pass Numérique')),
-  );
+  ].filter(Boolean));
 }
 
 export function invitationPage(main, { query, navigate }) {

@@ -5,6 +5,7 @@ import { h, title, clear, field, form, money, day, dateTime, percent, percentToR
 import { get, post, all, ApiError, SessionExpired } from '../api.js';
 import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
+import { teamSection } from './team.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -129,30 +130,11 @@ export async function organizationsPage(main, { navigate, query }) {
   );
 }
 
-export async function organizationPage(main, { args }) {
+export async function organizationPage(main, { args, me }) {
   const [id] = args;
   let org = await get(`/organizations/${id}`);
   const notice = h('div', { role: 'status', 'aria-live': 'polite' });
-  const usersBox = h('div');
   const labelBox = h('div');
-
-  const drawUsers = async () => {
-    const users = await all(`/organizations/${id}/users`);
-    clear(usersBox).append(table([
-      { label: 'E-mail', cell: (u) => u.email },
-      { label: 'Rôle', cell: (u) => (u.role === 'admin' ? 'Administrateur' : 'Agent') },
-      { label: 'État', cell: (u) => (u.status === 'active' ? pill('Actif', 'ok') : pill('Invité', 'warn')) },
-      {
-        label: 'Action',
-        cell: (u) => (u.status === 'invited'
-          ? action('Renvoyer l’invitation', async () => {
-            await post(`/organizations/${id}/users/${u.id}/invitation`);
-            toast(`Nouvelle invitation envoyée à ${u.email}.`);
-          }, notice, 'link')
-          : ''),
-      },
-    ], users, { caption: 'Utilisateurs', empty: 'Aucun utilisateur : invitez le premier.' }));
-  };
 
   const drawLabel = () => {
     clear(labelBox);
@@ -190,20 +172,7 @@ export async function organizationPage(main, { args }) {
         field({ label: 'au', name: 'valid_until', type: 'date', required: true, value: l?.valid_until || addYears(today, 3) })))));
   };
 
-  const invite = form({
-    label: 'Inviter un utilisateur',
-    submit: 'Envoyer l’invitation',
-    action: async (v, f) => {
-      const user = await post(`/organizations/${id}/users`, { email: v.email || '', role: v.role });
-      toast(`Invitation envoyée à ${user.email}.`);
-      f.reset();
-      await drawUsers();
-    },
-  },
-  h('p.hint', 'La personne reçoit un lien par e-mail pour choisir son mot de passe.'),
-  h('div.row',
-    field({ label: 'E-mail', name: 'email', type: 'email', required: true, autocomplete: 'off' }),
-    field({ label: 'Rôle', name: 'role', options: [['agent', 'Agent'], ['admin', 'Administrateur']] })));
+  const team = teamSection(id, me);
 
   main.append(
     h('p.back', h('a', { href: '/operateur/organisations' }, '← Organisations')),
@@ -211,10 +180,10 @@ export async function organizationPage(main, { args }) {
     h('p', `${ORG_KIND[org.kind]} — ${[org.address, `${org.postcode} ${org.city}`].filter(Boolean).join(', ')} — ${org.email}${org.siret ? ` — SIRET ${org.siret}` : ''}`),
     notice,
     labelBox,
-    section('Utilisateurs', usersBox, h('h3', 'Inviter'), invite),
+    section('Utilisateurs', team.element),
   );
   drawLabel();
-  await drawUsers();
+  await team.draw();
 }
 
 function funderRow(funders, index) {
@@ -370,7 +339,7 @@ export async function programPage(main, { args }) {
           const closed = await post(`/programs/${id}/close`);
           toast(`Dispositif clos : ${closed.credit_notes.length} avoir(s) établi(s).`);
           await draw();
-        }, notice, 'danger')) : null,
+        }, notice, 'danger')) : '',
     );
   };
   const heading = title('Dispositif');

@@ -3,6 +3,7 @@
 
 import { h, title, clear, field, form, money, day, dateTime, uuid, table, pill, toast, section } from '../dom.js';
 import { get, post, all, download, openPdf, ApiError, SessionExpired } from '../api.js';
+import { ticketName } from '../queue.js';
 
 const SITUATIONS = [
   ['', '— non renseignée —'],
@@ -188,7 +189,7 @@ export async function checkbookPage(main, { args, navigate }) {
     if (book.status === 'handed_out') body.append(section('Envoyer par e-mail', sendForm()));
     if (book.status !== 'cancelled') body.append(h('details.card.danger', h('summary', 'Chéquier perdu ou volé ?'), cancelForm()));
     body.append(section('Chèques', table([
-      { label: 'Numéro', cell: (t) => h('span.mono', t.serial) },
+      { label: 'Numéro', cell: (t) => h('span.mono', ticketName(t)) },
       { label: 'Valeur', cell: (t) => money(t.value), class: 'num' },
       { label: 'État', cell: (t) => TICKET_STATUS[t.status] || t.status },
       { label: 'Valable jusqu’au', cell: (t) => day(t.valid_until) },

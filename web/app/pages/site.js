@@ -3,7 +3,7 @@
 
 import { h, title, clear, field, form, money, time, dateTime, parisToday, uuid, table, pill, toast } from '../dom.js';
 import { get, post, api, ApiError, SessionExpired } from '../api.js';
-import { ScanQueue, serialOfCode } from '../queue.js';
+import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
 
 const GRACE_MINUTES = 15;
@@ -16,7 +16,7 @@ export function describe(outcome, problem, redemption) {
       return {
         tone: 'ok',
         headline: `Chèque accepté : ${money(redemption?.ticket?.value)}`,
-        detail: `Chèque ${redemption?.ticket?.serial || ''} encaissé à ${time(redemption?.redeemed_at)}. Le bénéficiaire peut suivre l’atelier.`,
+        detail: `Chèque ${ticketName(redemption?.ticket)} encaissé à ${time(redemption?.redeemed_at)}. Le bénéficiaire peut suivre l’atelier.`,
       };
     case 'already_redeemed': {
       const when = problem?.redeemed_at ? dateTime(problem.redeemed_at) : '';
@@ -126,7 +126,7 @@ export async function scanPage(main, { me }) {
       list = h('ul.synced');
       syncedBox.append(list);
     }
-    list.prepend(h(`li.${d.tone}`, h('strong', d.headline), ` — ${redemption?.ticket?.serial || item.label}, scanné à ${time(item.scanned_at)}`));
+    list.prepend(h(`li.${d.tone}`, h('strong', d.headline), ` — ${ticketName(redemption?.ticket) || item.label}, scanné à ${time(item.scanned_at)}`));
   }
 
   async function loadToday() {
@@ -146,13 +146,13 @@ export async function scanPage(main, { me }) {
       h('p', `${rows.filter((r) => r.status !== 'reversed').length} chèque(s) encaissé(s) aujourd’hui, ${money(total.toFixed(2))}.`),
       table([
         { label: 'Heure', cell: (r) => time(r.redeemed_at) },
-        { label: 'Chèque', cell: (r) => [h('span.mono', r.ticket.serial), h('br'), money(r.ticket.value)] },
+        { label: 'Chèque', cell: (r) => [h('span.mono', ticketName(r.ticket)), h('br'), money(r.ticket.value)] },
         {
           label: 'État',
           cell: (r) => [
             pill(statusText(r.status), r.status === 'reversed' ? 'warn' : 'ok'),
             r.status === 'redeemed' && withinGrace(r.redeemed_at)
-              ? [h('br'), h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${r.ticket.serial}` }, 'Annuler')]
+              ? [h('br'), h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${ticketName(r.ticket)}` }, 'Annuler')]
               : null,
           ],
         },
@@ -161,7 +161,7 @@ export async function scanPage(main, { me }) {
   }
 
   async function undo(redemption) {
-    const serial = redemption.ticket?.serial || '';
+    const serial = ticketName(redemption.ticket);
     if (!window.confirm(`Annuler le scan du chèque ${serial} ? Le chèque redeviendra utilisable.`)) return;
     try {
       await post(`/redemptions/${redemption.id}/reverse`);
