@@ -872,14 +872,13 @@ fn leak(w: &World, who: Who, text: &str) -> Option<String> {
     {
         return Some("a full ticket serial".to_string());
     }
-    if who.other_organisation() {
-        if let Some((_, what)) = w
+    if who.other_organisation()
+        && let Some((_, what)) = w
             .private_ids
             .iter()
             .find(|(id, _)| text.contains(id.as_str()))
-        {
-            return Some((*what).to_string());
-        }
+    {
+        return Some((*what).to_string());
     }
     None
 }
