@@ -10,6 +10,7 @@ mod errors;
 mod generated;
 mod health;
 mod helpers;
+mod jobs;
 mod ledger;
 mod login_limits;
 mod mail;
