@@ -125,6 +125,7 @@ impl Application {
                 .service(web::redirect("/docs", "/docs/"))
                 .service(web::resource("/app/{path:.*}").route(web::get().to(crate::web::asset)))
                 .default_service(web::to(crate::web::fallback))
+                .wrap(from_fn(crate::web::compress_large_answers))
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(from_fn(problem_safety_net))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))

@@ -21,6 +21,7 @@ mod public_sites;
 mod redemptions;
 mod roles;
 mod secrets;
+mod serving;
 mod sessions;
 mod settlements;
 mod smtp;
