@@ -1,7 +1,7 @@
 //! The daily jobs of `passnum serve` (`src/jobs.rs`): two servers on one database,
 //! started together after the day's time, run `expire` and `remind` once between
 //! them; a run left unfinished by a dead node is taken over, a finished one is not
-//! run again.
+//! run again; a node that dies inside its run leaves it to the node waiting for it.
 
 use std::time::{Duration, Instant};
 
@@ -237,5 +237,48 @@ async fn a_run_left_unfinished_by_a_dead_node_is_taken_over_and_a_finished_one_i
         0,
         "not run twice the same day"
     );
+    drop(node);
+}
+
+#[tokio::test]
+async fn a_node_that_dies_while_holding_the_run_leaves_it_to_another() {
+    let app = TestApp::spawn().await;
+    due_work(&app).await;
+    // A node claimed today's `expire` and is still in its transaction…
+    let (dying, connection) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    dying
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO job_runs (job, day, node)
+             VALUES ('expire', (now() AT TIME ZONE 'Europe/Paris')::date, 'dying-node')",
+        )
+        .await
+        .unwrap();
+    // …while another node starts: it waits for that run (`remind` comes after it).
+    let node = app.another_node(jobs_from_midnight()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        expired_tickets(&app).await,
+        0,
+        "waiting, not running it too"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM job_runs WHERE job = 'expire'").await,
+        0,
+        "the claim is not committed"
+    );
+    // The first node dies: PostgreSQL ends its session and undoes its claim.
+    drop(dying);
+    connection.abort();
+    wait_finished(&app, 2).await;
+    let runs = runs(&app).await;
+    assert_eq!(runs[0].0, "expire");
+    assert_eq!(runs[0].1.attempts, 1, "the dead claim left no trace");
+    assert_ne!(runs[0].1.node, "dying-node");
+    assert_eq!(expired_tickets(&app).await, 10);
+    assert_eq!(expiries_in_the_ledger(&app).await, 1);
     drop(node);
 }
