@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod invitations;
+pub mod jobs;
 pub mod ledger;
 pub mod limits;
 pub mod mail;
