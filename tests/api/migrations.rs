@@ -18,7 +18,9 @@
 //! going up again must bring the service back whole. (So 000007's down leaves the
 //! statements' `content` and `sha256` nullable when statements drawn from their
 //! redemptions exist: the older schema wanted a stored CSV that was never written.)
-//! Each migration runs in its own transaction, as `passnum migrate` runs it.
+//! Each migration runs in its own transaction, as `passnum migrate` runs it; after the
+//! second "up", the functions files (`sql/functions/`) are applied again, as
+//! `passnum migrate` applies them after every run.
 //!
 //! Because the migrations are embedded from the `migrations/` folder and the test
 //! checks that it reverted as many as the folder holds, a migration added later is
@@ -250,6 +252,11 @@ async fn every_migration_goes_down_and_up_again_on_a_database_with_data() {
         .run_pending_migrations(passnum::db::MIGRATIONS)
         .unwrap_or_else(|e| panic!("a migration failed to go up again after going down: {e}"));
     assert_eq!(applied.len(), folders);
+    // As `passnum migrate` does after every run: the live functions files.
+    let mut conn = harness.into_inner();
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("the functions files apply after up, down, up");
     let second_up = schema_dump(&app.db.url);
     assert!(
         first_up == second_up,
