@@ -529,7 +529,7 @@ pub struct TicketState {
     pub redeemable_until: NaiveDate,
     pub program_id: Uuid,
     pub program_name: String,
-    /// What a redemption by the caller's site would answer today (`None`: accepted).
+    /// What a redemption by the caller's site would answer now (`None`: accepted).
     pub refusal: Option<Refusal>,
 }
 
@@ -561,13 +561,14 @@ struct VerdictRow {
     program_name: Option<String>,
 }
 
-/// What `POST /tickets/verify` answers: the same verdict a redemption by the
-/// caller's site would get today (`ticket_verdict`, the one home of the rules), and
-/// the ticket's state. Reads only.
+/// What `POST /tickets/verify` answers: the verdict a redemption by the caller's
+/// site would get now for a scan counting for `day` (`ticket_verdict`, the one home
+/// of the rules), and the ticket's state. Reads only.
 pub async fn verify(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     ticket: &TicketRef,
+    day: NaiveDate,
 ) -> Result<Verified, ApiError> {
     require_site(caller)?;
     let today = french_date(Utc::now());
@@ -577,11 +578,12 @@ pub async fn verify(
     };
     let row: VerdictRow = diesel::sql_query(
         "SELECT refusal, ticket_status, value, valid_until, redeemable_until, program_id, \
-                program_name FROM ticket_verdict($1, $2, $3, $4, $4)",
+                program_name FROM ticket_verdict($1, $2, $3, $4, $5)",
     )
     .bind::<diesel::sql_types::Text, _>(ticket.serial().as_str())
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Numeric>, _>(claimed_value)
     .bind::<diesel::sql_types::Uuid, _>(caller.organization_id)
+    .bind::<diesel::sql_types::Date, _>(day)
     .bind::<diesel::sql_types::Date, _>(today)
     .get_result(conn)
     .await?;
@@ -665,6 +667,33 @@ async fn redeemed_in_settled_period(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code the SQL verdict can give parses into `Refusal` (or is the one
+    /// other verdict, `unknown_site`), and every `Refusal` is one the verdict gives.
+    #[test]
+    fn the_sql_verdict_speaks_the_refusal_enum() {
+        let sql = include_str!("../sql/functions/redemption.sql");
+        let verdict = sql
+            .split("CREATE OR REPLACE FUNCTION ticket_verdict(")
+            .nth(1)
+            .and_then(|rest| rest.split("$$;").next())
+            .expect("ticket_verdict in sql/functions/redemption.sql");
+        let mut given = std::collections::BTreeSet::new();
+        for piece in verdict.split("THEN '").skip(1) {
+            let code = piece.split('\'').next().expect("a quoted code");
+            let parsed: VerdictCode = serde_json::from_value(serde_json::Value::from(code))
+                .unwrap_or_else(|e| panic!("the verdict's {code} is not a Refusal: {e}"));
+            match parsed {
+                VerdictCode::Refused(refusal) => {
+                    given.insert(refusal.code());
+                }
+                VerdictCode::Other(OtherCode::UnknownSite) => {}
+                VerdictCode::Other(other) => panic!("the verdict gives {other:?}"),
+            }
+        }
+        let all: std::collections::BTreeSet<&str> = Refusal::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(given, all);
+    }
 
     #[test]
     fn phone_clocks_are_trusted_within_the_window() {

@@ -29,6 +29,9 @@ pub struct TicketDesignation {
     pub code: Option<String>,
     /// The serial typed by hand, e.g. `7K3M-9QX2-ZAT` (case, spaces and dashes ignored).
     pub serial: Option<String>,
+    /// The moment of a scan made earlier (offline), judged as a redemption judges
+    /// it; now when absent.
+    pub scanned_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -565,8 +568,10 @@ pub async fn verify(
     let brakes = check_brakes(&state, &req, &caller)?;
     let outcome = async {
         let (ticket, _) = designate(&state, body.code.as_deref(), body.serial.as_deref())?;
+        let window = Duration::hours(state.settings.offline_scan_window_hours);
+        let (_, day) = redemptions::scan_day(body.scanned_at, Utc::now(), window)?;
         let mut conn = state.conn().await?;
-        match redemptions::verify(&mut conn, &caller, &ticket).await? {
+        match redemptions::verify(&mut conn, &caller, &ticket, day).await? {
             Verified::Ticket(t) => Ok(t),
             Verified::Refused(refusal) => Err(refusal_error(refusal, None)),
             Verified::UnknownSite => Err(ApiError::not_found()),

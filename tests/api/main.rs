@@ -25,4 +25,5 @@ mod settlements;
 mod smtp;
 mod stats;
 mod telemetry;
+mod verdicts;
 mod web;

@@ -264,3 +264,51 @@ async fn every_migration_goes_down_and_up_again_on_a_database_with_data() {
         difference(&first_up, &second_up)
     );
 }
+
+/// The functions files are idempotent: applied again on a migrated database (which
+/// `passnum migrate` does at every run), they change nothing in the catalogue.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_files_applied_twice_change_nothing() {
+    let app = TestApp::spawn().await;
+    let before = schema_dump(&app.db.url);
+    assert!(
+        before.contains("FUNCTION public.ticket_verdict("),
+        "the template has the functions files applied"
+    );
+    let mut conn = app.db.connect().await;
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("applied again");
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("and again");
+    let after = schema_dump(&app.db.url);
+    assert!(
+        before == after,
+        "applying the functions files again changed the schema:\n{}",
+        difference(&before, &after)
+    );
+}
+
+/// A migration moves tables and data; the live body of a function is in
+/// `sql/functions/` only. Migrations after 000014 define no function.
+#[test]
+fn no_migration_after_the_functions_files_defines_a_function() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    for entry in std::fs::read_dir(dir).expect("migrations folder").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.as_str() <= "2026-11-29-000014" {
+            continue;
+        }
+        for file in ["up.sql", "down.sql"] {
+            let Ok(sql) = std::fs::read_to_string(entry.path().join(file)) else {
+                continue;
+            };
+            let upper = sql.to_uppercase();
+            assert!(
+                !upper.contains("CREATE FUNCTION") && !upper.contains("CREATE OR REPLACE FUNCTION"),
+                "{name}/{file} defines a function: its body belongs in sql/functions/"
+            );
+        }
+    }
+}
