@@ -6,7 +6,7 @@
 //! into Rust for one of them would make a row of this table fail, naming it.
 
 use chrono::{Days, Duration, NaiveDate, Utc};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -160,6 +160,20 @@ async fn verify_and_redeem_give_the_same_verdict_in_every_scenario() {
     .await
     .ok(200);
 
+    // Expired by the nightly `passnum expire` (the only ticket past its last day then).
+    set_valid_until(&app, &t[7], days_ago(10)).await;
+    {
+        let mut conn = app.db.connect().await;
+        let program_id = Uuid::parse_str(&program).unwrap();
+        let expired = conn
+            .transaction::<_, passnum::db::DbError, _>(async |conn| {
+                passnum::closing::expire_due(conn, today, Some(program_id)).await
+            })
+            .await
+            .unwrap();
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert_eq!(expired[0].1, 1, "one ticket expired");
+    }
     // Tickets used before the scenario runs.
     redeem(&app, &site, &code(&t[1])).await.ok(201);
     redeem(&app, &neighbour, &code(&t[2])).await.ok(201);
@@ -168,18 +182,6 @@ async fn verify_and_redeem_give_the_same_verdict_in_every_scenario() {
     set_valid_until(&app, &t[4], days_ago(3)).await; // last day: today
     set_valid_until(&app, &t[5], days_ago(4)).await; // last day: yesterday, scanned 2 days ago
     set_valid_until(&app, &t[6], days_ago(5)).await; // last day: 2 days ago, scanned yesterday
-    // Expired by the nightly `passnum expire`.
-    {
-        let serial = passnum::codes::Serial::parse(t[7]["serial"].as_str().unwrap()).unwrap();
-        let mut conn = app.db.connect().await;
-        diesel::sql_query(format!(
-            "UPDATE tickets SET status = 'expired' WHERE serial = '{}'",
-            serial.as_str()
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    }
     let at = |hours: i64| (Utc::now() - Duration::hours(hours)).to_rfc3339();
     let forged = t2[0]["code"].as_str().unwrap().replace('A', "B");
 
