@@ -51,6 +51,14 @@ DROP TRIGGER IF EXISTS redemptions_outside_settled_periods ON redemptions;
 CREATE TRIGGER redemptions_outside_settled_periods BEFORE INSERT ON redemptions
     FOR EACH ROW EXECUTE FUNCTION redemptions_outside_settled_periods();
 
+-- A ticket's last usable day: its validity plus its program's tolerance. The one
+-- home of that rule: the verdict below, `passnum expire` and the closing of a
+-- program (src/closing.rs) all ask it. An IMMUTABLE SQL expression: inlined.
+CREATE OR REPLACE FUNCTION ticket_last_day(p_valid_until DATE, p_tolerance_days INTEGER)
+RETURNS DATE LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_valid_until + p_tolerance_days
+$$;
+
 -- THE verdict: may this site redeem the ticket of this serial (and, for a scanned
 -- code, of this value) for a scan counting for p_scan_day, the label judged on
 -- p_today? `refusal` is NULL when it may, else the refusal's code, which the
@@ -82,13 +90,14 @@ CREATE OR REPLACE FUNCTION ticket_verdict(
                WHEN t.status = 'expired' THEN 'ticket_expired'
                WHEN t.status <> 'issued' OR c.status = 'cancelled' THEN 'ticket_cancelled'
                WHEN c.status = 'stock' THEN 'not_handed_out'
-               WHEN p_scan_day > t.valid_until + p.tolerance_days THEN 'ticket_expired'
+               WHEN p_scan_day > ticket_last_day(t.valid_until, p.tolerance_days)
+                   THEN 'ticket_expired'
                WHEN cardinality(p.territory_postcodes) > 0 AND NOT EXISTS (
                         SELECT 1 FROM unnest(p.territory_postcodes) AS prefix
                          WHERE starts_with(s.postcode, prefix)) THEN 'outside_territory'
            END,
            s.site_id IS NOT NULL, t.id, t.value, t.status, c.status, c.number,
-           t.valid_until, t.valid_until + p.tolerance_days, p.id, p.name, p.commission_rate
+           t.valid_until, ticket_last_day(t.valid_until, p.tolerance_days), p.id, p.name, p.commission_rate
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN (SELECT o.id AS site_id, o.postcode,
                         l.suspended_at IS NULL AND l.valid_from <= p_today
