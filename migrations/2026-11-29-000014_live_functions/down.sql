@@ -1,9 +1,10 @@
--- Back to before the functions files: the verdict and the last usable day they
--- added go, and the redemption function is again the one of migration 000011
--- (history, kept here so that a rollback of the release leaves a working database
--- behind; the live body is in sql/functions/redemption.sql).
+-- Back to before the functions files: the verdict, the last usable day and the
+-- label's validity they added go, and the redemption function is again the one of
+-- migration 000011 (history, kept here so that a rollback of the release leaves a
+-- working database behind; the live body is in sql/functions/redemption.sql).
 DROP FUNCTION IF EXISTS ticket_verdict(TEXT, NUMERIC, UUID, DATE, DATE);
 DROP FUNCTION IF EXISTS ticket_last_day(DATE, INTEGER);
+DROP FUNCTION IF EXISTS label_active(TIMESTAMPTZ, DATE, DATE, DATE);
 
 -- The redemption function, in three statements for an accepted scan: one read of
 -- everything the decision needs (the stored answer, the site and its label, the

@@ -100,8 +100,8 @@ CREATE OR REPLACE FUNCTION ticket_verdict(
            t.valid_until, ticket_last_day(t.valid_until, p.tolerance_days), p.id, p.name, p.commission_rate
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN (SELECT o.id AS site_id, o.postcode,
-                        l.suspended_at IS NULL AND l.valid_from <= p_today
-                            AND p_today <= l.valid_until AS label_ok
+                        label_active(l.suspended_at, l.valid_from, l.valid_until, p_today)
+                            AS label_ok
                    FROM organizations o LEFT JOIN site_labels l ON l.site_id = o.id
                   WHERE o.id = p_site AND o.kind = 'site') AS s ON true
       LEFT JOIN (tickets t JOIN checkbooks c ON c.id = t.checkbook_id

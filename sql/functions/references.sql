@@ -1,4 +1,4 @@
--- References checked without locks, and rows that are never removed. Re-applied
+-- References checked without locks, rows that are never removed, and site labels. Re-applied
 -- after every migration run (src/db.rs): idempotent. Migrations 000001 and 000011
 -- created these and stay as history; the live bodies are here, and only here.
 --
@@ -29,6 +29,16 @@ BEGIN
                             FOR EACH STATEMENT EXECUTE FUNCTION refuse_removal()', t || '_not_truncated', t);
     END LOOP;
 END $$;
+
+-- A site's label is active on a day: not suspended, and the day between its dates.
+-- The one home of that rule: the redemption verdict (redemption.sql) and the public
+-- directory of labelled sites (src/organizations.rs, `labelled_sites`) ask it. An
+-- IMMUTABLE SQL expression: inlined where it is asked. NULL dates (no label): NULL.
+CREATE OR REPLACE FUNCTION label_active(p_suspended_at TIMESTAMPTZ, p_valid_from DATE,
+                                        p_valid_until DATE, p_day DATE)
+RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_suspended_at IS NULL AND p_valid_from <= p_day AND p_day <= p_valid_until
+$$;
 
 -- Only organisations of kind 'site' may hold a label.
 CREATE OR REPLACE FUNCTION site_labels_only_sites() RETURNS trigger LANGUAGE plpgsql AS $$
