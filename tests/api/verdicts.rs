@@ -400,3 +400,39 @@ fn the_web_app_words_exactly_the_refusals_of_the_api() {
         "web/app/refusals.js words exactly the API's refusal codes"
     );
 }
+
+/// The verdict costs the redemption's hot path nothing more than before: the planner
+/// inlines `ticket_verdict` (and the small functions it asks) into the caller's
+/// query, so `redeem_ticket` still reads everything in one statement, by index (the
+/// arguments must not be volatile: `redeem_ticket` passes its parameters).
+#[tokio::test]
+async fn the_verdict_is_inlined_into_the_query_that_asks_it() {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let app = TestApp::spawn().await;
+    let mut conn = app.db.connect().await;
+    let plan: Vec<Line> = diesel::sql_query(
+        "EXPLAIN SELECT * FROM ticket_verdict('7K3M9QX2ZA', NULL, '00000000-0000-0000-0000-000000000000', \
+         current_date, current_date)",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|l| l.line).collect();
+    assert!(
+        !plan
+            .iter()
+            .any(|l| l.contains("Function Scan on ticket_verdict")),
+        "ticket_verdict is not inlined:\n{}",
+        plan.join("\n")
+    );
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("Index Scan") && l.contains("tickets")),
+        "the ticket is found by its index:\n{}",
+        plan.join("\n")
+    );
+}
