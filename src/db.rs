@@ -1,5 +1,7 @@
-//! Database access: the connection pool, the embedded migrations, and the one place
-//! where database errors are classified ([`DbError`]) before the HTTP edge maps them.
+//! Database access: the connection pool, the embedded migrations and the live SQL
+//! functions files ([`FUNCTIONS`], applied after every migration run), and the one
+//! place where database errors are classified ([`DbError`]) before the HTTP edge
+//! maps them.
 
 use std::time::Duration;
 
