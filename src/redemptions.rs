@@ -299,8 +299,9 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
     // by the function (serialization failure) once that other request commits; the
     // second call then finds the other request's stored answer. A redemption whose
     // transaction began in a period that a settlement closed meanwhile is refused by
-    // the database (`redemptions_outside_settled_periods`, sql/functions/redemption.sql) and undone whole as well: the next call is a
-    // new transaction, in the open period.
+    // the database (`redemptions_outside_settled_periods` in
+    // sql/functions/redemption.sql) and undone whole as well: the next call is a new
+    // transaction, in the open period.
     let mut attempts = 0;
     let value: serde_json::Value = loop {
         attempts += 1;
