@@ -135,12 +135,23 @@ async fn redeem_via_library(
             e.to_string(),
         )
     };
-    let r = redemptions::redeem(&mut conn, &scan)
+    let r = match redemptions::redeem(&mut conn, &scan)
         .await
         .map_err(as_pair)?
-        .into_result()
-        .map_err(as_pair)?;
-    std::hint::black_box(redemptions::to_json(&r, &claim_serial(&ticket), false));
+    {
+        redemptions::Outcome::Redeemed(r) => r,
+        redemptions::Outcome::Refused { refusal, prior } => {
+            return Err(as_pair(passnum::api::redemptions::refusal_error(
+                refusal, prior,
+            )));
+        }
+        other => return Err(("refused".to_string(), format!("{other:?}"))),
+    };
+    std::hint::black_box(passnum::api::redemptions::RedemptionView::of(
+        &r,
+        &claim_serial(&ticket),
+        false,
+    ));
     Ok(())
 }
 

@@ -48,7 +48,7 @@ pub async fn expire_due(
              UPDATE tickets t SET status = 'expired', updated_at = now()
              FROM programs p
              WHERE p.id = t.program_id AND t.status = 'issued'
-               AND t.valid_until + p.tolerance_days < $1
+               AND ticket_last_day(t.valid_until, p.tolerance_days) < $1
                AND ($2::uuid IS NULL OR t.program_id = $2)
              RETURNING t.program_id, t.value)
          SELECT program_id, count(*) AS tickets, sum(value) AS value FROM gone GROUP BY program_id",
@@ -98,7 +98,7 @@ pub async fn close_program(
     }
     let today = french_date(Utc::now());
     let last_day: Option<NaiveDate> = diesel::sql_query(
-        "SELECT max(t.valid_until + p.tolerance_days) AS last_day FROM tickets t JOIN programs p ON p.id = t.program_id
+        "SELECT max(ticket_last_day(t.valid_until, p.tolerance_days)) AS last_day FROM tickets t JOIN programs p ON p.id = t.program_id
          WHERE t.program_id = $1 AND t.status = 'issued'",
     )
     .bind::<SqlUuid, _>(program_id)

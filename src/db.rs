@@ -1,5 +1,7 @@
-//! Database access: the connection pool, the embedded migrations, and the one place
-//! where database errors are classified ([`DbError`]) before the HTTP edge maps them.
+//! Database access: the connection pool, the embedded migrations and the live SQL
+//! functions files ([`FUNCTIONS`], applied after every migration run), and the one
+//! place where database errors are classified ([`DbError`]) before the HTTP edge
+//! maps them.
 
 use std::time::Duration;
 
@@ -9,7 +11,9 @@ use deadpool::managed::{Metrics, RecycleResult};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::PoolError;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolableConnection};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
@@ -180,15 +184,68 @@ pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
         .context("could not build the database pool")
 }
 
-/// Applies the pending embedded migrations; returns how many ran. Needs the
+/// The live SQL functions and triggers, one idempotent file per area, in the order
+/// they are applied (a later file may use an earlier one's functions). Their bodies
+/// live there and only there: the migrations that first created them are history.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("ledger", include_str!("../sql/functions/ledger.sql")),
+    (
+        "references",
+        include_str!("../sql/functions/references.sql"),
+    ),
+    (
+        "settlement",
+        include_str!("../sql/functions/settlement.sql"),
+    ),
+    (
+        "redemption",
+        include_str!("../sql/functions/redemption.sql"),
+    ),
+];
+
+/// The advisory lock held while migrating and applying the functions: two servers
+/// starting at once migrate one after the other (two `CREATE OR REPLACE FUNCTION`
+/// of the same function at the same moment would fail).
+const MIGRATION_LOCK: i64 = 0x7061_7373_6e75_6d00;
+
+/// Applies the pending embedded migrations, then the functions files (every time,
+/// even when no migration was pending); returns how many migrations ran. Needs the
 /// multi-threaded runtime: the harness blocks in place while diesel migrates.
 pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
-    let conn = AsyncPgConnection::establish(url)
+    let mut conn = AsyncPgConnection::establish(url)
         .await
         .context("could not connect to the database to migrate it")?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .context("could not take the migration lock")?;
     let mut harness = AsyncMigrationHarness::new(conn);
     let applied = harness
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-    Ok(applied.len())
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+        .len();
+    let mut conn = harness.into_inner();
+    apply_functions(&mut conn).await?;
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .context("could not release the migration lock")?;
+    Ok(applied)
+}
+
+/// Applies every functions file, in order, in one transaction: the live functions
+/// and triggers are all replaced, or none. Idempotent (a test applies them twice and
+/// compares the catalogue).
+pub async fn apply_functions(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        for (area, sql) in FUNCTIONS {
+            conn.batch_execute(sql)
+                .await
+                .with_context(|| format!("the functions file sql/functions/{area}.sql failed"))?;
+        }
+        Ok(())
+    })
+    .await
 }

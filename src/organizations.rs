@@ -393,6 +393,18 @@ pub async fn set_label_suspended(
     .await
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// Whether a label is active on a day (sql/functions/references.sql): the rule's
+    /// one home, which the redemption verdict asks too.
+    fn label_active(
+        suspended_at: diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        valid_from: diesel::sql_types::Date,
+        valid_until: diesel::sql_types::Date,
+        day: diesel::sql_types::Date,
+    ) -> diesel::sql_types::Bool;
+}
+
 /// Sites whose label is active on `day`, optionally in a postcode prefix.
 pub async fn labelled_sites(
     conn: &mut AsyncPgConnection,
@@ -402,9 +414,12 @@ pub async fn labelled_sites(
     let mut query = organizations::table
         .inner_join(site_labels::table)
         .filter(organizations::kind.eq(OrgKind::Site.as_str()))
-        .filter(site_labels::valid_from.le(day))
-        .filter(site_labels::valid_until.ge(day))
-        .filter(site_labels::suspended_at.is_null())
+        .filter(label_active(
+            site_labels::suspended_at,
+            site_labels::valid_from,
+            site_labels::valid_until,
+            day,
+        ))
         .select(Organization::as_select())
         .order((
             organizations::postcode.asc(),

@@ -3,25 +3,29 @@
 //! length of the transaction, and a partial unique index allows one live redemption
 //! per ticket whatever happens (two servers, retries, a phone syncing late).
 //!
-//! Order of checks, all before anything is written: the code's signature (no
-//! database), the site's label, the ticket (locked), its checkbook (handed out?), its
-//! status, its validity on the day of the scan, the program's territory. A refusal
-//! writes nothing but its idempotent answer.
+//! Before the database: the code's signature or the serial's check character (the
+//! API edge). Then one home decides whether a ticket is redeemable: the SQL function
+//! `ticket_verdict` (sql/functions/redemption.sql) — the site's label, the ticket,
+//! its checkbook (handed out? cancelled?), its status, its last usable day, the
+//! program's territory. `redeem_ticket` asks it before claiming the ticket, and
+//! [`verify`] asks it too, so the two cannot disagree; its answer is parsed into
+//! [`Refusal`]. A refusal writes nothing but its idempotent answer.
 //!
 //! The day of a scan is the French calendar day of `scanned_at` (the phone's clock)
 //! when given, else of its arrival. A phone's clock is trusted within a window
 //! (`offline_scan_window_hours` before arrival, 5 minutes after): a scan made offline
 //! before a ticket expired is honoured when it syncs later, within that window.
 //!
-//! Commission: value × program rate, rounded to the cent, halves away from zero;
-//! the site is owed the rest, so value = commission + payable exactly.
+//! Commission (in `redeem_ticket`): value × program rate, rounded to the cent,
+//! halves away from zero; the site is owed the rest, so value = commission + payable
+//! exactly.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -31,7 +35,7 @@ use crate::domain::{OrgKind, french_date};
 use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
-use crate::schema::{checkbooks, programs, redemptions, tickets};
+use crate::schema::{checkbooks, redemptions, tickets};
 
 /// How a ticket was designated: its scanned code (already verified) or its typed
 /// serial (check character already verified).
@@ -75,15 +79,6 @@ pub struct Redemption {
     pub reversed_at: Option<DateTime<Utc>>,
     pub ledger_transaction_id: Uuid,
     pub reversal_transaction_id: Option<Uuid>,
-}
-
-/// The refusal every bad code gets: never says whether a ticket exists.
-pub fn invalid_code() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_code",
-        "Ce code n'est pas celui d'un chèque Pass Numérique valide.",
-    )
 }
 
 /// Only a site's users redeem.
@@ -137,82 +132,129 @@ pub struct Scan<'a> {
     pub day: NaiveDate,
 }
 
-/// What the database decided for a scan, or answered before for its key: the
-/// redemption or the refusal's code (and, for a ticket already used, when and
-/// whether by the caller's site).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Redeemed {
-        redemption: Box<Redemption>,
-    },
-    AlreadyRedeemed {
-        redeemed_at: DateTime<Utc>,
-        by_your_site: bool,
-    },
-    TicketExpired,
-    TicketCancelled,
+/// Why a ticket cannot be redeemed: the codes of the SQL verdict (`ticket_verdict`),
+/// which the API answers as they are (`code` of the problem, `outcome` of a batch
+/// item, `refusal` of `verify`) and which the web app words in French
+/// (`web/app/refusals.js`, checked against this enum by a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Used already (by this site or another).
+    AlreadyRedeemed,
+    /// Its checkbook is printed stock, not handed out to a beneficiary yet.
     NotHandedOut,
+    /// Past its last usable day (validity and tolerance), or expired.
+    TicketExpired,
+    /// Cancelled (its checkbook lost or stolen).
+    TicketCancelled,
+    /// Not a ticket: unknown serial, or a code whose value is not the ticket's.
     InvalidCode,
+    /// The site's label is suspended, expired or not yet valid.
     LabelInactive,
+    /// The ticket's program does not cover the site's postcode.
     OutsideTerritory,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 7] = [
+        Refusal::AlreadyRedeemed,
+        Refusal::NotHandedOut,
+        Refusal::TicketExpired,
+        Refusal::TicketCancelled,
+        Refusal::InvalidCode,
+        Refusal::LabelInactive,
+        Refusal::OutsideTerritory,
+    ];
+
+    /// The stable code, as the API writes it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::AlreadyRedeemed => "already_redeemed",
+            Refusal::NotHandedOut => "not_handed_out",
+            Refusal::TicketExpired => "ticket_expired",
+            Refusal::TicketCancelled => "ticket_cancelled",
+            Refusal::InvalidCode => "invalid_code",
+            Refusal::LabelInactive => "label_inactive",
+            Refusal::OutsideTerritory => "outside_territory",
+        }
+    }
+}
+
+/// The verdict's text: a refusal, or a site that is not one (the caller's
+/// organisation is a site: only a deleted one would get this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum VerdictCode {
+    Refused(Refusal),
+    Other(OtherCode),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OtherCode {
+    Redeemed,
     UnknownSite,
     IdempotencyKeyReused,
 }
 
-impl Outcome {
-    /// The redemption, or the refusal as the error the API answers.
-    pub fn into_result(self) -> Result<Redemption, ApiError> {
-        use actix_web::http::StatusCode;
-        match self {
-            Outcome::Redeemed { redemption } => Ok(*redemption),
-            Outcome::AlreadyRedeemed {
-                redeemed_at,
-                by_your_site,
-            } => {
-                let by = if by_your_site {
-                    "votre lieu"
-                } else {
-                    "un autre lieu"
-                };
-                Err(ApiError::conflict(
-                    "already_redeemed",
-                    format!(
-                        "Ce chèque a déjà été encaissé par {by} le {}.",
-                        french_time(redeemed_at)
-                    ),
-                )
-                .with_extension(
-                    "redeemed_at",
-                    redeemed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                )
-                .with_extension("by_your_site", by_your_site))
-            }
-            Outcome::TicketExpired => Err(expired()),
-            Outcome::TicketCancelled => Err(ApiError::new(
-                StatusCode::GONE,
-                "ticket_cancelled",
-                "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.",
-            )),
-            Outcome::NotHandedOut => Err(ApiError::conflict(
-                "not_handed_out",
-                "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.",
-            )),
-            Outcome::InvalidCode => Err(invalid_code()),
-            Outcome::LabelInactive => Err(label_inactive()),
-            Outcome::OutsideTerritory => Err(ApiError::forbidden(
-                "Ce chèque est réservé à un autre territoire que celui de votre lieu.",
-            )
-            .with_code("outside_territory")),
-            Outcome::UnknownSite => Err(ApiError::not_found()),
-            Outcome::IdempotencyKeyReused => Err(crate::idempotency::key_reused()),
-        }
+/// When and where a ticket already used was redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prior {
+    pub redeemed_at: DateTime<Utc>,
+    pub by_your_site: bool,
+}
+
+/// What the database decided for a scan, or answered before for its key.
+#[derive(Debug)]
+pub enum Outcome {
+    Redeemed(Box<Redemption>),
+    /// A refusal; `prior` is set for `already_redeemed`.
+    Refused {
+        refusal: Refusal,
+        prior: Option<Prior>,
+    },
+    UnknownSite,
+    IdempotencyKeyReused,
+}
+
+/// The JSON `redeem_ticket` returns (and stores with the key).
+#[derive(Debug, Deserialize)]
+struct StoredOutcome {
+    outcome: VerdictCode,
+    redemption: Option<Box<Redemption>>,
+    redeemed_at: Option<DateTime<Utc>>,
+    by_your_site: Option<bool>,
+}
+
+impl TryFrom<StoredOutcome> for Outcome {
+    type Error = ApiError;
+
+    fn try_from(stored: StoredOutcome) -> Result<Self, ApiError> {
+        Ok(match stored.outcome {
+            VerdictCode::Other(OtherCode::Redeemed) => match stored.redemption {
+                Some(r) => Outcome::Redeemed(r),
+                None => {
+                    return Err(ApiError::internal(anyhow::anyhow!(
+                        "a redeemed outcome without its redemption"
+                    )));
+                }
+            },
+            VerdictCode::Other(OtherCode::UnknownSite) => Outcome::UnknownSite,
+            VerdictCode::Other(OtherCode::IdempotencyKeyReused) => Outcome::IdempotencyKeyReused,
+            VerdictCode::Refused(refusal) => Outcome::Refused {
+                refusal,
+                prior: stored.redeemed_at.map(|redeemed_at| Prior {
+                    redeemed_at,
+                    by_your_site: stored.by_your_site.unwrap_or(false),
+                }),
+            },
+        })
     }
 }
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// The redemption use case, in the database (migration `redeem_function`).
+    /// The redemption use case, in the database (sql/functions/redemption.sql).
     #[allow(clippy::too_many_arguments)]
     fn redeem_ticket(
         user: diesel::sql_types::Uuid,
@@ -257,8 +299,9 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
     // by the function (serialization failure) once that other request commits; the
     // second call then finds the other request's stored answer. A redemption whose
     // transaction began in a period that a settlement closed meanwhile is refused by
-    // the database (migration 000013) and undone whole as well: the next call is a
-    // new transaction, in the open period.
+    // the database (`redemptions_outside_settled_periods` in
+    // sql/functions/redemption.sql) and undone whole as well: the next call is a new
+    // transaction, in the open period.
     let mut attempts = 0;
     let value: serde_json::Value = loop {
         attempts += 1;
@@ -292,7 +335,8 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
             other => break other?,
         }
     };
-    serde_json::from_value(value).map_err(ApiError::internal)
+    let stored: StoredOutcome = serde_json::from_value(value).map_err(ApiError::internal)?;
+    Outcome::try_from(stored)
 }
 
 /// The database's refusal of a redemption that would land in a settled period.
@@ -310,39 +354,6 @@ pub fn in_settled_period() -> ApiError {
         "Ce scan tombe dans une période qui vient d'être réglée : rien n'a été enregistré. Renvoyez-le dans un instant (même clé d'idempotence) : il sera compté sur la période en cours.",
     )
     .with_retry_after(5)
-}
-
-/// A site whose label is suspended, expired or not yet valid neither redeems nor
-/// verifies tickets.
-pub fn label_inactive() -> ApiError {
-    ApiError::forbidden(
-        "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.",
-    )
-    .with_code("label_inactive")
-}
-
-/// Refuses a site whose label is not active today (403 `label_inactive`); the
-/// operator, who also verifies tickets, has no label to check.
-pub async fn require_active_label(
-    conn: &mut AsyncPgConnection,
-    caller: &Caller,
-) -> Result<(), ApiError> {
-    if caller.kind != OrgKind::Site {
-        return Ok(());
-    }
-    let today = french_date(Utc::now());
-    match crate::organizations::find_label(conn, caller.organization_id).await? {
-        Some(label) if label.status_on(today) == crate::domain::LabelStatus::Active => Ok(()),
-        _ => Err(label_inactive()),
-    }
-}
-
-fn expired() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::GONE,
-        "ticket_expired",
-        "Ce chèque a dépassé sa date de validité : il ne peut plus être encaissé.",
-    )
 }
 
 /// "23/11/2026 à 14 h 05" in Paris time.
@@ -512,133 +523,178 @@ pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<Str
 #[derive(Debug)]
 pub struct TicketState {
     pub serial: String,
+    /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
     pub status: String,
     pub value: Decimal,
     pub valid_until: NaiveDate,
     pub redeemable_until: NaiveDate,
     pub program_id: Uuid,
     pub program_name: String,
+    /// What a redemption by the caller's site would answer now (`None`: accepted).
+    pub refusal: Option<Refusal>,
 }
 
-/// What `POST /tickets/verify` answers: a site's label is checked first, as for a
-/// redemption, then the ticket's state is read.
+/// What `verify` found: the ticket, or a refusal that tells nothing of a ticket
+/// (the site's label, a code that is not a ticket's), answered as an error.
+#[derive(Debug)]
+pub enum Verified {
+    Ticket(Box<TicketState>),
+    Refused(Refusal),
+    UnknownSite,
+}
+
+/// A row of `ticket_verdict`.
+#[derive(Debug, QueryableByName)]
+struct VerdictRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    refusal: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    ticket_status: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    value: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    valid_until: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    redeemable_until: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    program_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    program_name: Option<String>,
+}
+
+/// What `POST /tickets/verify` answers: the verdict a redemption by the caller's
+/// site would get now for a scan counting for `day` (`ticket_verdict`, the one home
+/// of the rules), and the ticket's state. Reads only.
 pub async fn verify(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     ticket: &TicketRef,
-) -> Result<TicketState, ApiError> {
-    require_active_label(conn, caller).await?;
-    state_of(conn, ticket).await
-}
-
-pub async fn state_of(
-    conn: &mut AsyncPgConnection,
-    ticket: &TicketRef,
-) -> Result<TicketState, ApiError> {
-    type Row = (
-        String,
-        Decimal,
-        String,
-        NaiveDate,
-        String,
-        Uuid,
-        String,
-        i32,
-    );
-    let found: Option<Row> = tickets::table
-        .inner_join(checkbooks::table)
-        .inner_join(programs::table)
-        .filter(tickets::serial.eq(ticket.serial().as_str()))
-        .select((
-            tickets::serial,
-            tickets::value,
-            tickets::status,
-            tickets::valid_until,
-            checkbooks::status,
-            programs::id,
-            programs::name,
-            programs::tolerance_days,
-        ))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((serial, value, status, valid_until, book, program_id, program_name, tolerance)) =
-        found
+    day: NaiveDate,
+) -> Result<Verified, ApiError> {
+    require_site(caller)?;
+    let today = french_date(Utc::now());
+    let claimed_value = match ticket {
+        TicketRef::Code(claim) => Some(Money::from_cents(claim.value_cents).decimal()),
+        TicketRef::Serial(_) => None,
+    };
+    let row: VerdictRow = diesel::sql_query(
+        "SELECT refusal, ticket_status, value, valid_until, redeemable_until, program_id, \
+                program_name FROM ticket_verdict($1, $2, $3, $4, $5)",
+    )
+    .bind::<diesel::sql_types::Text, _>(ticket.serial().as_str())
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Numeric>, _>(claimed_value)
+    .bind::<diesel::sql_types::Uuid, _>(caller.organization_id)
+    .bind::<diesel::sql_types::Date, _>(day)
+    .bind::<diesel::sql_types::Date, _>(today)
+    .get_result(conn)
+    .await?;
+    let refusal = match row.refusal.as_deref() {
+        None => None,
+        Some(code) => match serde_json::from_value::<VerdictCode>(serde_json::Value::from(code))
+            .map_err(ApiError::internal)?
+        {
+            VerdictCode::Refused(Refusal::LabelInactive) => {
+                return Ok(Verified::Refused(Refusal::LabelInactive));
+            }
+            VerdictCode::Refused(Refusal::InvalidCode) => {
+                return Ok(Verified::Refused(Refusal::InvalidCode));
+            }
+            VerdictCode::Refused(refusal) => Some(refusal),
+            VerdictCode::Other(_) => return Ok(Verified::UnknownSite),
+        },
+    };
+    let (
+        Some(status),
+        Some(value),
+        Some(valid_until),
+        Some(redeemable_until),
+        Some(program_id),
+        Some(program_name),
+    ) = (
+        row.ticket_status,
+        row.value,
+        row.valid_until,
+        row.redeemable_until,
+        row.program_id,
+        row.program_name,
+    )
     else {
-        return Err(invalid_code());
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "a verdict on a ticket without the ticket"
+        )));
     };
-    if let TicketRef::Code(claim) = ticket
-        && Money::from_decimal_unchecked(value).cents() != claim.value_cents
-    {
-        return Err(invalid_code());
-    }
-    let redeemable_until = valid_until
-        .checked_add_days(chrono::Days::new(u64::try_from(tolerance).unwrap_or(0)))
-        .unwrap_or(valid_until);
-    let settled_now = if status == "redeemed" {
-        let at: Option<DateTime<Utc>> = redemptions::table
-            .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
-            .filter(tickets::serial.eq(&serial))
-            .filter(redemptions::status.ne("reversed"))
-            .select(redemptions::redeemed_at)
-            .first(conn)
-            .await
-            .optional()?;
-        match at {
-            Some(at) => crate::settlement::is_settled(conn, at).await?,
-            None => false,
+    // The status shown: the ticket's, except what the verdict tells beyond it (a
+    // ticket of a stock checkbook, an issued ticket past its last day) and a
+    // redemption that a settlement covers.
+    let status = match (refusal, status.as_str()) {
+        (Some(Refusal::NotHandedOut), _) => "stock".to_string(),
+        (Some(Refusal::TicketExpired), "issued") => "expired".to_string(),
+        (_, "redeemed") if redeemed_in_settled_period(conn, ticket.serial()).await? => {
+            "settled".to_string()
         }
-    } else {
-        false
+        _ => status,
     };
-    let status = if settled_now {
-        "settled".to_string()
-    } else if status == "issued" && book == "stock" {
-        "stock".to_string()
-    } else if status == "issued" && french_date(Utc::now()) > redeemable_until {
-        "expired".to_string()
-    } else {
-        status
-    };
-    Ok(TicketState {
-        serial,
+    Ok(Verified::Ticket(Box::new(TicketState {
+        serial: ticket.serial().as_str().to_string(),
         status,
         value,
         valid_until,
         redeemable_until,
         program_id,
         program_name,
-    })
+        refusal,
+    })))
 }
 
-/// The JSON of a redemption, as the API and the stored idempotent answers carry it.
-/// `settled`: whether a settlement covers it (a live redemption then reads `settled`).
-pub fn to_json(r: &Redemption, serial: &str, settled: bool) -> serde_json::Value {
-    let status = if settled && r.status == "redeemed" {
-        "settled"
-    } else {
-        r.status.as_str()
-    };
-    json!({
-        "id": r.id,
-        "ticket": {
-            "serial": Serial::parse(serial).map(|s| s.display()).unwrap_or_else(|_| serial.to_string()),
-            "value": Money::from_decimal_unchecked(r.value).to_string(),
-        },
-        "site_id": r.site_id,
-        "amount_payable": Money::from_decimal_unchecked(r.amount_payable).to_string(),
-        "commission": Money::from_decimal_unchecked(r.commission).to_string(),
-        "method": r.method,
-        "status": status,
-        "scanned_at": r.scanned_at,
-        "redeemed_at": r.redeemed_at,
-        "reversed_at": r.reversed_at,
+/// Whether the live redemption of this ticket falls in a settled period.
+async fn redeemed_in_settled_period(
+    conn: &mut AsyncPgConnection,
+    serial: &Serial,
+) -> Result<bool, ApiError> {
+    let at: Option<DateTime<Utc>> = redemptions::table
+        .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
+        .filter(tickets::serial.eq(serial.as_str()))
+        .filter(redemptions::status.ne("reversed"))
+        .select(redemptions::redeemed_at)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(match at {
+        Some(at) => crate::settlement::is_settled(conn, at).await?,
+        None => false,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code the SQL verdict can give parses into `Refusal` (or is the one
+    /// other verdict, `unknown_site`), and every `Refusal` is one the verdict gives.
+    #[test]
+    fn the_sql_verdict_speaks_the_refusal_enum() {
+        let sql = include_str!("../sql/functions/redemption.sql");
+        let verdict = sql
+            .split("CREATE OR REPLACE FUNCTION ticket_verdict(")
+            .nth(1)
+            .and_then(|rest| rest.split("$$;").next())
+            .expect("ticket_verdict in sql/functions/redemption.sql");
+        let mut given = std::collections::BTreeSet::new();
+        for piece in verdict.split("THEN '").skip(1) {
+            let code = piece.split('\'').next().expect("a quoted code");
+            let parsed: VerdictCode = serde_json::from_value(serde_json::Value::from(code))
+                .unwrap_or_else(|e| panic!("the verdict's {code} is not a Refusal: {e}"));
+            match parsed {
+                VerdictCode::Refused(refusal) => {
+                    given.insert(refusal.code());
+                }
+                VerdictCode::Other(OtherCode::UnknownSite) => {}
+                VerdictCode::Other(other) => panic!("the verdict gives {other:?}"),
+            }
+        }
+        let all: std::collections::BTreeSet<&str> = Refusal::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(given, all);
+    }
 
     #[test]
     fn phone_clocks_are_trusted_within_the_window() {

@@ -1,3 +1,6 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/references.sql (re-applied after every migration run, src/db.rs).
+
 -- Foundation: organisations, their users, site labels.
 -- Kinds and roles are TEXT with CHECK constraints (no custom enum types), so the
 -- generated schema stays plain and adding a value is a one-line migration.

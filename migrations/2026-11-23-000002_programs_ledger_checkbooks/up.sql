@@ -1,3 +1,6 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/ledger.sql (re-applied after every migration run, src/db.rs).
+
 -- Programs, their funders and allocations; the double-entry ledger; checkbooks and
 -- tickets; idempotency of retried requests.
 

@@ -1,3 +1,6 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/settlement.sql (re-applied after every migration run, src/db.rs).
+
 -- Settlements and statements.
 --
 -- A settlement covers a period of French calendar days, [starts_at, ends_at) in

@@ -1,3 +1,7 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/redemption.sql (redeem_ticket) and sql/functions/ledger.sql
+-- (ledger_account_id) (re-applied after every migration run, src/db.rs).
+
 -- Redemption in one round trip: the whole use case (idempotency claim, label, ticket
 -- lock, refusals, ledger movement, redemption, stored outcome) runs in one function
 -- call, so a scan costs the database one statement and one commit. The rules are the

@@ -1,3 +1,6 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/redemption.sql and sql/functions/settlement.sql (re-applied after every migration run, src/db.rs).
+
 -- Statements at scale: a settlement of a million tickets writes its statements'
 -- totals, not a million CSV lines per statement. A statement's lines are drawn, when
 -- asked, from its settlement's redemptions, which never change once settled, and from

@@ -1,3 +1,7 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/references.sql, sql/functions/ledger.sql and
+-- sql/functions/redemption.sql (redeem_ticket) (re-applied after every migration run, src/db.rs).
+
 -- Redemption without shared locks. A foreign key check locks the row it points to
 -- (FOR KEY SHARE); every redemption points to the same program, site, agent and three
 -- ledger accounts, so under load each of those rows gathers a crowd of lockers: a

@@ -1,3 +1,6 @@
+-- History: the live bodies of the functions and triggers created here are in
+-- sql/functions/redemption.sql (re-applied after every migration run, src/db.rs).
+
 -- A redemption never lands in a settled period.
 --
 -- A redemption's `redeemed_at` is the start of the transaction of `redeem_ticket`

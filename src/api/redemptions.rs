@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -16,10 +16,10 @@ use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::codes::Serial;
 use crate::domain::{ValidationError, end_of_french_day};
-use crate::error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::idempotency;
 use crate::money::Money;
-use crate::redemptions::{self, Scan, TicketRef};
+use crate::redemptions::{self, Outcome, Prior, Redemption, Refusal, Scan, TicketRef, Verified};
 
 /// A ticket as a request designates it: scanned code or typed serial, one of them.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,6 +29,9 @@ pub struct TicketDesignation {
     pub code: Option<String>,
     /// The serial typed by hand, e.g. `7K3M-9QX2-ZAT` (case, spaces and dashes ignored).
     pub serial: Option<String>,
+    /// The moment of a scan made earlier (offline), judged as a redemption judges
+    /// it; now when absent.
+    pub scanned_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -58,6 +61,115 @@ pub struct BatchRequest {
 
 pub const MAX_BATCH: usize = 200;
 
+/// A ticket as a redemption shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedeemedTicket {
+    /// The full serial, e.g. `7K3M-9QX2-ZAT`: the site holds the ticket.
+    pub serial: String,
+    /// Face value, e.g. `"10.00"`.
+    pub value: String,
+}
+
+/// A redemption, as the API answers it (and as its stored idempotent answer is
+/// rendered again).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedemptionView {
+    pub id: Uuid,
+    pub ticket: RedeemedTicket,
+    pub site_id: Uuid,
+    /// What the site is owed: value − commission.
+    pub amount_payable: String,
+    pub commission: String,
+    /// `code` (scanned) or `serial` (typed).
+    pub method: String,
+    /// `redeemed`, `reversed` or `settled`.
+    pub status: String,
+    pub scanned_at: DateTime<Utc>,
+    pub redeemed_at: DateTime<Utc>,
+    pub reversed_at: Option<DateTime<Utc>>,
+}
+
+impl RedemptionView {
+    /// `settled`: whether a settlement covers it (a live redemption then reads `settled`).
+    pub fn of(r: &Redemption, serial: &str, settled: bool) -> Self {
+        let status = if settled && r.status == "redeemed" {
+            "settled"
+        } else {
+            r.status.as_str()
+        };
+        RedemptionView {
+            id: r.id,
+            ticket: RedeemedTicket {
+                serial: Serial::parse(serial)
+                    .map(|s| s.display())
+                    .unwrap_or_else(|_| serial.to_string()),
+                value: Money::from_decimal_unchecked(r.value).to_string(),
+            },
+            site_id: r.site_id,
+            amount_payable: Money::from_decimal_unchecked(r.amount_payable).to_string(),
+            commission: Money::from_decimal_unchecked(r.commission).to_string(),
+            method: r.method.clone(),
+            status: status.to_string(),
+            scanned_at: r.scanned_at,
+            redeemed_at: r.redeemed_at,
+            reversed_at: r.reversed_at,
+        }
+    }
+}
+
+/// The refusal every bad code gets: never says whether a ticket exists.
+pub fn invalid_code() -> ApiError {
+    refusal_error(Refusal::InvalidCode, None)
+}
+
+/// The HTTP status of a refusal.
+pub fn refusal_status(refusal: Refusal) -> StatusCode {
+    match refusal {
+        Refusal::AlreadyRedeemed | Refusal::NotHandedOut => StatusCode::CONFLICT,
+        Refusal::TicketExpired | Refusal::TicketCancelled => StatusCode::GONE,
+        Refusal::InvalidCode => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::LabelInactive | Refusal::OutsideTerritory => StatusCode::FORBIDDEN,
+    }
+}
+
+/// A refusal as the problem the API answers (`prior`: when and where a ticket
+/// already used was redeemed).
+pub fn refusal_error(refusal: Refusal, prior: Option<Prior>) -> ApiError {
+    let detail = match refusal {
+        Refusal::AlreadyRedeemed => {
+            let by = if prior.is_some_and(|p| p.by_your_site) {
+                "votre lieu"
+            } else {
+                "un autre lieu"
+            };
+            match prior {
+                Some(p) => format!(
+                    "Ce chèque a déjà été encaissé par {by} le {}.",
+                    redemptions::french_time(p.redeemed_at)
+                ),
+                None => "Ce chèque a déjà été encaissé.".to_string(),
+            }
+        }
+        Refusal::NotHandedOut => "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.".into(),
+        Refusal::TicketExpired => "Ce chèque a dépassé sa date de validité : il ne peut plus être encaissé.".into(),
+        Refusal::TicketCancelled => "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.".into(),
+        Refusal::InvalidCode => "Ce code n'est pas celui d'un chèque Pass Numérique valide.".into(),
+        Refusal::LabelInactive => "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.".into(),
+        Refusal::OutsideTerritory => "Ce chèque est réservé à un autre territoire que celui de votre lieu.".into(),
+    };
+    let mut err = ApiError::new(refusal_status(refusal), refusal.code(), detail);
+    if let Some(p) = prior {
+        err = err
+            .with_extension(
+                "redeemed_at",
+                p.redeemed_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+            .with_extension("by_your_site", p.by_your_site);
+    }
+    err
+}
+
 /// What the request designates, checked without the database: a code's signature,
 /// a serial's check character. Also what idempotency compares.
 fn designate(
@@ -67,14 +179,11 @@ fn designate(
 ) -> Result<(TicketRef, String), ApiError> {
     match (code.map(str::trim), serial.map(str::trim)) {
         (Some(code), None) => {
-            let claim = state
-                .codes
-                .verify(code)
-                .map_err(|_| redemptions::invalid_code())?;
+            let claim = state.codes.verify(code).map_err(|_| invalid_code())?;
             Ok((TicketRef::Code(claim), format!("code:{code}")))
         }
         (None, Some(serial)) => {
-            let serial = Serial::parse(serial).map_err(|_| redemptions::invalid_code())?;
+            let serial = Serial::parse(serial).map_err(|_| invalid_code())?;
             let canonical = format!("serial:{}", serial.as_str());
             Ok((TicketRef::Serial(serial), canonical))
         }
@@ -120,7 +229,7 @@ async fn redeem_once(
     code: Option<&str>,
     serial: Option<&str>,
     scanned_at: Option<DateTime<Utc>>,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<RedemptionView, ApiError> {
     let (ticket, fingerprint) = designate(state, code, serial)?;
     let now = Utc::now();
     let window = Duration::hours(state.settings.offline_scan_window_hours);
@@ -134,15 +243,11 @@ async fn redeem_once(
         scanned_at,
         day,
     };
-    match redemptions::redeem(conn, &scan).await?.into_result() {
-        Ok(r) => Ok((
-            StatusCode::CREATED,
-            redemptions::to_json(&r, ticket_serial(&ticket), false),
-        )),
-        Err(refusal) => Ok((
-            refusal.status(),
-            serde_json::to_value(refusal.problem()).map_err(ApiError::internal)?,
-        )),
+    match redemptions::redeem(conn, &scan).await? {
+        Outcome::Redeemed(r) => Ok(RedemptionView::of(&r, ticket_serial(&ticket), false)),
+        Outcome::Refused { refusal, prior } => Err(refusal_error(refusal, prior)),
+        Outcome::UnknownSite => Err(ApiError::not_found()),
+        Outcome::IdempotencyKeyReused => Err(idempotency::key_reused()),
     }
 }
 
@@ -150,23 +255,6 @@ fn ticket_serial(ticket: &TicketRef) -> &str {
     match ticket {
         TicketRef::Code(claim) => claim.serial.as_str(),
         TicketRef::Serial(serial) => serial.as_str(),
-    }
-}
-
-fn answer(status: StatusCode, body: Value) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    if status.is_client_error() {
-        response.content_type(PROBLEM_JSON);
-    }
-    response.json(body)
-}
-
-/// The outcome's name: `redeemed`, or the code of the refusal.
-fn outcome_of(status: StatusCode, body: &Value) -> String {
-    if status.is_success() {
-        "redeemed".into()
-    } else {
-        body["code"].as_str().unwrap_or("error").to_string()
     }
 }
 
@@ -180,7 +268,7 @@ fn outcome_of(status: StatusCode, body: &Value) -> String {
     request_body = RedeemRequest,
     params(("Idempotency-Key" = String, Header, description = "Required: one per scan")),
     responses(
-        (status = 201, description = "Redeemed: `{id, ticket: {serial, value}, site_id, amount_payable, redeemed_at, …}`", body = Object),
+        (status = 201, description = "Redeemed", body = RedemptionView),
         (status = 403, description = "`label_inactive`, `outside_territory`, `forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_redeemed` (with `redeemed_at` and `by_your_site`), `not_handed_out`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`ticket_expired`, `ticket_cancelled`", body = Problem, content_type = "application/problem+json"),
@@ -216,9 +304,9 @@ pub async fn redeem(
     )
     .await;
     match result {
-        Ok((status, body)) => {
-            note_outcome(&state, Some(&brakes), &outcome_of(status, &body));
-            Ok(answer(status, body))
+        Ok(redemption) => {
+            note_outcome(&state, Some(&brakes), "redeemed");
+            Ok(HttpResponse::Created().json(redemption))
         }
         Err(err) => {
             note_outcome(&state, Some(&brakes), err.code());
@@ -230,14 +318,13 @@ pub async fn redeem(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResult {
     pub idempotency_key: String,
-    /// `redeemed`, or the code a single redemption would have answered.
+    /// `redeemed`, or the code a single redemption would have answered (a
+    /// [`Refusal`], or another error's code such as `validation_failed`).
     pub outcome: String,
-    #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub redemption: Option<Value>,
+    pub redemption: Option<RedemptionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub problem: Option<Value>,
+    pub problem: Option<Problem>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -303,23 +390,13 @@ pub async fn redeem_batch(
             .await
         };
         let result = match outcome {
-            Ok((status, body)) => {
-                let outcome = outcome_of(status, &body);
-                note_outcome(&state, brakes.as_ref(), &outcome);
-                if status.is_success() {
-                    BatchResult {
-                        idempotency_key: key,
-                        outcome,
-                        redemption: Some(body),
-                        problem: None,
-                    }
-                } else {
-                    BatchResult {
-                        idempotency_key: key,
-                        outcome,
-                        redemption: None,
-                        problem: Some(body),
-                    }
+            Ok(redemption) => {
+                note_outcome(&state, brakes.as_ref(), "redeemed");
+                BatchResult {
+                    idempotency_key: key,
+                    outcome: "redeemed".to_string(),
+                    redemption: Some(redemption),
+                    problem: None,
                 }
             }
             Err(err) if err.status().is_server_error() => return Err(err),
@@ -329,7 +406,7 @@ pub async fn redeem_batch(
                     idempotency_key: key,
                     outcome: err.code().to_string(),
                     redemption: None,
-                    problem: Some(serde_json::to_value(err.problem()).map_err(ApiError::internal)?),
+                    problem: Some(err.problem()),
                 }
             }
         };
@@ -344,7 +421,7 @@ pub async fn redeem_batch(
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = Object),
+        (status = 200, body = RedemptionView),
         (status = 404, description = "`not_found` (also another site's redemption)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`reversal_window_closed`", body = Problem, content_type = "application/problem+json"),
     )
@@ -365,7 +442,7 @@ pub async fn reverse(
             Ok((r, serial))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(redemptions::to_json(&r, &serial, false)))
+    Ok(HttpResponse::Ok().json(RedemptionView::of(&r, &serial, false)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -406,7 +483,7 @@ fn instant(
     tag = "redemptions",
     security(("bearer" = [])),
     params(Period, PageQuery),
-    responses((status = 200, body = Object))
+    responses((status = 200, body = Page<RedemptionView>))
 )]
 #[get("/redemptions")]
 pub async fn list(
@@ -414,7 +491,7 @@ pub async fn list(
     state: web::Data<AppState>,
     period: web::Query<Period>,
     page: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Page<Value>>> {
+) -> ApiResult<web::Json<Page<RedemptionView>>> {
     redemptions::require_site(&caller)?;
     let limit = page.limit()?;
     let from = instant("from", period.from.as_deref(), false)?;
@@ -431,13 +508,13 @@ pub async fn list(
     .await?;
     let ranges = redemptions::settled_ranges(&mut conn).await?;
     let (rows, next_cursor) = split_page(rows, limit, |(r, _)| r.id);
-    let items: Vec<Value> = rows
+    let items: Vec<RedemptionView> = rows
         .iter()
         .map(|(r, serial)| {
             let settled = ranges
                 .iter()
                 .any(|(from, to)| *from <= r.redeemed_at && r.redeemed_at < *to);
-            redemptions::to_json(r, serial, settled)
+            RedemptionView::of(r, serial, settled)
         })
         .collect();
     Ok(web::Json(Page { items, next_cursor }))
@@ -460,6 +537,9 @@ pub struct VerifyResponse {
     /// The last day it is accepted (validity and tolerance).
     pub redeemable_until: NaiveDate,
     pub program: ProgramRef,
+    /// What a redemption by the caller's site would answer today: `null` when it
+    /// would be accepted, else the refusal's code (the same verdict, by construction).
+    pub refusal: Option<Refusal>,
 }
 
 /// Tells a ticket's status and value without changing anything (site agents whose
@@ -488,8 +568,14 @@ pub async fn verify(
     let brakes = check_brakes(&state, &req, &caller)?;
     let outcome = async {
         let (ticket, _) = designate(&state, body.code.as_deref(), body.serial.as_deref())?;
+        let window = Duration::hours(state.settings.offline_scan_window_hours);
+        let (_, day) = redemptions::scan_day(body.scanned_at, Utc::now(), window)?;
         let mut conn = state.conn().await?;
-        redemptions::verify(&mut conn, &caller, &ticket).await
+        match redemptions::verify(&mut conn, &caller, &ticket, day).await? {
+            Verified::Ticket(t) => Ok(t),
+            Verified::Refused(refusal) => Err(refusal_error(refusal, None)),
+            Verified::UnknownSite => Err(ApiError::not_found()),
+        }
     }
     .await;
     let t = match outcome {
@@ -517,5 +603,6 @@ pub async fn verify(
             id: t.program_id,
             name: t.program_name,
         },
+        refusal: t.refusal,
     }))
 }

@@ -63,6 +63,9 @@ fn migrations_digest() -> String {
         }
     }
     walk(&manifest_dir().join("migrations"), &mut files);
+    // The live functions are applied with the migrations: a change there is a new
+    // template too.
+    walk(&manifest_dir().join("sql/functions"), &mut files);
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {

@@ -27,4 +27,5 @@ mod settlements;
 mod smtp;
 mod stats;
 mod telemetry;
+mod verdicts;
 mod web;

@@ -18,7 +18,9 @@
 //! going up again must bring the service back whole. (So 000007's down leaves the
 //! statements' `content` and `sha256` nullable when statements drawn from their
 //! redemptions exist: the older schema wanted a stored CSV that was never written.)
-//! Each migration runs in its own transaction, as `passnum migrate` runs it.
+//! Each migration runs in its own transaction, as `passnum migrate` runs it; after the
+//! second "up", the functions files (`sql/functions/`) are applied again, as
+//! `passnum migrate` applies them after every run.
 //!
 //! Because the migrations are embedded from the `migrations/` folder and the test
 //! checks that it reverted as many as the folder holds, a migration added later is
@@ -250,10 +252,64 @@ async fn every_migration_goes_down_and_up_again_on_a_database_with_data() {
         .run_pending_migrations(passnum::db::MIGRATIONS)
         .unwrap_or_else(|e| panic!("a migration failed to go up again after going down: {e}"));
     assert_eq!(applied.len(), folders);
+    // As `passnum migrate` does after every run: the live functions files.
+    let mut conn = harness.into_inner();
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("the functions files apply after up, down, up");
     let second_up = schema_dump(&app.db.url);
     assert!(
         first_up == second_up,
         "the schema after up, down, up differs from the first up:\n{}",
         difference(&first_up, &second_up)
     );
+}
+
+/// The functions files are idempotent: applied again on a migrated database (which
+/// `passnum migrate` does at every run), they change nothing in the catalogue.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_files_applied_twice_change_nothing() {
+    let app = TestApp::spawn().await;
+    let before = schema_dump(&app.db.url);
+    assert!(
+        before.contains("FUNCTION public.ticket_verdict("),
+        "the template has the functions files applied"
+    );
+    let mut conn = app.db.connect().await;
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("applied again");
+    passnum::db::apply_functions(&mut conn)
+        .await
+        .expect("and again");
+    let after = schema_dump(&app.db.url);
+    assert!(
+        before == after,
+        "applying the functions files again changed the schema:\n{}",
+        difference(&before, &after)
+    );
+}
+
+/// A migration moves tables and data; the live body of a function is in
+/// `sql/functions/` only. Migrations after 000015 (which moved them there) define no function.
+#[test]
+fn no_migration_after_the_functions_files_defines_a_function() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    for entry in std::fs::read_dir(dir).expect("migrations folder").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let version = name.split('_').next().unwrap_or_default();
+        if version <= "2026-11-29-000015" {
+            continue;
+        }
+        for file in ["up.sql", "down.sql"] {
+            let Ok(sql) = std::fs::read_to_string(entry.path().join(file)) else {
+                continue;
+            };
+            let upper = sql.to_uppercase();
+            assert!(
+                !upper.contains("CREATE FUNCTION") && !upper.contains("CREATE OR REPLACE FUNCTION"),
+                "{name}/{file} defines a function: its body belongs in sql/functions/"
+            );
+        }
+    }
 }

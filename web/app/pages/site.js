@@ -1,16 +1,19 @@
 // Site agents, phone first: scan (camera or typed serial), a big clear answer, undo
 // during the grace period, today's scans, and the offline queue that syncs itself.
 
-import { h, title, clear, field, form, money, time, dateTime, parisToday, uuid, table, pill, toast } from '../dom.js';
+import { h, title, clear, field, form, money, time, parisToday, uuid, table, pill, toast } from '../dom.js';
 import { get, post, api, ApiError, SessionExpired } from '../api.js';
 import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
+import { describeRefusal } from '../refusals.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
 
 /** The big answer for an outcome: {tone, headline, detail}. */
 export function describe(outcome, problem, redemption) {
+  const refusal = describeRefusal(outcome, problem);
+  if (refusal) return refusal;
   switch (outcome) {
     case 'redeemed':
       return {
@@ -18,23 +21,6 @@ export function describe(outcome, problem, redemption) {
         headline: `Chèque accepté : ${money(redemption?.ticket?.value)}`,
         detail: `Chèque ${ticketName(redemption?.ticket)} encaissé à ${time(redemption?.redeemed_at)}. Le bénéficiaire peut suivre l’atelier.`,
       };
-    case 'already_redeemed': {
-      const when = problem?.redeemed_at ? dateTime(problem.redeemed_at) : '';
-      const by = problem?.by_your_site ? 'par votre lieu' : 'par un autre lieu';
-      return { tone: 'bad', headline: 'Refusé : chèque déjà encaissé', detail: `Ce chèque a déjà été encaissé ${by}${when ? ` le ${when}` : ''}. Il ne peut servir qu’une fois.` };
-    }
-    case 'ticket_expired':
-      return { tone: 'bad', headline: 'Refusé : chèque expiré', detail: 'La date de validité de ce chèque est passée.' };
-    case 'ticket_cancelled':
-      return { tone: 'bad', headline: 'Refusé : chèque annulé', detail: 'Ce chèque a été annulé (chéquier perdu ou volé). Orientez la personne vers son prescripteur.' };
-    case 'invalid_code':
-      return { tone: 'bad', headline: 'Refusé : ce n’est pas un chèque valide', detail: 'Ce code n’est pas celui d’un chèque Pass Numérique. Vérifiez le numéro saisi, caractère par caractère.' };
-    case 'label_inactive':
-      return { tone: 'bad', headline: 'Refusé : label suspendu ou échu', detail: 'Le label de votre lieu n’est pas actif : vous ne pouvez pas encaisser de chèque. Contactez l’opérateur du dispositif.' };
-    case 'outside_territory':
-      return { tone: 'bad', headline: 'Refusé : hors territoire', detail: 'Ce chèque est réservé à un autre territoire que celui de votre lieu.' };
-    case 'not_handed_out':
-      return { tone: 'bad', headline: 'Refusé : chèque pas encore remis', detail: 'Ce chèque vient d’un chéquier en stock, pas encore remis à un bénéficiaire. Le prescripteur doit d’abord le remettre.' };
     case 'too_many_attempts':
       return { tone: 'warn', headline: 'Trop d’essais', detail: problem?.detail || 'Trop de codes invalides : patientez quelques minutes avant de réessayer.' };
     default:

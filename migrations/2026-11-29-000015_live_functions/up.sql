@@ -1,0 +1,11 @@
+-- From this migration on, the live SQL functions and triggers are not in
+-- migrations: they are in sql/functions/*.sql, one idempotent file per area,
+-- re-applied after every migration run (src/db.rs, `apply_functions`). The older
+-- migrations that created or redefined a function stay as history (they have been
+-- applied); the live body of each function is in its functions file, and only there.
+-- A migration moves tables and data; it never copies a function body.
+--
+-- This one marks the point: right after it, the functions files add the verdict
+-- (`ticket_verdict`, sql/functions/redemption.sql) that `redeem_ticket` and
+-- `POST /tickets/verify` both ask.
+SELECT 1;
