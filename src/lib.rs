@@ -15,6 +15,7 @@ pub mod demo;
 pub mod documents;
 pub mod domain;
 pub mod error;
+pub mod french;
 pub mod idempotency;
 pub mod invitations;
 pub mod ledger;

@@ -179,7 +179,7 @@ impl Outcome {
                     "already_redeemed",
                     format!(
                         "Ce chèque a déjà été encaissé par {by} le {}.",
-                        french_time(redeemed_at)
+                        crate::french::date_time(redeemed_at, crate::french::TimeStyle::Spoken)
                     ),
                 )
                 .with_extension(

@@ -15,9 +15,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::documents::{CheckbookSheet, format_date, format_distance_km, format_euros};
+use crate::documents::CheckbookSheet;
 use crate::domain::Coordinates;
 use crate::error::ApiError;
+use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
@@ -40,7 +41,7 @@ fn site_lines(
             address,
             postcode,
             city,
-            distance: km.and_then(format_distance_km),
+            distance: km.and_then(french::distance_km),
         })
         .collect()
 }
@@ -58,8 +59,8 @@ pub fn checkbook_mail(
         number: sheet.number.clone(),
         program: sheet.program_name.clone(),
         tickets: sheet.tickets.len(),
-        total: format_euros(total),
-        valid_until: format_date(sheet.expires_on),
+        total: french::euros(total),
+        valid_until: french::date(sheet.expires_on),
         prescriber,
         sites: site_lines(sheet.nearby_sites.iter().map(|s| {
             (
@@ -118,9 +119,9 @@ pub async fn statements_ready(
             organization: org.name.clone(),
             number: statement.number.clone(),
             kind: statement_kind_words(&statement.kind).to_string(),
-            period_start: format_date(statement.period_start),
-            period_end: format_date(statement.period_end),
-            total: format_euros(statement.total),
+            period_start: french::date(statement.period_start),
+            period_end: french::date(statement.period_end),
+            total: french::euros(statement.total),
             lines: statement.lines,
         })
         .map_err(template_error)?;
@@ -217,8 +218,8 @@ pub async fn queue_expiry_reminders(
             number: book.number.clone(),
             program: book.program_name.clone(),
             unused: book.unused,
-            value: format_euros(book.unused_value),
-            valid_until: format_date(book.valid_until),
+            value: french::euros(book.unused_value),
+            valid_until: french::date(book.valid_until),
             sites: nearby_lines(nearby),
         })
         .map_err(template_error)?;
