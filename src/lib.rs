@@ -34,5 +34,6 @@ pub mod sessions;
 pub mod settlement;
 pub mod startup;
 pub mod stats;
+pub mod team;
 pub mod telemetry;
 pub mod web;

@@ -22,7 +22,6 @@ use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
-use crate::settlement::Statement;
 
 /// How many days before expiry beneficiaries are reminded of unused tickets.
 pub const REMINDER_DAYS: u64 = 30;
@@ -97,11 +96,27 @@ fn statement_kind_words(kind: &str) -> &'static str {
     }
 }
 
+/// A statement a settlement made, as its "statement ready" mail tells it. (Mail
+/// events take plain values: the settlement, a use case beside this one, calls them
+/// in its transaction, so they cannot depend on its types.)
+#[derive(Debug, Clone)]
+pub struct ReadyStatement<'a> {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub number: &'a str,
+    /// `site_payout`, `funder_bill`, `commission` or `credit_note`.
+    pub kind: &'a str,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub lines: i32,
+    pub total: Decimal,
+}
+
 /// One "statement ready" mail per statement made, to its organisation's address.
 /// Called once, at the end of the settlement's transaction.
 pub async fn statements_ready(
     conn: &mut AsyncPgConnection,
-    statements: &[Statement],
+    statements: &[ReadyStatement<'_>],
 ) -> Result<usize, ApiError> {
     let ids: Vec<Uuid> = statements.iter().map(|s| s.organization_id).collect();
     let organizations: std::collections::HashMap<Uuid, organizations::Organization> =
@@ -117,8 +132,8 @@ pub async fn statements_ready(
         };
         let content = templates::statement_ready(&templates::StatementReadyMail {
             organization: org.name.clone(),
-            number: statement.number.clone(),
-            kind: statement_kind_words(&statement.kind).to_string(),
+            number: statement.number.to_string(),
+            kind: statement_kind_words(statement.kind).to_string(),
             period_start: french::date(statement.period_start),
             period_end: french::date(statement.period_end),
             total: french::euros(statement.total),
