@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::NaiveTime;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use lettre::message::Mailbox;
@@ -105,6 +106,10 @@ pub struct Settings {
     pub session_idle_minutes: i64,
     /// …and at most this long after its login.
     pub session_max_hours: i64,
+    /// Whether `serve` runs the daily jobs (`expire`, `remind`: [`crate::jobs`])…
+    pub daily_jobs: bool,
+    /// …from this time of day, `HH:MM`, Paris time.
+    pub daily_jobs_at: String,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -138,6 +143,8 @@ struct Defaults {
     invitation_ttl_hours: i64,
     session_idle_minutes: i64,
     session_max_hours: i64,
+    daily_jobs: bool,
+    daily_jobs_at: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -169,9 +176,18 @@ const DEFAULTS: Defaults = Defaults {
     invitation_ttl_hours: 72,
     session_idle_minutes: 120,
     session_max_hours: 12,
+    daily_jobs: true,
+    daily_jobs_at: "03:30",
 };
 
 const MIN_SECRET_LEN: usize = 32;
+
+/// Parses `daily_jobs_at`: `HH:MM`, Paris time.
+pub fn parse_time_of_day(raw: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+        format!("PASSNUM_DAILY_JOBS_AT must be a time of day HH:MM (Paris time), such as 03:30, not {raw:?}")
+    })
+}
 
 /// Where the mails go.
 #[derive(Debug, Clone)]
@@ -322,6 +338,9 @@ impl Settings {
             generated_secrets: None,
             session_idle_minutes: DEFAULTS.session_idle_minutes,
             session_max_hours: DEFAULTS.session_max_hours,
+            // Tests that look at the daily jobs turn them on.
+            daily_jobs: false,
+            daily_jobs_at: DEFAULTS.daily_jobs_at.into(),
         }
     }
 
@@ -355,6 +374,7 @@ impl Settings {
         }
         self.check_public_url()?;
         self.mail()?;
+        self.daily_jobs_time()?;
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
         let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
@@ -373,6 +393,14 @@ impl Settings {
                 &format!("PASSNUM_TICKET_KEYS (ticket_keys, key {id})"),
                 &secret,
             )?;
+        }
+        if self.environment == Environment::Production && self.public_url_is_local() {
+            return Err(ConfigError::Invalid(format!(
+                "PASSNUM_PUBLIC_URL is not set (it is {:?}, this machine): in production the links \
+                 of the mails (invitations, password resets) must reach the web app, e.g. \
+                 PASSNUM_PUBLIC_URL=https://pass.example.org",
+                self.public_url
+            )));
         }
         Ok(())
     }
@@ -432,6 +460,32 @@ impl Settings {
             sending_timeout: Duration::from_secs(self.mail_sending_timeout_seconds),
             poll_interval: Duration::from_millis(self.mail_poll_interval_ms.max(10)),
         })
+    }
+
+    /// Whether `public_url` points to this machine (the default, `http://127.0.0.1:8080`):
+    /// links in mails then open only here.
+    pub fn public_url_is_local(&self) -> bool {
+        let rest = self.public_url.trim();
+        let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or_default()
+        } else {
+            authority.split(':').next().unwrap_or_default()
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        host.is_empty()
+            || host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+    }
+
+    /// `daily_jobs_at`, parsed (see [`parse_time_of_day`]).
+    pub fn daily_jobs_time(&self) -> Result<NaiveTime, ConfigError> {
+        parse_time_of_day(&self.daily_jobs_at).map_err(ConfigError::Invalid)
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -518,7 +572,20 @@ mod tests {
     fn production() -> Settings {
         let mut s = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
         s.environment = Environment::Production;
+        s.public_url = "https://pass.example.org".into();
         s
+    }
+
+    #[test]
+    fn the_time_of_day_is_parsed_or_refused_by_name() {
+        assert_eq!(
+            parse_time_of_day(" 00:00 ").unwrap(),
+            NaiveTime::from_hms_opt(0, 0, 0).unwrap()
+        );
+        for bad in ["", "3h30", "25:00", "03:60", "03:30:00"] {
+            let err = parse_time_of_day(bad).unwrap_err();
+            assert!(err.contains("PASSNUM_DAILY_JOBS_AT"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -579,6 +646,32 @@ mod tests {
                 .to_string()
                 .contains("PASSNUM_MAIL_FROM")
         );
+    }
+
+    #[test]
+    fn production_refuses_a_public_url_of_this_machine() {
+        for (url, local) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080/", true),
+            ("https://pass.localhost", true),
+            ("http://[::1]:8080", true),
+            ("http://0.0.0.0:8080", true),
+            ("http://127.0.1.1", true),
+            ("https://pass.example.org", false),
+            ("https://user@pass.example.org:8443/app", false),
+            ("http://192.168.1.20:8080", false),
+        ] {
+            let mut settings = production();
+            settings.public_url = url.into();
+            assert_eq!(settings.public_url_is_local(), local, "{url}");
+            let checked = settings.check();
+            assert_eq!(checked.is_err(), local, "{url}: {checked:?}");
+            if let Err(err) = checked {
+                assert!(err.to_string().contains("PASSNUM_PUBLIC_URL"), "{err}");
+            }
+            settings.environment = Environment::Development;
+            assert!(settings.check().is_ok(), "development: {url}");
+        }
     }
 
     #[test]

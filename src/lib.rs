@@ -18,6 +18,7 @@ pub mod error;
 pub mod french;
 pub mod idempotency;
 pub mod invitations;
+pub mod jobs;
 pub mod ledger;
 pub mod limits;
 pub mod mail;

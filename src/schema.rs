@@ -57,6 +57,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    job_runs (job, day) {
+        job -> Text,
+        day -> Date,
+        node -> Text,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Jsonb>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     ledger_accounts (id) {
         id -> Uuid,
         code -> Text,
@@ -345,4 +358,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);

@@ -31,6 +31,8 @@ pub struct Application {
     mail_worker: Option<tokio::task::JoinHandle<()>>,
     /// Reads the sessions revoked recently, stopped with the server.
     revocation_watch: tokio::task::JoinHandle<()>,
+    /// The daily jobs (`crate::jobs`), stopped with the server.
+    daily_jobs: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -61,6 +63,17 @@ impl Application {
                 mailer,
                 interval,
             )))
+        } else {
+            None
+        };
+        if settings.environment == crate::config::Environment::Development
+            && settings.public_url_is_local()
+        {
+            tracing::warn!(public_url = %settings.public_url, "PASSNUM_PUBLIC_URL is not set: the links of the mails (invitations, password resets) point to this machine and open nowhere else");
+        }
+        let daily_jobs = if settings.daily_jobs {
+            let at = settings.daily_jobs_time()?;
+            Some(tokio::spawn(crate::jobs::run(pool.clone(), at)))
         } else {
             None
         };
@@ -118,6 +131,7 @@ impl Application {
                 .service(web::redirect("/docs", "/docs/"))
                 .service(web::resource("/app/{path:.*}").route(web::get().to(crate::web::asset)))
                 .default_service(web::to(crate::web::fallback))
+                .wrap(from_fn(crate::web::compress_large_answers))
                 .wrap(from_fn(telemetry::record_metrics))
                 .wrap(from_fn(problem_safety_net))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
@@ -131,6 +145,7 @@ impl Application {
             server,
             mail_worker,
             revocation_watch,
+            daily_jobs,
         })
     }
 
@@ -144,6 +159,9 @@ impl Application {
             worker.abort();
         }
         self.revocation_watch.abort();
+        if let Some(jobs) = self.daily_jobs {
+            jobs.abort();
+        }
         result
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[(&str, &[&str])] = &[
     (
         "entry points",
-        &["main", "cli", "startup", "api", "web", "demo"],
+        &["main", "cli", "startup", "api", "web", "jobs", "demo"],
     ),
     (
         "use cases",

@@ -358,6 +358,21 @@ impl TestApp {
     /// what one node does, the other sees through the database only. It knows the
     /// operator of this one, if already made.
     pub async fn another_node(&self, options: Options) -> TestApp {
+        // Nodes of one deployment share its secrets: the second node gets the first
+        // one's, then whatever the test adjusts.
+        let token_secret = self.settings.token_secret.clone();
+        let ticket_keys = self.settings.ticket_keys.clone();
+        let adjust = options.adjust;
+        let options = Options {
+            adjust: Some(Box::new(move |settings: &mut Settings| {
+                settings.token_secret = token_secret;
+                settings.ticket_keys = ticket_keys;
+                if let Some(adjust) = adjust {
+                    adjust(settings);
+                }
+            })),
+            ..options
+        };
         let node = TestApp::spawn_on(self.db.clone(), options).await;
         if let Some(operator) = self.operator.get() {
             let _ = node.operator.set(operator.clone());
