@@ -1,28 +1,23 @@
 //! Authentication: argon2id password hashes, short-lived HS256 access tokens, the
-//! [`Caller`] extractor every protected handler takes. (The brakes on guessing are in
-//! [`crate::limits`].)
+//! [`Caller`] and what it may do. (The brakes on guessing are in [`crate::limits`].)
 //!
-//! An access token names its session (`sid`); the [`Caller`] extractor refuses it with
-//! 401 `session_revoked` once that session is revoked, from the node's in-memory view
-//! of recent revocations (see [`crate::sessions`] for why and how fast).
+//! An access token names its session (`sid`); the extractors of `api::caller` refuse
+//! it with 401 `session_revoked` once that session is revoked, from the node's
+//! in-memory view of recent revocations (see `sessions` for why and how fast). This
+//! module sits under the use cases, which take a [`Caller`]: it knows neither the HTTP
+//! state nor the sessions.
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
 use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::AppState;
 use crate::domain::{OrgKind, Role};
 use crate::error::ApiError;
-use crate::sessions::{self, Verdict};
 
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -166,94 +161,12 @@ impl Caller {
     }
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let authenticated = authenticate(req);
-        Box::pin(async move { authenticated?.await.map(|s| s.caller) })
-    }
-}
-
 /// The caller and the session its token belongs to (for the handlers that act on
 /// the caller's own session, such as a password change that ends the others).
 #[derive(Debug, Clone)]
 pub struct CallerSession {
     pub caller: Caller,
     pub session_id: Uuid,
-}
-
-impl FromRequest for CallerSession {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<CallerSession, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let authenticated = authenticate(req);
-        Box::pin(async move { authenticated?.await })
-    }
-}
-
-/// Checks the token now (no I/O), and returns what remains to check: the session,
-/// from the node's view of revocations, or from the database when that view is stale.
-fn authenticate(
-    req: &HttpRequest,
-) -> Result<impl std::future::Future<Output = Result<CallerSession, ApiError>> + 'static, ApiError>
-{
-    let claims = claims_of(req)?;
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state not configured")))?;
-    Ok(async move {
-        let verdict = state.revocations.verdict(claims.sid);
-        let revoked = match verdict {
-            Verdict::Revoked => true,
-            Verdict::Live => false,
-            Verdict::Unknown => {
-                let mut conn = state.conn().await?;
-                sessions::is_revoked(&mut conn, claims.sid).await?
-            }
-        };
-        if revoked {
-            return Err(sessions::revoked());
-        }
-        Ok(CallerSession {
-            caller: Caller {
-                user_id: claims.sub,
-                organization_id: claims.org,
-                kind: claims.kind,
-                role: claims.role,
-            },
-            session_id: claims.sid,
-        })
-    })
-}
-
-fn claims_of(req: &HttpRequest) -> Result<Claims, ApiError> {
-    let keys = req
-        .app_data::<web::Data<TokenKeys>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("token keys not configured")))?;
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::unauthenticated("Connectez-vous : cette action demande un jeton d'accès (en-tête Authorization: Bearer …).")
-        })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthenticated(
-                "L'en-tête Authorization doit avoir la forme « Bearer <jeton> ».",
-            )
-        })?;
-    keys.check(token).ok_or_else(|| {
-        ApiError::unauthenticated("Votre session n'est pas valide ou a expiré : reconnectez-vous.")
-    })
 }
 
 #[cfg(test)]

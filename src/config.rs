@@ -9,9 +9,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use chrono::NaiveTime;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use lettre::message::Mailbox;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +182,70 @@ const DEFAULTS: Defaults = Defaults {
 
 const MIN_SECRET_LEN: usize = 32;
 
+/// Parses `daily_jobs_at`: `HH:MM`, Paris time.
+pub fn parse_time_of_day(raw: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+        format!("PASSNUM_DAILY_JOBS_AT must be a time of day HH:MM (Paris time), such as 03:30, not {raw:?}")
+    })
+}
+
+/// Where the mails go.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// An SMTP server (`PASSNUM_SMTP_URL`, `smtp://` or `smtps://`, credentials in
+    /// the URL), waited for at most `timeout` per mail.
+    Smtp {
+        url: SecretString,
+        /// `host:port`, for the logs (never the credentials).
+        server: String,
+        timeout: Duration,
+    },
+    /// No SMTP URL (development): `.eml` files in this folder, `<data_dir>/mail/`.
+    Files(PathBuf),
+}
+
+/// The mail settings, parsed and checked at start-up: what the mail worker needs.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The sender (`PASSNUM_MAIL_FROM`).
+    pub from: Mailbox,
+    /// The sender's domain, the right-hand side of every Message-ID.
+    pub domain: String,
+    pub transport: MailTransport,
+    /// Wait before the second attempt of a mail, doubled after each failure…
+    pub retry_base: Duration,
+    /// …up to this long.
+    pub retry_max: Duration,
+    /// Attempts after which a mail that keeps failing is marked `failed` (≥ 1).
+    pub max_attempts: u32,
+    /// An attempt still `sending` after this long was cut short: try again.
+    pub sending_timeout: Duration,
+    /// How often the worker looks for mails due.
+    pub poll_interval: Duration,
+}
+
+/// The `host:port` of an SMTP URL, once the URL is known to be usable. The error
+/// never quotes the URL: it holds the password.
+fn smtp_server(url: &str) -> Result<String, ConfigError> {
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Err(ConfigError::Invalid(
+            "PASSNUM_SMTP_URL must start with smtp:// or smtps://".into(),
+        ));
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).map_err(|_| {
+        ConfigError::Invalid(
+            "PASSNUM_SMTP_URL is not a usable SMTP URL: smtp://[user:password@]host[:port][?tls=required|opportunistic] or smtps://[user:password@]host[:port]".into(),
+        )
+    })?;
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+    Ok(rest
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration could not be read: {0}")]
@@ -305,8 +372,9 @@ impl Settings {
                 "PASSNUM_SESSION_MAX_HOURS must be between 1 and 720 (30 days)".into(),
             ));
         }
-        crate::mail::check_settings(self).map_err(ConfigError::Invalid)?;
-        crate::jobs::parse_time(&self.daily_jobs_at).map_err(ConfigError::Invalid)?;
+        self.check_public_url()?;
+        self.mail()?;
+        self.daily_jobs_time()?;
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
         let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
@@ -337,6 +405,63 @@ impl Settings {
         Ok(())
     }
 
+    /// `public_url` starts the links of the mails: an `http(s)://` address.
+    fn check_public_url(&self) -> Result<(), ConfigError> {
+        let url = self.public_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "PASSNUM_PUBLIC_URL must be the web app's address, such as https://pass.example.org, not {:?}",
+                self.public_url
+            )));
+        }
+        Ok(())
+    }
+
+    /// The mail settings, parsed (see [`MailSettings`]); an error names what to fix
+    /// and never quotes the SMTP URL, which holds the password.
+    pub fn mail(&self) -> Result<MailSettings, ConfigError> {
+        let from: Mailbox = self.mail_from.parse().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "PASSNUM_MAIL_FROM must be an address such as \"Pass Numérique <ne-pas-repondre@example.org>\", not {:?} ({e})",
+                self.mail_from
+            ))
+        })?;
+        let domain = from.email.domain().to_string();
+        let transport = match self
+            .smtp_url
+            .as_ref()
+            .map(|u| u.expose_secret().trim())
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => MailTransport::Smtp {
+                server: smtp_server(url)?,
+                url: url.to_string().into(),
+                timeout: Duration::from_secs(self.smtp_timeout_seconds),
+            },
+            None => {
+                let dir = self.data_dir.join("mail");
+                MailTransport::Files(std::path::absolute(&dir).unwrap_or(dir))
+            }
+        };
+        if self.mail_max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_MAIL_MAX_ATTEMPTS must be at least 1".into(),
+            ));
+        }
+        Ok(MailSettings {
+            from,
+            domain,
+            transport,
+            retry_base: Duration::from_millis(self.mail_retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(self.mail_retry_max_seconds.max(1)),
+            max_attempts: self.mail_max_attempts,
+            sending_timeout: Duration::from_secs(self.mail_sending_timeout_seconds),
+            poll_interval: Duration::from_millis(self.mail_poll_interval_ms.max(10)),
+        })
+    }
+
     /// Whether `public_url` points to this machine (the default, `http://127.0.0.1:8080`):
     /// links in mails then open only here.
     pub fn public_url_is_local(&self) -> bool {
@@ -356,6 +481,11 @@ impl Settings {
             || host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+    }
+
+    /// `daily_jobs_at`, parsed (see [`parse_time_of_day`]).
+    pub fn daily_jobs_time(&self) -> Result<NaiveTime, ConfigError> {
+        parse_time_of_day(&self.daily_jobs_at).map_err(ConfigError::Invalid)
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -444,6 +574,78 @@ mod tests {
         s.environment = Environment::Production;
         s.public_url = "https://pass.example.org".into();
         s
+    }
+
+    #[test]
+    fn the_time_of_day_is_parsed_or_refused_by_name() {
+        assert_eq!(
+            parse_time_of_day(" 00:00 ").unwrap(),
+            NaiveTime::from_hms_opt(0, 0, 0).unwrap()
+        );
+        for bad in ["", "3h30", "25:00", "03:60", "03:30:00"] {
+            let err = parse_time_of_day(bad).unwrap_err();
+            assert!(err.contains("PASSNUM_DAILY_JOBS_AT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn mail_settings_are_parsed_and_smtp_credentials_never_printed() {
+        let mut settings = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
+        let mail = settings.mail().unwrap();
+        assert_eq!(mail.domain, "pass-numerique.localhost");
+        assert!(matches!(&mail.transport, MailTransport::Files(dir) if dir.ends_with("mail")));
+        assert_eq!(mail.max_attempts, settings.mail_max_attempts);
+        settings.smtp_url = Some("smtp://user:s3cret@127.0.0.1:2525".to_string().into());
+        match settings.mail().unwrap().transport {
+            MailTransport::Smtp { server, .. } => assert_eq!(server, "127.0.0.1:2525"),
+            other => panic!("{other:?}"),
+        }
+        for good in [
+            "smtps://user:s3cret@mail.example.org",
+            "smtp://mail.example.org:587?tls=required",
+        ] {
+            settings.smtp_url = Some(good.to_string().into());
+            assert!(settings.mail().is_ok(), "{good}");
+        }
+        for bad in [
+            "http://user:s3cret@host",
+            "smtp://user:s3cret@",
+            "smtp://host?tls=maybe",
+        ] {
+            settings.smtp_url = Some(bad.to_string().into());
+            let err = settings.mail().unwrap_err().to_string();
+            assert!(err.contains("PASSNUM_SMTP_URL"), "{bad}: {err}");
+            assert!(!err.contains("s3cret"), "{bad}: {err}");
+            assert!(settings.check().is_err(), "{bad}");
+        }
+        settings.smtp_url = None;
+        settings.public_url = "pass.example.org".into();
+        assert!(
+            settings
+                .check_public_url()
+                .unwrap_err()
+                .to_string()
+                .contains("PASSNUM_PUBLIC_URL")
+        );
+        settings.public_url = "https://pass.example.org".into();
+        assert!(settings.check_public_url().is_ok());
+        settings.mail_max_attempts = 0;
+        assert!(
+            settings
+                .mail()
+                .unwrap_err()
+                .to_string()
+                .contains("PASSNUM_MAIL_MAX_ATTEMPTS")
+        );
+        settings.mail_max_attempts = 3;
+        settings.mail_from = "not an address".into();
+        assert!(
+            settings
+                .mail()
+                .unwrap_err()
+                .to_string()
+                .contains("PASSNUM_MAIL_FROM")
+        );
     }
 
     #[test]

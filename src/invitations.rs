@@ -72,12 +72,6 @@ impl InvitationSettings {
     }
 }
 
-fn paris_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Paris)
-        .format("%d/%m/%Y à %H:%M")
-        .to_string()
-}
-
 /// Records an invitation for `user` and its mail, in the caller's transaction.
 /// Earlier invitations of the user stop working.
 pub async fn invite(
@@ -113,7 +107,7 @@ pub async fn invite(
             crate::domain::Role::Agent => "agent".into(),
         },
         link: settings.link(&token),
-        expires: paris_time(expires_at),
+        expires: crate::french::date_time(expires_at, crate::french::TimeStyle::Sentence),
     })
     .map_err(ApiError::internal)?;
     mail::enqueue(

@@ -89,13 +89,6 @@ fn remind(conn: &mut AsyncPgConnection, today: NaiveDate) -> JobFuture<'_> {
     })
 }
 
-/// Parses `daily_jobs_at`: `HH:MM`, Paris time.
-pub fn parse_time(raw: &str) -> Result<NaiveTime, String> {
-    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
-        format!("PASSNUM_DAILY_JOBS_AT must be a time of day HH:MM (Paris time), such as 03:30, not {raw:?}")
-    })
-}
-
 /// The French day whose jobs are due at `now`, once the Paris time of day reached
 /// `at`; `None` before. Comparing (rather than waiting for the exact minute) also
 /// covers a time skipped when clocks go forward.
@@ -245,6 +238,7 @@ pub async fn run(pool: DbPool, at: NaiveTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_time_of_day as parse_time;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -274,18 +268,6 @@ mod tests {
             due_day(utc("2026-03-29T01:00:00Z"), skipped),
             Some(day("2026-03-29"))
         );
-    }
-
-    #[test]
-    fn the_time_of_day_is_parsed_or_refused_by_name() {
-        assert_eq!(
-            parse_time(" 00:00 ").unwrap(),
-            NaiveTime::from_hms_opt(0, 0, 0).unwrap()
-        );
-        for bad in ["", "3h30", "25:00", "03:60", "03:30:00"] {
-            let err = parse_time(bad).unwrap_err();
-            assert!(err.contains("PASSNUM_DAILY_JOBS_AT"), "{bad}: {err}");
-        }
     }
 
     #[test]

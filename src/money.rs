@@ -83,9 +83,9 @@ impl Money {
         Money::from_decimal_unchecked(self.0 * Decimal::from(n))
     }
 
-    /// French display: "10,00 €".
+    /// French display: "10,00 €", "1 250,00 €" (see [`crate::french::euros`]).
     pub fn french(&self) -> String {
-        format!("{} €", self.0.to_string().replace('.', ","))
+        crate::french::euros(self.0)
     }
 }
 

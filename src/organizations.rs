@@ -515,13 +515,6 @@ pub async fn nearby_sites(
     Ok(found)
 }
 
-/// A change to a user: its role, whether it may log in. Absent fields stay.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UserChange {
-    pub role: Option<Role>,
-    pub active: Option<bool>,
-}
-
 /// Who may change a user, given the caller and the user's role before and after:
 /// an organisation's admins (the operator's for any organisation); the operator's
 /// agents only for users who are not admins and stay so. Organisation scoping (404)
@@ -545,77 +538,4 @@ pub fn may_manage_user(
         ));
     }
     Ok(())
-}
-
-/// Changes the user `user_id` of `organization_id` (404 for another organisation's),
-/// in one transaction: deactivating ends its sessions and its password reset links,
-/// demoting an admin ends its sessions (its tokens carry its role); an organisation
-/// always keeps one active admin (409 `last_admin`). Changes of one organisation's
-/// users are serialised (its row is locked), so two admins cannot remove each other
-/// at once. Returns the user and the sessions ended.
-pub async fn update_user(
-    conn: &mut AsyncPgConnection,
-    caller: &crate::auth::Caller,
-    organization_id: Uuid,
-    user_id: Uuid,
-    change: UserChange,
-) -> Result<(User, Vec<Uuid>), ApiError> {
-    use crate::sessions::{self, RevokeReason};
-    let caller = caller.clone();
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        organizations::table
-            .find(organization_id)
-            .select(organizations::id)
-            .for_no_key_update()
-            .first::<Uuid>(conn)
-            .await
-            .optional()?
-            .ok_or_else(ApiError::not_found)?;
-        let user: User = users::table
-            .find(user_id)
-            .filter(users::organization_id.eq(organization_id))
-            .select(User::as_select())
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(ApiError::not_found)?;
-        let current = user.role();
-        let role = change.role.unwrap_or(current);
-        let active = change.active.unwrap_or(user.active);
-        may_manage_user(&caller, current, role)?;
-        let loses_an_admin =
-            current == Role::Admin && user.active && (role != Role::Admin || !active);
-        if loses_an_admin {
-            let others: i64 = users::table
-                .filter(users::organization_id.eq(organization_id))
-                .filter(users::role.eq(Role::Admin.as_str()))
-                .filter(users::active.eq(true))
-                .filter(users::id.ne(user_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if others == 0 {
-                return Err(ApiError::conflict(
-                    "last_admin",
-                    "C'est le dernier administrateur actif de l'organisation : nommez-en un autre avant de le retirer.",
-                ));
-            }
-        }
-        let updated = diesel::update(users::table.find(user_id))
-            .set((users::role.eq(role.as_str()), users::active.eq(active)))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await?;
-        let mut ended = Vec::new();
-        if user.active && !active {
-            ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::Deactivated)
-                .await?;
-            crate::passwords::cancel_resets(conn, user_id).await?;
-        } else if current == Role::Admin && role != Role::Admin {
-            ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::RoleChanged)
-                .await?;
-        }
-        Ok((updated, ended))
-    })
-    .await
 }

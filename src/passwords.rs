@@ -106,12 +106,6 @@ pub async fn change(
     .await
 }
 
-fn paris_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Paris)
-        .format("%d/%m/%Y à %H:%M")
-        .to_string()
-}
-
 /// Records a reset link for the active user of `email`, if there is one, and its mail,
 /// in one transaction; earlier links of that user stop working. Says nothing of
 /// whether the account exists.
@@ -155,7 +149,7 @@ pub async fn request_reset(
         let content = templates::password_reset(&templates::PasswordResetMail {
             email: user.email.clone(),
             link: format!("{public_url}/mot-de-passe?token={}", token.expose()),
-            expires: paris_time(expires_at),
+            expires: crate::french::date_time(expires_at, crate::french::TimeStyle::Sentence),
         })
         .map_err(ApiError::internal)?;
         mail::enqueue(

@@ -356,13 +356,6 @@ pub fn in_settled_period() -> ApiError {
     .with_retry_after(5)
 }
 
-/// "23/11/2026 à 14 h 05" in Paris time.
-pub fn french_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Paris)
-        .format("%d/%m/%Y à %H h %M")
-        .to_string()
-}
-
 /// Undoes a mistaken scan within the grace period, by the site that scanned.
 pub async fn reverse(
     conn: &mut AsyncPgConnection,

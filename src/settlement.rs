@@ -879,7 +879,20 @@ pub async fn settle(
             .await?;
         }
     }
-    crate::mail::events::statements_ready(conn, &made).await?;
+    let ready: Vec<_> = made
+        .iter()
+        .map(|s| crate::mail::events::ReadyStatement {
+            id: s.id,
+            organization_id: s.organization_id,
+            number: &s.number,
+            kind: &s.kind,
+            period_start: s.period_start,
+            period_end: s.period_end,
+            lines: s.lines,
+            total: s.total,
+        })
+        .collect();
+    crate::mail::events::statements_ready(conn, &ready).await?;
     Ok((settlement, made))
 }
 

@@ -42,7 +42,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
         let mail_worker = if settings.mail_worker {
-            let mailer = Mailer::from_settings(&settings).map_err(|e| anyhow::anyhow!(e))?;
+            let mail_settings = settings.mail()?;
+            let mailer = Mailer::new(&mail_settings).map_err(|e| anyhow::anyhow!(e))?;
             if let Some(folder) = mailer.folder() {
                 if settings.environment == crate::config::Environment::Production {
                     tracing::warn!(
@@ -56,7 +57,7 @@ impl Application {
                     );
                 }
             }
-            let interval = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
+            let interval = mail_settings.poll_interval;
             Some(tokio::spawn(mail::worker::run(
                 pool.clone(),
                 mailer,
@@ -71,21 +72,24 @@ impl Application {
             tracing::warn!(public_url = %settings.public_url, "PASSNUM_PUBLIC_URL is not set: the links of the mails (invitations, password resets) point to this machine and open nowhere else");
         }
         let daily_jobs = if settings.daily_jobs {
-            let at =
-                crate::jobs::parse_time(&settings.daily_jobs_at).map_err(|e| anyhow::anyhow!(e))?;
+            let at = settings.daily_jobs_time()?;
             Some(tokio::spawn(crate::jobs::run(pool.clone(), at)))
         } else {
             None
         };
         let revocations = crate::sessions::Revocations::new();
         let window = Duration::from_secs(settings.login_failure_window_seconds);
+        // The metrics and the trusted proxies are app data of their own: the
+        // middleware of `telemetry` reads them without knowing the API's state.
+        let metrics = web::Data::new(Metrics::new()?);
+        let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         let state = web::Data::new(AppState {
             pool,
             login: Brakes {
                 per_account: FailureLimiter::new(settings.login_max_failures_per_email, window),
                 per_address: FailureLimiter::new(settings.login_max_failures_per_ip, window),
             },
-            metrics: Metrics::new()?,
+            metrics: metrics.clone(),
             scan_limits: Brakes {
                 per_account: FailureLimiter::new(
                     settings.scan_max_failures_per_user,
@@ -118,6 +122,8 @@ impl Application {
                 .openapi(api::base_document())
                 .app_data(state.clone())
                 .app_data(keys.clone())
+                .app_data(metrics.clone())
+                .app_data(trusted_proxies.clone())
                 .configure(|cfg| extract::configure_extractors(cfg, body_limit))
                 .configure(api::routes)
                 .split_for_parts();

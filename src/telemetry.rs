@@ -30,6 +30,7 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
+use crate::client_addr::{self, TrustedProxies};
 use crate::config::LogFormat;
 use crate::db::DbPool;
 
@@ -150,7 +151,7 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = method_label(req.method());
-    let metrics = req.app_data::<web::Data<crate::api::AppState>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let mut response = next.call(req).await;
     if let (Ok(res), Some(id)) = (&mut response, request_id)
@@ -159,7 +160,7 @@ pub async fn record_metrics(
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
-    if let Some(state) = metrics {
+    if let Some(metrics) = metrics {
         let (route, status) = match &response {
             Ok(res) => (
                 res.request()
@@ -172,9 +173,7 @@ pub async fn record_metrics(
                 err.as_response_error().status_code().as_u16(),
             ),
         };
-        state
-            .metrics
-            .observe(&route, method, status, started.elapsed().as_secs_f64());
+        metrics.observe(&route, method, status, started.elapsed().as_secs_f64());
     }
     response
 }
@@ -279,8 +278,8 @@ impl RootSpanBuilder for RedactingRootSpan {
             .map(|id| id.to_string())
             .unwrap_or_default();
         let client_ip = request
-            .app_data::<web::Data<crate::api::AppState>>()
-            .and_then(|state| state.client_ip(request.request()))
+            .app_data::<web::Data<TrustedProxies>>()
+            .and_then(|trusted| client_addr::client_ip(request.request(), trusted))
             .map(|ip| ip.to_string())
             .unwrap_or_default();
         tracing::info_span!(

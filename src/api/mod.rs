@@ -16,6 +16,7 @@ use crate::limits::Brakes;
 use crate::telemetry::Metrics;
 
 pub mod auth;
+pub mod caller;
 pub mod checkbooks;
 pub mod extract;
 pub mod invitations;
@@ -36,7 +37,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Brakes on password guessing: per (e-mail, address) pair, per address.
     pub login: Brakes,
-    pub metrics: Metrics,
+    /// The same registry as the app data the metrics middleware reads.
+    pub metrics: actix_web::web::Data<Metrics>,
     /// Signs and checks ticket codes.
     pub codes: crate::codes::CodeKeys,
     /// Brakes on guessing codes and serials (per user, per IP address).

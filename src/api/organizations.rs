@@ -16,9 +16,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::invitations::{self, InvitationSettings};
-use crate::organizations::{
-    self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User, UserChange,
-};
+use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -470,13 +468,13 @@ pub async fn update_user(
     if !caller.can_see_organization(organization_id) {
         return Err(ApiError::not_found());
     }
-    let change = UserChange {
+    let change = crate::team::UserChange {
         role: body.role,
         active: body.active,
     };
     let mut conn = state.conn().await?;
     let (user, ended) =
-        orgs::update_user(&mut conn, &caller, organization_id, user_id, change).await?;
+        crate::team::update_user(&mut conn, &caller, organization_id, user_id, change).await?;
     state.revocations.note(&ended);
     Ok(web::Json(UserView::from(user)))
 }

@@ -145,7 +145,7 @@ pub fn refusal_error(refusal: Refusal, prior: Option<Prior>) -> ApiError {
             match prior {
                 Some(p) => format!(
                     "Ce chèque a déjà été encaissé par {by} le {}.",
-                    redemptions::french_time(p.redeemed_at)
+                    crate::french::date_time(p.redeemed_at, crate::french::TimeStyle::Spoken)
                 ),
                 None => "Ce chèque a déjà été encaissé.".to_string(),
             }

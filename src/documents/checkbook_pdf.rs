@@ -31,7 +31,7 @@ use super::page::{
     ACCENT, Color, INK, MM, MUTED, PAGE_HEIGHT, PAGE_WIDTH, PANEL, Pen, fill, fit, truncate, wrap,
 };
 use super::qr::{QUIET_ZONE_MODULES, dark_runs, qr_symbol};
-use super::{format_date, format_distance_km, format_euros};
+use crate::french;
 
 /// Most tickets one checkbook may hold.
 pub const MAX_TICKETS_PER_CHECKBOOK: usize = 20;
@@ -259,7 +259,7 @@ fn draw_header(pen: &mut Pen, sheet: &CheckbookSheet) {
     pen.text(&fonts.mono_bold, size, INK, nx, cursor, &number);
 
     cursor += 12.0;
-    let line = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
+    let line = format!("Valable jusqu'au {}", french::date(sheet.expires_on));
     pen.text(&fonts.bold, 8.5, INK, lx, cursor, &line);
     cursor += 11.0;
     let line = truncate(
@@ -335,7 +335,7 @@ fn draw_nearby_sites(pen: &mut Pen, x: f32, y: f32, sites: &[NearbySite]) {
         cursor += 10.0;
         let distance = site
             .distance_km
-            .and_then(format_distance_km)
+            .and_then(french::distance_km)
             .map(|d| format!("à {d}"))
             .unwrap_or_default();
         let distance_width = fonts.regular.width(&distance, 7.5);
@@ -379,7 +379,7 @@ fn draw_coupon(
         pen.text(&fonts.bold, 7.5, ACCENT, tx, cursor, &line);
     }
     cursor += 23.0;
-    let value = format_euros(coupon.value);
+    let value = french::euros(coupon.value);
     let (value, size) = fit(&fonts.bold, &value, 22.0, 12.0, width);
     pen.text(&fonts.bold, size, INK, tx, cursor, &value);
 
@@ -390,7 +390,7 @@ fn draw_coupon(
     pen.text(&fonts.mono_bold, size, INK, tx, cursor, &serial);
 
     cursor += 12.0;
-    let validity = format!("Valable jusqu'au {}", format_date(sheet.expires_on));
+    let validity = format!("Valable jusqu'au {}", french::date(sheet.expires_on));
     let validity = truncate(&fonts.bold, &validity, 7.5, width);
     pen.text(&fonts.bold, 7.5, INK, tx, cursor, &validity);
     cursor += 1.0;
@@ -532,10 +532,10 @@ fn ticket_summary(tickets: &[Coupon]) -> String {
     match tickets.first() {
         Some(first) if tickets.iter().all(|t| t.value == first.value) && count > 1 => format!(
             "{count} {noun} de {} – total {}",
-            format_euros(first.value),
-            format_euros(total)
+            french::euros(first.value),
+            french::euros(total)
         ),
-        _ => format!("{count} {noun} – total {}", format_euros(total)),
+        _ => format!("{count} {noun} – total {}", french::euros(total)),
     }
 }
 

@@ -49,8 +49,8 @@ use krilla::{Document, SerializeSettings};
 use rust_decimal::Decimal;
 
 use super::fonts::fonts;
-use super::format_date;
 use super::page::{PAGE_HEIGHT, PAGE_WIDTH, Pen};
+use crate::french;
 use layout::{Block, Layout};
 
 mod layout;
@@ -339,39 +339,9 @@ fn plain(text: &str) -> String {
 fn period_text(doc: &StatementDocument) -> String {
     format!(
         "du {} au {}",
-        format_date(doc.period_start),
-        format_date(doc.period_end)
+        french::date(doc.period_start),
+        french::date(doc.period_end)
     )
-}
-
-/// A rate as a percentage: `0.04` → `4,00 %`, `0.33335` → `33,335 %` (at least
-/// two decimals, never fewer than the rate has).
-fn format_rate(rate: Decimal) -> String {
-    let Some(percent) = rate.checked_mul(Decimal::ONE_HUNDRED) else {
-        return "—".to_owned();
-    };
-    let mut percent = if percent.is_zero() {
-        Decimal::ZERO
-    } else {
-        percent.normalize()
-    };
-    if percent.scale() < 2 {
-        percent.rescale(2);
-    }
-    format!("{} %", percent.to_string().replace('.', ","))
-}
-
-/// A count with thousands separated by spaces: `10 000`.
-fn format_count(count: usize) -> String {
-    let digits = count.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// A SIRET of 14 digits grouped `123 456 789 00012`; anything else as given.
@@ -388,11 +358,4 @@ fn format_siret(siret: &str) -> String {
     } else {
         siret.trim().to_owned()
     }
-}
-
-/// "23/11/2026 14:05" in Paris time.
-fn paris_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Paris)
-        .format("%d/%m/%Y %H:%M")
-        .to_string()
 }

@@ -378,32 +378,3 @@ fn qr_svg_is_an_svg_document() {
     );
     assert!(qr_svg("").is_err());
 }
-
-#[test]
-fn french_formatting() {
-    let cases = [
-        (Decimal::new(1000, 2), "10,00 €"),
-        (Decimal::new(5, 0), "5,00 €"),
-        (Decimal::new(125050, 2), "1 250,50 €"),
-        (Decimal::new(100000000, 2), "1 000 000,00 €"),
-        (Decimal::new(-300, 2), "-3,00 €"),
-        (Decimal::new(1005, 3), "1,01 €"),
-        (Decimal::new(-1, 3), "0,00 €"),
-    ];
-    for (value, expected) in cases {
-        assert_eq!(format_euros(value), expected, "format_euros({value})");
-    }
-    assert_eq!(
-        format_date(NaiveDate::from_ymd_opt(2027, 12, 31).unwrap()),
-        "31/12/2027"
-    );
-    assert_eq!(
-        format_date(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap()),
-        "05/03/2026"
-    );
-    assert_eq!(format_distance_km(2.44).as_deref(), Some("2,4 km"));
-    assert_eq!(format_distance_km(0.0).as_deref(), Some("0,0 km"));
-    assert_eq!(format_distance_km(11.3).as_deref(), Some("11 km"));
-    assert_eq!(format_distance_km(f64::NAN), None);
-    assert_eq!(format_distance_km(-1.0), None);
-}

@@ -15,13 +15,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::documents::{CheckbookSheet, format_date, format_distance_km, format_euros};
+use crate::documents::CheckbookSheet;
 use crate::domain::Coordinates;
 use crate::error::ApiError;
+use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
-use crate::settlement::Statement;
 
 /// How many days before expiry beneficiaries are reminded of unused tickets.
 pub const REMINDER_DAYS: u64 = 30;
@@ -40,7 +40,7 @@ fn site_lines(
             address,
             postcode,
             city,
-            distance: km.and_then(format_distance_km),
+            distance: km.and_then(french::distance_km),
         })
         .collect()
 }
@@ -58,8 +58,8 @@ pub fn checkbook_mail(
         number: sheet.number.clone(),
         program: sheet.program_name.clone(),
         tickets: sheet.tickets.len(),
-        total: format_euros(total),
-        valid_until: format_date(sheet.expires_on),
+        total: french::euros(total),
+        valid_until: french::date(sheet.expires_on),
         prescriber,
         sites: site_lines(sheet.nearby_sites.iter().map(|s| {
             (
@@ -96,11 +96,27 @@ fn statement_kind_words(kind: &str) -> &'static str {
     }
 }
 
+/// A statement a settlement made, as its "statement ready" mail tells it. (Mail
+/// events take plain values: the settlement, a use case beside this one, calls them
+/// in its transaction, so they cannot depend on its types.)
+#[derive(Debug, Clone)]
+pub struct ReadyStatement<'a> {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub number: &'a str,
+    /// `site_payout`, `funder_bill`, `commission` or `credit_note`.
+    pub kind: &'a str,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub lines: i32,
+    pub total: Decimal,
+}
+
 /// One "statement ready" mail per statement made, to its organisation's address.
 /// Called once, at the end of the settlement's transaction.
 pub async fn statements_ready(
     conn: &mut AsyncPgConnection,
-    statements: &[Statement],
+    statements: &[ReadyStatement<'_>],
 ) -> Result<usize, ApiError> {
     let ids: Vec<Uuid> = statements.iter().map(|s| s.organization_id).collect();
     let organizations: std::collections::HashMap<Uuid, organizations::Organization> =
@@ -116,11 +132,11 @@ pub async fn statements_ready(
         };
         let content = templates::statement_ready(&templates::StatementReadyMail {
             organization: org.name.clone(),
-            number: statement.number.clone(),
-            kind: statement_kind_words(&statement.kind).to_string(),
-            period_start: format_date(statement.period_start),
-            period_end: format_date(statement.period_end),
-            total: format_euros(statement.total),
+            number: statement.number.to_string(),
+            kind: statement_kind_words(statement.kind).to_string(),
+            period_start: french::date(statement.period_start),
+            period_end: french::date(statement.period_end),
+            total: french::euros(statement.total),
             lines: statement.lines,
         })
         .map_err(template_error)?;
@@ -217,8 +233,8 @@ pub async fn queue_expiry_reminders(
             number: book.number.clone(),
             program: book.program_name.clone(),
             unused: book.unused,
-            value: format_euros(book.unused_value),
-            valid_until: format_date(book.valid_until),
+            value: french::euros(book.unused_value),
+            valid_until: french::date(book.valid_until),
             sites: nearby_lines(nearby),
         })
         .map_err(template_error)?;

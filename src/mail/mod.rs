@@ -33,7 +33,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Settings;
 use crate::db::DbError;
 use crate::schema::outbox;
 
@@ -248,9 +247,4 @@ pub async fn list(
         query = query.filter(outbox::id.gt(after));
     }
     Ok(query.load(conn).await?)
-}
-
-/// Refuses mail settings the service cannot run with, naming what to fix.
-pub fn check_settings(settings: &Settings) -> Result<(), String> {
-    worker::Mailer::check(settings)
 }

@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::config::Settings;
+use crate::config::{MailSettings, MailTransport, Settings};
 use crate::db::{DbError, DbPool};
 use crate::schema::outbox;
 
@@ -119,89 +119,41 @@ pub struct Mailer {
     pub batch: i64,
 }
 
-/// The host and port of an SMTP URL, without its credentials.
-fn server_of(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
-    rest.split(['/', '?'])
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn parse_from(settings: &Settings) -> Result<(Mailbox, String), String> {
-    let from: Mailbox = settings.mail_from.parse().map_err(|e| {
-        format!(
-            "PASSNUM_MAIL_FROM must be an address such as \"Pass Numérique <ne-pas-repondre@example.org>\", not {:?} ({e})",
-            settings.mail_from
-        )
-    })?;
-    let domain = from.email.domain().to_string();
-    Ok((from, domain))
-}
-
-fn smtp_transport(
-    url: &str,
-    timeout: Duration,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-        return Err("PASSNUM_SMTP_URL must start with smtp:// or smtps://".into());
-    }
-    // The error may quote the URL: never print it, it holds the password.
-    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-        .map(|b| b.timeout(Some(timeout)).build())
-        .map_err(|_| {
-            "PASSNUM_SMTP_URL is not a usable SMTP URL: smtp://[user:password@]host[:port][?tls=required|opportunistic] or smtps://[user:password@]host[:port]".to_string()
-        })
-}
-
 impl Mailer {
-    /// Refuses mail settings the service cannot run with, naming what to fix.
-    pub fn check(settings: &Settings) -> Result<(), String> {
-        let url = settings.public_url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.contains(char::is_whitespace)
-        {
-            return Err(format!(
-                "PASSNUM_PUBLIC_URL must be the web app's address, such as https://pass.example.org, not {:?}",
-                settings.public_url
-            ));
-        }
-        Mailer::from_settings(settings).map(|_| ())
-    }
-
-    pub fn from_settings(settings: &Settings) -> Result<Mailer, String> {
-        let (from, domain) = parse_from(settings)?;
-        let transport = match settings
-            .smtp_url
-            .as_ref()
-            .map(|u| u.expose_secret().trim())
-            .filter(|u| !u.is_empty())
-        {
-            Some(url) => Transport::Smtp {
-                transport: smtp_transport(url, Duration::from_secs(settings.smtp_timeout_seconds))?,
-                server: server_of(url),
+    /// The mailer of the checked mail settings (see [`Settings::mail`]).
+    pub fn new(mail: &MailSettings) -> Result<Mailer, String> {
+        let transport = match &mail.transport {
+            MailTransport::Smtp {
+                url,
+                server,
+                timeout,
+            } => Transport::Smtp {
+                // The error may quote the URL: never print it, it holds the password.
+                transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map(|b| b.timeout(Some(*timeout)).build())
+                    .map_err(|_| "PASSNUM_SMTP_URL is not a usable SMTP URL".to_string())?,
+                server: server.clone(),
             },
-            None => {
-                let dir = settings.data_dir.join("mail");
-                Transport::Files(std::path::absolute(&dir).unwrap_or(dir))
-            }
+            MailTransport::Files(dir) => Transport::Files(dir.clone()),
         };
-        if settings.mail_max_attempts == 0 {
-            return Err("PASSNUM_MAIL_MAX_ATTEMPTS must be at least 1".into());
-        }
         Ok(Mailer {
             transport,
-            from,
-            domain,
+            from: mail.from.clone(),
+            domain: mail.domain.clone(),
             policy: RetryPolicy {
-                base: Duration::from_millis(settings.mail_retry_base_ms.max(1)),
-                max: Duration::from_secs(settings.mail_retry_max_seconds.max(1)),
-                max_attempts: settings.mail_max_attempts,
+                base: mail.retry_base,
+                max: mail.retry_max,
+                max_attempts: mail.max_attempts,
             },
-            sending_timeout: Duration::from_secs(settings.mail_sending_timeout_seconds),
+            sending_timeout: mail.sending_timeout,
             batch: 20,
         })
+    }
+
+    /// [`Mailer::new`] from the whole settings.
+    pub fn from_settings(settings: &Settings) -> Result<Mailer, String> {
+        let mail = settings.mail().map_err(|e| e.to_string())?;
+        Mailer::new(&mail)
     }
 
     /// Where mails go, for the start-up log.
@@ -443,38 +395,15 @@ mod tests {
     }
 
     #[test]
-    fn smtp_urls_are_checked_and_their_credentials_never_printed() {
+    fn the_mailer_names_where_mails_go_never_the_credentials() {
         let mut settings = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
         settings.smtp_url = Some("smtp://user:s3cret@127.0.0.1:2525".to_string().into());
         let mailer = Mailer::from_settings(&settings).unwrap();
         assert_eq!(mailer.destination(), "SMTP server 127.0.0.1:2525");
-        settings.smtp_url = Some("smtps://user:s3cret@mail.example.org".to_string().into());
-        assert!(Mailer::from_settings(&settings).is_ok());
-        settings.smtp_url = Some(
-            "smtp://mail.example.org:587?tls=required"
-                .to_string()
-                .into(),
-        );
-        assert!(Mailer::from_settings(&settings).is_ok());
-        for bad in [
-            "http://user:s3cret@host",
-            "smtp://user:s3cret@",
-            "smtp://host?tls=maybe",
-        ] {
-            settings.smtp_url = Some(bad.to_string().into());
-            let err = Mailer::from_settings(&settings).err().unwrap();
-            assert!(err.contains("PASSNUM_SMTP_URL"), "{bad}: {err}");
-            assert!(!err.contains("s3cret"), "{bad}: {err}");
-        }
+        assert_eq!(mailer.domain, "pass-numerique.localhost");
         settings.smtp_url = None;
-        settings.public_url = "pass.example.org".into();
-        assert!(
-            Mailer::check(&settings)
-                .unwrap_err()
-                .contains("PASSNUM_PUBLIC_URL")
-        );
-        settings.public_url = "https://pass.example.org".into();
-        assert!(Mailer::check(&settings).is_ok());
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        assert!(mailer.folder().is_some_and(|f| f.ends_with("mail")));
         settings.mail_from = "not an address".into();
         assert!(
             Mailer::from_settings(&settings)

@@ -13,11 +13,8 @@ use super::super::page::{
     PANEL, Pen, Style, cell, columns, fit_text, paginate, show, show_fitted, show_right, truncate,
     wrap,
 };
-use super::super::{format_date, format_euros};
-use super::{
-    Party, StatementDocument, StatementError, StatementLine, format_count, format_rate,
-    format_siret, paris_time, period_text,
-};
+use super::{Party, StatementDocument, StatementError, StatementLine, format_siret, period_text};
+use crate::french::{self, TimeStyle};
 
 // ---------------------------------------------------------------------------
 // Geometry, in PDF points, origin at the top left, y downwards.
@@ -474,7 +471,7 @@ impl<'a> Layout<'a> {
             y + 11.0,
             label,
         );
-        let issued = format!("Date d'émission : {}", format_date(doc.issued_on));
+        let issued = format!("Date d'émission : {}", french::date(doc.issued_on));
         show_right(
             pen,
             Style(&fonts.regular, 8.5, INK),
@@ -512,7 +509,7 @@ impl<'a> Layout<'a> {
             top + 19.0,
             doc.kind.total_label(),
         );
-        let count = format!("Nombre de lignes : {}", format_count(doc.lines.len()));
+        let count = format!("Nombre de lignes : {}", french::count(doc.lines.len()));
         show(
             pen,
             Style(&fonts.regular, 8.0, MUTED),
@@ -520,7 +517,7 @@ impl<'a> Layout<'a> {
             top + 34.0,
             &count,
         );
-        let total = format_euros(doc.total);
+        let total = french::euros(doc.total);
         show_right(
             pen,
             Style(&fonts.bold, 18.0, INK),
@@ -605,8 +602,8 @@ impl<'a> Layout<'a> {
         let baseline = y + 8.0;
         let texts = [
             Cow::Borrowed(group.name),
-            Cow::Owned(format_count(group.lines)),
-            Cow::Owned(format_euros(group.amount)),
+            Cow::Owned(french::count(group.lines)),
+            Cow::Owned(french::euros(group.amount)),
         ];
         for (column, text) in columns.iter().zip(&texts) {
             cell(pen, Style(face, size, INK), column, baseline, text);
@@ -654,24 +651,24 @@ impl<'a> Layout<'a> {
                 regular,
                 &columns[REDEEMED_AT],
                 baseline,
-                &paris_time(at),
+                &french::date_time(at, TimeStyle::Column),
             );
         }
-        let face_value = format_euros(line.face_value);
+        let face_value = french::euros(line.face_value);
         cell(pen, regular, &columns[FACE_VALUE], baseline, &face_value);
         cell(
             pen,
             regular,
             &columns[RATE],
             baseline,
-            &format_rate(line.rate),
+            &french::rate(line.rate),
         );
         cell(
             pen,
             bold,
             &columns[AMOUNT],
             baseline,
-            &format_euros(line.amount),
+            &french::euros(line.amount),
         );
     }
 
@@ -679,7 +676,7 @@ impl<'a> Layout<'a> {
         let fonts = self.fonts;
         let doc = self.doc;
         hrule(pen, RULE, 0.6, y + 8.0);
-        let sentence = format!("{} {}.", doc.kind.closing(), format_euros(doc.total));
+        let sentence = format!("{} {}.", doc.kind.closing(), french::euros(doc.total));
         let mut cursor = y + 12.0;
         for line in wrap(&fonts.regular, &sentence, 9.0, CONTENT_WIDTH, 2) {
             cursor += 12.0;
@@ -752,7 +749,7 @@ impl<'a> Layout<'a> {
             CONTENT_WIDTH * 0.75,
             &left,
         );
-        let issued = format!("Émis le {}", format_date(doc.issued_on));
+        let issued = format!("Émis le {}", french::date(doc.issued_on));
         show_right(
             pen,
             Style(&fonts.regular, FOOTER_TEXT, MUTED),

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use super::layout::{BOTTOM, Block, Layout};
 use super::*;
 use crate::documents::fonts::{Fonts, fonts};
-use crate::documents::format_euros;
 use crate::documents::page::Flow;
+use crate::french;
 
 const INSTALL_HINT: &str =
     "run `scripts/install-test-tools` (installs poppler-utils and zbar-tools)";
@@ -176,7 +176,7 @@ fn a_statement_of_several_pages_reads_back() {
     );
 
     // The total, in French, on the first page and in the closing formula.
-    let total = format_euros(doc.total);
+    let total = french::euros(doc.total);
     assert!(total.contains(' ') && total.contains(','), "{total}");
     assert!(text.contains(&total));
     assert!(text.contains(&format!("à la somme de {total}.")));
@@ -195,7 +195,10 @@ fn a_statement_of_several_pages_reads_back() {
             entry.1 += line.amount;
         }
         for (name, (count, amount)) in expected {
-            let found = rows_with(&text, &[name, &format!(" {count} "), &format_euros(amount)]);
+            let found = rows_with(
+                &text,
+                &[name, &format!(" {count} "), &french::euros(amount)],
+            );
             assert_eq!(found.len(), 1, "{label} subtotal of {name}: {found:?}");
         }
     }
@@ -405,25 +408,10 @@ fn subtotals_are_sorted_and_add_up() {
 }
 
 #[test]
-fn french_formats() {
-    assert_eq!(format_rate(Decimal::new(4, 2)), "4,00 %");
-    assert_eq!(format_rate(Decimal::new(4, 1)), "40,00 %");
-    assert_eq!(format_rate(Decimal::new(3333, 4)), "33,33 %");
-    assert_eq!(format_rate(Decimal::new(33335, 5)), "33,335 %");
-    assert_eq!(format_rate(Decimal::new(400, 4)), "4,00 %");
-    assert_eq!(format_rate(Decimal::ZERO), "0,00 %");
-    assert_eq!(format_rate(Decimal::ONE), "100,00 %");
-    assert_eq!(format_count(0), "0");
-    assert_eq!(format_count(999), "999");
-    assert_eq!(format_count(10_000), "10 000");
-    assert_eq!(format_count(1_234_567), "1 234 567");
+fn sirets_are_grouped() {
     assert_eq!(format_siret("123 456 789 00012"), "123 456 789 00012");
     assert_eq!(format_siret("12345678900012"), "123 456 789 00012");
     assert_eq!(format_siret("inconnu"), "inconnu");
-    let winter = Utc.with_ymd_and_hms(2026, 11, 23, 13, 5, 0).unwrap();
-    assert_eq!(paris_time(winter), "23/11/2026 14:05");
-    let summer = Utc.with_ymd_and_hms(2026, 7, 1, 13, 5, 0).unwrap();
-    assert_eq!(paris_time(summer), "01/07/2026 15:05");
 }
 
 fn typefaces() -> &'static Fonts {
