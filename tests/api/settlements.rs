@@ -496,7 +496,7 @@ async fn a_settlement_cut_short_before_sealing_is_sealed_afterwards() {
     let mut conn = app.db.connect().await;
     // The settlement commits; the process stops before sealing its statements.
     let (settlement, made) = conn
-        .transaction::<_, passnum::error::ApiError, _>(async |conn| {
+        .transaction::<_, passnum::settlement::SettleError, _>(async |conn| {
             passnum::settlement::settle(conn, m.day, m.day, None).await
         })
         .await
