@@ -14,7 +14,8 @@ use crate::api::extract::ApiJson;
 use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::checkbooks::{
-    self, Beneficiary, Checkbook, IssueOrder, IssuedCheckbook, Situation, Ticket,
+    self, Beneficiary, Checkbook, CheckbookAction, CheckbookError, IssueOrder, IssuedCheckbook,
+    Situation, Ticket,
 };
 use crate::codes::{CodeKeys, Serial};
 use crate::documents::{self, CheckbookSheet, Coupon};
@@ -227,6 +228,85 @@ pub fn checkbook_view(
     })
 }
 
+/// A checkbook's use case refused or failed, as the client sees it.
+impl From<CheckbookError> for ApiError {
+    fn from(err: CheckbookError) -> Self {
+        match err {
+            CheckbookError::Invalid(invalid) => ApiError::validation(invalid),
+            CheckbookError::NotPrescriber => {
+                ApiError::forbidden("Seuls les prescripteurs émettent et gèrent les chéquiers.")
+            }
+            CheckbookError::NotFound => ApiError::not_found(),
+            CheckbookError::ProgramClosed => ApiError::conflict(
+                "program_closed",
+                "Ce dispositif est clos : il n'émet plus de chèques.",
+            ),
+            CheckbookError::ProgramExpired => ApiError::conflict(
+                "program_expired",
+                "La période de validité de ce dispositif est passée : il n'émet plus de chèques.",
+            ),
+            CheckbookError::AllocationExhausted { remaining } => ApiError::conflict(
+                "allocation_exhausted",
+                format!(
+                    "Votre dotation pour ce dispositif ne permet plus que {remaining} chéquier(s)."
+                ),
+            )
+            .with_extension("remaining_checkbooks", remaining),
+            CheckbookError::SerialCollision => ApiError::conflict(
+                "serial_collision",
+                "Deux numéros de chèque tirés au hasard se sont rencontrés ; réessayez.",
+            ),
+            CheckbookError::AlreadyHandedOut => ApiError::conflict(
+                "already_handed_out",
+                "Ce chéquier a déjà été remis à un bénéficiaire.",
+            ),
+            CheckbookError::NotHandedOut => ApiError::conflict(
+                "not_handed_out",
+                "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
+            ),
+            CheckbookError::Cancelled { action } => ApiError::conflict(
+                "checkbook_cancelled",
+                match action {
+                    CheckbookAction::HandOut => "Ce chéquier a été annulé.",
+                    CheckbookAction::Send => {
+                        "Ce chéquier a été annulé : il ne peut plus être envoyé."
+                    }
+                    CheckbookAction::Cancel => "Ce chéquier est déjà annulé.",
+                },
+            ),
+            CheckbookError::Program(program) => program.into(),
+            CheckbookError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// One attempt at issuing: two random serials met (drawn again), or an answer.
+enum IssueAttempt {
+    SerialCollision,
+    Failed(ApiError),
+}
+
+impl From<CheckbookError> for IssueAttempt {
+    fn from(err: CheckbookError) -> Self {
+        match err {
+            CheckbookError::SerialCollision => IssueAttempt::SerialCollision,
+            other => IssueAttempt::Failed(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for IssueAttempt {
+    fn from(err: ApiError) -> Self {
+        IssueAttempt::Failed(err)
+    }
+}
+
+impl From<diesel::result::Error> for IssueAttempt {
+    fn from(err: diesel::result::Error) -> Self {
+        IssueAttempt::Failed(err.into())
+    }
+}
+
 fn json_response(status: StatusCode, body: Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
@@ -250,7 +330,7 @@ async fn issue_idempotently(
     loop {
         attempts += 1;
         let result = conn
-            .transaction::<_, ApiError, _>(async |conn| {
+            .transaction::<_, IssueAttempt, _>(async |conn| {
                 if let Some(claim) = &claim
                     && let Some(stored) = idempotency::claim(conn, claim).await?
                 {
@@ -272,8 +352,12 @@ async fn issue_idempotently(
             })
             .await;
         match result {
-            Err(err) if err.code() == "serial_collision" && attempts < 3 => continue,
-            other => return other,
+            Ok(answer) => return Ok(answer),
+            Err(IssueAttempt::SerialCollision) if attempts < 3 => continue,
+            Err(IssueAttempt::SerialCollision) => {
+                return Err(CheckbookError::SerialCollision.into());
+            }
+            Err(IssueAttempt::Failed(err)) => return Err(err),
         }
     }
 }
