@@ -26,10 +26,16 @@
 //! over, and when it overlaps a settled period (the database refuses overlaps, so two
 //! settlements at once cannot both pass). A redemption arrived in a settled period is
 //! settled; it can no longer be reversed.
+//!
+//! Where things are: [`rounding`] (the rule above, pure), [`sheet`] (the statement
+//! CSV, written and read), [`totals`] (the two grouped passes and their sums), and
+//! here the use case — [`settle`] in named steps, [`settle_and_seal`] (settle,
+//! commit, seal: what the API and the command line call), [`SettleError`] — with the
+//! statements' reading and sealing.
 
-mod rounding;
-mod sheet;
-mod totals;
+pub mod rounding;
+pub mod sheet;
+pub mod totals;
 
 pub use rounding::{ProgramTerms, fee_cents, split_by_shares, turn_of};
 pub use sheet::{
