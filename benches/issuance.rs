@@ -118,7 +118,7 @@ async fn main() {
         };
         let started = Instant::now();
         let (_, books) = conn
-            .transaction::<_, passnum::error::ApiError, _>(async |conn| {
+            .transaction::<_, passnum::checkbooks::CheckbookError, _>(async |conn| {
                 checkbooks::issue(conn, &caller, &order).await
             })
             .await

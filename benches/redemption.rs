@@ -548,7 +548,7 @@ async fn seed(bench: &mut Bench) -> Seed {
             beneficiary: None,
             print_run: true,
         };
-        conn.transaction::<_, ApiError, _>(async |conn| {
+        conn.transaction::<_, checkbooks::CheckbookError, _>(async |conn| {
             checkbooks::issue(conn, &prescriber_caller, &order).await
         })
         .await

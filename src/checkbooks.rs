@@ -19,9 +19,8 @@ use crate::auth::Caller;
 use crate::codes::Serial;
 use crate::db::DbError;
 use crate::domain::{self, Email, OrgKind, Postcode, ValidationError, french_date};
-use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
-use crate::programs::{self, Program};
+use crate::programs::{self, Program, ProgramError};
 use crate::schema::{checkbooks, print_runs, tickets};
 
 /// The largest print run of one request.
@@ -181,14 +180,68 @@ pub struct PrintRun {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why issuing, handing out, sending or cancelling a checkbook (or reading one)
+/// was refused. The HTTP edge gives each its status, code and French sentence
+/// (`impl From<CheckbookError> for ApiError` in `api/checkbooks.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckbookError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Only a prescriber's users issue and manage checkbooks.
+    #[error("only prescribers issue and manage checkbooks")]
+    NotPrescriber,
+    /// Absent, or another organisation's: the same answer for both.
+    #[error("checkbook, print run or ticket not found")]
+    NotFound,
+    /// The program is closed: it issues no more tickets.
+    #[error("the program is closed")]
+    ProgramClosed,
+    /// The program's validity is over: it issues no more tickets.
+    #[error("the program's validity is over")]
+    ProgramExpired,
+    /// The prescriber's allocation leaves fewer checkbooks than asked.
+    #[error("the allocation leaves {remaining} checkbook(s)")]
+    AllocationExhausted { remaining: i64 },
+    /// Two random serials met (the unique constraint said so): nothing was written;
+    /// issuing again draws new ones.
+    #[error("two random ticket serials collided")]
+    SerialCollision,
+    /// Handing out a checkbook already handed out.
+    #[error("the checkbook is handed out already")]
+    AlreadyHandedOut,
+    /// Sending a checkbook still in stock.
+    #[error("the checkbook is still in stock")]
+    NotHandedOut,
+    /// Handing out or sending a cancelled checkbook.
+    #[error("the checkbook is cancelled")]
+    Cancelled { action: CheckbookAction },
+    /// The program's rules refused (budget, ring-fence, visibility).
+    #[error(transparent)]
+    Program(#[from] ProgramError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What was asked of a cancelled checkbook (each refusal has its own sentence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckbookAction {
+    HandOut,
+    Send,
+    Cancel,
+}
+
+impl From<diesel::result::Error> for CheckbookError {
+    fn from(err: diesel::result::Error) -> Self {
+        CheckbookError::Db(err.into())
+    }
+}
+
 /// Only a prescriber's users issue and manage checkbooks.
-pub fn require_prescriber(caller: &Caller) -> Result<(), ApiError> {
+pub fn require_prescriber(caller: &Caller) -> Result<(), CheckbookError> {
     if caller.kind == OrgKind::Prescriber {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "Seuls les prescripteurs émettent et gèrent les chéquiers.",
-        ))
+        Err(CheckbookError::NotPrescriber)
     }
 }
 
@@ -215,7 +268,7 @@ pub async fn issue(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     order: &IssueOrder,
-) -> Result<(Option<PrintRun>, Vec<IssuedCheckbook>), ApiError> {
+) -> Result<(Option<PrintRun>, Vec<IssuedCheckbook>), CheckbookError> {
     require_prescriber(caller)?;
     if order.count == 0 || order.count > MAX_PRINT_RUN {
         return Err(ValidationError::new(
@@ -228,30 +281,19 @@ pub async fn issue(
     let program = programs::visible_program(conn, caller, order.program).await?;
     let program = programs::lock_program(conn, program.id).await?;
     if !program.is_open() {
-        return Err(ApiError::conflict(
-            "program_closed",
-            "Ce dispositif est clos : il n'émet plus de chèques.",
-        ));
+        return Err(CheckbookError::ProgramClosed);
     }
     let today = french_date(Utc::now());
     let valid_until = program.valid_until_for(today);
     if valid_until < today {
-        return Err(ApiError::conflict(
-            "program_expired",
-            "La période de validité de ce dispositif est passée : il n'émet plus de chèques.",
-        ));
+        return Err(CheckbookError::ProgramExpired);
     }
     let remaining =
         programs::remaining_allocation(conn, program.id, caller.organization_id).await?;
     if remaining < i64::from(order.count) {
-        return Err(ApiError::conflict(
-            "allocation_exhausted",
-            format!(
-                "Votre dotation pour ce dispositif ne permet plus que {} chéquier(s).",
-                remaining.max(0)
-            ),
-        )
-        .with_extension("remaining_checkbooks", remaining.max(0)));
+        return Err(CheckbookError::AllocationExhausted {
+            remaining: remaining.max(0),
+        });
     }
     let per_book = u32::try_from(program.tickets_per_checkbook).unwrap_or(1);
     let value = program.ticket_value();
@@ -354,10 +396,7 @@ pub async fn issue(
     .map_err(DbError::from);
     match inserted {
         Err(DbError::Unique { constraint }) if constraint == "tickets_serial_key" => {
-            return Err(ApiError::conflict(
-                "serial_collision",
-                "Deux numéros de chèque tirés au hasard se sont rencontrés ; réessayez.",
-            ));
+            return Err(CheckbookError::SerialCollision);
         }
         other => {
             other?;
@@ -436,16 +475,16 @@ pub async fn visible_checkbook(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<IssuedCheckbook, ApiError> {
+) -> Result<IssuedCheckbook, CheckbookError> {
     let checkbook: Checkbook = checkbooks::table
         .find(id)
         .select(Checkbook::as_select())
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(CheckbookError::NotFound)?;
     if !caller.is_operator() && checkbook.prescriber_id != caller.organization_id {
-        return Err(ApiError::not_found());
+        return Err(CheckbookError::NotFound);
     }
     let tickets = tickets_of(conn, &[checkbook.id]).await?;
     Ok(IssuedCheckbook { checkbook, tickets })
@@ -457,10 +496,10 @@ pub async fn issued_checkbook(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<IssuedCheckbook, ApiError> {
+) -> Result<IssuedCheckbook, CheckbookError> {
     let book = visible_checkbook(conn, caller, id).await?;
     if !is_issuer(caller, book.checkbook.prescriber_id) {
-        return Err(ApiError::not_found());
+        return Err(CheckbookError::NotFound);
     }
     Ok(book)
 }
@@ -470,7 +509,7 @@ async fn own_checkbook_for_update(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<Checkbook, ApiError> {
+) -> Result<Checkbook, CheckbookError> {
     require_prescriber(caller)?;
     let checkbook: Checkbook = checkbooks::table
         .find(id)
@@ -479,9 +518,9 @@ async fn own_checkbook_for_update(
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(CheckbookError::NotFound)?;
     if checkbook.prescriber_id != caller.organization_id {
-        return Err(ApiError::not_found());
+        return Err(CheckbookError::NotFound);
     }
     Ok(checkbook)
 }
@@ -492,22 +531,16 @@ pub async fn hand_out(
     caller: &Caller,
     id: Uuid,
     beneficiary: Beneficiary,
-) -> Result<IssuedCheckbook, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<IssuedCheckbook, CheckbookError> {
+    conn.transaction::<_, CheckbookError, _>(async move |conn| {
         let checkbook = own_checkbook_for_update(conn, caller, id).await?;
         match checkbook.status.as_str() {
             "stock" => {}
-            "handed_out" => {
-                return Err(ApiError::conflict(
-                    "already_handed_out",
-                    "Ce chéquier a déjà été remis à un bénéficiaire.",
-                ));
-            }
+            "handed_out" => return Err(CheckbookError::AlreadyHandedOut),
             _ => {
-                return Err(ApiError::conflict(
-                    "checkbook_cancelled",
-                    "Ce chéquier a été annulé.",
-                ));
+                return Err(CheckbookError::Cancelled {
+                    action: CheckbookAction::HandOut,
+                });
             }
         }
         diesel::update(checkbooks::table.find(id))
@@ -538,21 +571,15 @@ pub async fn prepare_send(
     caller: &Caller,
     id: Uuid,
     email: Option<Email>,
-) -> Result<(IssuedCheckbook, String), ApiError> {
+) -> Result<(IssuedCheckbook, String), CheckbookError> {
     let checkbook = own_checkbook_for_update(conn, caller, id).await?;
     match checkbook.status.as_str() {
         "handed_out" => {}
-        "stock" => {
-            return Err(ApiError::conflict(
-                "not_handed_out",
-                "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
-            ));
-        }
+        "stock" => return Err(CheckbookError::NotHandedOut),
         _ => {
-            return Err(ApiError::conflict(
-                "checkbook_cancelled",
-                "Ce chéquier a été annulé : il ne peut plus être envoyé.",
-            ));
+            return Err(CheckbookError::Cancelled {
+                action: CheckbookAction::Send,
+            });
         }
     }
     let recipient = match (email, &checkbook.beneficiary_email) {
@@ -584,14 +611,13 @@ pub async fn cancel(
     caller: &Caller,
     id: Uuid,
     reason: String,
-) -> Result<IssuedCheckbook, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<IssuedCheckbook, CheckbookError> {
+    conn.transaction::<_, CheckbookError, _>(async move |conn| {
         let checkbook = own_checkbook_for_update(conn, caller, id).await?;
         if checkbook.status == "cancelled" {
-            return Err(ApiError::conflict(
-                "checkbook_cancelled",
-                "Ce chéquier est déjà annulé.",
-            ));
+            return Err(CheckbookError::Cancelled {
+                action: CheckbookAction::Cancel,
+            });
         }
         let values: Vec<Decimal> = diesel::update(
             tickets::table
@@ -649,7 +675,7 @@ pub async fn list(
     program: Option<Uuid>,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<Checkbook>, ApiError> {
+) -> Result<Vec<Checkbook>, CheckbookError> {
     if !caller.is_operator() {
         require_prescriber(caller)?;
     }
@@ -675,16 +701,16 @@ pub async fn visible_print_run(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<(PrintRun, Vec<IssuedCheckbook>), ApiError> {
+) -> Result<(PrintRun, Vec<IssuedCheckbook>), CheckbookError> {
     let run: PrintRun = print_runs::table
         .find(id)
         .select(PrintRun::as_select())
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(CheckbookError::NotFound)?;
     if !caller.is_operator() && run.prescriber_id != caller.organization_id {
-        return Err(ApiError::not_found());
+        return Err(CheckbookError::NotFound);
     }
     let books: Vec<Checkbook> = checkbooks::table
         .filter(checkbooks::print_run_id.eq(id))
@@ -703,7 +729,7 @@ pub async fn issued_ticket(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<Ticket, ApiError> {
+) -> Result<Ticket, CheckbookError> {
     let found: Option<(Ticket, Uuid)> = tickets::table
         .inner_join(checkbooks::table)
         .filter(tickets::id.eq(id))
@@ -713,7 +739,7 @@ pub async fn issued_ticket(
         .optional()?;
     match found {
         Some((ticket, prescriber)) if is_issuer(caller, prescriber) => Ok(ticket),
-        _ => Err(ApiError::not_found()),
+        _ => Err(CheckbookError::NotFound),
     }
 }
 
@@ -721,8 +747,8 @@ pub async fn issued_ticket(
 pub async fn program_of(
     conn: &mut AsyncPgConnection,
     checkbook: &Checkbook,
-) -> Result<Program, ApiError> {
+) -> Result<Program, CheckbookError> {
     programs::find_program(conn, checkbook.program_id)
         .await?
-        .ok_or_else(ApiError::not_found)
+        .ok_or(CheckbookError::NotFound)
 }

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::{Email, Password};
+use crate::error::ApiError;
+use crate::settlement::{self, SettleError};
 use crate::startup::{Application, prepare_database};
 use crate::{db, demo, organizations, telemetry};
 
@@ -165,27 +167,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let (start, end) = month(&period)?;
             let pool = prepare_database(&settings).await?;
             let mut conn = pool.get().await?;
-            use diesel_async::AsyncConnection;
-            let result = conn
-                .transaction::<_, crate::error::ApiError, _>(async |conn| {
-                    crate::settlement::settle(conn, start, end, None).await
-                })
-                .await;
-            match &result {
-                Ok((s, statements)) => println!(
-                    "settlement {} of {start} to {end}: {} statement(s)",
-                    s.id,
-                    statements.len()
-                ),
-                Err(err) if err.code() == "period_already_settled" => {
-                    println!("{start} to {end} is already settled: nothing to do");
+            let sealed = match settlement::settle_and_seal(&mut conn, start, end, None).await {
+                Ok(settled) => {
+                    println!(
+                        "settlement {} of {start} to {end}: {} statement(s)",
+                        settled.settlement.id,
+                        settled.statements.len()
+                    );
+                    settled.statements
                 }
-                Err(err) => anyhow::bail!("{}", err.problem().detail),
-            }
-            // Committed (now or by an earlier run cut short): seal what is not sealed.
-            let sealed = crate::settlement::seal_pending(&mut conn)
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", err.problem().detail))?;
+                Err(SettleError::PeriodAlreadySettled { .. }) => {
+                    println!("{start} to {end} is already settled: nothing to do");
+                    // Sealed by an earlier run, unless it was cut short: seal the rest.
+                    settlement::seal_pending(&mut conn).await.map_err(|err| {
+                        anyhow::anyhow!("{}", ApiError::from(err).problem().detail)
+                    })?
+                }
+                Err(err) => anyhow::bail!("{}", ApiError::from(err).problem().detail),
+            };
             for st in sealed {
                 println!(
                     "  {} {:<12} {} €  sha256 {}",

@@ -18,7 +18,6 @@ use uuid::Uuid;
 
 use crate::db::DbError;
 use crate::domain::french_date;
-use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::programs;
 use crate::schema::{programs as programs_table, statements};
@@ -82,19 +81,38 @@ pub async fn expire_due(
         .collect())
 }
 
+/// Why a program was not closed. The HTTP edge gives each its status, code and
+/// French sentence (`impl From<CloseError> for ApiError` in `api/programs.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error("the program is closed already")]
+    AlreadyClosed,
+    /// A ticket may still be redeemed until `last_day` (validity and tolerance).
+    #[error("tickets stay usable until {last_day}")]
+    TicketsStillValid { last_day: NaiveDate },
+    /// Absent, or the program's rules refused.
+    #[error(transparent)]
+    Program(#[from] programs::ProgramError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for CloseError {
+    fn from(err: diesel::result::Error) -> Self {
+        CloseError::Db(err.into())
+    }
+}
+
 /// Closes a program: refused while a ticket could still be redeemed; otherwise its
 /// outstanding tickets expire, unpaid pledges are released and what is left goes
 /// back to each funder with a credit note. Returns the credit notes.
 pub async fn close_program(
     conn: &mut AsyncPgConnection,
     program_id: Uuid,
-) -> Result<Vec<Statement>, ApiError> {
+) -> Result<Vec<Statement>, CloseError> {
     let program = programs::lock_program(conn, program_id).await?;
     if !program.is_open() {
-        return Err(ApiError::conflict(
-            "program_closed",
-            "Ce dispositif est déjà clos.",
-        ));
+        return Err(CloseError::AlreadyClosed);
     }
     let today = french_date(Utc::now());
     let last_day: Option<NaiveDate> = diesel::sql_query(
@@ -108,14 +126,7 @@ pub async fn close_program(
     if let Some(day) = last_day
         && day >= today
     {
-        return Err(ApiError::conflict(
-            "tickets_still_valid",
-            format!(
-                "Des chèques de ce dispositif restent utilisables jusqu'au {} : il ne peut être clos qu'après.",
-                day.format("%d/%m/%Y")
-            ),
-        )
-        .with_extension("closable_from", (day + chrono::Days::new(1)).to_string()));
+        return Err(CloseError::TicketsStillValid { last_day: day });
     }
     expire_due(conn, today, Some(program_id)).await?;
     let funding = programs::funding(conn, program_id).await?;

@@ -3,12 +3,22 @@
 //! Which error belongs to which layer:
 //! - [`crate::domain::ValidationError`]: a value refused while parsing input (no I/O);
 //!   becomes 422 `validation_failed` naming the field.
-//! - [`crate::db::DbError`]: the database's answer, classified once; use cases turn the
-//!   ones they expect (a known unique constraint…) into precise [`ApiError`]s, the rest
-//!   map here (not found → 404, unavailable → 503, anything else → 500).
+//! - [`crate::db::DbError`]: the database's answer, classified once (`db.rs`); the
+//!   ones nobody expects map here (not found → 404, unavailable → 503, anything else
+//!   → 500).
+//! - A use case's own error enum, in the use case's module, saying in the domain's
+//!   words why it refused (no status, no French): [`crate::settlement::SettleError`],
+//!   [`crate::checkbooks::CheckbookError`], [`crate::programs::ProgramError`],
+//!   [`crate::closing::CloseError`]. A use case turns the `DbError`s it expects (a
+//!   known constraint) into one of its variants and carries the others as they are.
+//!   Callers branch on the variants (the command line, a retry), never on a string.
 //! - [`ApiError`]: what a client sees, always RFC 9457 `application/problem+json` with
-//!   a stable snake_case `code` and a French `detail`. Server errors (5xx) are logged
-//!   once here with their cause chain; their body never shows the cause.
+//!   a stable snake_case `code` and a French `detail`. Each use-case error becomes one
+//!   once, at the edge, in its handlers' module (`impl From<SettleError> for ApiError`
+//!   in `api/settlements.rs`…), so status, code, field and sentence live in one place.
+//!   Server errors (5xx) are logged once here with their cause chain; their body never
+//!   shows the cause. Use cases not yet given an enum of their own (organisations,
+//!   redemptions, sessions…) still answer with `ApiError`.
 
 use std::fmt;
 
@@ -218,6 +228,12 @@ impl fmt::Debug for ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|source| source.as_ref())
     }
 }
 

@@ -19,7 +19,6 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::DbError;
 use crate::domain::{OrgKind, PostcodePrefix, ValidationError};
-use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::{Money, Rate, Share};
 use crate::organizations;
@@ -266,19 +265,48 @@ pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Fund
     Ok(funding)
 }
 
+/// Why a program's use case refused. The HTTP edge gives each its status, code and
+/// French sentence (`impl From<ProgramError> for ApiError` in `api/programs.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Absent, or not visible to the caller: the same answer for both.
+    #[error("program not found")]
+    NotFound,
+    /// Closed: no payment, allocation or ticket any more.
+    #[error("the program is closed")]
+    Closed,
+    /// Issuing would go past the program's budget.
+    #[error("the program's budget is exhausted")]
+    BudgetExhausted,
+    /// Issuing would go past what a funder paid of its share.
+    #[error("funder {funder} has not paid its share of what would be issued")]
+    FundsNotReceived { funder: Uuid },
+    #[error("the payment would exceed the funder's pledge ({pledged}, {paid} paid)")]
+    PaymentExceedsCommitment { pledged: Decimal, paid: Decimal },
+    #[error("a payment of this funder has the reference {reference:?} already")]
+    PaymentAlreadyRecorded { reference: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ProgramError {
+    fn from(err: diesel::result::Error) -> Self {
+        ProgramError::Db(err.into())
+    }
+}
+
 /// Whether `amount` more may be issued: the ring-fence rule, or the refusal.
 pub fn check_ring_fence(
     funding: &Funding,
     shares: &[ProgramFunder],
     budget: Decimal,
     amount: Decimal,
-) -> Result<(), ApiError> {
+) -> Result<(), ProgramError> {
     let after = funding.issued() + amount;
     if after > budget {
-        return Err(ApiError::conflict(
-            "budget_exhausted",
-            "Le budget du dispositif est épuisé : aucun nouveau chèque ne peut être émis.",
-        ));
+        return Err(ProgramError::BudgetExhausted);
     }
     for funder in shares {
         let paid = funding
@@ -287,11 +315,9 @@ pub fn check_ring_fence(
             .copied()
             .unwrap_or_default();
         if after * funder.share > paid {
-            return Err(ApiError::conflict(
-                "funds_not_received",
-                "Les fonds de ce dispositif n'ont pas encore été reçus de tous ses financeurs : l'émission reprendra dès leur versement.",
-            )
-            .with_extension("funder_id", funder.funder_id.to_string()));
+            return Err(ProgramError::FundsNotReceived {
+                funder: funder.funder_id,
+            });
         }
     }
     Ok(())
@@ -300,9 +326,9 @@ pub fn check_ring_fence(
 pub async fn create_program(
     conn: &mut AsyncPgConnection,
     new: NewProgram,
-) -> Result<Program, ApiError> {
+) -> Result<Program, ProgramError> {
     new.check()?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+    conn.transaction::<_, ProgramError, _>(async move |conn| {
         for (i, (funder, _)) in new.funders.iter().enumerate() {
             match organizations::find_organization(conn, *funder).await? {
                 Some(org) if org.kind() == OrgKind::Funder => {}
@@ -397,7 +423,7 @@ pub async fn find_program(
 }
 
 /// The program, locked until the end of the transaction (issuance, payments).
-pub async fn lock_program(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Program, ApiError> {
+pub async fn lock_program(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Program, ProgramError> {
     programs::table
         .find(id)
         .select(Program::as_select())
@@ -405,7 +431,7 @@ pub async fn lock_program(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Prog
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(ApiError::not_found)
+        .ok_or(ProgramError::NotFound)
 }
 
 pub async fn funders_of(
@@ -460,10 +486,10 @@ pub async fn visible_program(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
-) -> Result<Program, ApiError> {
+) -> Result<Program, ProgramError> {
     let program = find_program(conn, id)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(ProgramError::NotFound)?;
     let visible = match caller.kind {
         OrgKind::Operator => true,
         OrgKind::Funder => {
@@ -489,7 +515,7 @@ pub async fn visible_program(
     if visible {
         Ok(program)
     } else {
-        Err(ApiError::not_found())
+        Err(ProgramError::NotFound)
     }
 }
 
@@ -513,25 +539,25 @@ pub async fn record_payment(
     amount: Money,
     reference: String,
     received_on: NaiveDate,
-) -> Result<Payment, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<Payment, ProgramError> {
+    conn.transaction::<_, ProgramError, _>(async move |conn| {
         let program = lock_program(conn, program).await?;
         if !program.is_open() {
-            return Err(ApiError::conflict("program_closed", "Ce dispositif est clos."));
+            return Err(ProgramError::Closed);
         }
         let shares = funders_of(conn, program.id).await?;
         if !shares.iter().any(|f| f.funder_id == funder) {
-            return Err(ValidationError::new("funder_id", "Cette organisation ne finance pas ce dispositif.").into());
+            return Err(ValidationError::new(
+                "funder_id",
+                "Cette organisation ne finance pas ce dispositif.",
+            )
+            .into());
         }
         let current = funding(conn, program.id).await?;
         let pledged = current.pledged.get(&funder).copied().unwrap_or_default();
         let paid = current.paid.get(&funder).copied().unwrap_or_default();
         if paid + amount.decimal() > pledged {
-            return Err(ApiError::conflict(
-                "payment_exceeds_commitment",
-                format!("Ce versement dépasserait l'engagement du financeur ({pledged} €, dont {paid} € déjà reçus)."),
-            )
-            .with_field("amount"));
+            return Err(ProgramError::PaymentExceedsCommitment { pledged, paid });
         }
         let row = diesel::insert_into(payments::table)
             .values((
@@ -548,11 +574,7 @@ pub async fn record_payment(
             .map_err(DbError::from);
         let payment = match row {
             Err(DbError::Unique { .. }) => {
-                return Err(ApiError::conflict(
-                    "payment_already_recorded",
-                    format!("Un versement de ce financeur porte déjà la référence « {reference} »."),
-                )
-                .with_field("reference"));
+                return Err(ProgramError::PaymentAlreadyRecorded { reference });
             }
             other => other?,
         };
@@ -562,8 +584,14 @@ pub async fn record_payment(
             &format!("Versement reçu, réf. {reference}"),
             program.id,
             &[
-                (AccountRef::program(AccountKind::Available, program.id), amount.decimal()),
-                (AccountRef::of(AccountKind::FunderUnpaid, program.id, funder), -amount.decimal()),
+                (
+                    AccountRef::program(AccountKind::Available, program.id),
+                    amount.decimal(),
+                ),
+                (
+                    AccountRef::of(AccountKind::FunderUnpaid, program.id, funder),
+                    -amount.decimal(),
+                ),
             ],
         )
         .await?;
@@ -588,14 +616,11 @@ pub async fn add_allocation(
     program: Uuid,
     prescriber: Uuid,
     count: u32,
-) -> Result<(Allocation, i64), ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<(Allocation, i64), ProgramError> {
+    conn.transaction::<_, ProgramError, _>(async move |conn| {
         let program = lock_program(conn, program).await?;
         if !program.is_open() {
-            return Err(ApiError::conflict(
-                "program_closed",
-                "Ce dispositif est clos.",
-            ));
+            return Err(ProgramError::Closed);
         }
         match organizations::find_organization(conn, prescriber).await? {
             Some(org) if org.kind() == OrgKind::Prescriber => {}

@@ -11,10 +11,68 @@ use crate::api::AppState;
 use crate::api::extract::ApiJson;
 use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
+use crate::closing::CloseError;
 use crate::domain::{self, PostcodePrefix, ValidationError};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::{Money, Rate, Share, fraction_string};
-use crate::programs::{self, Funding, NewProgram, Program, ProgramFunder, Validity};
+use crate::programs::{self, Funding, NewProgram, Program, ProgramError, ProgramFunder, Validity};
+
+/// A program not closed, as the client sees it.
+impl From<CloseError> for ApiError {
+    fn from(err: CloseError) -> Self {
+        match err {
+            CloseError::AlreadyClosed => {
+                ApiError::conflict("program_closed", "Ce dispositif est déjà clos.")
+            }
+            CloseError::TicketsStillValid { last_day } => ApiError::conflict(
+                "tickets_still_valid",
+                format!(
+                    "Des chèques de ce dispositif restent utilisables jusqu'au {} : il ne peut être clos qu'après.",
+                    last_day.format("%d/%m/%Y")
+                ),
+            )
+            .with_extension(
+                "closable_from",
+                (last_day + chrono::Days::new(1)).to_string(),
+            ),
+            CloseError::Program(program) => program.into(),
+            CloseError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// A program's use case refused or failed, as the client sees it.
+impl From<ProgramError> for ApiError {
+    fn from(err: ProgramError) -> Self {
+        match err {
+            ProgramError::Invalid(invalid) => ApiError::validation(invalid),
+            ProgramError::NotFound => ApiError::not_found(),
+            ProgramError::Closed => ApiError::conflict("program_closed", "Ce dispositif est clos."),
+            ProgramError::BudgetExhausted => ApiError::conflict(
+                "budget_exhausted",
+                "Le budget du dispositif est épuisé : aucun nouveau chèque ne peut être émis.",
+            ),
+            ProgramError::FundsNotReceived { funder } => ApiError::conflict(
+                "funds_not_received",
+                "Les fonds de ce dispositif n'ont pas encore été reçus de tous ses financeurs : l'émission reprendra dès leur versement.",
+            )
+            .with_extension("funder_id", funder.to_string()),
+            ProgramError::PaymentExceedsCommitment { pledged, paid } => ApiError::conflict(
+                "payment_exceeds_commitment",
+                format!(
+                    "Ce versement dépasserait l'engagement du financeur ({pledged} €, dont {paid} € déjà reçus)."
+                ),
+            )
+            .with_field("amount"),
+            ProgramError::PaymentAlreadyRecorded { reference } => ApiError::conflict(
+                "payment_already_recorded",
+                format!("Un versement de ce financeur porte déjà la référence « {reference} »."),
+            )
+            .with_field("reference"),
+            ProgramError::Db(db) => db.into(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -508,13 +566,11 @@ pub async fn close_program(
     let id = id.into_inner();
     let mut conn = state.conn().await?;
     let notes = conn
-        .transaction::<_, crate::error::ApiError, _>(async |conn| {
-            crate::closing::close_program(conn, id).await
-        })
+        .transaction::<_, CloseError, _>(async |conn| crate::closing::close_program(conn, id).await)
         .await?;
     let program = programs::find_program(&mut conn, id)
         .await?
-        .ok_or_else(crate::error::ApiError::not_found)?;
+        .ok_or_else(ApiError::not_found)?;
     Ok(web::Json(ClosedProgram {
         program: view(&mut conn, program).await?,
         credit_notes: notes

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -13,7 +12,32 @@ use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
-use crate::settlement::{self, Settlement, Statement};
+use crate::settlement::{self, SettleError, Settlement, Statement};
+
+/// A settlement refused or failed, as the client sees it.
+impl From<SettleError> for ApiError {
+    fn from(err: SettleError) -> Self {
+        match err {
+            SettleError::Invalid(invalid) => ApiError::validation(invalid),
+            SettleError::PeriodNotOver { .. } => ApiError::conflict(
+                "period_not_over",
+                "Une période ne se règle qu'une fois terminée : son dernier jour doit être passé.",
+            )
+            .with_field("period_end"),
+            SettleError::PeriodAlreadySettled { .. } => ApiError::conflict(
+                "period_already_settled",
+                "Cette période recouvre une période déjà réglée : aucun chèque n'est payé deux fois.",
+            ),
+            SettleError::MixedFaceValues => ApiError::internal(err),
+            SettleError::Db(db) => db.into(),
+            // The mail module still answers with the edge's error: keep its problem.
+            SettleError::Mail(mail) => match mail.downcast::<ApiError>() {
+                Ok(problem) => problem,
+                Err(other) => ApiError::internal(other),
+            },
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,17 +123,15 @@ pub async fn create(
     body: ApiJson<SettlementRequest>,
 ) -> ApiResult<HttpResponse> {
     caller.require_operator_admin()?;
-    let (start, end) = (body.period_start, body.period_end);
     let mut conn = state.conn().await?;
-    let (s, _) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            settlement::settle(conn, start, end, Some(caller.user_id)).await
-        })
-        .await?;
-    // Committed: the statements' lines can now be drawn and their SHA-256 sealed.
-    settlement::seal_pending(&mut conn).await?;
-    let statements = settlement::statements_of_settlement(&mut conn, s.id).await?;
-    Ok(HttpResponse::Created().json(settlement_view(&s, &statements)))
+    let settled = settlement::settle_and_seal(
+        &mut conn,
+        body.period_start,
+        body.period_end,
+        Some(caller.user_id),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(settlement_view(&settled.settlement, &settled.statements)))
 }
 
 /// A settlement with its statements (operator).

@@ -552,3 +552,94 @@ async fn the_printed_checkbook_scans_back_to_its_tickets() {
     assert!(text.contains("10,00"), "French amounts");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Makes the next `times` inserts of tickets fail as two random serials meeting
+/// would (the unique violation of `tickets_serial_key`). A sequence counts them: it
+/// does not roll back with the failed issuance.
+async fn collide_serials(app: &TestApp, times: i64) {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.connect().await;
+    for sql in [
+        "CREATE SEQUENCE test_serial_collisions".to_string(),
+        format!(
+            "CREATE FUNCTION test_collide() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF nextval('test_serial_collisions') <= {times} THEN
+                 RAISE unique_violation USING CONSTRAINT = 'tickets_serial_key',
+                   MESSAGE = 'duplicate key value violates unique constraint \"tickets_serial_key\"';
+               END IF;
+               RETURN NULL;
+             END $$"
+        ),
+        "CREATE TRIGGER test_collide BEFORE INSERT ON tickets
+         FOR EACH STATEMENT EXECUTE FUNCTION test_collide()"
+            .to_string(),
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+async fn collisions_seen(app: &TestApp) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_value: i64,
+    }
+    let mut conn = app.db.connect().await;
+    diesel::sql_query("SELECT last_value FROM test_serial_collisions")
+        .get_result::<Seen>(&mut conn)
+        .await
+        .unwrap()
+        .last_value
+}
+
+/// Two random serials meeting is the use case's `SerialCollision`, which the
+/// handler retries with new serials (matching the variant, not a string): the
+/// prescriber gets the checkbook, and nothing of the failed attempts stays.
+#[tokio::test]
+async fn a_serial_collision_is_drawn_again() {
+    let app = TestApp::spawn().await;
+    let territory = app.funded_territory(5).await;
+    collide_serials(&app, 2).await;
+    let book = app
+        .issue(&territory.prescriber, &territory.program, None)
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(tickets(&book).len(), 10);
+    // Two attempts collided, the third one issued.
+    assert_eq!(collisions_seen(&app).await, 3);
+    let list = app
+        .get("/api/v1/checkbooks", &territory.prescriber.token)
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    app.assert_ledger_invariants().await;
+}
+
+/// Three collisions in a row: the answer is 409 `serial_collision` in French, and
+/// nothing was issued.
+#[tokio::test]
+async fn serial_collisions_three_times_in_a_row_are_a_409() {
+    let app = TestApp::spawn().await;
+    let territory = app.funded_territory(5).await;
+    collide_serials(&app, 3).await;
+    let res = app
+        .issue(&territory.prescriber, &territory.program, None)
+        .await;
+    let problem = res.problem(409, "serial_collision");
+    assert_eq!(
+        problem["detail"],
+        "Deux numéros de chèque tirés au hasard se sont rencontrés ; réessayez."
+    );
+    assert_eq!(collisions_seen(&app).await, 3);
+    let list = app
+        .get("/api/v1/checkbooks", &territory.prescriber.token)
+        .await
+        .ok(200)
+        .clone();
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    app.assert_ledger_invariants().await;
+}

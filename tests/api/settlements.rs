@@ -496,7 +496,7 @@ async fn a_settlement_cut_short_before_sealing_is_sealed_afterwards() {
     let mut conn = app.db.connect().await;
     // The settlement commits; the process stops before sealing its statements.
     let (settlement, made) = conn
-        .transaction::<_, passnum::error::ApiError, _>(async |conn| {
+        .transaction::<_, passnum::settlement::SettleError, _>(async |conn| {
             passnum::settlement::settle(conn, m.day, m.day, None).await
         })
         .await
@@ -528,4 +528,53 @@ async fn a_settlement_cut_short_before_sealing_is_sealed_afterwards() {
             statement["sha256"].as_str().unwrap()
         );
     }
+}
+
+/// Settle, commit, seal is one use case, the one `POST /settlements` and `passnum
+/// settle` call: its statements come back sealed, and its refusals are variants the
+/// command line matches (not strings).
+#[tokio::test]
+async fn settle_and_seal_is_one_use_case_with_typed_refusals() {
+    use passnum::settlement::{SettleError, settle_and_seal};
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let mut conn = app.db.connect().await;
+    let settled = settle_and_seal(&mut conn, m.day, m.day, None)
+        .await
+        .unwrap();
+    assert_eq!(settled.settlement.period_start, m.day);
+    assert_eq!(settled.statements.len(), 5);
+    let operator = app.operator().await;
+    for statement in &settled.statements {
+        let view = json!({"id": statement.id});
+        let text = csv(&app, &operator, &view).await;
+        assert_eq!(
+            Some(passnum::settlement::sha256_hex(&text)),
+            statement.sha256,
+            "{}",
+            statement.number
+        );
+    }
+    let again = settle_and_seal(&mut conn, m.day, m.day, None).await;
+    assert!(
+        matches!(again, Err(SettleError::PeriodAlreadySettled { period_start, .. }) if period_start == m.day),
+        "{again:?}"
+    );
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    let not_over = settle_and_seal(&mut conn, today, today, None).await;
+    assert!(
+        matches!(not_over, Err(SettleError::PeriodNotOver { period_end }) if period_end == today),
+        "{not_over:?}"
+    );
+    // Refused settlements left nothing behind: one settlement, still five statements.
+    let view = app
+        .get(
+            &format!("/api/v1/settlements/{}", settled.settlement.id),
+            &operator.token,
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(view["statements"].as_array().unwrap().len(), 5);
+    app.assert_ledger_invariants().await;
 }

@@ -14,17 +14,25 @@ use crate::api::extract::ApiJson;
 use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::checkbooks::{
-    self, Beneficiary, Checkbook, IssueOrder, IssuedCheckbook, Situation, Ticket,
+    self, Beneficiary, Checkbook, CheckbookAction, CheckbookError, IssueOrder, IssuedCheckbook,
+    Situation, Ticket,
 };
 use crate::codes::{CodeKeys, Serial};
-use crate::documents::{self, CheckbookSheet, Coupon};
-use crate::domain::{self, Coordinates, end_of_french_day, french_date};
+use crate::documents;
+use crate::domain::{self, end_of_french_day, french_date};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::idempotency::{self, Claim};
 use crate::mail::{self, OutboxMail};
 use crate::money::Money;
 use crate::organizations;
-use crate::programs::{self, Program};
+
+mod printed;
+
+use printed::sheet;
+pub use printed::{
+    __path_checkbook_pdf, __path_print_run_pdf, __path_ticket_qr_png, __path_ticket_qr_svg,
+    checkbook_pdf, print_run_pdf, ticket_qr_png, ticket_qr_svg,
+};
 
 /// Personal data: no `Debug`, so it can never be printed in a log line.
 #[derive(Deserialize, ToSchema)]
@@ -227,6 +235,85 @@ pub fn checkbook_view(
     })
 }
 
+/// A checkbook's use case refused or failed, as the client sees it.
+impl From<CheckbookError> for ApiError {
+    fn from(err: CheckbookError) -> Self {
+        match err {
+            CheckbookError::Invalid(invalid) => ApiError::validation(invalid),
+            CheckbookError::NotPrescriber => {
+                ApiError::forbidden("Seuls les prescripteurs émettent et gèrent les chéquiers.")
+            }
+            CheckbookError::NotFound => ApiError::not_found(),
+            CheckbookError::ProgramClosed => ApiError::conflict(
+                "program_closed",
+                "Ce dispositif est clos : il n'émet plus de chèques.",
+            ),
+            CheckbookError::ProgramExpired => ApiError::conflict(
+                "program_expired",
+                "La période de validité de ce dispositif est passée : il n'émet plus de chèques.",
+            ),
+            CheckbookError::AllocationExhausted { remaining } => ApiError::conflict(
+                "allocation_exhausted",
+                format!(
+                    "Votre dotation pour ce dispositif ne permet plus que {remaining} chéquier(s)."
+                ),
+            )
+            .with_extension("remaining_checkbooks", remaining),
+            CheckbookError::SerialCollision => ApiError::conflict(
+                "serial_collision",
+                "Deux numéros de chèque tirés au hasard se sont rencontrés ; réessayez.",
+            ),
+            CheckbookError::AlreadyHandedOut => ApiError::conflict(
+                "already_handed_out",
+                "Ce chéquier a déjà été remis à un bénéficiaire.",
+            ),
+            CheckbookError::NotHandedOut => ApiError::conflict(
+                "not_handed_out",
+                "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
+            ),
+            CheckbookError::Cancelled { action } => ApiError::conflict(
+                "checkbook_cancelled",
+                match action {
+                    CheckbookAction::HandOut => "Ce chéquier a été annulé.",
+                    CheckbookAction::Send => {
+                        "Ce chéquier a été annulé : il ne peut plus être envoyé."
+                    }
+                    CheckbookAction::Cancel => "Ce chéquier est déjà annulé.",
+                },
+            ),
+            CheckbookError::Program(program) => program.into(),
+            CheckbookError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// One attempt at issuing: two random serials met (drawn again), or an answer.
+enum IssueAttempt {
+    SerialCollision,
+    Failed(ApiError),
+}
+
+impl From<CheckbookError> for IssueAttempt {
+    fn from(err: CheckbookError) -> Self {
+        match err {
+            CheckbookError::SerialCollision => IssueAttempt::SerialCollision,
+            other => IssueAttempt::Failed(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for IssueAttempt {
+    fn from(err: ApiError) -> Self {
+        IssueAttempt::Failed(err)
+    }
+}
+
+impl From<diesel::result::Error> for IssueAttempt {
+    fn from(err: diesel::result::Error) -> Self {
+        IssueAttempt::Failed(err.into())
+    }
+}
+
 fn json_response(status: StatusCode, body: Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
@@ -250,7 +337,7 @@ async fn issue_idempotently(
     loop {
         attempts += 1;
         let result = conn
-            .transaction::<_, ApiError, _>(async |conn| {
+            .transaction::<_, IssueAttempt, _>(async |conn| {
                 if let Some(claim) = &claim
                     && let Some(stored) = idempotency::claim(conn, claim).await?
                 {
@@ -272,8 +359,12 @@ async fn issue_idempotently(
             })
             .await;
         match result {
-            Err(err) if err.code() == "serial_collision" && attempts < 3 => continue,
-            other => return other,
+            Ok(answer) => return Ok(answer),
+            Err(IssueAttempt::SerialCollision) if attempts < 3 => continue,
+            Err(IssueAttempt::SerialCollision) => {
+                return Err(CheckbookError::SerialCollision.into());
+            }
+            Err(IssueAttempt::Failed(err)) => return Err(err),
         }
     }
 }
@@ -666,200 +757,4 @@ pub async fn cancel(
     let mut conn = state.conn().await?;
     let book = checkbooks::cancel(&mut conn, &caller, id.into_inner(), reason).await?;
     Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
-}
-
-/// What a printed checkbook shows.
-async fn sheet(
-    conn: &mut AsyncPgConnection,
-    keys: &CodeKeys,
-    program: &Program,
-    book: &IssuedCheckbook,
-) -> ApiResult<CheckbookSheet> {
-    let funders = programs::funders_of(conn, program.id).await?;
-    let mut funder_names = Vec::new();
-    for f in &funders {
-        if let Some(org) = organizations::find_organization(conn, f.funder_id).await? {
-            funder_names.push(org.name);
-        }
-    }
-    let operator = organizations::operator(conn)
-        .await?
-        .map(|o| o.name)
-        .unwrap_or_default();
-    let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id).await?;
-    let fallback = prescriber.as_ref().and_then(|p| {
-        Some(Coordinates {
-            latitude: p.latitude?,
-            longitude: p.longitude?,
-        })
-    });
-    let postcode = book
-        .checkbook
-        .beneficiary_postcode
-        .clone()
-        .or_else(|| prescriber.as_ref().map(|p| p.postcode.clone()));
-    let nearby = organizations::nearby_sites(
-        conn,
-        french_date(Utc::now()),
-        postcode.as_deref(),
-        fallback,
-        5,
-    )
-    .await?;
-    Ok(CheckbookSheet {
-        number: book.checkbook.number.clone(),
-        program_name: program.name.clone(),
-        funders: funder_names,
-        operator_name: operator,
-        expires_on: book.checkbook.valid_until,
-        beneficiary_reference: book.checkbook.beneficiary_reference.clone(),
-        tickets: book
-            .tickets
-            .iter()
-            .map(|t| {
-                Ok(Coupon {
-                    serial: display_serial(&t.serial),
-                    code: code_of(keys, t)?,
-                    value: Money::from_decimal_unchecked(t.value).decimal(),
-                })
-            })
-            .collect::<ApiResult<_>>()?,
-        nearby_sites: nearby
-            .into_iter()
-            .map(|n| documents::NearbySite {
-                name: n.site.name,
-                address: n.site.address,
-                postcode: n.site.postcode,
-                city: n.site.city,
-                distance_km: n.distance_km,
-            })
-            .collect(),
-    })
-}
-
-async fn pdf_response(sheets: Vec<CheckbookSheet>, filename: String) -> ApiResult<HttpResponse> {
-    let pdf = web::block(move || documents::render_checkbooks(&sheets))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header((
-            "Content-Disposition",
-            format!("inline; filename=\"{filename}\""),
-        ))
-        .body(pdf))
-}
-
-/// The printable A4 checkbook: one detachable coupon per ticket with its QR code.
-/// Its issuing prescriber only: anyone else gets 404, the operator included (the
-/// codes are bearer secrets).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/checkbooks/{id}/pdf")]
-pub async fn checkbook_pdf(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let mut conn = state.conn().await?;
-    let book = checkbooks::issued_checkbook(&mut conn, &caller, id.into_inner()).await?;
-    let program = checkbooks::program_of(&mut conn, &book.checkbook).await?;
-    let sheet = sheet(&mut conn, &state.codes, &program, &book).await?;
-    drop(conn);
-    pdf_response(vec![sheet], format!("{}.pdf", book.checkbook.number)).await
-}
-
-/// A whole print run as one PDF. Its issuing prescriber only (404 for anyone else,
-/// the operator included).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/print-runs/{id}/pdf")]
-pub async fn print_run_pdf(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let mut conn = state.conn().await?;
-    let (run, books) = checkbooks::visible_print_run(&mut conn, &caller, id.into_inner()).await?;
-    if !checkbooks::is_issuer(&caller, run.prescriber_id) {
-        return Err(ApiError::not_found());
-    }
-    let Some(first) = books.first() else {
-        return Err(ApiError::not_found());
-    };
-    let program = checkbooks::program_of(&mut conn, &first.checkbook).await?;
-    let mut sheets = Vec::with_capacity(books.len());
-    // The same directory for the whole run: stock has no beneficiary yet.
-    let template = sheet(&mut conn, &state.codes, &program, first).await?;
-    for book in &books {
-        let tickets = book
-            .tickets
-            .iter()
-            .map(|t| {
-                Ok(Coupon {
-                    serial: display_serial(&t.serial),
-                    code: code_of(&state.codes, t)?,
-                    value: Money::from_decimal_unchecked(t.value).decimal(),
-                })
-            })
-            .collect::<ApiResult<Vec<_>>>()?;
-        sheets.push(CheckbookSheet {
-            number: book.checkbook.number.clone(),
-            expires_on: book.checkbook.valid_until,
-            beneficiary_reference: book.checkbook.beneficiary_reference.clone(),
-            tickets,
-            ..template.clone()
-        });
-    }
-    drop(conn);
-    pdf_response(sheets, format!("tirage-{}.pdf", run.id)).await
-}
-
-/// A ticket's QR code as SVG. Its issuing prescriber only (404 for anyone else, the
-/// operator included).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/tickets/{id}/qr.svg")]
-pub async fn ticket_qr_svg(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let mut conn = state.conn().await?;
-    let ticket = checkbooks::issued_ticket(&mut conn, &caller, id.into_inner()).await?;
-    let svg = documents::qr_svg(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
-}
-
-/// A ticket's QR code as PNG. Its issuing prescriber only (404 for anyone else, the
-/// operator included).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/tickets/{id}/qr.png")]
-pub async fn ticket_qr_png(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let mut conn = state.conn().await?;
-    let ticket = checkbooks::issued_ticket(&mut conn, &caller, id.into_inner()).await?;
-    let png = documents::qr_png(&code_of(&state.codes, &ticket)?).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }
