@@ -247,14 +247,35 @@ pub async fn accept(
             .set(invitations::used_at.eq(Utc::now()))
             .execute(conn)
             .await?;
-        let user = diesel::update(users::table.find(invitation.user_id))
-            .set(users::password_hash.eq(Some(password_hash)))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await?;
+        // A deactivated user's link does not give the account back.
+        let user = diesel::update(
+            users::table
+                .find(invitation.user_id)
+                .filter(users::active.eq(true)),
+        )
+        .set(users::password_hash.eq(Some(password_hash)))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(invalid)?;
         Ok(user)
     })
     .await
+}
+
+/// Spends every unused invitation of a user (deactivated: an old link must not give
+/// the account a password, now or after a reactivation).
+pub async fn cancel_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<(), ApiError> {
+    diesel::update(
+        invitations::table
+            .filter(invitations::user_id.eq(user_id))
+            .filter(invitations::used_at.is_null()),
+    )
+    .set(invitations::used_at.eq(Utc::now()))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -201,7 +201,7 @@ impl Brakes {
     pub fn charge(&self, account: impl Hash, address: Option<IpAddr>) -> Result<Charged, ApiError> {
         let charged = Charged {
             account: self.per_account.key(account),
-            address: self.per_address.key(address),
+            address: self.per_address.key(address.map(address_block)),
         };
         if let Some(wait) = self.per_address.charge(charged.address) {
             return Err(ApiError::too_many_attempts(wait));
@@ -227,6 +227,19 @@ impl Brakes {
     }
 }
 
+/// The block an address is counted by: an IPv4 address alone, an IPv6 address by its
+/// /64 prefix (one subscriber's network: a client that owns a /64 could otherwise
+/// step around the per-address ceiling with every new address).
+pub fn address_block(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 /// The account key of a login: the e-mail as typed (trimmed, lower case) with the
 /// client's address.
 pub fn login_account(email: &str, address: Option<IpAddr>) -> (String, Option<IpAddr>) {
@@ -236,6 +249,28 @@ pub fn login_account(email: &str, address: Option<IpAddr>) -> (String, Option<Ip
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_counted_by_their_64_prefix() {
+        let brakes = Brakes {
+            per_account: FailureLimiter::new(100, Duration::from_secs(60)),
+            per_address: FailureLimiter::new(3, Duration::from_secs(60)),
+        };
+        // Three addresses of one /64: the ceiling of their block.
+        for (i, a) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"]
+            .iter()
+            .enumerate()
+        {
+            assert!(brakes.charge(("e", i), ip(a)).is_ok());
+        }
+        assert!(brakes.charge("e4", ip("2001:db8:1:2::77")).is_err());
+        // Another /64, and IPv4 addresses, each on their own.
+        assert!(brakes.charge("e5", ip("2001:db8:1:3::1")).is_ok());
+        assert_eq!(
+            address_block("192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())

@@ -201,14 +201,37 @@ async fn new_refresh_token(
 
 /// Opens a session for `user` (whose credentials were checked): records the login
 /// time, and the first refresh token. One transaction.
+///
+/// The password was checked outside it (argon2 takes a while), so the login first
+/// takes the user's row on the condition that it is still the account that was
+/// checked: active, same password hash, same role. A reset, a password change, a
+/// deactivation or a demotion that committed in the meantime changed that row, and
+/// one still running holds it until it commits (then its revocation, which comes after
+/// its update, sees this session): either way no session outlives them. Refused as
+/// `None`, which the edge answers like a wrong password.
 pub async fn open(
     conn: &mut AsyncPgConnection,
     user: User,
     organization: Organization,
     limits: SessionLimits,
-) -> Result<Grant, ApiError> {
+) -> Result<Option<Grant>, ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
         let now = Utc::now();
+        let Some(user) = diesel::update(
+            users::table
+                .find(user.id)
+                .filter(users::active.eq(true))
+                .filter(users::password_hash.eq(user.password_hash.clone()))
+                .filter(users::role.eq(user.role.clone())),
+        )
+        .set(users::last_login_at.eq(now))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        else {
+            return Ok(None);
+        };
         let session_id = Uuid::now_v7();
         diesel::insert_into(sessions::table)
             .values((
@@ -220,18 +243,13 @@ pub async fn open(
             .execute(conn)
             .await?;
         let refresh_token = new_refresh_token(conn, session_id).await?;
-        let user = diesel::update(users::table.find(user.id))
-            .set(users::last_login_at.eq(now))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await?;
-        Ok(Grant {
+        Ok(Some(Grant {
             session_id,
             refresh_token,
             user,
             organization,
             deadline: limits.deadline(now, now),
-        })
+        }))
     })
     .await
 }

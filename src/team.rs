@@ -85,6 +85,7 @@ pub async fn update_user(
             ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::Deactivated)
                 .await?;
             passwords::cancel_resets(conn, user_id).await?;
+            crate::invitations::cancel_for_user(conn, user_id).await?;
         } else if current == Role::Admin && role != Role::Admin {
             ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::RoleChanged)
                 .await?;

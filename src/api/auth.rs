@@ -108,10 +108,13 @@ pub async fn login(
     let Some((user, org)) = found.filter(|(user, _)| valid && user.active) else {
         return Err(invalid_credentials());
     };
-    state.login.clear(&attempt);
     let limits = SessionLimits::from_settings(&state.settings);
     let mut conn = state.conn().await?;
-    let grant = sessions::open(&mut conn, user, org, limits).await?;
+    let Some(grant) = sessions::open(&mut conn, user, org, limits).await? else {
+        // The account changed while its password was checked (reset, deactivated…).
+        return Err(invalid_credentials());
+    };
+    state.login.clear(&attempt);
     Ok(web::Json(TokenResponse::new(&keys, grant)?))
 }
 

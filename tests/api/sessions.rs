@@ -689,3 +689,130 @@ async fn a_deactivated_user_gets_no_reset_link_and_requests_are_braked() {
         .await
         .problem(422, "validation_failed");
 }
+
+/// The password of a login is checked outside its transaction (argon2 takes a while):
+/// an account changed meanwhile — its password, its activity, its role — gets no
+/// session, since no revocation would ever end it.
+#[tokio::test]
+async fn a_login_whose_account_changed_while_its_password_was_checked_opens_no_session() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let limits = passnum::sessions::SessionLimits::from_settings(&app.settings);
+    let mut conn = app.db.connect().await;
+
+    // The password changes between the check and the session.
+    let agent = app.member_of_new("site", "agent").await;
+    let (user, org) = passnum::organizations::find_user_by_email(&mut conn, &agent.email)
+        .await
+        .unwrap()
+        .expect("the agent");
+    let res = change_password(&app, &agent, PASSWORD, "un nouveau mot de passe assez long").await;
+    assert_eq!(res.status.as_u16(), 204, "{}", res.text);
+    let opened = passnum::sessions::open(&mut conn, user.clone(), org.clone(), limits)
+        .await
+        .unwrap();
+    assert!(
+        opened.is_none(),
+        "a session opened for a password that was replaced"
+    );
+
+    // The account is deactivated between the check and the session.
+    let other = app.member_of_new("prescriber", "agent").await;
+    let (user, org) = passnum::organizations::find_user_by_email(&mut conn, &other.email)
+        .await
+        .unwrap()
+        .expect("the agent");
+    app.patch(
+        &users_path(other.org_id, other.user_id),
+        &operator.token,
+        json!({"active": false}),
+    )
+    .await
+    .ok(200);
+    let opened = passnum::sessions::open(&mut conn, user.clone(), org.clone(), limits)
+        .await
+        .unwrap();
+    assert!(
+        opened.is_none(),
+        "a session opened for a deactivated account"
+    );
+    // Reactivated and unchanged: the same check opens a session.
+    app.patch(
+        &users_path(other.org_id, other.user_id),
+        &operator.token,
+        json!({"active": true}),
+    )
+    .await
+    .ok(200);
+    let opened = passnum::sessions::open(&mut conn, user, org, limits)
+        .await
+        .unwrap();
+    assert!(opened.is_some(), "the unchanged account opens a session");
+}
+
+/// A user deactivated before accepting an invitation: the link mailed earlier no longer
+/// gives the account a password, neither now nor after a reactivation.
+#[tokio::test]
+async fn a_deactivated_users_invitation_link_no_longer_works() {
+    #[derive(diesel::QueryableByName)]
+    struct Mail {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        body_text: String,
+    }
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let site = app.member_of_new("site", "admin").await;
+    let email = format!("invite-{}@example.org", uuid::Uuid::new_v4().simple());
+    let created = app
+        .post(
+            &format!("/api/v1/organizations/{}/users", site.org_id),
+            &site.token,
+            json!({"email": email, "role": "agent"}),
+        )
+        .await;
+    let user_id = created.ok(201)["id"].as_str().unwrap().to_string();
+    let mut conn = app.db.connect().await;
+    let mails: Vec<Mail> = diesel::sql_query("SELECT body_text FROM outbox WHERE recipient = $1")
+        .bind::<diesel::sql_types::Text, _>(&email)
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let text = &mails[0].body_text;
+    let start = text.find("token=").expect("a link") + "token=".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+
+    let accept = async || {
+        app.request(
+            Method::POST,
+            "/api/v1/auth/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": "un mot de passe assez long"})),
+        )
+        .await
+    };
+    let path = users_path(site.org_id, &user_id);
+    app.patch(&path, &operator.token, json!({"active": false}))
+        .await
+        .ok(200);
+    let refused = accept().await;
+    assert!(
+        refused.status.is_client_error(),
+        "a deactivated user's invitation was accepted: {}",
+        refused.text
+    );
+    app.patch(&path, &operator.token, json!({"active": true}))
+        .await
+        .ok(200);
+    let refused = accept().await;
+    assert!(
+        refused.status.is_client_error(),
+        "an invitation sent before a deactivation works after the reactivation: {}",
+        refused.text
+    );
+    app.login(&email, "un mot de passe assez long")
+        .await
+        .problem(401, "invalid_credentials");
+}
