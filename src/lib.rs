@@ -35,6 +35,7 @@ pub mod sessions;
 pub mod settlement;
 pub mod startup;
 pub mod stats;
+pub mod statuses;
 pub mod team;
 pub mod telemetry;
 pub mod web;

@@ -56,7 +56,14 @@ const FLOORS: &[(&str, &[&str])] = &[
     ),
     (
         "domain",
-        &["domain", "money", "codes", "csv_cells", "french"],
+        &[
+            "domain",
+            "statuses",
+            "money",
+            "codes",
+            "csv_cells",
+            "french",
+        ],
     ),
 ];
 
