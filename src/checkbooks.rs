@@ -22,6 +22,7 @@ use crate::domain::{self, Email, OrgKind, Postcode, ValidationError, french_date
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::programs::{self, Program, ProgramError};
 use crate::schema::{checkbooks, print_runs, tickets};
+use crate::statuses::{CheckbookStatus, TicketStatus};
 
 /// The largest print run of one request.
 pub const MAX_PRINT_RUN: u32 = 1000;
@@ -134,7 +135,7 @@ pub struct Checkbook {
     pub prescriber_id: Uuid,
     pub print_run_id: Option<Uuid>,
     pub issued_by: Uuid,
-    pub status: String,
+    pub status: CheckbookStatus,
     pub beneficiary_reference: Option<String>,
     pub beneficiary_email: Option<String>,
     pub beneficiary_birth_year: Option<i32>,
@@ -157,7 +158,7 @@ pub struct Ticket {
     pub position: i16,
     pub serial: String,
     pub value: Decimal,
-    pub status: String,
+    pub status: TicketStatus,
     pub valid_until: NaiveDate,
     pub updated_at: DateTime<Utc>,
 }
@@ -331,7 +332,11 @@ pub async fn issue(
     let year = chrono::Datelike::year(&today);
     let now = Utc::now();
     let b = order.beneficiary.as_ref();
-    let status = if b.is_some() { "handed_out" } else { "stock" };
+    let status = if b.is_some() {
+        CheckbookStatus::HandedOut
+    } else {
+        CheckbookStatus::Stock
+    };
     let rows: Vec<_> = numbers
         .iter()
         .map(|n| {
@@ -534,10 +539,10 @@ pub async fn hand_out(
 ) -> Result<IssuedCheckbook, CheckbookError> {
     conn.transaction::<_, CheckbookError, _>(async move |conn| {
         let checkbook = own_checkbook_for_update(conn, caller, id).await?;
-        match checkbook.status.as_str() {
-            "stock" => {}
-            "handed_out" => return Err(CheckbookError::AlreadyHandedOut),
-            _ => {
+        match checkbook.status {
+            CheckbookStatus::Stock => {}
+            CheckbookStatus::HandedOut => return Err(CheckbookError::AlreadyHandedOut),
+            CheckbookStatus::Cancelled => {
                 return Err(CheckbookError::Cancelled {
                     action: CheckbookAction::HandOut,
                 });
@@ -545,7 +550,7 @@ pub async fn hand_out(
         }
         diesel::update(checkbooks::table.find(id))
             .set((
-                checkbooks::status.eq("handed_out"),
+                checkbooks::status.eq(CheckbookStatus::HandedOut),
                 checkbooks::beneficiary_reference.eq(&beneficiary.reference),
                 checkbooks::beneficiary_email.eq(beneficiary.email.as_ref().map(|e| e.as_str())),
                 checkbooks::beneficiary_birth_year.eq(beneficiary.birth_year),
@@ -573,10 +578,10 @@ pub async fn prepare_send(
     email: Option<Email>,
 ) -> Result<(IssuedCheckbook, String), CheckbookError> {
     let checkbook = own_checkbook_for_update(conn, caller, id).await?;
-    match checkbook.status.as_str() {
-        "handed_out" => {}
-        "stock" => return Err(CheckbookError::NotHandedOut),
-        _ => {
+    match checkbook.status {
+        CheckbookStatus::HandedOut => {}
+        CheckbookStatus::Stock => return Err(CheckbookError::NotHandedOut),
+        CheckbookStatus::Cancelled => {
             return Err(CheckbookError::Cancelled {
                 action: CheckbookAction::Send,
             });
@@ -614,7 +619,7 @@ pub async fn cancel(
 ) -> Result<IssuedCheckbook, CheckbookError> {
     conn.transaction::<_, CheckbookError, _>(async move |conn| {
         let checkbook = own_checkbook_for_update(conn, caller, id).await?;
-        if checkbook.status == "cancelled" {
+        if checkbook.status == CheckbookStatus::Cancelled {
             return Err(CheckbookError::Cancelled {
                 action: CheckbookAction::Cancel,
             });
@@ -622,10 +627,10 @@ pub async fn cancel(
         let values: Vec<Decimal> = diesel::update(
             tickets::table
                 .filter(tickets::checkbook_id.eq(id))
-                .filter(tickets::status.eq("issued")),
+                .filter(tickets::status.eq(TicketStatus::Issued)),
         )
         .set((
-            tickets::status.eq("cancelled"),
+            tickets::status.eq(TicketStatus::Cancelled),
             tickets::updated_at.eq(Utc::now()),
         ))
         .returning(tickets::value)
@@ -633,7 +638,7 @@ pub async fn cancel(
         .await?;
         diesel::update(checkbooks::table.find(id))
             .set((
-                checkbooks::status.eq("cancelled"),
+                checkbooks::status.eq(CheckbookStatus::Cancelled),
                 checkbooks::cancelled_at.eq(Utc::now()),
                 checkbooks::cancel_reason.eq(&reason),
             ))

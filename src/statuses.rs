@@ -22,8 +22,12 @@ macro_rules! status_enum {
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        // The variants' snake_case names are their strings (the test checks it):
+        // `rename_all` rather than a `rename` per variant, which utoipa does not read
+        // through the macro.
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+            $( $(#[$vmeta])* $variant ),+
         }
 
         impl $name {

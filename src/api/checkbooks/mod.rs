@@ -25,6 +25,7 @@ use crate::idempotency::{self, Claim};
 use crate::mail::{self, OutboxMail};
 use crate::money::Money;
 use crate::organizations;
+use crate::statuses::{CheckbookStatus, ShownTicketStatus, TicketStatus};
 
 mod printed;
 
@@ -89,7 +90,7 @@ pub struct TicketView {
     pub serial_hint: String,
     pub value: String,
     /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
-    pub status: String,
+    pub status: ShownTicketStatus,
     /// The last day printed on the ticket.
     pub valid_until: NaiveDate,
     /// When validity ends (midnight in Paris after `valid_until`), in UTC.
@@ -114,7 +115,7 @@ pub struct CheckbookView {
     pub prescriber_id: Uuid,
     pub print_run_id: Option<Uuid>,
     /// `stock`, `handed_out` or `cancelled`.
-    pub status: String,
+    pub status: CheckbookStatus,
     pub beneficiary: Option<BeneficiaryView>,
     pub valid_until: NaiveDate,
     pub expires_at: DateTime<Utc>,
@@ -176,11 +177,12 @@ pub fn ticket_view(
     ticket: &Ticket,
     secrets: Secrets,
 ) -> ApiResult<TicketView> {
-    let status = if ticket.status == "issued" && checkbook.status == "stock" {
-        "stock"
-    } else {
-        ticket.status.as_str()
-    };
+    let status =
+        if ticket.status == TicketStatus::Issued && checkbook.status == CheckbookStatus::Stock {
+            ShownTicketStatus::Stock
+        } else {
+            ShownTicketStatus::from(ticket.status)
+        };
     Ok(TicketView {
         id: ticket.id,
         serial: (secrets == Secrets::Shown).then(|| display_serial(&ticket.serial)),
@@ -190,7 +192,7 @@ pub fn ticket_view(
         },
         serial_hint: serial_hint(&ticket.serial),
         value: Money::from_decimal_unchecked(ticket.value).to_string(),
-        status: status.to_string(),
+        status,
         valid_until: ticket.valid_until,
         expires_at: end_of_french_day(ticket.valid_until),
     })
@@ -210,7 +212,7 @@ pub fn checkbook_view(
         program_id: c.program_id,
         prescriber_id: c.prescriber_id,
         print_run_id: c.print_run_id,
-        status: c.status.clone(),
+        status: c.status,
         beneficiary: c
             .beneficiary_reference
             .as_ref()
