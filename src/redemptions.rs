@@ -36,6 +36,7 @@ use crate::error::ApiError;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
 use crate::schema::{checkbooks, redemptions, tickets};
+use crate::statuses::{CheckbookStatus, RedemptionStatus, ShownTicketStatus, TicketStatus};
 
 /// How a ticket was designated: its scanned code (already verified) or its typed
 /// serial (check character already verified).
@@ -73,7 +74,7 @@ pub struct Redemption {
     pub value: Decimal,
     pub commission: Decimal,
     pub amount_payable: Decimal,
-    pub status: String,
+    pub status: RedemptionStatus,
     pub scanned_at: DateTime<Utc>,
     pub redeemed_at: DateTime<Utc>,
     pub reversed_at: Option<DateTime<Utc>>,
@@ -374,15 +375,15 @@ pub async fn reverse(
     let Some(r) = found.filter(|r| r.site_id == caller.organization_id) else {
         return Err(ApiError::not_found());
     };
-    match r.status.as_str() {
-        "reversed" => return Ok(r),
-        "settled" => {
+    match r.status {
+        RedemptionStatus::Reversed => return Ok(r),
+        RedemptionStatus::Settled => {
             return Err(ApiError::conflict(
                 "reversal_window_closed",
                 "Cet encaissement a déjà été remboursé : il ne peut plus être annulé.",
             ));
         }
-        _ => {}
+        RedemptionStatus::Redeemed => {}
     }
     // Settlements take this lock's opposite: a reversal and a settlement of the same
     // instant never both go through.
@@ -411,7 +412,7 @@ pub async fn reverse(
         .select((tickets::serial, tickets::checkbook_id))
         .first(conn)
         .await?;
-    let checkbook_status: String = checkbooks::table
+    let checkbook_status: CheckbookStatus = checkbooks::table
         .find(checkbook_id)
         .select(checkbooks::status)
         .for_update()
@@ -419,7 +420,7 @@ pub async fn reverse(
         .await?;
     // A ticket of a checkbook cancelled since the scan does not come back to life:
     // it becomes cancelled and its value returns to the available budget.
-    let cancelled = checkbook_status == "cancelled";
+    let cancelled = checkbook_status == CheckbookStatus::Cancelled;
     let back_to = if cancelled {
         AccountKind::Available
     } else {
@@ -446,14 +447,18 @@ pub async fn reverse(
     .await?;
     let reversed: Redemption = diesel::update(redemptions::table.find(id))
         .set((
-            redemptions::status.eq("reversed"),
+            redemptions::status.eq(RedemptionStatus::Reversed),
             redemptions::reversed_at.eq(now),
             redemptions::reversal_transaction_id.eq(reversal),
         ))
         .returning(Redemption::as_returning())
         .get_result(conn)
         .await?;
-    let ticket_status = if cancelled { "cancelled" } else { "issued" };
+    let ticket_status = if cancelled {
+        TicketStatus::Cancelled
+    } else {
+        TicketStatus::Issued
+    };
     diesel::update(tickets::table.find(r.ticket_id))
         .set((
             tickets::status.eq(ticket_status),
@@ -517,7 +522,7 @@ pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<Str
 pub struct TicketState {
     pub serial: String,
     /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
-    pub status: String,
+    pub status: ShownTicketStatus,
     pub value: Decimal,
     pub valid_until: NaiveDate,
     pub redeemable_until: NaiveDate,
@@ -542,7 +547,7 @@ struct VerdictRow {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     refusal: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    ticket_status: Option<String>,
+    ticket_status: Option<TicketStatus>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
     value: Option<Decimal>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
@@ -619,13 +624,15 @@ pub async fn verify(
     // The status shown: the ticket's, except what the verdict tells beyond it (a
     // ticket of a stock checkbook, an issued ticket past its last day) and a
     // redemption that a settlement covers.
-    let status = match (refusal, status.as_str()) {
-        (Some(Refusal::NotHandedOut), _) => "stock".to_string(),
-        (Some(Refusal::TicketExpired), "issued") => "expired".to_string(),
-        (_, "redeemed") if redeemed_in_settled_period(conn, ticket.serial()).await? => {
-            "settled".to_string()
+    let status = match (refusal, status) {
+        (Some(Refusal::NotHandedOut), _) => ShownTicketStatus::Stock,
+        (Some(Refusal::TicketExpired), TicketStatus::Issued) => ShownTicketStatus::Expired,
+        (_, TicketStatus::Redeemed)
+            if redeemed_in_settled_period(conn, ticket.serial()).await? =>
+        {
+            ShownTicketStatus::Settled
         }
-        _ => status,
+        _ => ShownTicketStatus::from(status),
     };
     Ok(Verified::Ticket(Box::new(TicketState {
         serial: ticket.serial().as_str().to_string(),
@@ -647,7 +654,7 @@ async fn redeemed_in_settled_period(
     let at: Option<DateTime<Utc>> = redemptions::table
         .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
         .filter(tickets::serial.eq(serial.as_str()))
-        .filter(redemptions::status.ne("reversed"))
+        .filter(redemptions::status.ne(RedemptionStatus::Reversed))
         .select(redemptions::redeemed_at)
         .first(conn)
         .await

@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::idempotency;
 use crate::money::Money;
 use crate::redemptions::{self, Outcome, Prior, Redemption, Refusal, Scan, TicketRef, Verified};
+use crate::statuses::{RedemptionStatus, ShownTicketStatus};
 
 /// A ticket as a request designates it: scanned code or typed serial, one of them.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,7 +84,7 @@ pub struct RedemptionView {
     /// `code` (scanned) or `serial` (typed).
     pub method: String,
     /// `redeemed`, `reversed` or `settled`.
-    pub status: String,
+    pub status: RedemptionStatus,
     pub scanned_at: DateTime<Utc>,
     pub redeemed_at: DateTime<Utc>,
     pub reversed_at: Option<DateTime<Utc>>,
@@ -92,10 +93,10 @@ pub struct RedemptionView {
 impl RedemptionView {
     /// `settled`: whether a settlement covers it (a live redemption then reads `settled`).
     pub fn of(r: &Redemption, serial: &str, settled: bool) -> Self {
-        let status = if settled && r.status == "redeemed" {
-            "settled"
+        let status = if settled && r.status == RedemptionStatus::Redeemed {
+            RedemptionStatus::Settled
         } else {
-            r.status.as_str()
+            r.status
         };
         RedemptionView {
             id: r.id,
@@ -109,7 +110,7 @@ impl RedemptionView {
             amount_payable: Money::from_decimal_unchecked(r.amount_payable).to_string(),
             commission: Money::from_decimal_unchecked(r.commission).to_string(),
             method: r.method.clone(),
-            status: status.to_string(),
+            status,
             scanned_at: r.scanned_at,
             redeemed_at: r.redeemed_at,
             reversed_at: r.reversed_at,
@@ -530,7 +531,7 @@ pub struct ProgramRef {
 pub struct VerifyResponse {
     pub serial: String,
     /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
-    pub status: String,
+    pub status: ShownTicketStatus,
     pub value: String,
     pub valid_until: NaiveDate,
     pub expires_at: DateTime<Utc>,

@@ -59,6 +59,7 @@ use crate::db::DbError;
 use crate::domain::{ValidationError, end_of_french_day, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::schema::{settlements, statement_counters, statements};
+use crate::statuses::RedemptionStatus;
 
 /// Why a period was not settled. Each says what happened in the domain's words; the
 /// HTTP edge gives each its status, code and French sentence once
@@ -595,7 +596,7 @@ pub async fn write_csv(
         .ok_or(DbError::NotFound)?;
     let sheet = sheet_of(conn, statement, &settlement).await?;
     let mut query = redemptions::table
-        .filter(redemptions::status.ne("reversed"))
+        .filter(redemptions::status.ne(RedemptionStatus::Reversed))
         .filter(redemptions::redeemed_at.ge(settlement.starts_at))
         .filter(redemptions::redeemed_at.lt(settlement.ends_at))
         .select((
