@@ -444,7 +444,7 @@ async fn main() {
     // The settlement's own figures, for the record.
     let face: Decimal = statements
         .iter()
-        .filter(|s| s.kind == "funder_bill")
+        .filter(|s| s.kind == passnum::statuses::StatementKind::FunderBill)
         .map(|s| s.total)
         .sum();
     println!(

@@ -1,4 +1,5 @@
-//! The statuses of tickets, checkbooks and redemptions: one Rust enum each, spelled
+//! The statuses of tickets, checkbooks and redemptions, and the kinds of
+//! statements: one Rust enum each, spelled
 //! as the database stores them (TEXT with a CHECK constraint, see the migrations)
 //! and as the API shows them (the same snake_case strings). Queries bind and read
 //! them directly (`Text` in and out); a string the enum does not know is a
@@ -131,6 +132,21 @@ status_enum! {
     }
 }
 
+status_enum! {
+    /// What a statement is (`statements.kind`); its printed words are in
+    /// `documents` (`title`…) and `mail::events`.
+    StatementKind {
+        /// What a training site is paid: "Relevé de paiement".
+        SitePayout = "site_payout",
+        /// What a funder is billed: "Facture".
+        FunderBill = "funder_bill",
+        /// The operator's commission: "Relevé de commission".
+        Commission = "commission",
+        /// A credit note: "Avoir".
+        CreditNote = "credit_note",
+    }
+}
+
 impl From<TicketStatus> for ShownTicketStatus {
     fn from(status: TicketStatus) -> ShownTicketStatus {
         match status {
@@ -221,6 +237,12 @@ mod tests {
             let back: RedemptionStatus = serde_json::from_value(s.as_str().into()).unwrap();
             assert_eq!(back, *s);
         }
+        for s in StatementKind::ALL {
+            assert_eq!(StatementKind::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            let back: StatementKind = serde_json::from_value(s.as_str().into()).unwrap();
+            assert_eq!(back, *s);
+        }
         for s in ShownTicketStatus::ALL {
             assert_eq!(ShownTicketStatus::parse(s.as_str()), Some(*s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
@@ -242,6 +264,10 @@ mod tests {
         assert_eq!(
             strings(RedemptionStatus::ALL, RedemptionStatus::as_str),
             check_strings("redemptions", "status")
+        );
+        assert_eq!(
+            strings(StatementKind::ALL, StatementKind::as_str),
+            check_strings("statements", "kind")
         );
         // What the API shows of a ticket: the stored statuses and `stock`.
         let mut shown = check_strings("tickets", "status");

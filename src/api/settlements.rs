@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
 use crate::settlement::{self, SettleError, Settlement, Statement};
+use crate::statuses::StatementKind;
 
 /// A settlement refused or failed, as the client sees it.
 impl From<SettleError> for ApiError {
@@ -54,7 +55,7 @@ pub struct StatementView {
     /// Numbered without gaps per year, e.g. `REL-2026-000042`.
     pub number: String,
     /// `site_payout`, `funder_bill`, `commission` or `credit_note`.
-    pub kind: String,
+    pub kind: StatementKind,
     pub organization_id: Uuid,
     pub settlement_id: Option<Uuid>,
     pub period_start: NaiveDate,
@@ -72,7 +73,7 @@ impl From<&Statement> for StatementView {
         StatementView {
             id: s.id,
             number: s.number.clone(),
-            kind: s.kind.clone(),
+            kind: s.kind,
             organization_id: s.organization_id,
             settlement_id: s.settlement_id,
             period_start: s.period_start,
@@ -323,8 +324,7 @@ pub async fn statement_pdf(
         .await?
         .ok_or_else(ApiError::not_found)?;
     drop(conn);
-    let kind = crate::documents::StatementKind::from_code(&s.kind)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown statement kind {}", s.kind)))?;
+    let kind = s.kind;
     let lines = settlement::parse_content(&content).map_err(ApiError::internal)?;
     let doc = crate::documents::StatementDocument {
         number: s.number.clone(),

@@ -57,32 +57,10 @@ mod layout;
 #[cfg(test)]
 mod tests;
 
-/// What a statement is, which gives its title.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementKind {
-    /// What a training site is paid: "Relevé de paiement".
-    SitePayout,
-    /// What a funder is billed: "Facture".
-    FunderBill,
-    /// The operator's commission: "Relevé de commission".
-    Commission,
-    /// A credit note: "Avoir".
-    CreditNote,
-}
+/// What a statement is, which gives its title (the type lives in `statuses`).
+pub use crate::statuses::StatementKind;
 
 impl StatementKind {
-    /// The kind stored with a statement (`site_payout`, `funder_bill`,
-    /// `commission`, `credit_note`).
-    pub fn from_code(code: &str) -> Option<StatementKind> {
-        match code {
-            "site_payout" => Some(StatementKind::SitePayout),
-            "funder_bill" => Some(StatementKind::FunderBill),
-            "commission" => Some(StatementKind::Commission),
-            "credit_note" => Some(StatementKind::CreditNote),
-            _ => None,
-        }
-    }
-
     /// The printed title: "Relevé de paiement", "Facture"…
     pub fn title(self) -> &'static str {
         match self {

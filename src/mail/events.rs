@@ -22,6 +22,7 @@ use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
+use crate::statuses::StatementKind;
 
 /// How many days before expiry beneficiaries are reminded of unused tickets.
 pub const REMINDER_DAYS: u64 = 30;
@@ -86,13 +87,12 @@ pub fn checkbook_mail(
     })
 }
 
-fn statement_kind_words(kind: &str) -> &'static str {
+fn statement_kind_words(kind: StatementKind) -> &'static str {
     match kind {
-        "site_payout" => "paiement des chèques encaissés",
-        "funder_bill" => "facture",
-        "commission" => "relevé des commissions",
-        "credit_note" => "avoir",
-        _ => "relevé",
+        StatementKind::SitePayout => "paiement des chèques encaissés",
+        StatementKind::FunderBill => "facture",
+        StatementKind::Commission => "relevé des commissions",
+        StatementKind::CreditNote => "avoir",
     }
 }
 
@@ -105,7 +105,7 @@ pub struct ReadyStatement<'a> {
     pub organization_id: Uuid,
     pub number: &'a str,
     /// `site_payout`, `funder_bill`, `commission` or `credit_note`.
-    pub kind: &'a str,
+    pub kind: StatementKind,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub lines: i32,

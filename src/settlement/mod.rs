@@ -59,7 +59,7 @@ use crate::db::DbError;
 use crate::domain::{ValidationError, end_of_french_day, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::schema::{settlements, statement_counters, statements};
-use crate::statuses::RedemptionStatus;
+use crate::statuses::{RedemptionStatus, StatementKind};
 
 /// Why a period was not settled. Each says what happened in the domain's words; the
 /// HTTP edge gives each its status, code and French sentence once
@@ -113,7 +113,7 @@ pub struct Settlement {
 pub struct Statement {
     pub id: Uuid,
     pub number: String,
-    pub kind: String,
+    pub kind: StatementKind,
     pub organization_id: Uuid,
     pub settlement_id: Option<Uuid>,
     pub program_id: Option<Uuid>,
@@ -257,7 +257,7 @@ pub async fn settle(
             id: s.id,
             organization_id: s.organization_id,
             number: &s.number,
-            kind: &s.kind,
+            kind: s.kind,
             period_start: s.period_start,
             period_end: s.period_end,
             lines: s.lines,
@@ -414,21 +414,26 @@ async fn make_statements(
     today: NaiveDate,
 ) -> Result<Vec<Statement>, DbError> {
     let sums = &totals.sums;
-    let mut recipients: Vec<(&'static str, Uuid, i64, i64)> = Vec::new();
+    let mut recipients: Vec<(StatementKind, Uuid, i64, i64)> = Vec::new();
     for (site, (lines, cents)) in &sums.sites {
-        recipients.push(("site_payout", *site, *lines, *cents));
+        recipients.push((StatementKind::SitePayout, *site, *lines, *cents));
     }
     let mut funders: Vec<Uuid> = sums.faces.keys().map(|(f, _)| *f).collect();
     funders.dedup();
     for funder in funders {
         let (lines, total, _) = sums.bill(funder, &totals.programs);
-        recipients.push(("funder_bill", funder, lines, total));
+        recipients.push((StatementKind::FunderBill, funder, lines, total));
     }
     if sums.commission.values().any(|c| *c != 0)
         && let Some(operator) = crate::organizations::operator(conn).await?
     {
         let total = sums.commission.values().sum();
-        recipients.push(("commission", operator.id, sums.commission_lines, total));
+        recipients.push((
+            StatementKind::Commission,
+            operator.id,
+            sums.commission_lines,
+            total,
+        ));
     }
     let count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
     let numbers = reserve_numbers(conn, chrono::Datelike::year(&today), count).await?;
@@ -548,10 +553,10 @@ pub async fn sheet_of(
         .filter(|(id, _, _)| !programs.contains_key(id))
         .map(|(id, name, siret)| (id, (name, siret)))
         .collect();
-    let whose = match statement.kind.as_str() {
-        "site_payout" => StatementFor::Site(statement.organization_id),
-        "funder_bill" => StatementFor::Funder(statement.organization_id),
-        _ => StatementFor::Commission,
+    let whose = match statement.kind {
+        StatementKind::SitePayout => StatementFor::Site(statement.organization_id),
+        StatementKind::FunderBill => StatementFor::Funder(statement.organization_id),
+        StatementKind::Commission | StatementKind::CreditNote => StatementFor::Commission,
     };
     Ok(Sheet {
         number: statement.number.clone(),

@@ -327,7 +327,7 @@ fn every_kind_has_its_title_and_odd_text_still_prints() {
         ),
         (StatementKind::CreditNote, "Avoir", "credit_note"),
     ] {
-        assert_eq!(StatementKind::from_code(code), Some(kind));
+        assert_eq!(StatementKind::parse(code), Some(kind));
         doc.kind = kind;
         let text = text_of(&render_statement(&doc).unwrap());
         assert!(text.contains(title), "{title}: {text}");
@@ -335,7 +335,7 @@ fn every_kind_has_its_title_and_odd_text_still_prints() {
     let text = text_of(&render_statement(&doc).unwrap());
     assert!(text.contains("Café? « chez Zoé»?"), "{text}");
     assert!(text.contains("Département de la Haute-Saône"));
-    assert_eq!(StatementKind::from_code("other"), None);
+    assert_eq!(StatementKind::parse("other"), None);
 }
 
 #[test]
