@@ -26,6 +26,7 @@ mod sessions;
 mod settlements;
 mod smtp;
 mod stats;
+mod statuses;
 mod telemetry;
 mod verdicts;
 mod web;
