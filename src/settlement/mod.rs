@@ -427,13 +427,8 @@ async fn make_statements(
     if sums.commission.values().any(|c| *c != 0)
         && let Some(operator) = crate::organizations::operator(conn).await?
     {
-        let total = sums.commission.values().sum();
-        recipients.push((
-            StatementKind::Commission,
-            operator.id,
-            sums.commission_lines,
-            total,
-        ));
+        let (lines, total) = (sums.commission_lines, sums.commission.values().sum());
+        recipients.push((StatementKind::Commission, operator.id, lines, total));
     }
     let count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
     let numbers = reserve_numbers(conn, chrono::Datelike::year(&today), count).await?;
