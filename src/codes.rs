@@ -197,8 +197,14 @@ impl Serial {
 /// The last four characters of a serial: what everyone but the issuing prescriber
 /// sees of a ticket.
 pub fn serial_hint(serial: &str) -> String {
-    let skip = serial.chars().count().saturating_sub(4);
-    serial.chars().skip(skip).collect()
+    serial_hint_of(serial).to_string()
+}
+
+/// [`serial_hint`] as a slice of the serial (no allocation: statements write a
+/// million of them).
+pub fn serial_hint_of(serial: &str) -> &str {
+    let start = serial.char_indices().rev().nth(3).map_or(0, |(at, _)| at);
+    &serial[start..]
 }
 
 impl fmt::Display for Serial {

@@ -463,3 +463,12 @@ proptest! {
         prop_assert!(revoked.verify(&new_code).is_ok());
     }
 }
+
+#[test]
+fn a_serial_hint_is_its_last_four_characters() {
+    assert_eq!(serial_hint_of("7K3M9QX2ZAT"), "2ZAT");
+    assert_eq!(serial_hint("7K3M9QX2ZAT"), "2ZAT");
+    assert_eq!(serial_hint_of("ABC"), "ABC");
+    assert_eq!(serial_hint_of(""), "");
+    assert_eq!(serial_hint_of("éàüöx"), "àüöx");
+}

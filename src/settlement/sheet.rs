@@ -73,9 +73,7 @@ impl CsvFormat {
     fn serial(self, serial: &str) -> std::borrow::Cow<'_, str> {
         match self {
             CsvFormat::Quoted => crate::csv_cells::legacy_cell(serial),
-            CsvFormat::FormulaSafe => crate::csv_cells::cell(&crate::codes::serial_hint(serial))
-                .into_owned()
-                .into(),
+            CsvFormat::FormulaSafe => crate::csv_cells::cell(crate::codes::serial_hint_of(serial)),
         }
     }
 }
