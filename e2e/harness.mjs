@@ -57,6 +57,11 @@ async function freePort() {
 }
 
 export class Server {
+  /** `name` names the database (passnum_e2e_<name>) and the logs of one journey file. */
+  constructor(name = 'journeys') {
+    this.name = name;
+  }
+
   async start() {
     if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run cargo build first`);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -65,19 +70,20 @@ export class Server {
     const clusterUrl = run(['database-url']);
     const base = clusterUrl.slice(0, clusterUrl.lastIndexOf('/'));
     this.adminUrl = `${base}/postgres`;
-    this.databaseUrl = `${base}/passnum_e2e`;
-    this.psql(this.adminUrl, 'DROP DATABASE IF EXISTS passnum_e2e WITH (FORCE)');
-    this.psql(this.adminUrl, 'CREATE DATABASE passnum_e2e');
+    const db = `passnum_e2e_${this.name}`;
+    this.databaseUrl = `${base}/${db}`;
+    this.psql(this.adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    this.psql(this.adminUrl, `CREATE DATABASE ${db}`);
     // A throw-away database: commits need not wait for the disk (a busy disk once
     // held them for minutes).
-    this.psql(this.adminUrl, 'ALTER DATABASE passnum_e2e SET synchronous_commit = off');
+    this.psql(this.adminUrl, `ALTER DATABASE ${db} SET synchronous_commit = off`);
     this.mailDir = path.join(DATA_DIR, 'mail');
     fs.rmSync(this.mailDir, { recursive: true, force: true });
     const env = { DATABASE_URL: this.databaseUrl };
     run(['create-operator', '--email', OPERATOR, '--password', PASSWORD], env);
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    this.proc = await this.serve(this.port, 'server.log');
+    this.proc = await this.serve(this.port, this.name === 'journeys' ? 'server.log' : `server-${this.name}.log`);
     return this;
   }
 
@@ -174,6 +180,8 @@ export class Server {
       token,
       get: (p) => call('GET', p),
       post: (p, body, headers) => call('POST', p, body, headers),
+      patch: (p, body, headers) => call('PATCH', p, body, headers),
+      put: (p, body, headers) => call('PUT', p, body, headers),
     };
   }
 

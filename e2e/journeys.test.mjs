@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Server, launchBrowser, newPage, screenshots as shoot, loginUi, see, OPERATOR, PASSWORD, ARTIFACTS, PHONE } from './harness.mjs';
+import { Server, launchBrowser, newPage, loginUi, see, OPERATOR, PASSWORD, ARTIFACTS } from './harness.mjs';
+import { journey, screenshots, noErrors, saveDownload, pdfText, lastMonth } from './journey.mjs';
 import { decodePng, frameOf, writeY4m, rgbaOf } from './qrvideo.mjs';
 
 const FUNDER_EMAIL = 'financeur@e2e.example.org';
@@ -30,86 +31,12 @@ const NAMES = {
 const server = new Server();
 let browser;
 let cameraBrowser;
-const state = {};
-const timings = [];
-let failed = null;
+const { state, step, pageFor: pageIn, report, timings } = journey(server);
 
-/** A journey step: skipped once an earlier one failed (they build on each other). */
-function step(name, fn) {
-  it(name, async (t) => {
-    if (failed) {
-      t.skip(`an earlier step failed: ${failed}`);
-      return;
-    }
-    const started = Date.now();
-    try {
-      await fn(t);
-    } catch (err) {
-      failed = name;
-      for (const page of Object.values(state.pages || {})) {
-        await page.screenshot({ path: path.join(ARTIFACTS, `failure-${page.label}.png`), fullPage: true }).catch(() => {});
-      }
-      throw err;
-    } finally {
-      timings.push([name, Date.now() - started]);
-    }
-  });
-}
-
-/** Screenshots at both widths, after checking the page holds together at 360 px. */
-async function screenshots(page, name) {
-  const problems = await page.evaluate(() => {
-    const out = [];
-    for (const el of document.querySelectorAll('input, select, textarea')) {
-      if (el.type !== 'hidden' && !el.labels?.length && !el.getAttribute('aria-label')) out.push(`unlabelled ${el.tagName} ${el.name}`);
-    }
-    for (const el of document.querySelectorAll('button')) {
-      if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('button without a name');
-    }
-    if (document.documentElement.lang !== 'fr') out.push('lang is not fr');
-    return out;
-  });
-  assert.deepEqual(problems, [], `${name}: accessibility basics`);
-  await page.setViewportSize(PHONE);
-  await page.waitForTimeout(100);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `${name}: the page is ${overflow}px wider than a 360-px phone`);
-  await shoot(page, name);
-}
-
-function noErrors(page) {
-  assert.deepEqual(page.errors, [], `${page.label}: errors in the browser console`);
-}
-
-async function pageFor(label, b = browser) {
-  const page = await newPage(b, server.url);
-  page.label = label;
-  state.pages = { ...(state.pages || {}), [label]: page };
-  return page;
-}
-
-async function saveDownload(page, click, name) {
-  const [download] = await Promise.all([page.waitForEvent('download'), click()]);
-  const file = path.join(ARTIFACTS, name);
-  await download.saveAs(file);
-  return { file, suggested: download.suggestedFilename(), bytes: fs.readFileSync(file) };
-}
-
-function pdfText(file) {
-  return execFileSync('pdftotext', [file, '-'], { encoding: 'utf8' });
-}
-
-/** The 15th of last month at noon in Paris (a period that is over, to settle). */
-function lastMonth() {
-  const now = new Date();
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
-  return `${start.toISOString().slice(0, 7)}-15`;
-}
+const pageFor = (label, b = browser) => pageIn(label, b);
 
 describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
   before(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    for (const f of fs.readdirSync(ARTIFACTS)) if (f.startsWith('failure-')) fs.rmSync(path.join(ARTIFACTS, f));
     const started = Date.now();
     await server.start();
     browser = await launchBrowser();
@@ -120,11 +47,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await browser?.close().catch(() => {});
     await cameraBrowser?.close().catch(() => {});
     await server.stop();
-    const total = timings.reduce((s, [, ms]) => s + ms, 0);
-    const lines = timings.map(([name, ms]) => `${(ms / 1000).toFixed(1).padStart(6)} s  ${name}`);
-    const report = `${lines.join('\n')}\n${(total / 1000).toFixed(1).padStart(6)} s  in all\n`;
-    fs.writeFileSync(path.join(ARTIFACTS, 'timings.txt'), report);
-    console.log(`\nBrowser journeys, time per step:\n${report}`);
+    report();
   });
 
   step('the public directory and the login page work without an account', async () => {
