@@ -10,7 +10,7 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launchBrowser, loginUi, see, PHONE, DESKTOP } from './harness.mjs';
-import { journey, screenshots, noErrors, territory, layoutProblems, PASSWORD, OPERATOR } from './journey.mjs';
+import { journey, screenshots, noErrors, territory, layoutProblems, OPERATOR } from './journey.mjs';
 
 const server = new Server('ui');
 let browser;
@@ -230,5 +230,3 @@ describe('what the browser review found (headless Chromium)', { concurrency: 1 }
     noErrors(page);
   });
 });
-
-export { PASSWORD };
