@@ -49,6 +49,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "limits",
             "client_addr",
             "idempotency",
+            "one_time",
             "ledger",
             "documents",
             "telemetry",
