@@ -205,7 +205,10 @@ mod tests {
         };
         assert_eq!(
             settings.link(&token),
-            format!("https://pass.example.org/invitation?token={}", token.expose())
+            format!(
+                "https://pass.example.org/invitation?token={}",
+                token.expose()
+            )
         );
     }
 }

@@ -187,11 +187,14 @@ pub async fn spend(
     token: &str,
 ) -> Result<Uuid, LinkError> {
     let link = judge(find(conn, kind, token, true).await?, Utc::now())?;
-    diesel::sql_query(format!("UPDATE {} SET used_at = $1 WHERE id = $2", kind.table()))
-        .bind::<Timestamptz, _>(Utc::now())
-        .bind::<SqlUuid, _>(link.id)
-        .execute(conn)
-        .await?;
+    diesel::sql_query(format!(
+        "UPDATE {} SET used_at = $1 WHERE id = $2",
+        kind.table()
+    ))
+    .bind::<Timestamptz, _>(Utc::now())
+    .bind::<SqlUuid, _>(link.id)
+    .execute(conn)
+    .await?;
     Ok(link.user_id)
 }
 

@@ -9,11 +9,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::DbError;
+use crate::domain::ValidationError;
 use crate::domain::{
     Coordinates, Email, LabelPeriod, LabelStatus, OrgKind, Password, Postcode, PostcodePrefix,
     Role, Siret,
 };
-use crate::domain::ValidationError;
 use crate::schema::{organizations, site_labels, users};
 
 /// Why an organisation, a user or a label was not created or changed.

@@ -422,11 +422,9 @@ pub async fn reverse(
     }
     let now = Utc::now();
     if now > r.redeemed_at + grace {
-        return Err(RedemptionError::ReversalClosed(
-            ReversalClosed::GraceOver {
-                grace_minutes: grace.num_minutes(),
-            },
-        ));
+        return Err(RedemptionError::ReversalClosed(ReversalClosed::GraceOver {
+            grace_minutes: grace.num_minutes(),
+        }));
     }
     // The checkbook's lock first, then the ticket's: the order cancellation takes them.
     let (serial, checkbook_id): (String, Uuid) = tickets::table

@@ -1,5 +1,6 @@
 //! `POST /auth/invitations/accept`: an invited user chooses a password.
 
+use actix_web::http::StatusCode;
 use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -10,7 +11,39 @@ use crate::api::organizations::UserView;
 use crate::auth::hash_password;
 use crate::domain::Password;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::invitations;
+use crate::invitations::{self, InvitationError};
+use crate::one_time::LinkRefusal;
+
+/// An invitation not made or not accepted, as the client sees it.
+impl From<InvitationError> for ApiError {
+    fn from(err: InvitationError) -> Self {
+        match err {
+            InvitationError::NotFound => ApiError::not_found(),
+            InvitationError::UserActive => ApiError::conflict(
+                "user_active",
+                "Ce compte a déjà un mot de passe : il n'a pas besoin d'invitation.",
+            ),
+            InvitationError::Link(LinkRefusal::Unknown) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invitation_invalid",
+                "Ce lien d'invitation n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez une nouvelle invitation.",
+            ),
+            InvitationError::Link(LinkRefusal::Used) => ApiError::new(
+                StatusCode::GONE,
+                "invitation_used",
+                "Ce lien d'invitation a déjà servi. Connectez-vous avec votre mot de passe, ou demandez une nouvelle invitation.",
+            ),
+            InvitationError::Link(LinkRefusal::Expired) => ApiError::new(
+                StatusCode::GONE,
+                "invitation_expired",
+                "Ce lien d'invitation a expiré. Demandez une nouvelle invitation à l'administrateur de votre organisation.",
+            ),
+            InvitationError::User(user) => user.into(),
+            InvitationError::Mail(_) => ApiError::internal(err),
+            InvitationError::Db(db) => db.into(),
+        }
+    }
+}
 
 /// The token of an invitation link, and the password chosen. Never logged.
 #[derive(Deserialize, ToSchema)]
