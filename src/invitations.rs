@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::db::DbError;
 use crate::mail::{self, MailKind, NewMail, templates};
-use crate::one_time::{self, LinkError, LinkKind, LinkRefusal, SecretToken};
+use crate::one_time::{self, LinkKind, LinkRefusal, SecretToken};
 use crate::organizations::{self, NewUser, Organization, OrganizationError, User};
 use crate::schema::users;
 
@@ -43,15 +43,6 @@ pub enum InvitationError {
 impl From<diesel::result::Error> for InvitationError {
     fn from(err: diesel::result::Error) -> Self {
         InvitationError::Db(err.into())
-    }
-}
-
-impl From<LinkError> for InvitationError {
-    fn from(err: LinkError) -> Self {
-        match err {
-            LinkError::Refused(refusal) => InvitationError::Link(refusal),
-            LinkError::Db(db) => InvitationError::Db(db),
-        }
     }
 }
 
@@ -161,7 +152,9 @@ pub async fn reinvite(
 
 /// Refuses a token that cannot be accepted, before the password is hashed.
 pub async fn check(conn: &mut AsyncPgConnection, token: &str) -> Result<(), InvitationError> {
-    Ok(one_time::check(conn, LinkKind::Invitation, token).await?)
+    one_time::check(conn, LinkKind::Invitation, token)
+        .await?
+        .map_err(InvitationError::Link)
 }
 
 /// Accepts an invitation: the user's password is set, the token is spent. Two
@@ -172,7 +165,9 @@ pub async fn accept(
     password_hash: String,
 ) -> Result<User, InvitationError> {
     conn.transaction::<_, InvitationError, _>(async move |conn| {
-        let user_id = one_time::spend(conn, LinkKind::Invitation, token).await?;
+        let user_id = one_time::spend(conn, LinkKind::Invitation, token)
+            .await?
+            .map_err(InvitationError::Link)?;
         // A deactivated user's link does not give the account back.
         let user = diesel::update(users::table.find(user_id).filter(users::active.eq(true)))
             .set(users::password_hash.eq(Some(password_hash)))

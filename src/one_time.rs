@@ -87,21 +87,6 @@ pub enum LinkRefusal {
     Expired,
 }
 
-/// A link refused, or the database's error.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    #[error(transparent)]
-    Refused(#[from] LinkRefusal),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for LinkError {
-    fn from(err: diesel::result::Error) -> Self {
-        LinkError::Db(err.into())
-    }
-}
-
 /// A stored link, as its token finds it.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Link {
@@ -174,19 +159,23 @@ pub async fn check(
     conn: &mut AsyncPgConnection,
     kind: LinkKind,
     token: &str,
-) -> Result<(), LinkError> {
-    judge(find(conn, kind, token, false).await?, Utc::now())?;
-    Ok(())
+) -> Result<Result<(), LinkRefusal>, DbError> {
+    let found = find(conn, kind, token, false).await?;
+    Ok(judge(found, Utc::now()).map(|_| ()))
 }
 
-/// Spends a link in the caller's transaction and returns its user. The link's row
-/// is locked: of two uses at once, the second waits, then finds it used.
+/// Spends a link in the caller's transaction and returns its user, or why it
+/// cannot serve. The link's row is locked: of two uses at once, the second waits,
+/// then finds it used.
 pub async fn spend(
     conn: &mut AsyncPgConnection,
     kind: LinkKind,
     token: &str,
-) -> Result<Uuid, LinkError> {
-    let link = judge(find(conn, kind, token, true).await?, Utc::now())?;
+) -> Result<Result<Uuid, LinkRefusal>, DbError> {
+    let link = match judge(find(conn, kind, token, true).await?, Utc::now()) {
+        Ok(link) => link,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     diesel::sql_query(format!(
         "UPDATE {} SET used_at = $1 WHERE id = $2",
         kind.table()
@@ -195,7 +184,7 @@ pub async fn spend(
     .bind::<SqlUuid, _>(link.id)
     .execute(conn)
     .await?;
-    Ok(link.user_id)
+    Ok(Ok(link.user_id))
 }
 
 /// Spends every unused link of `kind` of a user.

@@ -26,7 +26,7 @@ use crate::db::DbError;
 use crate::domain::Email;
 use crate::limits::{Brakes, FailureLimiter};
 use crate::mail::{self, MailKind, NewMail, templates};
-use crate::one_time::{self, LinkError, LinkKind, LinkRefusal};
+use crate::one_time::{self, LinkKind, LinkRefusal};
 use crate::organizations::User;
 use crate::schema::users;
 use crate::sessions::{self, RevokeReason};
@@ -50,15 +50,6 @@ pub enum PasswordError {
 impl From<diesel::result::Error> for PasswordError {
     fn from(err: diesel::result::Error) -> Self {
         PasswordError::Db(err.into())
-    }
-}
-
-impl From<LinkError> for PasswordError {
-    fn from(err: LinkError) -> Self {
-        match err {
-            LinkError::Refused(refusal) => PasswordError::Reset(refusal),
-            LinkError::Db(db) => PasswordError::Db(db),
-        }
     }
 }
 
@@ -179,7 +170,9 @@ pub async fn request_reset(
 
 /// Refuses a link that cannot serve, before the new password is hashed.
 pub async fn check_reset(conn: &mut AsyncPgConnection, token: &str) -> Result<(), PasswordError> {
-    Ok(one_time::check(conn, LinkKind::PasswordReset, token).await?)
+    one_time::check(conn, LinkKind::PasswordReset, token)
+        .await?
+        .map_err(PasswordError::Reset)
 }
 
 /// Sets the new password (already hashed) through a reset link: the link is spent
@@ -191,7 +184,9 @@ pub async fn confirm_reset(
     password_hash: String,
 ) -> Result<Vec<Uuid>, PasswordError> {
     conn.transaction::<_, PasswordError, _>(async move |conn| {
-        let user_id = one_time::spend(conn, LinkKind::PasswordReset, token).await?;
+        let user_id = one_time::spend(conn, LinkKind::PasswordReset, token)
+            .await?
+            .map_err(PasswordError::Reset)?;
         let changed = diesel::update(users::table.find(user_id).filter(users::active.eq(true)))
             .set(users::password_hash.eq(Some(password_hash)))
             .execute(conn)

@@ -41,6 +41,24 @@ impl From<SessionError> for ApiError {
     }
 }
 
+/// The code and French sentence of each refusal of one kind of e-mailed link.
+pub struct LinkWords {
+    pub unknown: (&'static str, &'static str),
+    pub used: (&'static str, &'static str),
+    pub expired: (&'static str, &'static str),
+}
+
+/// A link refused (invitation, password reset): 404 when there is no such link (it
+/// tells nothing of an account), 410 when it served or expired.
+pub fn link_refused(refusal: LinkRefusal, words: &LinkWords) -> ApiError {
+    let (status, (code, detail)) = match refusal {
+        LinkRefusal::Unknown => (StatusCode::NOT_FOUND, words.unknown),
+        LinkRefusal::Used => (StatusCode::GONE, words.used),
+        LinkRefusal::Expired => (StatusCode::GONE, words.expired),
+    };
+    ApiError::new(status, code, detail)
+}
+
 /// A password change or reset refused, as the client sees it.
 impl From<PasswordError> for ApiError {
     fn from(err: PasswordError) -> Self {
@@ -51,20 +69,22 @@ impl From<PasswordError> for ApiError {
                 "Le mot de passe actuel n'est pas le bon.",
             )
             .with_field("current_password"),
-            PasswordError::Reset(LinkRefusal::Unknown) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "reset_invalid",
-                "Ce lien de changement de mot de passe n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez-en un nouveau.",
-            ),
-            PasswordError::Reset(LinkRefusal::Used) => ApiError::new(
-                StatusCode::GONE,
-                "reset_used",
-                "Ce lien de changement de mot de passe a déjà servi (ou un lien plus récent a été demandé). Demandez-en un nouveau si besoin.",
-            ),
-            PasswordError::Reset(LinkRefusal::Expired) => ApiError::new(
-                StatusCode::GONE,
-                "reset_expired",
-                "Ce lien de changement de mot de passe a expiré (il vaut une heure). Demandez-en un nouveau.",
+            PasswordError::Reset(refusal) => link_refused(
+                refusal,
+                &LinkWords {
+                    unknown: (
+                        "reset_invalid",
+                        "Ce lien de changement de mot de passe n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez-en un nouveau.",
+                    ),
+                    used: (
+                        "reset_used",
+                        "Ce lien de changement de mot de passe a déjà servi (ou un lien plus récent a été demandé). Demandez-en un nouveau si besoin.",
+                    ),
+                    expired: (
+                        "reset_expired",
+                        "Ce lien de changement de mot de passe a expiré (il vaut une heure). Demandez-en un nouveau.",
+                    ),
+                },
             ),
             PasswordError::Mail(_) => ApiError::internal(err),
             PasswordError::Db(db) => db.into(),
