@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod limits;
 pub mod mail;
 pub mod money;
+pub mod one_time;
 pub mod organizations;
 pub mod passwords;
 pub mod pg_cluster;
