@@ -141,7 +141,7 @@ fn push_printed_hint(out: &mut String, serial: &str) {
     out.push('…');
     for (i, c) in hint.char_indices() {
         let at = start + i;
-        if i > 0 && at % 4 == 0 {
+        if i > 0 && at.is_multiple_of(4) {
             out.push('-');
         }
         out.push(c);
