@@ -556,6 +556,21 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A 10.00 ticket `7K3M-9QX2-ZAT` redeemed at `site` with a 4 % commission.
+    fn ticket_of(program: Uuid, site: Uuid, redeemed_at: DateTime<Utc>) -> SettledRedemption {
+        SettledRedemption {
+            id: Uuid::now_v7(),
+            program_id: program,
+            site_id: site,
+            serial: "7K3M9QX2ZAT".into(),
+            checkbook_number: "CH-2026-000001".into(),
+            redeemed_at,
+            value_cents: 1000,
+            payable_cents: 960,
+            commission_cents: 40,
+        }
+    }
+
     /// A statement sealed before formulas were guarded is drawn as it was sealed; a
     /// new one guards its text cells, and its amounts stay numbers.
     #[test]
@@ -567,17 +582,7 @@ mod tests {
             funder_fee_rate: d("0"),
             shares: vec![(funder, d("1"))],
         };
-        let redemption = SettledRedemption {
-            id: Uuid::now_v7(),
-            program_id: program,
-            site_id: site,
-            serial: "7K3M9QX2ZAT".into(),
-            checkbook_number: "CH-2026-000001".into(),
-            redeemed_at: Utc::now(),
-            value_cents: 1000,
-            payable_cents: 960,
-            commission_cents: 40,
-        };
+        let redemption = ticket_of(program, site, Utc::now());
         let sheet = |format| Sheet {
             number: "REL-2026-000001".into(),
             date: Utc::now().date_naive(),
@@ -618,17 +623,7 @@ mod tests {
             funder_fee_rate: d("0.04"),
             shares: vec![(funder, d("1"))],
         };
-        let redemption = SettledRedemption {
-            id: Uuid::now_v7(),
-            program_id: program,
-            site_id: site,
-            serial: "7K3M9QX2ZAT".into(),
-            checkbook_number: "CH-2026-000001".into(),
-            redeemed_at: "2026-11-03T13:05:00Z".parse().unwrap(),
-            value_cents: 1000,
-            payable_cents: 960,
-            commission_cents: 40,
-        };
+        let redemption = ticket_of(program, site, "2026-11-03T13:05:00Z".parse().unwrap());
         let sheet = |dialect| Sheet {
             number: "REL-2026-000001".into(),
             date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),

@@ -609,6 +609,20 @@ async fn settle_and_seal_is_one_use_case_with_typed_refusals() {
     app.assert_ledger_invariants().await;
 }
 
+/// Settles one day; returns its statements.
+async fn settle_day(app: &TestApp, operator: &Actor, day: chrono::NaiveDate) -> Vec<Value> {
+    app.post(
+        "/api/v1/settlements",
+        &operator.token,
+        json!({"period_start": day, "period_end": day}),
+    )
+    .await
+    .ok(201)["statements"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 /// The text of a PDF as `pdftotext` reads it, whitespace runs as one space.
 fn pdf_text(bytes: &[u8]) -> String {
     let dir = std::env::temp_dir().join(format!("passnum-statement-{}", Uuid::new_v4()));
@@ -652,17 +666,7 @@ async fn statement_csvs_open_in_french_excel_and_scripts_get_the_plain_form() {
     let app = TestApp::spawn().await;
     let m = a_month_of_scans(&app).await;
     let operator = app.operator().await;
-    let statements = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": m.day, "period_end": m.day}),
-        )
-        .await
-        .ok(201)["statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let statements = settle_day(&app, &operator, m.day).await;
     let s = by_kind_and_org(&statements);
     let bill = &s[&("funder_bill".to_string(), m.funders[0].clone())];
     let funder = app.user_in(&m.funders[0], "admin").await;
@@ -763,17 +767,7 @@ async fn statements_say_what_they_are() {
     let app = TestApp::spawn().await;
     let m = a_month_of_scans(&app).await;
     let operator = app.operator().await;
-    let statements = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": m.day, "period_end": m.day}),
-        )
-        .await
-        .ok(201)["statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let statements = settle_day(&app, &operator, m.day).await;
     let s = by_kind_and_org(&statements);
     let funder = app.user_in(&m.funders[0], "admin").await;
     let text = pdf(
@@ -828,17 +822,7 @@ async fn a_funder_without_fee_has_nothing_to_pay() {
     let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
     backdate(&app, day).await;
     let operator = app.operator().await;
-    let statements = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": day, "period_end": day}),
-        )
-        .await
-        .ok(201)["statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let statements = settle_day(&app, &operator, day).await;
     let bill = statements
         .iter()
         .find(|s| s["kind"] == "funder_bill")
@@ -864,17 +848,7 @@ async fn statements_sealed_before_stay_as_they_were() {
         .await
         .unwrap();
     let operator = app.operator().await;
-    let statements = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": m.day, "period_end": m.day}),
-        )
-        .await
-        .ok(201)["statements"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let statements = settle_day(&app, &operator, m.day).await;
     let s = by_kind_and_org(&statements);
     let bill = &s[&("funder_bill".to_string(), m.funders[0].clone())];
     let text = csv(&app, &operator, bill).await;
