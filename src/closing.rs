@@ -186,7 +186,7 @@ pub async fn close_program(
     let mut notes = Vec::new();
     for (funder, refund) in refunds {
         let number = crate::settlement::next_number(conn, chrono::Datelike::year(&today)).await?;
-        let csv = credit_note_csv(&number, today, &program.name, refund);
+        let csv = crate::settlement::credit_note_csv(&number, today, &program.name, refund);
         let note: Statement = diesel::insert_into(statements::table)
             .values((
                 statements::id.eq(Uuid::now_v7()),
@@ -215,14 +215,4 @@ pub async fn close_program(
 struct LastDay {
     #[diesel(sql_type = diesel::sql_types::Nullable<Date>)]
     last_day: Option<NaiveDate>,
-}
-
-/// A credit note's CSV: one line, the unused value returned.
-pub fn credit_note_csv(number: &str, date: NaiveDate, program: &str, amount: Decimal) -> String {
-    format!(
-        "{}{};{date};;;{};Avoir : solde non utilisé du dispositif;;;{amount};1.0000;{amount}\n",
-        crate::settlement::CSV_HEADER,
-        crate::csv_cells::cell(number),
-        crate::csv_cells::cell(program)
-    )
 }

@@ -117,6 +117,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(programs::record_payment)
             .service(programs::add_allocation)
             .service(stats::program_stats)
+            .service(stats::program_stats_csv)
             .service(programs::close_program)
             .service(checkbooks::issue_checkbook)
             .service(checkbooks::list_checkbooks)

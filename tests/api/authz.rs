@@ -733,6 +733,10 @@ async fn request_for(
         ("GET", "/api/v1/programs/{id}/stats") => {
             get(format!("/api/v1/programs/{}/stats", w.program))
         }
+        ("GET", "/api/v1/programs/{id}/stats.csv") => get(format!(
+            "/api/v1/programs/{}/stats.csv?breakdown=month",
+            w.program
+        )),
         ("POST", "/api/v1/programs/{id}/payments") => post(
             format!("/api/v1/programs/{}/payments", w.program),
             Some(json!({
