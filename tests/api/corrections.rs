@@ -2,6 +2,7 @@
 //! audit trail they write, read through `GET /audit` with its filters and scopes.
 
 use chrono::{Days, Utc};
+use diesel_async::AsyncConnection;
 use serde_json::{Value, json};
 
 use crate::helpers::{Actor, TestApp};
@@ -513,14 +514,18 @@ async fn closing_settling_and_expiring_write_their_entries() {
         .ok(201);
     // The daily expiry, one year and a half on: one entry per program, by the service.
     let mut conn = app.db.connect().await;
-    let expired = passnum::closing::expire_due(
-        &mut conn,
-        passnum::audit::Actor::Service("passnum expire"),
-        today() + Days::new(600),
-        None,
-    )
-    .await
-    .unwrap();
+    let expired = conn
+        .transaction::<_, passnum::db::DbError, _>(async |conn| {
+            passnum::closing::expire_due(
+                conn,
+                passnum::audit::Actor::Service("passnum expire"),
+                today() + Days::new(600),
+                None,
+            )
+            .await
+        })
+        .await
+        .unwrap();
     assert_eq!(expired.len(), 1);
     let entries = audit_of(&app, &operator, &format!("entity_id={}", t.program)).await;
     let expiry = entries
