@@ -21,6 +21,8 @@ pub struct AuditQuery {
     pub entity_id: Option<String>,
     /// The user who made the change.
     pub actor_id: Option<String>,
+    /// The organisation the entries concern (an organisation's admin: its own only).
+    pub organization_id: Option<String>,
     /// From this day (`YYYY-MM-DD`, French time) or instant (RFC 3339), included.
     pub from: Option<String>,
     /// To this day (`YYYY-MM-DD`, French time, included) or instant (RFC 3339, excluded).
@@ -173,7 +175,7 @@ impl AuditQuery {
                 actor_id: uuid_filter("actor_id", self.actor_id.as_deref())?,
                 from,
                 to,
-                organization_id: None,
+                organization_id: uuid_filter("organization_id", self.organization_id.as_deref())?,
                 before_seq,
             },
             limit,
@@ -209,7 +211,16 @@ pub async fn list(
         }
     };
     let (mut filter, limit) = query.filter()?;
-    filter.organization_id = scope;
+    if let Some(own) = scope {
+        if filter.organization_id.is_some_and(|asked| asked != own) {
+            // Another organisation's entries: none for this reader.
+            return Ok(web::Json(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+        filter.organization_id = Some(own);
+    }
     let mut conn = state.conn().await?;
     let mut rows = audit::list(&mut conn, &filter, i64::from(limit) + 1).await?;
     let next_cursor = if rows.len() > limit as usize {
