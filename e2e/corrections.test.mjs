@@ -60,7 +60,7 @@ describe('operator corrections and history (headless Chromium)', { concurrency: 
 
     await page.getByLabel('Nouveau budget (€)').fill('1500');
     await page.getByRole('button', { name: 'Modifier le budget' }).click();
-    await see(page, 'Budget : 1 000,00 € → 1 500,00 €');
+    await see(page, /Budget : 1.000,00.€ → 1.500,00.€/);
     noErrors(page);
   });
 
