@@ -36,6 +36,7 @@
 pub mod rounding;
 pub mod sheet;
 pub mod totals;
+mod trail;
 
 pub use rounding::{ProgramTerms, fee_cents, split_by_shares, turn_of};
 pub use sheet::{
@@ -251,6 +252,7 @@ pub async fn settle(
     record_names(conn, &settlement, &totals).await?;
     let made = make_statements(conn, &settlement, &totals, now, today).await?;
     post_to_ledger(conn, &settlement, &totals).await?;
+    trail::record(conn, &settlement, &made, by).await?;
     let ready: Vec<_> = made
         .iter()
         .map(|s| crate::mail::events::ReadyStatement {
