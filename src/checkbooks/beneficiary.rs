@@ -104,3 +104,157 @@ impl Beneficiary {
         })
     }
 }
+
+/// A correction of a beneficiary's record, field by field: `None` keeps a field,
+/// `Some(None)` clears an optional one, `Some(Some(v))` sets it. Never logged.
+#[derive(Default, Clone)]
+pub struct BeneficiaryPatch {
+    pub reference: Option<String>,
+    pub email: Option<Option<String>>,
+    pub birth_year: Option<Option<i32>>,
+    pub postcode: Option<Option<String>>,
+    pub situation: Option<Option<Situation>>,
+}
+
+impl fmt::Debug for BeneficiaryPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BeneficiaryPatch([REDACTED])")
+    }
+}
+
+impl Beneficiary {
+    /// The record with `patch` applied, checked field by field as at creation.
+    pub fn corrected(
+        &self,
+        patch: &BeneficiaryPatch,
+        today: NaiveDate,
+    ) -> Result<Beneficiary, ValidationError> {
+        fn pick<T: Clone>(change: &Option<Option<T>>, kept: Option<T>) -> Option<T> {
+            match change {
+                Some(value) => value.clone(),
+                None => kept,
+            }
+        }
+        let reference = patch.reference.as_deref().unwrap_or(&self.reference);
+        let email = pick(
+            &patch.email,
+            self.email.as_ref().map(|e| e.as_str().to_string()),
+        );
+        let postcode = pick(
+            &patch.postcode,
+            self.postcode.as_ref().map(|p| p.as_str().to_string()),
+        );
+        Beneficiary::parse(
+            reference,
+            email.as_deref(),
+            pick(&patch.birth_year, self.birth_year),
+            postcode.as_deref(),
+            pick(&patch.situation, self.situation),
+            today,
+        )
+    }
+
+    /// The record as stored and shown: reference, e-mail, birth year, postcode,
+    /// situation. Two records are the same when these are.
+    pub fn fields(&self) -> [(&'static str, Option<String>); 5] {
+        [
+            ("reference", Some(self.reference.clone())),
+            ("email", self.email.as_ref().map(|e| e.as_str().to_string())),
+            ("birth_year", self.birth_year.map(|y| y.to_string())),
+            (
+                "postcode",
+                self.postcode.as_ref().map(|p| p.as_str().to_string()),
+            ),
+            ("situation", self.situation.map(|s| s.as_str().to_string())),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+    }
+
+    fn record() -> Beneficiary {
+        Beneficiary::parse(
+            "CCAS-1",
+            Some("ancienne@example.org"),
+            Some(1960),
+            Some("39100"),
+            Some(Situation::Retired),
+            today(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_correction_changes_only_what_it_names() {
+        let patch = BeneficiaryPatch {
+            email: Some(Some(" Nouvelle@Example.org ".into())),
+            ..BeneficiaryPatch::default()
+        };
+        let after = record().corrected(&patch, today()).unwrap();
+        let fields = after.fields();
+        assert_eq!(fields[1].1.as_deref(), Some("nouvelle@example.org"));
+        assert_eq!(fields[0].1.as_deref(), Some("CCAS-1"));
+        assert_eq!(fields[2].1.as_deref(), Some("1960"));
+        assert_eq!(fields[3].1.as_deref(), Some("39100"));
+        assert_eq!(fields[4].1.as_deref(), Some("retired"));
+    }
+
+    #[test]
+    fn a_correction_clears_optional_fields_and_is_checked_like_creation() {
+        let cleared = BeneficiaryPatch {
+            email: Some(None),
+            postcode: Some(Some(String::new())),
+            ..BeneficiaryPatch::default()
+        };
+        let after = record().corrected(&cleared, today()).unwrap();
+        assert_eq!(after.fields()[1].1, None);
+        assert_eq!(after.fields()[3].1, None);
+        let cases: Vec<(&str, BeneficiaryPatch, &str)> = vec![
+            (
+                "bad e-mail",
+                BeneficiaryPatch {
+                    email: Some(Some("pas-une-adresse".into())),
+                    ..BeneficiaryPatch::default()
+                },
+                "beneficiary.email",
+            ),
+            (
+                "empty reference",
+                BeneficiaryPatch {
+                    reference: Some("  ".into()),
+                    ..BeneficiaryPatch::default()
+                },
+                "beneficiary.reference",
+            ),
+            (
+                "birth year in the future",
+                BeneficiaryPatch {
+                    birth_year: Some(Some(2030)),
+                    ..BeneficiaryPatch::default()
+                },
+                "beneficiary.birth_year",
+            ),
+            (
+                "bad postcode",
+                BeneficiaryPatch {
+                    postcode: Some(Some("ABCDE".into())),
+                    ..BeneficiaryPatch::default()
+                },
+                "beneficiary.postcode",
+            ),
+        ];
+        for (case, patch, field) in cases {
+            let err = record()
+                .corrected(&patch, today())
+                .err()
+                .unwrap_or_else(|| panic!("{case}: accepted"));
+            assert_eq!(err.field, field, "{case}");
+        }
+    }
+}

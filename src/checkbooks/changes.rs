@@ -1,5 +1,6 @@
-//! Changes to an issued checkbook by its prescriber: handing it out, preparing a
-//! mail, cancelling it. Each locks the checkbook first.
+//! Changes to an issued checkbook by its prescriber: handing it out, correcting its
+//! beneficiary's record, preparing a mail, cancelling it. Each locks the checkbook
+//! first.
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -8,12 +9,13 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{
-    Beneficiary, CheckbookAction, CheckbookError, IssuedCheckbook, own_checkbook_for_update,
-    visible_checkbook,
+    Beneficiary, BeneficiaryPatch, CheckbookAction, CheckbookError, IssuedCheckbook,
+    own_checkbook_for_update, visible_checkbook,
 };
 use crate::auth::Caller;
-use crate::domain::{Email, ValidationError};
+use crate::domain::{Email, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
+use crate::mail;
 use crate::schema::{checkbooks, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
 
@@ -35,6 +37,13 @@ pub async fn hand_out(
                 });
             }
         }
+        // Its tickets carry their last day: handed out after it, they would be
+        // refused at the first scan.
+        if checkbook.valid_until < french_date(Utc::now()) {
+            return Err(CheckbookError::Expired {
+                valid_until: checkbook.valid_until,
+            });
+        }
         diesel::update(checkbooks::table.find(id))
             .set((
                 checkbooks::status.eq(CheckbookStatus::HandedOut),
@@ -52,6 +61,78 @@ pub async fn hand_out(
         visible_checkbook(conn, caller, id).await
     })
     .await
+}
+
+/// A beneficiary's record corrected: the checkbook as it now is, and the record
+/// before and after (the same when the correction changed nothing).
+#[derive(Debug)]
+pub struct Correction {
+    pub book: IssuedCheckbook,
+    pub before: Beneficiary,
+    pub after: Beneficiary,
+}
+
+impl Correction {
+    pub fn changed(&self) -> bool {
+        self.before.fields() != self.after.fields()
+    }
+}
+
+/// Corrects the beneficiary's record of a handed-out checkbook (its issuing
+/// prescriber), checked as at creation. A corrected e-mail is where the next mails
+/// go: "send again", the expiry reminder, and the checkbook's mails still waiting in
+/// the outbox (re-addressed; an address removed leaves them failed, never sent to
+/// the wrong person). Runs in the caller's transaction.
+pub async fn correct(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    patch: &BeneficiaryPatch,
+) -> Result<Correction, CheckbookError> {
+    let checkbook = own_checkbook_for_update(conn, caller, id).await?;
+    match checkbook.status {
+        CheckbookStatus::HandedOut => {}
+        CheckbookStatus::Stock => return Err(CheckbookError::NotHandedOut),
+        CheckbookStatus::Cancelled => {
+            return Err(CheckbookError::Cancelled {
+                action: CheckbookAction::Correct,
+            });
+        }
+    }
+    let today = french_date(Utc::now());
+    let before = checkbook
+        .beneficiary(today)?
+        .ok_or(CheckbookError::NotHandedOut)?;
+    let after = before.corrected(patch, today)?;
+    if before.fields() != after.fields() {
+        diesel::update(checkbooks::table.find(id))
+            .set((
+                checkbooks::beneficiary_reference.eq(&after.reference),
+                checkbooks::beneficiary_email.eq(after.email.as_ref().map(|e| e.as_str())),
+                checkbooks::beneficiary_birth_year.eq(after.birth_year),
+                checkbooks::beneficiary_postcode.eq(after.postcode.as_ref().map(|p| p.as_str())),
+                checkbooks::beneficiary_situation.eq(after.situation.map(|s| s.as_str())),
+            ))
+            .execute(conn)
+            .await?;
+        if let Some(old) = &before.email
+            && before.email.as_ref().map(Email::as_str) != after.email.as_ref().map(Email::as_str)
+        {
+            mail::readdress_waiting(
+                conn,
+                id,
+                old.as_str(),
+                after.email.as_ref().map(Email::as_str),
+            )
+            .await?;
+        }
+    }
+    let book = visible_checkbook(conn, caller, id).await?;
+    Ok(Correction {
+        book,
+        before,
+        after,
+    })
 }
 
 /// The checkbook to e-mail and to whom: the prescriber's own checkbook, handed out

@@ -25,10 +25,13 @@ mod changes;
 mod issue;
 mod queries;
 
-pub use beneficiary::{Beneficiary, Situation};
-pub use changes::{cancel, hand_out, prepare_send};
+pub use beneficiary::{Beneficiary, BeneficiaryPatch, Situation};
+pub use changes::{Correction, cancel, correct, hand_out, prepare_send};
 pub use issue::{IssueOrder, issue};
-pub use queries::{issued_ticket, list, visible_print_run};
+pub use queries::{
+    ListFilter, PrintRunSummary, Search, issued_ticket, list, mails_of, print_runs,
+    visible_print_run,
+};
 
 /// The largest print run of one request.
 pub const MAX_PRINT_RUN: u32 = 1000;
@@ -54,6 +57,28 @@ pub struct Checkbook {
     pub handed_out_by: Option<Uuid>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+}
+
+impl Checkbook {
+    /// Its beneficiary's record as stored (`None` while in stock).
+    pub fn beneficiary(&self, today: NaiveDate) -> Result<Option<Beneficiary>, ValidationError> {
+        let Some(reference) = &self.beneficiary_reference else {
+            return Ok(None);
+        };
+        let situation = self
+            .beneficiary_situation
+            .as_deref()
+            .and_then(Situation::parse);
+        Beneficiary::parse(
+            reference,
+            self.beneficiary_email.as_deref(),
+            self.beneficiary_birth_year,
+            self.beneficiary_postcode.as_deref(),
+            situation,
+            today,
+        )
+        .map(Some)
+    }
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -117,9 +142,12 @@ pub enum CheckbookError {
     /// Handing out a checkbook already handed out.
     #[error("the checkbook is handed out already")]
     AlreadyHandedOut,
-    /// Sending a checkbook still in stock.
+    /// Sending a checkbook still in stock, or correcting its beneficiary (it has none).
     #[error("the checkbook is still in stock")]
     NotHandedOut,
+    /// Handing out a stock checkbook whose validity has ended.
+    #[error("the checkbook's validity ended on {valid_until}")]
+    Expired { valid_until: NaiveDate },
     /// Handing out or sending a cancelled checkbook.
     #[error("the checkbook is cancelled")]
     Cancelled { action: CheckbookAction },
@@ -136,6 +164,7 @@ pub enum CheckbookAction {
     HandOut,
     Send,
     Cancel,
+    Correct,
 }
 
 impl From<diesel::result::Error> for CheckbookError {

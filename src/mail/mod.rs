@@ -22,6 +22,7 @@
 //! [`events`] turns events into mails; [`worker`] delivers them.
 
 pub mod events;
+pub mod failures;
 pub mod templates;
 pub mod worker;
 
@@ -247,4 +248,64 @@ pub async fn list(
         query = query.filter(outbox::id.gt(after));
     }
     Ok(query.load(conn).await?)
+}
+
+/// Why a mail was given up when its recipient's address was withdrawn before it left.
+pub const ADDRESS_WITHDRAWN: &str = "address withdrawn before sending";
+
+/// A corrected address: the mails about `related_id` still waiting for `old` go to
+/// `new` instead, or, with no new address, are given up (never sent to the wrong
+/// person). A mail being sent at this instant is left as it is. Returns how many
+/// mails were changed.
+pub async fn readdress_waiting(
+    conn: &mut AsyncPgConnection,
+    related_id: Uuid,
+    old: &str,
+    new: Option<&str>,
+) -> Result<usize, DbError> {
+    let waiting = outbox::table
+        .filter(outbox::related_id.eq(related_id))
+        .filter(outbox::recipient.eq(old))
+        .filter(outbox::status.eq(OutboxStatus::Waiting.as_str()));
+    Ok(match new {
+        Some(new) => {
+            diesel::update(waiting)
+                .set(outbox::recipient.eq(new))
+                .execute(conn)
+                .await?
+        }
+        None => {
+            diesel::update(waiting)
+                .set((
+                    outbox::status.eq(OutboxStatus::Failed.as_str()),
+                    outbox::last_error.eq(ADDRESS_WITHDRAWN),
+                ))
+                .execute(conn)
+                .await?
+        }
+    })
+}
+
+/// The last mail of `kind` about each of `related` (newest first by creation), for
+/// showing where it stands.
+pub async fn latest_about(
+    conn: &mut AsyncPgConnection,
+    kind: MailKind,
+    related: &[Uuid],
+) -> Result<Vec<OutboxMail>, DbError> {
+    if related.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(outbox::table
+        .filter(outbox::kind.eq(kind.as_str()))
+        .filter(outbox::related_id.eq_any(related))
+        .distinct_on(outbox::related_id)
+        .order((
+            outbox::related_id,
+            outbox::created_at.desc(),
+            outbox::id.desc(),
+        ))
+        .select(OutboxMail::as_select())
+        .load(conn)
+        .await?)
 }
