@@ -105,6 +105,11 @@ function allocationsCard(programs) {
       : h('p.empty', 'Aucun dispositif ne vous est encore alloué. L’opérateur vous attribue une dotation de chéquiers.'));
 }
 
+/** The program's column, only for a prescriber of several programs (narrower on a phone). */
+function programColumn(names) {
+  return Object.keys(names).length > 1 ? [{ label: 'Dispositif', cell: (b) => names[b.program_id] || '' }] : [];
+}
+
 /** The checkbooks to call: handed out, tickets unused, validity ending within 30 days. */
 function expiringCard(books, names) {
   if (!books.length) return null;
@@ -114,10 +119,10 @@ function expiringCard(books, names) {
     table([
       { label: 'Chéquier', cell: (b) => h('a', { href: `/prescripteur/chequiers/${b.id}` }, b.number) },
       { label: 'Bénéficiaire', cell: (b) => b.beneficiary?.reference || '—' },
-      { label: 'E-mail', cell: (b) => (b.beneficiary?.email ? h('span', email(b.beneficiary.email)) : pill('Pas d’e-mail : à appeler', 'warn')) },
-      { label: 'Chèques non utilisés', cell: (b) => `${unused(b)} / ${b.tickets.length}`, class: 'num' },
+      { label: 'E-mail', cell: (b) => (b.beneficiary?.email ? h('span', email(b.beneficiary.email)) : pill('Aucun : à appeler', 'warn')) },
       { label: 'Valable jusqu’au', cell: (b) => day(b.valid_until) },
-      { label: 'Dispositif', cell: (b) => names[b.program_id] || '' },
+      { label: 'Non utilisés', cell: (b) => `${unused(b)} / ${b.tickets.length}`, class: 'num' },
+      ...programColumn(names),
     ], sorted, { caption: 'Chéquiers qui expirent bientôt' }));
 }
 
@@ -144,7 +149,7 @@ export async function homePage(main) {
       { label: 'État', cell: (b) => statusPill(b.status) },
       { label: 'Chèques utilisés', cell: (b) => `${used(b)} / ${b.tickets.length}`, class: 'num' },
       { label: 'E-mail', cell: (b) => (b.mail ? pill(...MAIL_PILL[b.mail.status]) : '—') },
-      { label: 'Dispositif', cell: (b) => names[b.program_id] || '' },
+      ...programColumn(names),
       { label: 'Émis le', cell: (b) => day(b.issued_at) },
     ], rows, { caption: query ? `Chéquiers trouvés pour « ${query} »` : 'Mes chéquiers', empty }));
     if (cursor) {
@@ -197,10 +202,8 @@ function printRunsCard(runs, names) {
     table([
       { label: 'Tirage du', cell: (r) => dateTime(r.created_at) },
       { label: 'Chéquiers', cell: (r) => (r.first_number === r.last_number ? r.first_number : `${r.first_number} à ${r.last_number}`) },
-      { label: 'En stock', cell: (r) => `${r.in_stock} / ${r.checkbooks}`, class: 'num' },
-      { label: 'Remis', cell: (r) => String(r.handed_out), class: 'num' },
-      { label: 'Annulés', cell: (r) => String(r.cancelled), class: 'num' },
-      { label: 'Dispositif', cell: (r) => names[r.program_id] || '' },
+      { label: 'Où ils en sont', cell: (r) => `${r.in_stock} en stock, ${r.handed_out} remis, ${r.cancelled} annulé(s)` },
+      ...programColumn(names),
       {
         label: 'PDF',
         cell: (r) => h('button.secondary', {
@@ -301,14 +304,16 @@ export async function checkbookPage(main, { args, navigate }) {
         h('button.secondary', { type: 'button', onclick: (e) => act(e.target, () => openPdf(`/checkbooks/${book.id}/pdf`)) }, 'Ouvrir pour imprimer')),
     );
     if (book.status === 'stock') body.append(section('Remettre ce chéquier à un bénéficiaire', handOutForm()));
-    if (book.status === 'handed_out') body.append(section('E-mail', h('p.mail-state', mail ? h(`span.alert.${mail.tone}`, mail.text) : 'Pas encore envoyé par e-mail.'), sendPart()));
+    if (book.status === 'handed_out') body.append(section('E-mail', mail ? h(`p.alert.${mail.tone}`, mail.text) : h('p', 'Pas encore envoyé par e-mail.'), sendPart()));
     if (book.status === 'handed_out') body.append(h('details.card', h('summary', 'Corriger le bénéficiaire'), correctForm()));
     if (book.status !== 'cancelled') body.append(h('details.card.danger', h('summary', 'Chéquier perdu ou volé ?'), cancelForm()));
+    // Two columns, so that the table fits a 360-px phone: every ticket has the
+    // checkbook's value and validity, said once in the caption.
+    const value = book.tickets[0] ? money(book.tickets[0].value) : '';
     body.append(section('Chèques', table([
       { label: 'Numéro', cell: (t) => h('span.mono', ticketName(t)) },
-      { label: 'Valeur', cell: (t) => money(t.value), class: 'num' },
       { label: 'État', cell: (t) => TICKET_STATUS[t.status] || t.status },
-    ], book.tickets, { caption: `Chèques du chéquier, valables jusqu’au ${day(book.valid_until)}` })));
+    ], book.tickets, { caption: `${book.tickets.length} chèques de ${value}, valables jusqu’au ${day(book.valid_until)}` })));
   };
 
   const notice = h('div', { role: 'status', 'aria-live': 'polite' });
