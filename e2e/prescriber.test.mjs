@@ -112,7 +112,7 @@ describe('prescriber pages (headless Chromium)', { concurrency: 1 }, () => {
     server.sql(`UPDATE outbox SET status = 'failed', sent_at = NULL, last_error = 'Connection error: Connection refused (os error 111)' WHERE related_id = '${book.id}'`);
     await page.goto(`/prescripteur/chequiers/${book.id}`);
     await see(page, 'Échec de l’envoi à marie@e2e.example.org');
-    await see(page, 'Le serveur d’envoi des e-mails ne répondait pas.');
+    await see(page, 'Le serveur d’envoi des e-mails a refusé la connexion');
     assert.equal(await page.getByText('refused').count(), 0, 'no English');
     await page.getByRole('button', { name: 'Renvoyer le chéquier' }).waitFor();
     await screenshots(page, 'prescripteur-chequier-echec');

@@ -201,6 +201,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "redemption",
         include_str!("../sql/functions/redemption.sql"),
     ),
+    ("audit", include_str!("../sql/functions/audit.sql")),
 ];
 
 /// The advisory lock held while migrating and applying the functions: two servers

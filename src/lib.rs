@@ -2,6 +2,7 @@
 //! double-entry ledger. See README.md (ARCHITECTURE) for the map of the modules.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod checkbooks;
 pub mod cli;

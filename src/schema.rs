@@ -11,6 +11,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_entries (seq) {
+        seq -> Int8,
+        id -> Uuid,
+        at -> Timestamptz,
+        actor_user_id -> Nullable<Uuid>,
+        actor_organization_id -> Nullable<Uuid>,
+        actor_label -> Nullable<Text>,
+        organization_id -> Nullable<Uuid>,
+        entity_kind -> Text,
+        entity_id -> Uuid,
+        action -> Text,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        reason -> Nullable<Text>,
+        prev_hash -> Nullable<Bytea>,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
     checkbooks (id) {
         id -> Uuid,
         number -> Text,
@@ -331,6 +351,7 @@ diesel::table! {
 
 diesel::joinable!(allocations -> organizations (prescriber_id));
 diesel::joinable!(allocations -> programs (program_id));
+diesel::joinable!(audit_entries -> users (actor_user_id));
 diesel::joinable!(checkbooks -> organizations (prescriber_id));
 diesel::joinable!(checkbooks -> print_runs (print_run_id));
 diesel::joinable!(checkbooks -> programs (program_id));
@@ -358,4 +379,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);

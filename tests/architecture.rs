@@ -50,6 +50,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "client_addr",
             "idempotency",
             "ledger",
+            "audit",
             "documents",
             "telemetry",
         ],

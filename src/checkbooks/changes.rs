@@ -12,6 +12,7 @@ use super::{
     Beneficiary, BeneficiaryPatch, CheckbookAction, CheckbookError, IssuedCheckbook,
     own_checkbook_for_update, visible_checkbook,
 };
+use crate::audit::{self, Entity};
 use crate::auth::Caller;
 use crate::domain::{Email, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
@@ -82,7 +83,8 @@ impl Correction {
 /// prescriber), checked as at creation. A corrected e-mail is where the next mails
 /// go: "send again", the expiry reminder, and the checkbook's mails still waiting in
 /// the outbox (re-addressed; an address removed leaves them failed, never sent to
-/// the wrong person). Runs in the caller's transaction.
+/// the wrong person). One audit entry names the fields changed (not their values).
+/// Runs in the caller's transaction.
 pub async fn correct(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
@@ -115,6 +117,29 @@ pub async fn correct(
             ))
             .execute(conn)
             .await?;
+        // Which fields changed, never their values: the trail is kept for ever, a
+        // beneficiary's data must stay erasable.
+        let changed: serde_json::Map<String, serde_json::Value> = before
+            .fields()
+            .into_iter()
+            .zip(after.fields())
+            .filter(|(was, is)| was.1 != is.1)
+            .map(|((name, _), _)| (name.to_string(), serde_json::Value::from("modifié")))
+            .collect();
+        audit::record(
+            conn,
+            audit::Change {
+                actor: caller.into(),
+                organization_id: Some(checkbook.prescriber_id),
+                entity: Entity::Checkbook,
+                entity_id: id,
+                action: "checkbook.beneficiary_corrected",
+                before: None,
+                after: Some(serde_json::Value::Object(changed)),
+                reason: None,
+            },
+        )
+        .await?;
         if let Some(old) = &before.email
             && before.email.as_ref().map(Email::as_str) != after.email.as_ref().map(Email::as_str)
         {

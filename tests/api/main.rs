@@ -1,6 +1,7 @@
 //! Integration tests: the real server and a real PostgreSQL (see `helpers`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod auth;
 mod authz;
 mod checkbooks;

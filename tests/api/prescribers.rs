@@ -358,6 +358,27 @@ async fn a_corrected_email_is_where_the_checkbook_and_its_reminder_go() {
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].recipient, "bonne@example.org");
 
+    // One audit entry, naming the field changed, never its value.
+    #[derive(QueryableByName)]
+    struct Audited {
+        #[diesel(sql_type = Text)]
+        action: String,
+        #[diesel(sql_type = Text)]
+        after: String,
+    }
+    let mut conn = app.db.connect().await;
+    let audited: Vec<Audited> = diesel::sql_query(format!(
+        "SELECT action, after::text AS after FROM audit_entries WHERE entity_id = '{}'",
+        id(&book)
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 1, "one entry for one correction");
+    assert_eq!(audited[0].action, "checkbook.beneficiary_corrected");
+    assert!(audited[0].after.contains("email"), "{}", audited[0].after);
+    assert!(!audited[0].after.contains("example.org"), "no address kept");
+
     // "Send again" without an address: to the corrected one.
     let sent = app
         .post(&format!("{url}/send"), &agent.token, json!({}))
@@ -365,7 +386,6 @@ async fn a_corrected_email_is_where_the_checkbook_and_its_reminder_go() {
     assert_eq!(sent.ok(202)["recipient"], "bonne@example.org");
 
     // The reminder, too.
-    let mut conn = app.db.connect().await;
     let today = passnum::domain::french_date(chrono::Utc::now());
     let queued = passnum::mail::events::queue_expiry_reminders(&mut conn, today)
         .await
@@ -642,7 +662,7 @@ async fn a_checkbook_shows_where_its_mail_stands_in_french() {
     let mail = &failed.ok(200)["mail"];
     assert_eq!(mail["status"], "failed");
     let failure = mail["failure"].as_str().unwrap();
-    assert!(failure.contains("ne répondait pas"), "{failure}");
+    assert!(failure.contains("refusé la connexion"), "{failure}");
     assert!(!failure.contains("refused"), "{failure}");
     // A transient failure waiting for its next attempt says when.
     sql(

@@ -223,7 +223,7 @@ impl From<&OutboxMail> for CheckbookMailView {
                 .then_some(m.next_attempt_at),
             failure: match status {
                 OutboxStatus::Sent => None,
-                _ => m.last_error.as_deref().map(mail::failures::in_french),
+                _ => m.last_error.as_deref().map(mail::explain_failure),
             },
         }
     }
