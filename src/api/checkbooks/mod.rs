@@ -177,6 +177,16 @@ fn json_response(status: StatusCode, body: Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
+/// The body of an issue's answer: from the print run (if any), the checkbooks and
+/// the mails queued for them (by checkbook).
+type IssueAnswer = fn(
+    &CodeKeys,
+    &Caller,
+    Option<checkbooks::PrintRun>,
+    Vec<IssuedCheckbook>,
+    &HashMap<Uuid, OutboxMail>,
+) -> ApiResult<Value>;
+
 /// Issues retried safely: with a key, a serial collision is retried inside, and a
 /// retried request gets the first answer.
 async fn issue_idempotently(
@@ -185,13 +195,7 @@ async fn issue_idempotently(
     keys: &CodeKeys,
     claim: Option<Claim>,
     order: IssueOrder,
-    answer: fn(
-        &CodeKeys,
-        &Caller,
-        Option<checkbooks::PrintRun>,
-        Vec<IssuedCheckbook>,
-        &HashMap<Uuid, OutboxMail>,
-    ) -> ApiResult<Value>,
+    answer: IssueAnswer,
 ) -> ApiResult<(StatusCode, Value)> {
     let mut attempts = 0;
     loop {
