@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{
-    Beneficiary, BeneficiaryPatch, CheckbookAction, CheckbookError, IssuedCheckbook,
+    Beneficiary, BeneficiaryPatch, Checkbook, CheckbookAction, CheckbookError, IssuedCheckbook,
     own_checkbook_for_update, visible_checkbook,
 };
 use crate::audit::{self, Entity};
@@ -19,6 +19,18 @@ use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::mail;
 use crate::schema::{checkbooks, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
+
+/// Sending and correcting need a beneficiary: a checkbook handed out, not cancelled.
+fn require_handed_out(
+    checkbook: &Checkbook,
+    action: CheckbookAction,
+) -> Result<(), CheckbookError> {
+    match checkbook.status {
+        CheckbookStatus::HandedOut => Ok(()),
+        CheckbookStatus::Stock => Err(CheckbookError::NotHandedOut),
+        CheckbookStatus::Cancelled => Err(CheckbookError::Cancelled { action }),
+    }
+}
 
 /// Hands a stock checkbook out to a beneficiary: its tickets become usable.
 pub async fn hand_out(
@@ -92,15 +104,7 @@ pub async fn correct(
     patch: &BeneficiaryPatch,
 ) -> Result<Correction, CheckbookError> {
     let checkbook = own_checkbook_for_update(conn, caller, id).await?;
-    match checkbook.status {
-        CheckbookStatus::HandedOut => {}
-        CheckbookStatus::Stock => return Err(CheckbookError::NotHandedOut),
-        CheckbookStatus::Cancelled => {
-            return Err(CheckbookError::Cancelled {
-                action: CheckbookAction::Correct,
-            });
-        }
-    }
+    require_handed_out(&checkbook, CheckbookAction::Correct)?;
     let today = french_date(Utc::now());
     let before = checkbook
         .beneficiary(today)?
@@ -171,15 +175,7 @@ pub async fn prepare_send(
     email: Option<Email>,
 ) -> Result<(IssuedCheckbook, String), CheckbookError> {
     let checkbook = own_checkbook_for_update(conn, caller, id).await?;
-    match checkbook.status {
-        CheckbookStatus::HandedOut => {}
-        CheckbookStatus::Stock => return Err(CheckbookError::NotHandedOut),
-        CheckbookStatus::Cancelled => {
-            return Err(CheckbookError::Cancelled {
-                action: CheckbookAction::Send,
-            });
-        }
-    }
+    require_handed_out(&checkbook, CheckbookAction::Send)?;
     let recipient = match (email, &checkbook.beneficiary_email) {
         (Some(email), known) => {
             if known.is_none() {
