@@ -808,6 +808,12 @@ async fn request_for(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),
         ),
+        ("GET", "/api/v1/print-runs") => get(path.to_string()),
+        ("PATCH", "/api/v1/checkbooks/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/checkbooks/{}", w.checkbook),
+            Some(json!({"beneficiary": {"postcode": "70000"}})),
+        )),
         ("GET", "/api/v1/print-runs/{id}") => get(format!("/api/v1/print-runs/{}", w.print_run)),
         ("GET", "/api/v1/print-runs/{id}/pdf") => {
             get(format!("/api/v1/print-runs/{}/pdf", w.print_run))
