@@ -257,6 +257,24 @@ pub async fn cancel(
             )
             .await?;
         }
+        audit::record(
+            conn,
+            audit::Change {
+                actor: caller.into(),
+                organization_id: Some(checkbook.prescriber_id),
+                entity: Entity::Checkbook,
+                entity_id: id,
+                action: "checkbook.cancelled",
+                before: Some(serde_json::json!({"status": checkbook.status})),
+                after: Some(serde_json::json!({
+                    "status": CheckbookStatus::Cancelled,
+                    "tickets_cancelled": values.len(),
+                    "value_returned": returned.to_string(),
+                })),
+                reason: Some(reason),
+            },
+        )
+        .await?;
         visible_checkbook(conn, caller, id).await
     })
     .await
