@@ -478,6 +478,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     let today = passnum::domain::french_date(Utc::now());
     organizations::grant_label(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         site.id,
         LabelPeriod::new(
             today - chrono::Days::new(30),
@@ -490,6 +491,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     let site_email = "scan@example.org";
     let site_agent = organizations::create_user(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         &NewUser {
             organization_id: site.id,
             email: Email::parse("email", site_email).unwrap(),

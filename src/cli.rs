@@ -207,11 +207,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
             let queued = conn
-                .transaction::<_, crate::error::ApiError, _>(async |conn| {
+                .transaction::<_, crate::mail::events::MailEventError, _>(async |conn| {
                     crate::mail::events::queue_expiry_reminders(conn, today).await
                 })
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", err.problem().detail))?;
+                .await?;
             if queued.is_empty() {
                 println!("no reminder to send");
             }

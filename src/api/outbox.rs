@@ -10,6 +10,7 @@ use crate::api::AppState;
 use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::mail::events::MailEventError;
 use crate::mail::{self, MailKind, OutboxMail, OutboxStatus, ResendError};
 
 /// A mail of the outbox, without its bodies or attachment.
@@ -95,6 +96,16 @@ pub async fn list(
         items: rows.into_iter().map(OutboxMailView::from).collect(),
         next_cursor,
     }))
+}
+
+/// A mail that could not be made (a template bug) is the service's fault.
+impl From<MailEventError> for ApiError {
+    fn from(err: MailEventError) -> Self {
+        match err {
+            MailEventError::Db(db) => db.into(),
+            MailEventError::Template(template) => ApiError::internal(template),
+        }
+    }
 }
 
 impl From<ResendError> for ApiError {

@@ -33,11 +33,7 @@ impl From<SettleError> for ApiError {
             ),
             SettleError::MixedFaceValues => ApiError::internal(err),
             SettleError::Db(db) => db.into(),
-            // The mail module still answers with the edge's error: keep its problem.
-            SettleError::Mail(mail) => match mail.downcast::<ApiError>() {
-                Ok(problem) => problem,
-                Err(other) => ApiError::internal(other),
-            },
+            SettleError::Mail(mail) => mail.into(),
         }
     }
 }

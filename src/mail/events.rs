@@ -15,9 +15,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::db::DbError;
 use crate::documents::CheckbookSheet;
 use crate::domain::Coordinates;
-use crate::error::ApiError;
 use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
@@ -27,8 +27,20 @@ use crate::statuses::StatementKind;
 /// How many days before expiry beneficiaries are reminded of unused tickets.
 pub const REMINDER_DAYS: u64 = 30;
 
-fn template_error(e: templates::TemplateError) -> ApiError {
-    ApiError::internal(e)
+/// Why an event's mails could not be made or recorded: a template that does not
+/// render (a bug), or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum MailEventError {
+    #[error("a mail template failed: {0}")]
+    Template(#[from] templates::TemplateError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for MailEventError {
+    fn from(err: diesel::result::Error) -> Self {
+        MailEventError::Db(err.into())
+    }
 }
 
 fn site_lines(
@@ -53,7 +65,7 @@ pub fn checkbook_mail(
     prescriber: Option<String>,
     recipient: &str,
     pdf: Vec<u8>,
-) -> Result<NewMail, ApiError> {
+) -> Result<NewMail, MailEventError> {
     let total: Decimal = sheet.tickets.iter().map(|t| t.value).sum();
     let content = templates::checkbook(&templates::CheckbookMail {
         number: sheet.number.clone(),
@@ -71,8 +83,7 @@ pub fn checkbook_mail(
                 s.distance_km,
             )
         })),
-    })
-    .map_err(template_error)?;
+    })?;
     Ok(NewMail {
         kind: MailKind::Checkbook,
         related_id: Some(checkbook_id),
@@ -117,7 +128,7 @@ pub struct ReadyStatement<'a> {
 pub async fn statements_ready(
     conn: &mut AsyncPgConnection,
     statements: &[ReadyStatement<'_>],
-) -> Result<usize, ApiError> {
+) -> Result<usize, MailEventError> {
     let ids: Vec<Uuid> = statements.iter().map(|s| s.organization_id).collect();
     let organizations: std::collections::HashMap<Uuid, organizations::Organization> =
         organizations::find_organizations(conn, &ids)
@@ -138,8 +149,7 @@ pub async fn statements_ready(
             period_end: french::date(statement.period_end),
             total: french::euros(statement.total),
             lines: statement.lines,
-        })
-        .map_err(template_error)?;
+        })?;
         mails.push(NewMail {
             kind: MailKind::StatementReady,
             related_id: Some(statement.id),
@@ -193,7 +203,7 @@ pub struct QueuedReminder {
 pub async fn queue_expiry_reminders(
     conn: &mut AsyncPgConnection,
     today: NaiveDate,
-) -> Result<Vec<QueuedReminder>, ApiError> {
+) -> Result<Vec<QueuedReminder>, MailEventError> {
     let horizon = today + chrono::Days::new(REMINDER_DAYS);
     let due: Vec<ReminderDue> = diesel::sql_query(
         "SELECT c.id, c.number, c.beneficiary_email AS email, c.beneficiary_postcode AS postcode,
@@ -236,8 +246,7 @@ pub async fn queue_expiry_reminders(
             value: french::euros(book.unused_value),
             valid_until: french::date(book.valid_until),
             sites: nearby_lines(nearby),
-        })
-        .map_err(template_error)?;
+        })?;
         let mail = NewMail {
             kind: MailKind::ExpiryReminder,
             related_id: Some(book.id),

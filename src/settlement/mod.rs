@@ -88,7 +88,7 @@ pub enum SettleError {
     /// The "statement ready" mails could not be recorded (the mail module's own
     /// error, kept whole for the edge).
     #[error("statement mails: {0}")]
-    Mail(#[source] anyhow::Error),
+    Mail(#[from] crate::mail::events::MailEventError),
 }
 
 impl From<diesel::result::Error> for SettleError {
@@ -268,7 +268,7 @@ pub async fn settle(
         .collect();
     crate::mail::events::statements_ready(conn, &ready)
         .await
-        .map_err(|err| SettleError::Mail(err.into()))?;
+        .map_err(SettleError::Mail)?;
     Ok((settlement, made))
 }
 
@@ -571,7 +571,7 @@ pub async fn sheet_of(
 
 /// Seals a statement: its SHA-256, computed over its lines as drawn now, is set once.
 pub async fn seal(conn: &mut AsyncPgConnection, statement: &Statement) -> Result<String, DbError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let hash = async move {
         let mut hasher = Sha256::new();
         while let Some(chunk) = rx.recv().await {

@@ -448,7 +448,7 @@ pub async fn write_csv(
     conn: &mut AsyncPgConnection,
     statement: &Statement,
     dialect: Option<Dialect>,
-    out: &tokio::sync::mpsc::Sender<actix_web::web::Bytes>,
+    out: &tokio::sync::mpsc::Sender<bytes::Bytes>,
 ) -> Result<(), DbError> {
     use crate::schema::redemptions;
     use futures_util::StreamExt;
@@ -463,7 +463,7 @@ pub async fn write_csv(
             Some(to) if to != Dialect::sniff(&content) => crate::csv_cells::transcode(&content, to),
             _ => content,
         };
-        let _ = out.send(actix_web::web::Bytes::from(content)).await;
+        let _ = out.send(bytes::Bytes::from(content)).await;
         return Ok(());
     };
     let settlement = find_settlement(conn, settlement_id)
@@ -510,14 +510,14 @@ pub async fn write_csv(
         writer.push(&row?, &mut buffer);
         if buffer.len() >= CHUNK {
             let chunk = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 512));
-            if out.send(actix_web::web::Bytes::from(chunk)).await.is_err() {
+            if out.send(bytes::Bytes::from(chunk)).await.is_err() {
                 return Ok(());
             }
         }
     }
     writer.finish(&mut buffer);
     if !buffer.is_empty() {
-        let _ = out.send(actix_web::web::Bytes::from(buffer)).await;
+        let _ = out.send(bytes::Bytes::from(buffer)).await;
     }
     Ok(())
 }
@@ -527,7 +527,7 @@ pub async fn csv_of(
     conn: &mut AsyncPgConnection,
     statement: &Statement,
 ) -> Result<String, DbError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let collect = async move {
         let mut text = Vec::new();
         while let Some(chunk) = rx.recv().await {
