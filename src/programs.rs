@@ -23,6 +23,8 @@ use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::{Money, Rate, Share};
 use crate::organizations;
 use crate::schema::{allocations, payments, program_funders, programs};
+use crate::schema::sql_types;
+use crate::statuses::{CheckbookStatus, ProgramStatus, TicketStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = programs)]
@@ -38,7 +40,7 @@ pub struct Program {
     pub funder_fee_rate: Decimal,
     pub budget: Decimal,
     pub territory_postcodes: Vec<Option<String>>,
-    pub status: String,
+    pub status: ProgramStatus,
     pub closed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -49,7 +51,7 @@ impl Program {
     }
 
     pub fn is_open(&self) -> bool {
-        self.status == "open"
+        self.status == ProgramStatus::Open
     }
 
     /// The last day a ticket issued on `issued_on` may be used (printed on it).
@@ -469,11 +471,14 @@ pub async fn remaining_allocation(
     let used = diesel::sql_query(
         "SELECT count(*) AS used FROM checkbooks c
          WHERE c.program_id = $1 AND c.prescriber_id = $2
-           AND (c.status <> 'cancelled'
-                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ('redeemed', 'settled')))",
+           AND (c.status <> $3
+                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ($4, $5)))",
     )
     .bind::<diesel::sql_types::Uuid, _>(program)
     .bind::<diesel::sql_types::Uuid, _>(prescriber)
+    .bind::<sql_types::CheckbookStatus, _>(CheckbookStatus::Cancelled)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Redeemed)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Settled)
     .get_result::<Used>(conn)
     .await?
     .used;
