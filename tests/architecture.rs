@@ -57,13 +57,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ),
     (
         "domain",
-        &[
-            "domain",
-            "money",
-            "codes",
-            "csv_cells",
-            "french",
-        ],
+        &["domain", "money", "codes", "csv_cells", "french"],
     ),
 ];
 
