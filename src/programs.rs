@@ -22,8 +22,7 @@ use crate::domain::{OrgKind, PostcodePrefix, ValidationError};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::{Money, Rate, Share};
 use crate::organizations;
-use crate::schema::sql_types;
-use crate::schema::{allocations, payments, program_funders, programs};
+use crate::schema::{allocations, payments, program_funders, programs, sql_types};
 use crate::statuses::{CheckbookStatus, ProgramStatus, TicketStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
