@@ -22,8 +22,9 @@ use crate::db::DbError;
 use crate::domain::french_date;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::programs;
-use crate::schema::{programs as programs_table, statements};
+use crate::schema::{programs as programs_table, sql_types, statements};
 use crate::settlement::{Statement, sha256_hex, split_by_shares};
+use crate::statuses::{ProgramStatus, StatementKind, TicketStatus};
 
 #[derive(Debug, QueryableByName)]
 struct Expired {
@@ -47,9 +48,9 @@ pub async fn expire_due(
 ) -> Result<Vec<(Uuid, i64, Decimal)>, DbError> {
     let expired: Vec<Expired> = diesel::sql_query(
         "WITH gone AS (
-             UPDATE tickets t SET status = 'expired', updated_at = now()
+             UPDATE tickets t SET status = $3, updated_at = now()
              FROM programs p
-             WHERE p.id = t.program_id AND t.status = 'issued'
+             WHERE p.id = t.program_id AND t.status = $4
                AND ticket_last_day(t.valid_until, p.tolerance_days) < $1
                AND ($2::uuid IS NULL OR t.program_id = $2)
              RETURNING t.program_id, t.value)
@@ -57,6 +58,8 @@ pub async fn expire_due(
     )
     .bind::<Date, _>(today)
     .bind::<diesel::sql_types::Nullable<SqlUuid>, _>(only)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Expired)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Issued)
     .load(conn)
     .await?;
     for e in &expired {
@@ -135,9 +138,10 @@ pub async fn close_program(
     let today = french_date(Utc::now());
     let last_day: Option<NaiveDate> = diesel::sql_query(
         "SELECT max(ticket_last_day(t.valid_until, p.tolerance_days)) AS last_day FROM tickets t JOIN programs p ON p.id = t.program_id
-         WHERE t.program_id = $1 AND t.status = 'issued'",
+         WHERE t.program_id = $1 AND t.status = $2",
     )
     .bind::<SqlUuid, _>(program_id)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Issued)
     .get_result::<LastDay>(conn)
     .await?
     .last_day;
@@ -196,7 +200,7 @@ pub async fn close_program(
     }
     diesel::update(programs_table::table.find(program_id))
         .set((
-            programs_table::status.eq("closed"),
+            programs_table::status.eq(ProgramStatus::Closed),
             programs_table::closed_at.eq(Utc::now()),
         ))
         .execute(conn)
@@ -209,7 +213,7 @@ pub async fn close_program(
             .values((
                 statements::id.eq(Uuid::now_v7()),
                 statements::number.eq(&number),
-                statements::kind.eq("credit_note"),
+                statements::kind.eq(StatementKind::CreditNote),
                 statements::organization_id.eq(funder),
                 statements::program_id.eq(program_id),
                 statements::period_start

@@ -375,20 +375,21 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<St
          SELECT 'trial balance is ' || sum(amount) FROM ledger_postings HAVING sum(amount) <> 0
          UNION ALL
          SELECT 'ticket ' || t.serial || ' is ' || t.status || ' with ' || count(r.id) || ' live redemption(s)'
-         FROM tickets t LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'
+         FROM tickets t LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'::redemption_status
          GROUP BY t.id
-         HAVING (t.status IN ('redeemed', 'settled')) <> (count(r.id) = 1) OR count(r.id) > 1
+         HAVING (t.status IN ('redeemed'::ticket_status, 'settled'::ticket_status)) <> (count(r.id) = 1)
+             OR count(r.id) > 1
          UNION ALL
          SELECT 'ticket ' || t.serial || ' is issued in cancelled checkbook ' || c.number
          FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id
-         WHERE c.status = 'cancelled' AND t.status = 'issued'
+         WHERE c.status = 'cancelled'::checkbook_status AND t.status = 'issued'::ticket_status
          UNION ALL
          SELECT 'program ' || p.id || ': outstanding ' || coalesce(o.balance, 0) || ' <> tickets in circulation ' || coalesce(c.value, 0)
          FROM programs p
          LEFT JOIN (SELECT a.program_id, sum(pp.amount) AS balance FROM ledger_accounts a
                     JOIN ledger_postings pp ON pp.account_id = a.id WHERE a.kind = 'outstanding' GROUP BY a.program_id) o
                 ON o.program_id = p.id
-         LEFT JOIN (SELECT program_id, sum(value) AS value FROM tickets WHERE status = 'issued' GROUP BY program_id) c
+         LEFT JOIN (SELECT program_id, sum(value) AS value FROM tickets WHERE status = 'issued'::ticket_status GROUP BY program_id) c
                 ON c.program_id = p.id
          WHERE coalesce(o.balance, 0) <> coalesce(c.value, 0)",
     )

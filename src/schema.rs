@@ -1,5 +1,27 @@
 // @generated from the migrated database by `UPDATE_GENERATED=1 cargo test generated`; do not edit.
 
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "checkbook_status"))]
+    pub struct CheckbookStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "program_status"))]
+    pub struct ProgramStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "redemption_status"))]
+    pub struct RedemptionStatus;
+
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "statement_kind"))]
+    pub struct StatementKind;
+
+    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "ticket_status"))]
+    pub struct TicketStatus;
+}
+
 diesel::table! {
     allocations (id) {
         id -> Uuid,
@@ -31,6 +53,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::CheckbookStatus;
+
     checkbooks (id) {
         id -> Uuid,
         number -> Text,
@@ -38,7 +63,7 @@ diesel::table! {
         prescriber_id -> Uuid,
         print_run_id -> Nullable<Uuid>,
         issued_by -> Uuid,
-        status -> Text,
+        status -> CheckbookStatus,
         beneficiary_reference -> Nullable<Text>,
         beneficiary_email -> Nullable<Text>,
         beneficiary_birth_year -> Nullable<Int4>,
@@ -204,6 +229,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::ProgramStatus;
+
     programs (id) {
         id -> Uuid,
         name -> Text,
@@ -216,7 +244,7 @@ diesel::table! {
         funder_fee_rate -> Numeric,
         budget -> Numeric,
         territory_postcodes -> Array<Nullable<Text>>,
-        status -> Text,
+        status -> ProgramStatus,
         closed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         public_indicators -> Bool,
@@ -224,6 +252,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::RedemptionStatus;
+
     redemptions (id) {
         id -> Uuid,
         ticket_id -> Uuid,
@@ -234,7 +265,7 @@ diesel::table! {
         value -> Numeric,
         commission -> Numeric,
         amount_payable -> Numeric,
-        status -> Text,
+        status -> RedemptionStatus,
         scanned_at -> Timestamptz,
         redeemed_at -> Timestamptz,
         reversed_at -> Nullable<Timestamptz>,
@@ -305,10 +336,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::StatementKind;
+
     statements (id) {
         id -> Uuid,
         number -> Text,
-        kind -> Text,
+        kind -> StatementKind,
         organization_id -> Uuid,
         settlement_id -> Nullable<Uuid>,
         program_id -> Nullable<Uuid>,
@@ -324,6 +358,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::TicketStatus;
+
     tickets (id) {
         id -> Uuid,
         checkbook_id -> Uuid,
@@ -331,7 +368,7 @@ diesel::table! {
         position -> Int2,
         serial -> Text,
         value -> Numeric,
-        status -> Text,
+        status -> TicketStatus,
         valid_until -> Date,
         updated_at -> Timestamptz,
     }

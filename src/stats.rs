@@ -265,7 +265,9 @@ struct RedemptionGroup {
 /// gathered into one multirange, holds its arrival) grouped per checkbook, then
 /// checkbooks grouped. `$1` program, `$2` the year of the day (ages),
 /// `$3` the last `valid_until` already expired (day minus tolerance), `$4` the scope's
-/// organisation when there is one.
+/// organisation when there is one. The statuses are literals cast to their enum
+/// types (a misspelt one fails when the query is planned): the query stays one
+/// constant text, as `REDEMPTIONS_HEAD`.
 const BOOKS_HEAD: &str = "
 SELECT
     CASE WHEN GROUPING(b.prescriber_id) = 0 THEN 'prescriber'
@@ -275,10 +277,10 @@ SELECT
          ELSE 'total' END AS grouping_set,
     b.prescriber_id, b.age_band, b.situation, b.postcode_prefix,
     count(*) AS checkbooks_issued,
-    count(*) FILTER (WHERE b.status = 'stock') AS checkbooks_in_stock,
+    count(*) FILTER (WHERE b.status = 'stock'::checkbook_status) AS checkbooks_in_stock,
     count(*) FILTER (WHERE b.handed_out) AS checkbooks_handed_out,
     count(*) FILTER (WHERE b.redeemed > 0) AS checkbooks_started,
-    count(*) FILTER (WHERE b.status = 'cancelled') AS checkbooks_cancelled,
+    count(*) FILTER (WHERE b.status = 'cancelled'::checkbook_status) AS checkbooks_cancelled,
     COALESCE(sum(b.tickets), 0)::bigint AS tickets_issued,
     COALESCE(sum(b.tickets) FILTER (WHERE b.handed_out), 0)::bigint AS tickets_handed_out,
     COALESCE(sum(b.in_stock), 0)::bigint AS tickets_in_stock,
@@ -310,7 +312,7 @@ FROM (
              ELSE COALESCE(left(c.beneficiary_postcode, 2), 'unknown') END AS postcode_prefix,
         count(*) AS tickets,
         sum(t.value) AS amount,
-        count(*) FILTER (WHERE x.outstanding AND c.status = 'stock') AS in_stock,
+        count(*) FILTER (WHERE x.outstanding AND c.status = 'stock'::checkbook_status) AS in_stock,
         count(*) FILTER (WHERE x.redeemed) AS redeemed,
         count(*) FILTER (WHERE x.settled) AS settled,
         count(*) FILTER (WHERE x.expired) AS expired,
@@ -324,16 +326,16 @@ FROM (
         sum(t.value) FILTER (WHERE x.outstanding) AS amount_outstanding
     FROM tickets t
     JOIN checkbooks c ON c.id = t.checkbook_id
-    LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'
+    LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'::redemption_status
     CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st
     CROSS JOIN LATERAL (SELECT
         r.id IS NOT NULL AS redeemed,
         r.id IS NOT NULL
-            AND (r.status = 'settled' OR COALESCE(st.periods @> r.redeemed_at, false)) AS settled,
-        r.id IS NULL AND t.status = 'cancelled' AS cancelled,
-        r.id IS NULL AND (t.status = 'expired' OR (t.status = 'issued' AND t.valid_until <= $3))
+            AND (r.status = 'settled'::redemption_status OR COALESCE(st.periods @> r.redeemed_at, false)) AS settled,
+        r.id IS NULL AND t.status = 'cancelled'::ticket_status AS cancelled,
+        r.id IS NULL AND (t.status = 'expired'::ticket_status OR (t.status = 'issued'::ticket_status AND t.valid_until <= $3))
             AS expired,
-        r.id IS NULL AND t.status = 'issued' AND t.valid_until > $3 AS outstanding
+        r.id IS NULL AND t.status = 'issued'::ticket_status AND t.valid_until > $3 AS outstanding
     ) x
     WHERE t.program_id = $1";
 
@@ -360,9 +362,9 @@ FROM (
     SELECT
         r.site_id, r.value, r.commission,
         to_char(r.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM') AS month,
-        r.status <> 'reversed' AS live,
-        r.status = 'settled'
-            OR (r.status = 'redeemed' AND COALESCE(st.periods @> r.redeemed_at, false)) AS settled
+        r.status <> 'reversed'::redemption_status AS live,
+        r.status = 'settled'::redemption_status
+            OR (r.status = 'redeemed'::redemption_status AND COALESCE(st.periods @> r.redeemed_at, false)) AS settled
     FROM redemptions r
     CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st";
 

@@ -44,6 +44,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "pg_cluster",
             "db",
             "schema",
+            "statuses",
             "error",
             "auth",
             "limits",
@@ -58,14 +59,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ),
     (
         "domain",
-        &[
-            "domain",
-            "statuses",
-            "money",
-            "codes",
-            "csv_cells",
-            "french",
-        ],
+        &["domain", "money", "codes", "csv_cells", "french"],
     ),
 ];
 

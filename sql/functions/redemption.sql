@@ -74,6 +74,11 @@ $$;
 --
 -- One SELECT in a STABLE SQL function: the planner inlines it into the caller's
 -- query, so redeem_ticket still reads everything in one statement.
+--
+-- The statuses are PostgreSQL enums (migration 000016): each literal is cast to its
+-- type, so a misspelt status fails when the function is created or planned. The
+-- statuses it returns are text (the service parses them into `TicketStatus`), so
+-- its signature stays what it was and `CREATE OR REPLACE` keeps working.
 CREATE OR REPLACE FUNCTION ticket_verdict(
     p_serial TEXT, p_claimed_value NUMERIC, p_site UUID, p_scan_day DATE, p_today DATE
 ) RETURNS TABLE (
@@ -86,17 +91,19 @@ CREATE OR REPLACE FUNCTION ticket_verdict(
                WHEN NOT coalesce(s.label_ok, false) THEN 'label_inactive'
                WHEN t.id IS NULL OR (p_claimed_value IS NOT NULL AND t.value <> p_claimed_value)
                    THEN 'invalid_code'
-               WHEN t.status IN ('redeemed', 'settled') THEN 'already_redeemed'
-               WHEN t.status = 'expired' THEN 'ticket_expired'
-               WHEN t.status <> 'issued' OR c.status = 'cancelled' THEN 'ticket_cancelled'
-               WHEN c.status = 'stock' THEN 'not_handed_out'
+               WHEN t.status IN ('redeemed'::ticket_status, 'settled'::ticket_status)
+                   THEN 'already_redeemed'
+               WHEN t.status = 'expired'::ticket_status THEN 'ticket_expired'
+               WHEN t.status <> 'issued'::ticket_status OR c.status = 'cancelled'::checkbook_status
+                   THEN 'ticket_cancelled'
+               WHEN c.status = 'stock'::checkbook_status THEN 'not_handed_out'
                WHEN p_scan_day > ticket_last_day(t.valid_until, p.tolerance_days)
                    THEN 'ticket_expired'
                WHEN cardinality(p.territory_postcodes) > 0 AND NOT EXISTS (
                         SELECT 1 FROM unnest(p.territory_postcodes) AS prefix
                          WHERE starts_with(s.postcode, prefix)) THEN 'outside_territory'
            END,
-           s.site_id IS NOT NULL, t.id, t.value, t.status, c.status, c.number,
+           s.site_id IS NOT NULL, t.id, t.value, t.status::text, c.status::text, c.number,
            t.valid_until, ticket_last_day(t.valid_until, p.tolerance_days), p.id, p.name, p.commission_rate
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN (SELECT o.id AS site_id, o.postcode,
@@ -176,8 +183,8 @@ BEGIN
     IF refused IS NULL THEN
         -- The claim: waits for a concurrent claim of the same ticket, then finds it
         -- no longer issued; the verdict is then asked again (a fresh snapshot).
-        UPDATE tickets SET status = 'redeemed', updated_at = now()
-            WHERE id = seen.ticket_id AND tickets.status = 'issued';
+        UPDATE tickets SET status = 'redeemed'::ticket_status, updated_at = now()
+            WHERE id = seen.ticket_id AND tickets.status = 'issued'::ticket_status;
         IF NOT FOUND THEN
             SELECT v.refusal INTO refused
                 FROM ticket_verdict(p_serial, p_claimed_value, p_site, p_scan_day, p_today) AS v;
@@ -228,7 +235,7 @@ BEGIN
     ELSE
         IF refused = 'already_redeemed' THEN
             SELECT r.redeemed_at, r.site_id INTO prior FROM redemptions r
-                WHERE r.ticket_id = seen.ticket_id AND r.status <> 'reversed';
+                WHERE r.ticket_id = seen.ticket_id AND r.status <> 'reversed'::redemption_status;
             outcome := jsonb_build_object('outcome', refused,
                 'redeemed_at', prior.redeemed_at, 'by_your_site', prior.site_id = p_site);
         ELSE

@@ -16,6 +16,7 @@ use crate::domain::{self, PostcodePrefix, ValidationError};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::{Money, Rate, Share, fraction_string};
 use crate::programs::{self, Funding, NewProgram, Program, ProgramError, ProgramFunder, Validity};
+use crate::statuses::ProgramStatus;
 
 /// A program not closed, as the client sees it.
 impl From<CloseError> for ApiError {
@@ -238,8 +239,7 @@ pub struct ProgramView {
     pub budget: String,
     pub funders: Vec<FunderShareView>,
     pub territory_postcodes: Vec<String>,
-    /// `open` or `closed`.
-    pub status: String,
+    pub status: ProgramStatus,
     pub created_at: DateTime<Utc>,
     /// Whether the program's open indicators are published.
     pub public_indicators: bool,

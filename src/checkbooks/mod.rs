@@ -218,11 +218,11 @@ pub async fn tickets_of(
 ) -> Result<Vec<Ticket>, DbError> {
     Ok(diesel::sql_query(
         "SELECT t.id, t.checkbook_id, t.program_id, t.position, t.serial, t.value,
-                CASE WHEN t.status = 'redeemed' AND EXISTS (
+                CASE WHEN t.status = 'redeemed'::ticket_status AND EXISTS (
                          SELECT 1 FROM redemptions r JOIN settlements s
                            ON r.redeemed_at >= s.starts_at AND r.redeemed_at < s.ends_at
-                         WHERE r.ticket_id = t.id AND r.status = 'redeemed')
-                     THEN 'settled' ELSE t.status END AS status,
+                         WHERE r.ticket_id = t.id AND r.status = 'redeemed'::redemption_status)
+                     THEN 'settled'::ticket_status ELSE t.status END AS status,
                 t.valid_until, t.updated_at
          FROM tickets t WHERE t.checkbook_id = ANY($1)
          ORDER BY t.checkbook_id, t.position",

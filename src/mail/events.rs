@@ -22,7 +22,8 @@ use crate::french;
 use crate::mail::templates::{self, SiteLine};
 use crate::mail::{Attachment, MailKind, NewMail, enqueue, enqueue_many};
 use crate::organizations::{self, NearbySite};
-use crate::statuses::StatementKind;
+use crate::schema::sql_types;
+use crate::statuses::{CheckbookStatus, StatementKind, TicketStatus};
 
 /// How many days before expiry beneficiaries are reminded of unused tickets.
 pub const REMINDER_DAYS: u64 = 30;
@@ -211,8 +212,8 @@ pub async fn queue_expiry_reminders(
                 count(t.id) AS unused, sum(t.value) AS unused_value
          FROM checkbooks c
          JOIN programs p ON p.id = c.program_id
-         JOIN tickets t ON t.checkbook_id = c.id AND t.status = 'issued'
-         WHERE c.status = 'handed_out' AND c.beneficiary_email IS NOT NULL
+         JOIN tickets t ON t.checkbook_id = c.id AND t.status = $3
+         WHERE c.status = $4 AND c.beneficiary_email IS NOT NULL
            AND c.valid_until BETWEEN $1 AND $2
            AND NOT EXISTS (SELECT 1 FROM outbox o
                            WHERE o.dedupe_key = 'expiry_reminder:' || c.id::text || ':'
@@ -222,6 +223,8 @@ pub async fn queue_expiry_reminders(
     )
     .bind::<Date, _>(today)
     .bind::<Date, _>(horizon)
+    .bind::<sql_types::TicketStatus, _>(TicketStatus::Issued)
+    .bind::<sql_types::CheckbookStatus, _>(CheckbookStatus::HandedOut)
     .load(conn)
     .await?;
     let mut queued = Vec::with_capacity(due.len());

@@ -32,11 +32,14 @@ pub async fn remaining_allocation(
     let used = diesel::sql_query(
         "SELECT count(*) AS used FROM checkbooks c
          WHERE c.program_id = $1 AND c.prescriber_id = $2
-           AND (c.status <> 'cancelled'
-                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ('redeemed', 'settled')))",
+           AND (c.status <> $3
+                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ($4, $5)))",
     )
     .bind::<diesel::sql_types::Uuid, _>(program)
     .bind::<diesel::sql_types::Uuid, _>(prescriber)
+    .bind::<crate::schema::sql_types::CheckbookStatus, _>(crate::statuses::CheckbookStatus::Cancelled)
+    .bind::<crate::schema::sql_types::TicketStatus, _>(crate::statuses::TicketStatus::Redeemed)
+    .bind::<crate::schema::sql_types::TicketStatus, _>(crate::statuses::TicketStatus::Settled)
     .get_result::<Used>(conn)
     .await?
     .used;

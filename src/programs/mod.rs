@@ -27,6 +27,7 @@ mod corrections;
 mod funds;
 mod payment;
 
+use crate::statuses::ProgramStatus;
 pub use allocation::{
     Allocation, AllowanceSummary, ChangedAllocation, add_allocation, allowances, change_allocation,
     remaining_allocation,
@@ -49,7 +50,7 @@ pub struct Program {
     pub funder_fee_rate: Decimal,
     pub budget: Decimal,
     pub territory_postcodes: Vec<Option<String>>,
-    pub status: String,
+    pub status: ProgramStatus,
     pub closed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// Whether the program's open indicators are published (issue 14).
@@ -62,7 +63,7 @@ impl Program {
     }
 
     pub fn is_open(&self) -> bool {
-        self.status == "open"
+        self.status == ProgramStatus::Open
     }
 
     /// The last day a ticket issued on `issued_on` may be used (printed on it).

@@ -48,19 +48,24 @@ pub struct TurnGroup {
     pub tickets: i64,
 }
 
+// The two passes below keep `'reversed'` a literal, cast to its enum type (a
+// misspelt status fails when the query is planned): the planner then matches the
+// partial index `redemptions_time` (`WHERE status <> 'reversed'`), which a bound
+// parameter would not guarantee.
+
 /// What each site is owed over a period (a parallel pass, a few hundred groups).
 pub const SITE_GROUPS_SQL: &str = "SELECT program_id, site_id, count(*) AS tickets,
         sum(commission) AS commission,
         count(*) FILTER (WHERE commission <> 0) AS commissioned,
         min(value) AS min_value, max(value) AS max_value
     FROM redemptions
-    WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
+    WHERE status <> 'reversed'::redemption_status AND redeemed_at >= $1 AND redeemed_at < $2
     GROUP BY 1, 2";
 
 /// How many tickets of each program have each turn over a period (60 turns).
 pub const TURN_GROUPS_SQL: &str = "SELECT program_id, turn::integer AS turn, count(*) AS tickets
     FROM redemptions
-    WHERE status <> 'reversed' AND redeemed_at >= $1 AND redeemed_at < $2
+    WHERE status <> 'reversed'::redemption_status AND redeemed_at >= $1 AND redeemed_at < $2
     GROUP BY 1, 2";
 
 /// The two grouped passes over a period's live redemptions that its totals need.

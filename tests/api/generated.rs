@@ -66,6 +66,9 @@ struct Column {
     udt_name: String,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     nullable: bool,
+    /// The column's type is an enum type of the schema (a `sql_types` struct).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_enum: bool,
 }
 
 #[derive(QueryableByName)]
@@ -108,13 +111,29 @@ fn diesel_type(udt: &str) -> &'static str {
     }
 }
 
+/// `ticket_status` → `TicketStatus`.
+fn camel(name: &str) -> String {
+    name.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// `src/schema.rs` as diesel's print-schema would write it, from the migrated database.
 #[tokio::test]
 async fn schema_is_generated_from_the_migrations() {
     let db = TestDatabase::new();
     let mut conn = db.connect().await;
     let columns: Vec<Column> = diesel::sql_query(
-        "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, (c.is_nullable = 'YES') AS nullable
+        "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, (c.is_nullable = 'YES') AS nullable,
+                EXISTS (SELECT 1 FROM pg_type ty JOIN pg_namespace n ON n.oid = ty.typnamespace
+                         WHERE n.nspname = c.udt_schema AND ty.typname = c.udt_name
+                           AND ty.typtype = 'e') AS is_enum
          FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
          WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.table_name NOT LIKE '\\_\\_%'
          ORDER BY c.table_name, c.ordinal_position",
@@ -153,22 +172,55 @@ async fn schema_is_generated_from_the_migrations() {
     let mut out = String::from(
         "// @generated from the migrated database by `UPDATE_GENERATED=1 cargo test generated`; do not edit.\n",
     );
+    // As print-schema: one SQL type per enum type of the schema, used by name.
+    let enums: std::collections::BTreeSet<&str> = columns
+        .iter()
+        .filter(|c| c.is_enum)
+        .map(|c| c.udt_name.as_str())
+        .collect();
+    if !enums.is_empty() {
+        out.push_str("\npub mod sql_types {\n");
+        for (i, name) in enums.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "    #[derive(diesel::query_builder::QueryId, Clone, Copy, Debug, diesel::sql_types::SqlType)]\n    #[diesel(postgres_type(name = \"{name}\"))]\n    pub struct {};\n",
+                camel(name)
+            ));
+        }
+        out.push_str("}\n");
+    }
     for (table, columns) in &tables {
         let pk: Vec<&str> = keys
             .iter()
             .filter(|k| &k.table_name == table)
             .map(|k| k.column_name.as_str())
             .collect();
-        out.push_str(&format!(
-            "\ndiesel::table! {{\n    {table} ({}) {{\n",
-            pk.join(", ")
-        ));
+        out.push_str("\ndiesel::table! {\n");
+        let used: std::collections::BTreeSet<String> = columns
+            .iter()
+            .filter(|c| c.is_enum)
+            .map(|c| camel(&c.udt_name))
+            .collect();
+        if !used.is_empty() {
+            out.push_str("    use diesel::sql_types::*;\n");
+            for name in &used {
+                out.push_str(&format!("    use super::sql_types::{name};\n"));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("    {table} ({}) {{\n", pk.join(", ")));
         for c in columns {
-            let ty = diesel_type(&c.udt_name);
+            let ty = if c.is_enum {
+                camel(&c.udt_name)
+            } else {
+                diesel_type(&c.udt_name).to_string()
+            };
             let ty = if c.nullable {
                 format!("Nullable<{ty}>")
             } else {
-                ty.to_string()
+                ty
             };
             out.push_str(&format!("        {} -> {ty},\n", c.column_name));
         }
