@@ -142,6 +142,8 @@ pub async fn list_sites(
             a.distance_km
                 .partial_cmp(&b.distance_km)
                 .unwrap_or(std::cmp::Ordering::Equal)
+                // At the same distance, a site's own position before a postcode's.
+                .then_with(|| a.distance_approximate.cmp(&b.distance_approximate))
                 .then_with(|| a.name.cmp(&b.name))
                 .then_with(|| a.id.cmp(&b.id))
         });

@@ -136,7 +136,8 @@ async fn sites_near_a_point_come_nearest_first_within_the_radius() {
     labelled_site(&app, "Lure", "70200", Some((47.6836, 6.4969)), 0, 10).await;
     labelled_site(&app, "Vesoul", "70000", Some((47.6226, 6.1557)), 0, 10).await;
     labelled_site(&app, "Gray", "70100", Some((47.4448, 5.5920)), 0, 10).await;
-    labelled_site(&app, "Sans position", "70000", None, 0, 10).await;
+    // No position, in a postcode where nothing of ours is located: not near anything.
+    labelled_site(&app, "Sans position", "70300", None, 0, 10).await;
     labelled_site(&app, "Marseille", "13001", Some((43.2965, 5.3698)), 0, 10).await;
 
     // From Vesoul's town hall: Vesoul (~0 km), Lure (~26 km), Gray (~47 km).
