@@ -80,7 +80,42 @@ export async function screenshots(page, name) {
   await page.waitForTimeout(100);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `${name}: the page is ${overflow}px wider than a 360-px phone`);
+  assert.deepEqual(await page.evaluate(layoutProblems), [], `${name}: at 360 px`);
   await shoot(page, name);
+  assert.deepEqual(await page.evaluate(layoutProblems), [], `${name}: at ${page.viewportSize()?.width} px`);
+}
+
+/**
+ * What a person would see wrong on the page (run in the page): a "null", "undefined"
+ * or "NaN" written out; a table cell cut off or a table that needs sideways scrolling
+ * (on a phone each row is a card, each cell under its column's label); a logged-in
+ * header that does not say which organisation (and role) one is logged in as.
+ */
+export function layoutProblems() {
+  const out = [];
+  const text = document.body.innerText;
+  const word = /\b(null|undefined|NaN)\b/.exec(text);
+  if (word) out.push(`the page prints "${word[1]}": …${text.slice(Math.max(0, word.index - 40), word.index + 20)}…`);
+  const width = document.documentElement.clientWidth;
+  const phone = window.innerWidth < 700;
+  for (const wrap of document.querySelectorAll('.table-wrap')) {
+    if (!wrap.offsetParent) continue;
+    if (wrap.scrollWidth > wrap.clientWidth + 1) out.push(`table "${wrap.getAttribute('aria-label')}" scrolls sideways`);
+  }
+  for (const cell of document.querySelectorAll('table tbody th, table tbody td')) {
+    if (!cell.offsetParent) continue;
+    const r = cell.getBoundingClientRect();
+    if (r.right > width + 1 || r.left < -1) out.push(`a cell of "${cell.closest('.table-wrap')?.getAttribute('aria-label')}" is outside the screen`);
+    const label = cell.querySelector(':scope > .cell-label');
+    if (phone && label && !label.offsetParent) out.push(`a cell of "${cell.closest('.table-wrap')?.getAttribute('aria-label')}" shows no column label on a phone`);
+  }
+  const account = document.getElementById('account');
+  if (account?.childElementCount) {
+    const who = document.getElementById('who');
+    const r = who?.getBoundingClientRect();
+    if (!who || !r.width || !r.height || !who.innerText.trim()) out.push('the header does not say who is logged in');
+  }
+  return out;
 }
 
 export function noErrors(page) {

@@ -214,7 +214,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await page.getByText('Chéquier perdu ou volé ?').click();
     await page.getByLabel('Motif').fill('perdu dans le bus');
     await page.getByRole('button', { name: 'Annuler ce chéquier' }).click();
-    await page.getByText('Annulé', { exact: true }).first().waitFor();
+    await page.getByText('Chéquier annulé', { exact: true }).first().waitFor();
 
     // Where to send the beneficiary.
     await page.getByRole('link', { name: 'Lieux proches' }).click();

@@ -135,7 +135,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         org.id, email, user.id
                     );
                 }
-                Err(err) => anyhow::bail!("{}", err.problem().detail),
+                Err(err) => anyhow::bail!("{}", ApiError::from(err).problem().detail),
             }
         }
         Command::Demo => {

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod limits;
 pub mod mail;
 pub mod money;
+pub mod one_time;
 pub mod organization_update;
 pub mod organizations;
 pub mod passwords;

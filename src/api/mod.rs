@@ -148,6 +148,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ledger::trial_balance)
             .service(ledger::cover)
             .service(outbox::list)
+            .service(outbox::resend)
             .service(public::list_sites),
     );
     cfg.service(ops::healthz)

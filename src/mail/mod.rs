@@ -29,7 +29,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -247,4 +247,165 @@ pub async fn list(
         query = query.filter(outbox::id.gt(after));
     }
     Ok(query.load(conn).await?)
+}
+
+/// Why the operator's "Renvoyer" was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    #[error("no such mail")]
+    NotFound,
+    /// It is waiting or being sent: it will go by itself.
+    #[error("the mail is not finished")]
+    NotFinished,
+    /// A sent invitation or password-reset link: single use, ask for a new one.
+    #[error("a single-use link is not sent twice")]
+    SingleUseLink(MailKind),
+    /// A sent mail's attachment is dropped once sent (the checkbook PDF): the
+    /// prescriber sends the checkbook again from its page.
+    #[error("the attachment of a sent mail is gone")]
+    AttachmentGone,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ResendError {
+    fn from(err: diesel::result::Error) -> Self {
+        ResendError::Db(err.into())
+    }
+}
+
+/// "Renvoyer" from the outbox page: a failed mail is tried again now, with a fresh
+/// round of attempts; a sent one is copied into a new mail (its own Message-ID),
+/// except a single-use link or a mail whose attachment was dropped once sent. A mail
+/// still waiting or being sent is left alone. Returns the mail that will go.
+pub async fn resend(conn: &mut AsyncPgConnection, id: Uuid) -> Result<OutboxMail, ResendError> {
+    conn.transaction(async |conn| resend_in(conn, id).await)
+        .await
+}
+
+async fn resend_in(conn: &mut AsyncPgConnection, id: Uuid) -> Result<OutboxMail, ResendError> {
+    let mail: OutboxMail = outbox::table
+        .find(id)
+        .select(OutboxMail::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ResendError::NotFound)?;
+    match OutboxStatus::parse(&mail.status) {
+        Some(OutboxStatus::Failed) => Ok(diesel::update(outbox::table.find(id))
+            .set((
+                outbox::status.eq(OutboxStatus::Waiting.as_str()),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(diesel::dsl::now),
+            ))
+            .returning(OutboxMail::as_returning())
+            .get_result(conn)
+            .await?),
+        Some(OutboxStatus::Sent) => {
+            let kind = MailKind::parse(&mail.kind);
+            if let Some(kind @ (MailKind::Invitation | MailKind::PasswordReset)) = kind {
+                return Err(ResendError::SingleUseLink(kind));
+            }
+            if mail.attachment_name.is_some() {
+                return Err(ResendError::AttachmentGone);
+            }
+            let (text, html): (String, String) = outbox::table
+                .find(id)
+                .select((outbox::body_text, outbox::body_html))
+                .first(conn)
+                .await?;
+            Ok(diesel::insert_into(outbox::table)
+                .values((
+                    outbox::id.eq(Uuid::now_v7()),
+                    outbox::kind.eq(&mail.kind),
+                    outbox::related_id.eq(mail.related_id),
+                    outbox::recipient.eq(&mail.recipient),
+                    outbox::subject.eq(&mail.subject),
+                    outbox::body_text.eq(text),
+                    outbox::body_html.eq(html),
+                ))
+                .returning(OutboxMail::as_returning())
+                .get_result(conn)
+                .await?)
+        }
+        _ => Err(ResendError::NotFinished),
+    }
+}
+
+/// Why a mail was not sent, in plain French for the operator and the prescriber,
+/// from the error the worker recorded (the SMTP library's words, in English).
+pub fn explain_failure(error: &str) -> String {
+    let lower = error.to_lowercase();
+    let said = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let smtp_code = lower
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 3 && matches!(part.as_bytes()[0], b'4' | b'5'))
+        .unwrap_or_default();
+    if said(&["connection refused", "os error 111"]) {
+        "Le serveur d’envoi des e-mails a refusé la connexion : il est arrêté ou mal configuré. Vérifiez le réglage SMTP du service, puis renvoyez.".into()
+    } else if said(&["timed out", "timeout"]) {
+        "Le serveur d’envoi des e-mails n’a pas répondu à temps. Renvoyez plus tard ; si cela se répète, vérifiez le réglage SMTP.".into()
+    } else if said(&[
+        "dns",
+        "failed to lookup",
+        "name or service not known",
+        "no such host",
+    ]) {
+        "Le nom du serveur d’envoi des e-mails est introuvable. Vérifiez le réglage SMTP du service.".into()
+    } else if said(&["authentication", "auth", "credentials"]) || smtp_code == "535" {
+        "Le serveur d’envoi des e-mails a refusé l’identifiant ou le mot de passe du service. Vérifiez le réglage SMTP.".into()
+    } else if said(&["tls", "certificate", "handshake"]) {
+        "La connexion chiffrée avec le serveur d’envoi des e-mails a échoué (certificat ou TLS). Vérifiez le réglage SMTP.".into()
+    } else if matches!(smtp_code, "550" | "551" | "553")
+        || said(&[
+            "mailbox unavailable",
+            "user unknown",
+            "no such user",
+            "recipient",
+        ])
+    {
+        "L’adresse du destinataire est refusée (boîte inexistante ou mal écrite). Corrigez l’adresse, puis renvoyez.".into()
+    } else if smtp_code == "552" || said(&["too large", "size"]) {
+        "Le message est trop lourd pour la boîte du destinataire.".into()
+    } else if smtp_code.starts_with('4') {
+        "Le serveur de messagerie a demandé de réessayer plus tard (refus temporaire). Renvoyez dans quelques minutes.".into()
+    } else if said(&["écriture du fichier"]) {
+        "Le message n’a pas pu être écrit dans le dossier des e-mails du service (disque plein ou droits). Vérifiez le dossier, puis renvoyez.".into()
+    } else {
+        "L’envoi a échoué pour une raison que le service ne sait pas expliquer : le détail technique ci-dessous aide l’équipe technique.".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_failure;
+
+    #[test]
+    fn failures_are_explained_in_french() {
+        for (error, expected) in [
+            ("Connection refused (os error 111)", "refusé la connexion"),
+            ("connection error: timed out", "pas répondu à temps"),
+            (
+                "permanent error (550): 5.1.1 <x@y.fr>: Recipient address rejected: User unknown",
+                "adresse du destinataire",
+            ),
+            (
+                "permanent error (535): 5.7.8 Authentication credentials invalid",
+                "identifiant ou le mot de passe",
+            ),
+            (
+                "transient error (451): 4.3.0 try again later",
+                "réessayer plus tard",
+            ),
+            (
+                "écriture du fichier : No space left on device",
+                "dossier des e-mails",
+            ),
+            ("something else entirely", "ne sait pas expliquer"),
+        ] {
+            let said = explain_failure(error);
+            assert!(said.contains(expected), "{error} → {said}");
+        }
+    }
 }

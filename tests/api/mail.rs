@@ -805,3 +805,139 @@ async fn without_an_smtp_url_mails_are_written_as_eml_files_in_the_data_folder()
     assert_eq!(files, 1, "one file per mail, no partial file left");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// "Renvoyer" on the operator's outbox page: a failed mail goes again once its cause
+/// is mended, a sent one is sent again as a new mail; a single-use link or a mail
+/// still waiting is refused in plain French, and the failure is explained in French.
+#[tokio::test]
+async fn the_operator_resends_a_failed_or_sent_mail_and_reads_why_it_failed() {
+    let smtp = SmtpServer::start().await;
+    let app = app_with(Some(&smtp), None).await;
+    let operator = app.operator().await;
+    let org = app.organization("funder", json!({})).await;
+    let to = address("mistyped");
+    smtp.refuse(&to);
+    app.post(
+        &format!(
+            "/api/v1/organizations/{}/users",
+            org["id"].as_str().unwrap()
+        ),
+        &operator.token,
+        json!({"email": to, "role": "agent"}),
+    )
+    .await
+    .ok(201);
+    let failed = outbox_entry(&app, &to, "failed").await;
+    let explained = failed["last_error_explained"].as_str().unwrap();
+    assert!(
+        explained.contains("adresse du destinataire est refusée"),
+        "{failed}"
+    );
+    let id = failed["id"].as_str().unwrap();
+
+    // Not for a site's agent; not for a mail that does not exist.
+    let agent = app.member_of_new("site", "agent").await;
+    app.post(
+        &format!("/api/v1/outbox/{id}/resend"),
+        &agent.token,
+        json!({}),
+    )
+    .await
+    .problem(403, "forbidden");
+    app.post(
+        &format!("/api/v1/outbox/{}/resend", Uuid::now_v7()),
+        &operator.token,
+        json!({}),
+    )
+    .await
+    .problem(404, "not_found");
+
+    // The address mended on the mail server's side: the same mail goes, once.
+    smtp.accept(&to);
+    let again = app
+        .post(
+            &format!("/api/v1/outbox/{id}/resend"),
+            &operator.token,
+            json!({}),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(again["id"], id, "a failed mail is tried again, not copied");
+    assert_eq!(again["status"], "waiting");
+    assert_eq!(again["attempts"], 0);
+    smtp.wait_for(&to, 1, WAIT).await;
+    outbox_entry(&app, &to, "sent").await;
+    // A sent invitation carried a single-use link: not sent twice.
+    let refused = app
+        .post(
+            &format!("/api/v1/outbox/{id}/resend"),
+            &operator.token,
+            json!({}),
+        )
+        .await
+        .problem(409, "single_use_link")
+        .clone();
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invitez de nouveau")
+    );
+
+    // A sent reminder is copied into a new mail that arrives too.
+    let reader = address("lecteur");
+    let mut conn = app.db.connect().await;
+    passnum::mail::enqueue(
+        &mut conn,
+        NewMail {
+            kind: MailKind::ExpiryReminder,
+            related_id: None,
+            recipient: reader.clone(),
+            content: Rendered {
+                subject: "Vos chèques expirent bientôt".into(),
+                text: "Texte".into(),
+                html: "<p>Texte</p>".into(),
+            },
+            attachment: None,
+            dedupe_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    let sent = outbox_entry(&app, &reader, "sent").await;
+    let copy = app
+        .post(
+            &format!("/api/v1/outbox/{}/resend", sent["id"].as_str().unwrap()),
+            &operator.token,
+            json!({}),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_ne!(copy["id"], sent["id"]);
+    assert_eq!(copy["recipient"], reader.as_str());
+    assert_eq!(smtp.wait_for(&reader, 2, WAIT).await.len(), 2);
+
+    // A mail still waiting goes by itself.
+    let slow = address("lent");
+    smtp.defer(&slow);
+    app.post(
+        &format!(
+            "/api/v1/organizations/{}/users",
+            org["id"].as_str().unwrap()
+        ),
+        &operator.token,
+        json!({"email": slow, "role": "agent"}),
+    )
+    .await
+    .ok(201);
+    let waiting = outbox_entry(&app, &slow, "waiting").await;
+    app.post(
+        &format!("/api/v1/outbox/{}/resend", waiting["id"].as_str().unwrap()),
+        &operator.token,
+        json!({}),
+    )
+    .await
+    .problem(409, "mail_not_finished");
+}

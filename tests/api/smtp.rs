@@ -141,6 +141,15 @@ impl SmtpServer {
             .push(address.to_lowercase());
     }
 
+    /// Accepts this address again after `refuse`.
+    pub fn accept(&self, address: &str) {
+        self.shared
+            .refused
+            .lock()
+            .unwrap()
+            .retain(|a| *a != address.to_lowercase());
+    }
+
     /// Answers 451 (try again later) to `RCPT TO` this address, until `undefer`.
     pub fn defer(&self, address: &str) {
         self.shared

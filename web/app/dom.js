@@ -242,26 +242,77 @@ export function uuid() {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/** A short message at the bottom of the screen, read by screen readers. */
+/**
+ * A short message, read by screen readers (the #toast element is a polite live
+ * region). Shown over the page at its bottom, or at its top, wherever it hides no
+ * button, link or field; where both would, it is shown in the page's flow under the
+ * header instead of over anything. Placed again while the page scrolls or resizes.
+ */
 export function toast(message) {
   const el = document.getElementById('toast');
   if (!el) return;
   el.textContent = message;
   el.classList.add('show');
+  placeToast(el);
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => el.classList.remove('show'), 5000);
+  toast.timer = setTimeout(() => {
+    el.classList.remove('show');
+    el.textContent = '';
+    removeEventListener('scroll', toast.replace);
+    removeEventListener('resize', toast.replace);
+  }, 6000);
+  if (!toast.replace) {
+    let pending = false;
+    toast.replace = () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        // Once in the flow, it stays there: the page must not jump while it scrolls.
+        if (el.classList.contains('show') && el.dataset.place !== 'inline') placeToast(el);
+      });
+    };
+  }
+  addEventListener('scroll', toast.replace, { passive: true });
+  addEventListener('resize', toast.replace, { passive: true });
 }
 
-/** A table: columns [{label, cell(row) → node|text, class}]. */
+const ACTIONS = 'button, a[href], input:not([type="hidden"]), select, textarea, summary';
+
+/** Whether a box drawn at `rect` would lie over a visible action of the page. */
+function coversAction(el, rect) {
+  for (const a of document.querySelectorAll(ACTIONS)) {
+    if (el.contains(a)) continue;
+    const r = a.getBoundingClientRect();
+    if (!r.width || !r.height || r.bottom <= 0 || r.top >= innerHeight) continue;
+    if (r.left < rect.right && r.right > rect.left && r.top < rect.bottom && r.bottom > rect.top) return true;
+  }
+  return false;
+}
+
+function placeToast(el) {
+  for (const where of ['bottom', 'top']) {
+    el.dataset.place = where;
+    if (!coversAction(el, el.getBoundingClientRect())) return;
+  }
+  el.dataset.place = 'inline';
+}
+
+/**
+ * A table: columns [{label, cell(row) → node|text, class}]. On a phone (narrow
+ * screen) each row is drawn as a card, each cell under its column's label (style.css,
+ * `table.cards`); the explicit roles keep it a table for screen readers.
+ */
 export function table(columns, rows, { caption, empty = 'Rien pour l’instant.' } = {}) {
   if (!rows.length) return h('p.empty', empty);
+  const label = (c) => (c.label ? h('span.cell-label', { 'aria-hidden': 'true' }, c.label) : null);
   return h('div.table-wrap', { tabindex: '0', role: 'region', 'aria-label': caption || 'Tableau' },
-    h('table',
+    h('table.cards', { role: 'table' },
       caption && h('caption', caption),
-      h('thead', h('tr', columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)))),
-      h('tbody', rows.map((row) => h('tr', columns.map((c, i) => (i === 0
-        ? h('th', { scope: 'row', class: c.class }, c.cell(row))
-        : h('td', { class: c.class }, c.cell(row)))))))));
+      h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, columns.map((c) => h('th', { scope: 'col', role: 'columnheader', class: c.class }, c.label)))),
+      h('tbody', { role: 'rowgroup' }, rows.map((row) => h('tr', { role: 'row' }, columns.map((c, i) => (i === 0
+        ? h('th', { scope: 'row', role: 'rowheader', class: c.class }, label(c), h('span.cell-value', c.cell(row)))
+        : h('td', { role: 'cell', class: c.class }, label(c), h('span.cell-value', c.cell(row))))))))));
 }
 
 /** A heading with the page title set. */

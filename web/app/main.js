@@ -18,6 +18,8 @@ const KIND_NAME = {
   site: 'Lieu labellisé',
 };
 
+const ROLE_NAME = { admin: 'administrateur', agent: 'agent' };
+
 const NAV = {
   public: [['/lieux', 'Trouver un lieu'], ['/connexion', 'Se connecter']],
   site: [['/site', 'Encaisser'], ['/lieux', 'Lieux']],
@@ -61,6 +63,15 @@ const ROUTES = [
 let cleanup = null;
 let renderCount = 0;
 
+// Node.append() writes null and undefined as the words "null" and "undefined": the
+// login page once showed "nullnull" under its title, from two absent notices. The
+// pages' container drops them instead, whatever a page appends.
+{
+  const main = document.getElementById('main');
+  const append = Element.prototype.append;
+  main.append = (...nodes) => append.apply(main, nodes.filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 export function navigate(url, { replace = false } = {}) {
   if (replace) history.replaceState(null, '', url);
   else history.pushState(null, '', url);
@@ -88,7 +99,11 @@ function drawChrome(me) {
   const account = clear(document.getElementById('account'));
   if (me) {
     account.append(
-      h('span.who', h('strong', me.organization.name), h('span.kind', ` · ${KIND_NAME[me.organization.kind] || ''}`)),
+      // Who is logged in, at every width: the organisation, its kind and one's role.
+      h('p.who', { id: 'who' },
+        h('span.visually-hidden', 'Connecté pour '),
+        h('strong', me.organization.name),
+        h('span.kind', ` · ${[KIND_NAME[me.organization.kind], ROLE_NAME[me.role]].filter(Boolean).join(', ')}`)),
       h('a.account-link', { href: '/changer-mot-de-passe', 'aria-current': here === '/changer-mot-de-passe' ? 'page' : undefined }, 'Mot de passe'),
       h('button.link', {
         type: 'button',

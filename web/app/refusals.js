@@ -6,6 +6,7 @@
 // problem+json of the refusal (for `already_redeemed`: when, and by whom).
 
 import { dateTime } from './dom.js';
+import { TICKET_CANCELLED } from './terms.js';
 
 export const REFUSALS = {
   already_redeemed: {
@@ -25,8 +26,9 @@ export const REFUSALS = {
     detail: () => 'La date de validité de ce chèque est passée.',
   },
   ticket_cancelled: {
-    headline: 'Refusé : chèque annulé',
-    detail: () => 'Ce chèque a été annulé (chéquier perdu ou volé). Orientez la personne vers son prescripteur.',
+    // A ticket its prescriber cancelled, never to be confused with an undone scan.
+    headline: `Refusé : ${TICKET_CANCELLED.toLowerCase()} par le prescripteur`,
+    detail: () => 'Son prescripteur a annulé ce chèque (chéquier perdu ou volé) : il ne peut plus servir. Orientez la personne vers son prescripteur.',
   },
   invalid_code: {
     headline: 'Refusé : ce n’est pas un chèque valide',

@@ -6,6 +6,7 @@ import { get, post, all, ApiError, SessionExpired } from '../api.js';
 import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
+import { term, legend } from '../terms.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -74,12 +75,13 @@ export async function dashboardPage(main) {
         : pill('Attention : un dispositif n’est pas couvert.', 'bad')),
       table([
         { label: 'Dispositif', cell: (c) => h('a', { href: `/operateur/dispositifs/${c.program_id}` }, c.name) },
-        { label: 'Reçu', cell: (c) => money(c.received), class: 'num' },
-        { label: 'Détenu', cell: (c) => money(c.held), class: 'num' },
-        { label: 'En circulation', cell: (c) => money(c.outstanding), class: 'num' },
-        { label: 'Dû aux lieux', cell: (c) => money(c.owed_to_sites), class: 'num' },
+        { label: term('received'), cell: (c) => money(c.received), class: 'num' },
+        { label: term('held'), cell: (c) => money(c.held), class: 'num' },
+        { label: term('outstanding'), cell: (c) => money(c.outstanding), class: 'num' },
+        { label: term('owed_to_sites'), cell: (c) => money(c.owed_to_sites), class: 'num' },
         { label: 'Couvert', cell: (c) => (c.covered ? pill('Oui', 'ok') : pill('Non', 'bad')) },
-      ], cover.programs, { caption: 'Couverture', empty: 'Aucun dispositif.' })),
+      ], cover.programs, { caption: 'Couverture', empty: 'Aucun dispositif.' }),
+      cover.programs.length ? legend(['received', 'held', 'outstanding', 'owed_to_sites', 'covered']) : null),
   );
 }
 
@@ -265,10 +267,11 @@ export async function programsPage(main, { navigate }) {
       { label: 'Dispositif', cell: (p) => h('a', { href: `/operateur/dispositifs/${p.id}` }, p.name) },
       { label: 'État', cell: (p) => (p.status === 'open' ? pill('Ouvert', 'ok') : pill('Clos', 'warn')) },
       { label: 'Budget', cell: (p) => money(p.budget), class: 'num' },
-      { label: 'Reçu', cell: (p) => money(p.funding?.received), class: 'num' },
-      { label: 'En circulation', cell: (p) => money(p.funding?.outstanding), class: 'num' },
+      { label: term('received'), cell: (p) => money(p.funding?.received), class: 'num' },
+      { label: term('outstanding'), cell: (p) => money(p.funding?.outstanding), class: 'num' },
       { label: 'Chéquiers alloués', cell: (p) => String(p.allocations.reduce((s, a) => s + a.checkbooks, 0)), class: 'num' },
-    ], programs, { caption: 'Dispositifs', empty: 'Aucun dispositif.' })),
+    ], programs, { caption: 'Dispositifs', empty: 'Aucun dispositif.' }),
+    programs.length ? legend(['received', 'outstanding']) : null),
   );
 }
 
@@ -292,6 +295,7 @@ export async function programPage(main, { args }) {
         `${program.tolerance_days ? ` (+${program.tolerance_days} j de tolérance)` : ''} — commission ${percent(program.commission_rate)}, frais financeurs ${percent(program.funder_fee_rate)}` +
         ` — territoire : ${program.territory_postcodes.length ? program.territory_postcodes.join(', ') : 'partout'}.`),
       section('Argent', moneyView(program, cover.programs.find((c) => c.program_id === id)),
+        legend(['received', 'available', 'outstanding', 'issuable', 'covered']),
         table([
           { label: 'Financeur', cell: (f) => names[f.organization_id] || f.organization_id },
           { label: 'Part', cell: (f) => percent(f.share), class: 'num' },
@@ -390,7 +394,7 @@ export async function settlementsPage(main) {
 export async function outboxPage(main, { query }) {
   const status = query.get('etat') || 'failed';
   const page = await get(`/outbox?limit=200${status === 'all' ? '' : `&status=${status}`}`);
-  const KINDS = { checkbook: 'Chéquier', invitation: 'Invitation', statement_ready: 'Relevé disponible', expiry_reminder: 'Rappel d’expiration' };
+  const KINDS = { checkbook: 'Chéquier', invitation: 'Invitation', statement_ready: 'Relevé disponible', expiry_reminder: 'Rappel d’expiration', password_reset: 'Nouveau mot de passe' };
   const STATES = { waiting: ['En attente', 'info'], sending: ['En cours', 'info'], sent: ['Envoyé', 'ok'], failed: ['Échec', 'bad'] };
   main.append(
     title('Courriels'),

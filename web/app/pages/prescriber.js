@@ -18,11 +18,11 @@ const SITUATIONS = [
 const STATUS = {
   stock: ['En stock (pas encore remis)', 'info'],
   handed_out: ['Remis au bénéficiaire', 'ok'],
-  cancelled: ['Annulé', 'bad'],
+  cancelled: ['Chéquier annulé', 'bad'],
 };
 
 const TICKET_STATUS = {
-  stock: 'En stock', issued: 'Utilisable', redeemed: 'Utilisé', settled: 'Utilisé (remboursé)', cancelled: 'Annulé', expired: 'Expiré',
+  stock: 'En stock', issued: 'Utilisable', redeemed: 'Utilisé', settled: 'Utilisé (remboursé)', cancelled: 'Chèque annulé', expired: 'Expiré',
 };
 
 function statusPill(status) {

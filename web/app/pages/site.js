@@ -6,6 +6,7 @@ import { get, post, api, ApiError, SessionExpired } from '../api.js';
 import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
 import { describeRefusal } from '../refusals.js';
+import { SCAN_STATUS } from '../terms.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
@@ -29,7 +30,7 @@ export function describe(outcome, problem, redemption) {
 }
 
 function statusText(status) {
-  return { redeemed: 'Encaissé', reversed: 'Annulé', settled: 'Remboursé' }[status] || status;
+  return SCAN_STATUS[status] || status;
 }
 
 function withinGrace(redeemedAt) {
@@ -138,7 +139,7 @@ export async function scanPage(main, { me }) {
           cell: (r) => [
             pill(statusText(r.status), r.status === 'reversed' ? 'warn' : 'ok'),
             r.status === 'redeemed' && withinGrace(r.redeemed_at)
-              ? [h('br'), h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${ticketName(r.ticket)}` }, 'Annuler')]
+              ? [h('br'), h('button.link', { type: 'button', onclick: () => undo(r), 'aria-label': `Annuler le scan du chèque ${ticketName(r.ticket)}` }, 'Annuler ce scan')]
               : null,
           ],
         },
