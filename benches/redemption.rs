@@ -519,6 +519,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     .unwrap();
     programs::record_payment(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         funder.id,
         budget,
@@ -529,6 +530,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     .unwrap();
     programs::add_allocation(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         prescriber.id,
         print_runs * checkbooks::MAX_PRINT_RUN,

@@ -311,6 +311,7 @@ async fn demo_program(
         );
         programs::record_payment(
             conn,
+            crate::audit::Actor::Service("passnum demo"),
             program.id,
             *funder,
             amount,
@@ -320,7 +321,14 @@ async fn demo_program(
         .await?;
     }
     for (prescriber, _) in prescribers {
-        programs::add_allocation(conn, program.id, *prescriber, 50).await?;
+        programs::add_allocation(
+            conn,
+            crate::audit::Actor::Service("passnum demo"),
+            program.id,
+            *prescriber,
+            50,
+        )
+        .await?;
     }
     if let Some((prescriber, agent)) = prescribers.first() {
         let caller = Caller {

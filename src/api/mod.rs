@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::limits::Brakes;
 use crate::telemetry::Metrics;
 
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod checkbooks;
@@ -25,6 +26,7 @@ pub mod ops;
 pub mod organizations;
 pub mod outbox;
 pub mod pagination;
+pub mod program_corrections;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
@@ -119,7 +121,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(programs::get_program)
             .service(programs::record_payment)
             .service(programs::add_allocation)
+            .service(program_corrections::update_program)
+            .service(program_corrections::update_allocation)
+            .service(program_corrections::extend)
+            .service(audit::list)
             .service(stats::program_stats)
+            .service(stats::program_stats_csv)
             .service(programs::close_program)
             .service(checkbooks::issue_checkbook)
             .service(checkbooks::list_checkbooks)

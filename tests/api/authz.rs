@@ -739,6 +739,10 @@ async fn request_for(
         ("GET", "/api/v1/programs/{id}/stats") => {
             get(format!("/api/v1/programs/{}/stats", w.program))
         }
+        ("GET", "/api/v1/programs/{id}/stats.csv") => get(format!(
+            "/api/v1/programs/{}/stats.csv?breakdown=month",
+            w.program
+        )),
         ("POST", "/api/v1/programs/{id}/payments") => post(
             format!("/api/v1/programs/{}/payments", w.program),
             Some(json!({
@@ -752,6 +756,23 @@ async fn request_for(
             format!("/api/v1/programs/{}/allocations", w.program),
             Some(json!({"prescriber_id": w.presc_a, "checkbooks": 1})),
         ),
+        ("PATCH", "/api/v1/programs/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/programs/{}", w.program),
+            Some(json!({"name": format!("Pass Numérique A {n}")})),
+        )),
+        ("PATCH", "/api/v1/programs/{id}/allocations/{prescriber_id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/programs/{}/allocations/{}", w.program, w.presc_a),
+            Some(json!({"checkbooks": 100_000})),
+        )),
+        ("POST", "/api/v1/programs/{id}/extend") => post(
+            format!("/api/v1/programs/{}/extend", w.program),
+            Some(
+                json!({"valid_until": today() + Days::new(2000 + u64::from(n)), "reason": "authz"}),
+            ),
+        ),
+        ("GET", "/api/v1/audit") => get(path.to_string()),
         ("POST", "/api/v1/programs/{id}/close") => {
             // A program of its own, with nothing issued: closing it is allowed.
             let res = app

@@ -6,6 +6,7 @@ mod auth;
 mod authz;
 mod checkbooks;
 mod cli;
+mod corrections;
 mod cover;
 mod errors;
 mod generated;
