@@ -642,7 +642,7 @@ fn pdf_text(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-async fn pdf(app: &TestApp, token: &str, statement: &Value) -> String {
+pub(crate) async fn pdf(app: &TestApp, token: &str, statement: &Value) -> String {
     let res = app
         .client
         .get(format!(
