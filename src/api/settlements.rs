@@ -398,7 +398,7 @@ pub async fn statement_pdf(
         total: s.total,
         sha256,
         payout_account: (kind == StatementKind::SitePayout)
-            .then(|| recipient.iban.as_deref())
+            .then_some(recipient.iban.as_deref())
             .flatten()
             .and_then(|iban| crate::domain::Iban::parse("iban", iban).ok())
             .map(|iban| iban.masked()),

@@ -96,7 +96,7 @@ function drawChrome(me) {
   const items = me ? [...(NAV[me.organization.kind] || []), ...(managesTeam(me) ? [['/equipe', 'Équipe']] : [])] : NAV.public;
   const here = location.pathname;
   const list = h('ul', items.map(([href, text]) => {
-    const current = here === href || (href !== '/operateur' && href !== '/prescripteur' && href !== '/financeur' && here.startsWith(`${href}/`));
+    const current = here === href || (href !== '/operateur' && href !== '/prescripteur' && href !== '/financeur' && href !== '/site' && here.startsWith(`${href}/`)) || (href === '/site' && here === '/site/verifier');
     return h('li', h('a', { href, 'aria-current': current ? 'page' : undefined }, text));
   }));
   nav.append(list);

@@ -27,7 +27,7 @@ export async function siteHistoryPage(main, { me }) {
         { label: 'Chèques', cell: (m) => String(m.tickets), class: 'num' },
         { label: 'Scans annulés', cell: (m) => String(m.reversed), class: 'num' },
         { label: 'Valeur faciale', cell: (m) => money(m.face_value), class: 'num' },
-        { label: 'Montant versé', cell: (m) => money(m.amount_payable), class: 'num' },
+        { label: 'Pour le lieu', cell: (m) => money(m.amount_payable), class: 'num' },
         { label: 'Règlement', cell: paidBy },
         { label: 'Période réglée', cell: (m) => (m.period_start ? `du ${day(m.period_start)} au ${day(m.period_end)}` : '—') },
       ], history.months, { caption: 'Encaissements par mois', empty: 'Aucun chèque encaissé pour l’instant.' })),

@@ -20,15 +20,19 @@ export function verdict(answer) {
     return {
       tone: 'ok',
       headline: `Chèque valable : ${money(answer.value)}`,
-      detail: `Il serait accepté aujourd’hui, jusqu’au ${day(answer.redeemable_until)} (dispositif ${answer.program?.name ?? ''}). Rien n’a été encaissé.`,
+      detail: `Il serait accepté aujourd’hui ; il reste valable jusqu’au ${day(answer.redeemable_until)} (dispositif ${answer.program?.name ?? ''}). Rien n’a été encaissé.`,
     };
   }
   const refusal = describeRefusal(answer.refusal, {});
   const status = TICKET_STATUS[answer.status] || answer.status;
+  // The verification does not say which site redeemed it: no "by another site" here.
+  const why = answer.refusal === 'already_redeemed'
+    ? 'Ce chèque a déjà été encaissé : il ne peut servir qu’une fois.'
+    : (refusal?.detail ?? '');
   return {
     tone: 'bad',
     headline: refusal ? refusal.headline.replace(/^Refusé/, 'Serait refusé') : 'Serait refusé',
-    detail: `${refusal ? refusal.detail : ''} État du chèque : ${status}. Rien n’a été encaissé.`.trim(),
+    detail: `${why} État du chèque : ${status}. Cette vérification n’a rien changé.`.trim(),
   };
 }
 
