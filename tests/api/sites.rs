@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{Actor, TestApp};
+use crate::settlements::{backdate, redeem};
 
 const IBAN: &str = "fr76 3000 6000 0112 3456 7890 189";
 const IBAN_STORED: &str = "FR7630006000011234567890189";
@@ -302,18 +303,6 @@ async fn the_operator_corrects_an_address_and_position_and_clears_them() {
     );
 }
 
-async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) {
-    app.raw(
-        app.client
-            .post(format!("{}/api/v1/redemptions", app.address))
-            .bearer_auth(&site.token)
-            .header("Idempotency-Key", Uuid::new_v4().to_string())
-            .json(&json!({"code": ticket["code"]})),
-    )
-    .await
-    .ok(201);
-}
-
 #[tokio::test]
 async fn the_history_of_a_settled_month_matches_its_statement_to_the_cent() {
     let app = TestApp::spawn().await;
@@ -353,13 +342,7 @@ async fn the_history_of_a_settled_month_matches_its_statement_to_the_cent() {
     let this_month = today.with_day(1).unwrap();
     let last_month = this_month - Months::new(1);
     let day = last_month + Days::new(14);
-    let mut conn = app.db.connect().await;
-    diesel::sql_query(format!(
-        "UPDATE redemptions SET redeemed_at = '{day} 12:00:00 Europe/Paris', scanned_at = '{day} 12:00:00 Europe/Paris'"
-    ))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    backdate(&app, day).await;
     let settled = app
         .post(
             "/api/v1/settlements",
