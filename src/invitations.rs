@@ -104,6 +104,7 @@ pub async fn invite(
 /// Creates a user without a password and invites it, in one transaction.
 pub async fn create_invited_user(
     conn: &mut AsyncPgConnection,
+    actor: crate::audit::Actor,
     new: &NewUser,
     settings: &InvitationSettings,
 ) -> Result<User, InvitationError> {
@@ -111,7 +112,7 @@ pub async fn create_invited_user(
         let organization = organizations::find_organization(conn, new.organization_id)
             .await?
             .ok_or(InvitationError::NotFound)?;
-        let user = organizations::create_user(conn, new).await?;
+        let user = organizations::create_user(conn, actor, new).await?;
         invite(conn, &user, &organization, settings).await?;
         Ok(user)
     })

@@ -6,8 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::db::DbError;
 use crate::domain::ValidationError;
 use crate::domain::{
@@ -228,28 +230,47 @@ pub async fn list_organizations(
 
 pub async fn create_user(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     new: &NewUser,
 ) -> Result<User, OrganizationError> {
-    let row = diesel::insert_into(users::table)
-        .values((
-            users::id.eq(Uuid::now_v7()),
-            users::organization_id.eq(new.organization_id),
-            users::email.eq(new.email.as_str()),
-            users::password_hash.eq(new.password_hash.as_deref()),
-            users::role.eq(new.role.as_str()),
-        ))
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(DbError::from);
-    match row {
-        Err(DbError::Unique { constraint }) if constraint == "users_email_unique" => {
-            Err(OrganizationError::EmailTaken {
-                email: new.email.clone(),
-            })
-        }
-        other => Ok(other?),
-    }
+    conn.transaction::<_, OrganizationError, _>(async move |conn| {
+        let row = diesel::insert_into(users::table)
+            .values((
+                users::id.eq(Uuid::now_v7()),
+                users::organization_id.eq(new.organization_id),
+                users::email.eq(new.email.as_str()),
+                users::password_hash.eq(new.password_hash.as_deref()),
+                users::role.eq(new.role.as_str()),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(DbError::from);
+        let user = match row {
+            Err(DbError::Unique { constraint }) if constraint == "users_email_unique" => {
+                return Err(OrganizationError::EmailTaken {
+                    email: new.email.clone(),
+                });
+            }
+            other => other?,
+        };
+        audit::record(
+            conn,
+            Change {
+                actor,
+                organization_id: Some(user.organization_id),
+                entity: Entity::User,
+                entity_id: user.id,
+                action: "user.created",
+                before: None,
+                after: Some(json!({"email": user.email, "role": user.role().as_str()})),
+                reason: None,
+            },
+        )
+        .await?;
+        Ok(user)
+    })
+    .await
 }
 
 pub async fn find_user_by_email(
@@ -343,6 +364,7 @@ pub async fn bootstrap_operator(
         };
         let user = create_user(
             conn,
+            Actor::Service("passnum create-operator"),
             &NewUser {
                 organization_id: operator.id,
                 email,
@@ -382,11 +404,13 @@ async fn require_site(
 /// Grants (or renews) a site's label for a period. A suspension stays in force.
 pub async fn grant_label(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     site: Uuid,
     period: LabelPeriod,
 ) -> Result<SiteLabel, OrganizationError> {
     conn.transaction::<_, OrganizationError, _>(async move |conn| {
         require_site(conn, site).await?;
+        let before = find_label(conn, site).await?;
         let label = diesel::insert_into(site_labels::table)
             .values((
                 site_labels::site_id.eq(site),
@@ -403,15 +427,53 @@ pub async fn grant_label(
             .returning(SiteLabel::as_returning())
             .get_result(conn)
             .await?;
+        let period_of =
+            |l: &SiteLabel| json!({"valid_from": l.valid_from, "valid_until": l.valid_until});
+        audit::record(
+            conn,
+            label_change(
+                actor,
+                site,
+                if before.is_some() {
+                    "label.renewed"
+                } else {
+                    "label.granted"
+                },
+                before.as_ref().map(period_of),
+                Some(period_of(&label)),
+            ),
+        )
+        .await?;
         Ok(label)
     })
     .await
+}
+
+/// The audit entry of a change to a site's label (the site's own entry).
+fn label_change(
+    actor: Actor,
+    site: Uuid,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Change {
+    Change {
+        actor,
+        organization_id: Some(site),
+        entity: Entity::Label,
+        entity_id: site,
+        action,
+        before,
+        after,
+        reason: None,
+    }
 }
 
 /// Suspends (`true`) or reinstates (`false`) a site's label. Doing it twice changes
 /// nothing the second time.
 pub async fn set_label_suspended(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     site: Uuid,
     suspended: bool,
 ) -> Result<SiteLabel, OrganizationError> {
@@ -432,6 +494,21 @@ pub async fn set_label_suspended(
             .returning(SiteLabel::as_returning())
             .get_result(conn)
             .await?;
+        audit::record(
+            conn,
+            label_change(
+                actor,
+                site,
+                if suspended {
+                    "label.suspended"
+                } else {
+                    "label.reinstated"
+                },
+                Some(json!({"suspended": !suspended})),
+                Some(json!({"suspended": suspended})),
+            ),
+        )
+        .await?;
         Ok(label)
     })
     .await

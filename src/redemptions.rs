@@ -29,9 +29,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
 use crate::db::DbError;
@@ -486,6 +488,22 @@ pub async fn reverse(
         ))
         .execute(conn)
         .await?;
+    audit::record(
+        conn,
+        Change {
+            actor: Actor::from(caller),
+            organization_id: Some(r.site_id),
+            entity: Entity::Redemption,
+            entity_id: r.id,
+            action: "redemption.reversed",
+            before: Some(json!({"status": RedemptionStatus::Redeemed, "ticket": serial})),
+            after: Some(
+                json!({"status": RedemptionStatus::Reversed, "ticket_status": ticket_status}),
+            ),
+            reason: None,
+        },
+    )
+    .await?;
     Ok(reversed)
 }
 

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::db::DbError;
 use crate::domain::Role;
@@ -101,6 +102,32 @@ pub async fn update_user(
             .returning(User::as_returning())
             .get_result(conn)
             .await?;
+        let mut before = serde_json::Map::new();
+        let mut after = serde_json::Map::new();
+        if role != current {
+            before.insert("role".into(), current.as_str().into());
+            after.insert("role".into(), role.as_str().into());
+        }
+        if active != user.active {
+            before.insert("active".into(), user.active.into());
+            after.insert("active".into(), active.into());
+        }
+        if !after.is_empty() {
+            audit::record(
+                conn,
+                Change {
+                    actor: Actor::from(&caller),
+                    organization_id: Some(organization_id),
+                    entity: Entity::User,
+                    entity_id: user_id,
+                    action: "user.updated",
+                    before: Some(before.into()),
+                    after: Some(after.into()),
+                    reason: None,
+                },
+            )
+            .await?;
+        }
         let mut ended = Vec::new();
         if user.active && !active {
             ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::Deactivated)

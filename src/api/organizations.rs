@@ -446,11 +446,11 @@ pub async fn create_user(
         role: req.role,
     };
     let user = if new.password_hash.is_some() {
-        orgs::create_user(&mut conn, &new).await?
+        orgs::create_user(&mut conn, (&caller).into(), &new).await?
     } else {
         // Without a password: the user and its invitation e-mail, in one transaction.
         let settings = InvitationSettings::from_settings(&state.settings);
-        invitations::create_invited_user(&mut conn, &new, &settings).await?
+        invitations::create_invited_user(&mut conn, (&caller).into(), &new, &settings).await?
     };
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
@@ -595,7 +595,7 @@ pub async fn grant_label(
     caller.require_operator()?;
     let period = LabelPeriod::new(body.valid_from, body.valid_until)?;
     let mut conn = state.conn().await?;
-    let label = orgs::grant_label(&mut conn, id.into_inner(), period).await?;
+    let label = orgs::grant_label(&mut conn, (&caller).into(), id.into_inner(), period).await?;
     Ok(web::Json(label.into()))
 }
 
@@ -617,7 +617,8 @@ pub async fn suspend_label(
 ) -> ApiResult<web::Json<SiteLabelView>> {
     caller.require_operator()?;
     let mut conn = state.conn().await?;
-    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), true).await?;
+    let label =
+        orgs::set_label_suspended(&mut conn, (&caller).into(), id.into_inner(), true).await?;
     Ok(web::Json(label.into()))
 }
 
@@ -639,6 +640,7 @@ pub async fn reinstate_label(
 ) -> ApiResult<web::Json<SiteLabelView>> {
     caller.require_operator()?;
     let mut conn = state.conn().await?;
-    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), false).await?;
+    let label =
+        orgs::set_label_suspended(&mut conn, (&caller).into(), id.into_inner(), false).await?;
     Ok(web::Json(label.into()))
 }

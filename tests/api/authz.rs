@@ -814,6 +814,24 @@ async fn request_for(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),
         ),
+        ("GET", "/api/v1/print-runs") => get(path.to_string()),
+        ("PATCH", "/api/v1/checkbooks/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/checkbooks/{}", w.checkbook),
+            Some(json!({"beneficiary": {"postcode": "70000"}})),
+        )),
+        ("POST", "/api/v1/outbox/{id}/resend") => {
+            // Any mail of the world (invitations, checkbooks): resent or refused with a
+            // 409, never shown to anyone but the operator.
+            let mut conn = app.db.connect().await;
+            let id: Uuid = diesel::select(diesel::dsl::sql::<diesel::sql_types::Uuid>(
+                "(SELECT id FROM outbox ORDER BY id LIMIT 1)",
+            ))
+            .get_result(&mut conn)
+            .await
+            .expect("a mail in the outbox");
+            post(format!("/api/v1/outbox/{id}/resend"), Some(json!({})))
+        }
         ("GET", "/api/v1/print-runs/{id}") => get(format!("/api/v1/print-runs/{}", w.print_run)),
         ("GET", "/api/v1/print-runs/{id}/pdf") => {
             get(format!("/api/v1/print-runs/{}/pdf", w.print_run))

@@ -18,6 +18,7 @@ mod login_limits;
 mod mail;
 mod migrations;
 mod organizations;
+mod prescribers;
 mod programs;
 mod public_sites;
 mod redemptions;
