@@ -27,10 +27,12 @@ struct EntryRow {
     after: Option<Value>,
 }
 
+/// The audit entries of corrections to the organisation `entity` (its label and users
+/// have entries of their own).
 async fn entries(app: &TestApp, entity: &str) -> Vec<EntryRow> {
     let mut conn = app.db.connect().await;
     diesel::sql_query(format!(
-        "SELECT action, actor_user_id, before, after FROM audit_entries WHERE entity_id = '{entity}' ORDER BY seq"
+        "SELECT action, actor_user_id, before, after FROM audit_entries WHERE entity_id = '{entity}' AND entity_kind = 'organization' ORDER BY seq"
     ))
     .load(&mut conn)
     .await
