@@ -360,6 +360,263 @@ pub fn optional_text(
     }
 }
 
+/// Free text over several lines (opening hours): trimmed, at most `max` characters,
+/// line breaks kept (written `\n`), no other control character.
+pub fn multiline_text(field: &str, raw: &str, max: usize) -> Result<String, ValidationError> {
+    let value = raw.replace("\r\n", "\n");
+    let lines: Vec<&str> = value.lines().map(str::trim_end).collect();
+    let value = lines.join("\n").trim().to_string();
+    if value.is_empty() {
+        return Err(ValidationError::new(
+            field,
+            "Ce champ ne peut pas être vide.",
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("Ce champ est limité à {max} caractères."),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ValidationError::new(
+            field,
+            "Ce champ contient des caractères de contrôle.",
+        ));
+    }
+    Ok(value)
+}
+
+/// A telephone number, stored as its digits: ten digits beginning with 0 (French),
+/// or `+` and 8 to 15 digits (international). Spaces, dots, dashes and brackets
+/// between the digits are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(field: &str, raw: &str) -> Result<Phone, ValidationError> {
+        let trimmed = raw.trim();
+        let (plus, rest) = match trimmed.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed),
+        };
+        let allowed = |c: char| c.is_ascii_digit() || " .-()\u{a0}".contains(c);
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        let valid = rest.chars().all(allowed)
+            && if plus {
+                (8..=15).contains(&digits.len())
+            } else {
+                digits.len() == 10 && digits.starts_with('0')
+            };
+        if !valid {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "« {trimmed} » n’est pas un numéro de téléphone : dix chiffres sont attendus (exemple : 03 84 75 12 34), ou un numéro international commençant par +."
+                ),
+            ));
+        }
+        Ok(Phone(if plus { format!("+{digits}") } else { digits }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A website address: `http://` or `https://` (added when left out), a host with a
+/// dot, no spaces, at most 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Website(String);
+
+impl Website {
+    pub fn parse(field: &str, raw: &str) -> Result<Website, ValidationError> {
+        let trimmed = raw.trim();
+        let refuse = || {
+            ValidationError::new(
+                field,
+                format!(
+                    "« {trimmed} » n’est pas l’adresse d’un site web (exemple : https://www.mediatheque-vesoul.fr)."
+                ),
+            )
+        };
+        let lower = trimmed.to_ascii_lowercase();
+        let value = if lower.starts_with("https://") || lower.starts_with("http://") {
+            trimmed.to_string()
+        } else if lower.contains("://") {
+            return Err(refuse());
+        } else {
+            format!("https://{trimmed}")
+        };
+        let Some((_, rest)) = value.split_once("://") else {
+            return Err(refuse());
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_ok = host.contains('.')
+            && !host.starts_with('.')
+            && !host.ends_with('.')
+            && !host.contains('@')
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || ".-:".contains(c));
+        if !host_ok || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(refuse());
+        }
+        if value.chars().count() > 200 {
+            return Err(ValidationError::new(
+                field,
+                "L’adresse du site web est limitée à 200 caractères.",
+            ));
+        }
+        Ok(Website(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An IBAN (ISO 13616): two letters of country, two check digits, the account; its
+/// checksum (mod 97) holds and its length is the country's. Spaces are ignored and
+/// letters upper-cased: it is stored normalised (`FR7630006000011234567890189`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Iban(String);
+
+/// The IBAN lengths of the SEPA countries (and their territories with their own code).
+const IBAN_LENGTHS: &[(&str, usize)] = &[
+    ("AD", 24),
+    ("AT", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("CH", 21),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("EE", 20),
+    ("ES", 24),
+    ("FI", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GI", 23),
+    ("GR", 27),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IS", 26),
+    ("IT", 27),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MT", 31),
+    ("NL", 18),
+    ("NO", 15),
+    ("PL", 28),
+    ("PT", 25),
+    ("RO", 24),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("VA", 22),
+];
+
+impl Iban {
+    pub fn parse(field: &str, raw: &str) -> Result<Iban, ValidationError> {
+        let value: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect::<String>()
+            .to_uppercase();
+        let shape = value.len() >= 4
+            && value.chars().all(|c| c.is_ascii_alphanumeric())
+            && value[..2].chars().all(|c| c.is_ascii_uppercase())
+            && value[2..4].chars().all(|c| c.is_ascii_digit());
+        if !shape {
+            return Err(ValidationError::new(
+                field,
+                "Un IBAN commence par deux lettres (le pays) et deux chiffres, suivis du numéro de compte (exemple : FR76 3000 6000 0112 3456 7890 189).",
+            ));
+        }
+        let country = &value[..2];
+        let Some(&(_, expected)) = IBAN_LENGTHS.iter().find(|(c, _)| *c == country) else {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "Les IBAN du pays « {country} » ne sont pas acceptés : le compte doit être dans la zone SEPA."
+                ),
+            ));
+        };
+        if value.len() != expected {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "Un IBAN {country} compte {expected} caractères, celui-ci en a {} : vérifiez qu’il n’en manque pas.",
+                    value.len()
+                ),
+            ));
+        }
+        if !iban_checksum_holds(&value) {
+            return Err(ValidationError::new(
+                field,
+                "Cet IBAN n’existe pas (sa clé de contrôle ne correspond pas) : un caractère a sans doute été mal saisi.",
+            ));
+        }
+        Ok(Iban(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last four characters, for saying which account without showing it.
+    pub fn last4(&self) -> &str {
+        &self.0[self.0.len().saturating_sub(4)..]
+    }
+
+    /// The IBAN with all but its country, check digits and last four characters
+    /// hidden: `FR76 …0189`, for people who may not see it whole and for documents.
+    pub fn masked(&self) -> String {
+        format!("{} …{}", &self.0[..4], self.last4())
+    }
+
+    /// Grouped by four, as printed on a bank's RIB: `FR76 3000 6000 …`.
+    pub fn grouped(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        chars
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Debug for Iban {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Iban({})", self.masked())
+    }
+}
+
+/// ISO 7064 mod 97-10 over the IBAN with its first four characters moved to the end
+/// and letters counted A = 10 … Z = 35: a valid IBAN leaves 1.
+fn iban_checksum_holds(iban: &str) -> bool {
+    let rearranged = iban[4..].chars().chain(iban[..4].chars());
+    let mut remainder: u32 = 0;
+    for c in rearranged {
+        let Some(n) = c.to_digit(36) else {
+            return false;
+        };
+        remainder = if n >= 10 {
+            (remainder * 100 + n) % 97
+        } else {
+            (remainder * 10 + n) % 97
+        };
+    }
+    remainder == 1
+}
+
 /// A password chosen by a person: long enough to resist guessing.
 pub struct Password(String);
 
@@ -633,6 +890,106 @@ mod tests {
             french_date(late_utc),
             NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
         );
+    }
+
+    #[test]
+    fn ibans() {
+        // A valid French IBAN, with spaces and lower case: stored normalised.
+        let iban = Iban::parse("iban", "fr76 3000 6000 0112 3456 7890 189").unwrap();
+        assert_eq!(iban.as_str(), "FR7630006000011234567890189");
+        assert_eq!(iban.masked(), "FR76 …0189");
+        assert_eq!(iban.last4(), "0189");
+        assert_eq!(iban.grouped(), "FR76 3000 6000 0112 3456 7890 189");
+        assert_eq!(format!("{iban:?}"), "Iban(FR76 …0189)");
+        assert!(Iban::parse("iban", "DE89370400440532013000").is_ok());
+        assert!(Iban::parse("iban", "BE68 5390 0754 7034").is_ok());
+        // A wrong checksum: one digit changed.
+        let typo = Iban::parse("iban", "FR7630006000011234567890188").unwrap_err();
+        assert!(typo.message.contains("clé de contrôle"), "{typo:?}");
+        assert_eq!(typo.field, "iban");
+        // Wrong length for France.
+        let short = Iban::parse("iban", "FR763000600001123456789018").unwrap_err();
+        assert!(short.message.contains("27 caractères"), "{short:?}");
+        // Letters where digits belong, symbols, a country outside SEPA, nothing.
+        for bad in [
+            "FRAB30006000011234567890189",
+            "7630006000011234567890189FR",
+            "FR76-3000/6000",
+            "US64SVBKUS6S3300958879",
+            "",
+            "FR",
+        ] {
+            assert!(Iban::parse("iban", bad).is_err(), "{bad}");
+        }
+        // Letters inside the account are allowed (and checked).
+        assert!(Iban::parse("iban", "GB82 WEST 1234 5698 7654 32").is_ok());
+        assert!(Iban::parse("iban", "GB82 WEST 1234 5698 7654 33").is_err());
+    }
+
+    #[test]
+    fn phones_websites_and_hours() {
+        assert_eq!(
+            Phone::parse("phone", "03 84 75.12-34").unwrap().as_str(),
+            "0384751234"
+        );
+        assert_eq!(
+            Phone::parse("phone", "+33 3 84 75 12 34").unwrap().as_str(),
+            "+33384751234"
+        );
+        for bad in [
+            "12345",
+            "3 84 75 12 34",
+            "03 84 75 12 34 5",
+            "tél 0384751234",
+            "+33",
+        ] {
+            assert!(Phone::parse("phone", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Website::parse("website", "www.vesoul.fr/mediatheque")
+                .unwrap()
+                .as_str(),
+            "https://www.vesoul.fr/mediatheque"
+        );
+        assert_eq!(
+            Website::parse("website", "http://exemple.org")
+                .unwrap()
+                .as_str(),
+            "http://exemple.org"
+        );
+        for bad in [
+            "ftp://exemple.org",
+            "pas un site",
+            "https://localhost",
+            "javascript:alert(1)",
+        ] {
+            assert!(Website::parse("website", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            multiline_text("opening_hours", " Lundi 9h–12h \r\nMardi 14h–18h\n", 500).unwrap(),
+            "Lundi 9h–12h\nMardi 14h–18h"
+        );
+        assert!(multiline_text("opening_hours", "a\tb", 500).is_err());
+        assert!(multiline_text("opening_hours", &"x".repeat(501), 500).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn iban_parser_never_panics(s in "\\PC{0,40}") {
+            let _ = Iban::parse("iban", &s);
+            let _ = Phone::parse("phone", &s);
+            let _ = Website::parse("website", &s);
+        }
+
+        #[test]
+        fn a_valid_iban_with_one_digit_changed_is_refused(pos in 4usize..27, delta in 1u32..10) {
+            let valid = "FR7630006000011234567890189";
+            let mut chars: Vec<char> = valid.chars().collect();
+            let d = chars[pos].to_digit(10).unwrap();
+            chars[pos] = char::from_digit((d + delta) % 10, 10).unwrap();
+            let changed: String = chars.into_iter().collect();
+            prop_assert!(Iban::parse("iban", &changed).is_err());
+        }
     }
 
     proptest! {

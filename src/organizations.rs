@@ -72,6 +72,13 @@ pub struct Organization {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub created_at: DateTime<Utc>,
+    /// A site's public entry and payout account (`PATCH /organizations/{id}`,
+    /// src/organization_update.rs); the IBAN is stored normalised.
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub opening_hours: Option<String>,
+    pub accessibility: Option<String>,
+    pub iban: Option<String>,
 }
 
 impl Organization {

@@ -160,6 +160,11 @@ diesel::table! {
         latitude -> Nullable<Float8>,
         longitude -> Nullable<Float8>,
         created_at -> Timestamptz,
+        phone -> Nullable<Text>,
+        website -> Nullable<Text>,
+        opening_hours -> Nullable<Text>,
+        accessibility -> Nullable<Text>,
+        iban -> Nullable<Text>,
     }
 }
 

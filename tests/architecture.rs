@@ -23,6 +23,9 @@ const FLOORS: &[(&str, &[&str])] = &[
         "use cases",
         &[
             "organizations",
+            "organization_update",
+            "site_history",
+            "directory",
             "team",
             "sessions",
             "passwords",

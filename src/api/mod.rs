@@ -31,6 +31,7 @@ pub mod programs;
 pub mod public;
 pub mod redemptions;
 pub mod settlements;
+pub mod sites;
 pub mod stats;
 
 /// What handlers share.
@@ -110,6 +111,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::create_user)
             .service(organizations::reinvite_user)
             .service(organizations::update_user)
+            .service(sites::update_organization)
+            .service(sites::history)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)

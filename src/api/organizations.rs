@@ -153,11 +153,17 @@ pub struct OrganizationView {
     /// Sites only: the APTIC label, `null` when never granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<LabelView>,
+    /// A site's public entry and payout account (`PATCH /organizations/{id}`).
+    #[serde(flatten)]
+    pub entry: crate::api::sites::EntryView,
 }
 
 impl OrganizationView {
-    fn new(org: Organization, label: Option<&SiteLabel>) -> Self {
+    /// The organisation as `caller` may see it (the IBAN whole or masked).
+    pub fn new(org: Organization, label: Option<&SiteLabel>, caller: &Caller) -> Self {
+        let entry = crate::api::sites::EntryView::new(&org, caller);
         OrganizationView {
+            entry,
             kind: org.kind(),
             id: org.id,
             name: org.name,
@@ -195,7 +201,7 @@ pub async fn create_organization(
     let new = NewOrganization::try_from(body.0)?;
     let mut conn = state.conn().await?;
     let org = orgs::create_organization(&mut conn, &new).await?;
-    Ok(HttpResponse::Created().json(OrganizationView::new(org, None)))
+    Ok(HttpResponse::Created().json(OrganizationView::new(org, None, &caller)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -233,7 +239,7 @@ pub async fn list_organizations(
         } else {
             None
         };
-        items.push(OrganizationView::new(org, label.as_ref()));
+        items.push(OrganizationView::new(org, label.as_ref(), &caller));
     }
     Ok(web::Json(Page { items, next_cursor }))
 }
@@ -263,7 +269,11 @@ pub async fn get_organization(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let label = orgs::find_label(&mut conn, id).await?;
-    Ok(web::Json(OrganizationView::new(org, label.as_ref())))
+    Ok(web::Json(OrganizationView::new(
+        org,
+        label.as_ref(),
+        &caller,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::pagination::{Page, PageQuery};
+use crate::directory::{self, DirectorySite};
 use crate::domain::{Coordinates, PostcodePrefix, ValidationError, french_date};
 use crate::error::{ApiError, ApiResult};
-use crate::organizations;
 
 pub const DEFAULT_RADIUS_KM: f64 = 20.0;
 pub const MAX_RADIUS_KM: f64 = 500.0;
@@ -33,14 +33,33 @@ pub struct PublicSite {
     pub address: Option<String>,
     pub postcode: String,
     pub city: String,
+    /// The site's own position; `null` when it gave none.
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     /// With `near`: distance as the crow flies, in km (two decimals).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_km: Option<f64>,
+    /// With `near`: `true` when the site gave no position and the distance is taken
+    /// from its postcode (the middle of our organisations located there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_approximate: Option<bool>,
+    /// Digits only: `0384751234`, or `+` and the international number.
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    /// Free text over several lines (`\n`).
+    pub opening_hours: Option<String>,
+    /// Free text: how the place welcomes people with a disability.
+    pub accessibility: Option<String>,
 }
 
-/// Sites whose label is active today, by postcode prefix or nearest a point. No token.
+/// Sites whose label is active today, by postcode prefix or nearest a point, with
+/// their phone, opening hours and accessibility. No token.
+///
+/// Paged by `cursor` (a position in the list, stable between pages: by postcode,
+/// name and id, or by distance, name and id with `near`). A site that gave no
+/// position is placed near a point by its postcode (`distance_approximate`), from
+/// the organisations of ours located there; with none, it is found by `postcode`
+/// only.
 #[utoipa::path(
     tag = "public",
     params(SiteSearch, PageQuery),
@@ -80,46 +99,53 @@ pub async fn list_sites(
     };
     let mut conn = state.conn().await?;
     let today = french_date(Utc::now());
-    let sites = organizations::labelled_sites(&mut conn, today, prefix.as_ref()).await?;
+    let sites = directory::labelled_sites(&mut conn, today, prefix.as_ref()).await?;
     let mut found: Vec<PublicSite> = sites
         .into_iter()
-        .filter_map(|site| {
-            let position = site
-                .latitude
-                .zip(site.longitude)
-                .map(|(latitude, longitude)| Coordinates {
-                    latitude,
-                    longitude,
-                });
-            let distance = match (near, position) {
-                (Some(from), Some(to)) => {
-                    let d = from.distance_km(&to);
-                    if d > radius {
-                        return None;
+        .filter_map(
+            |DirectorySite {
+                 site,
+                 position,
+                 approximate,
+             }| {
+                let distance = match (near, position) {
+                    (Some(from), Some(to)) => {
+                        let d = from.distance_km(&to);
+                        if d > radius {
+                            return None;
+                        }
+                        Some((d * 100.0).round() / 100.0)
                     }
-                    Some((d * 100.0).round() / 100.0)
-                }
-                (Some(_), None) => return None,
-                (None, _) => None,
-            };
-            Some(PublicSite {
-                id: site.id,
-                name: site.name,
-                address: site.address,
-                postcode: site.postcode,
-                city: site.city,
-                latitude: site.latitude,
-                longitude: site.longitude,
-                distance_km: distance,
-            })
-        })
+                    (Some(_), None) => return None,
+                    (None, _) => None,
+                };
+                Some(PublicSite {
+                    id: site.id,
+                    name: site.name,
+                    address: site.address,
+                    postcode: site.postcode,
+                    city: site.city,
+                    latitude: site.latitude,
+                    longitude: site.longitude,
+                    distance_km: distance,
+                    distance_approximate: distance.map(|_| approximate),
+                    phone: site.phone,
+                    website: site.website,
+                    opening_hours: site.opening_hours,
+                    accessibility: site.accessibility,
+                })
+            },
+        )
         .collect();
     if near.is_some() {
         found.sort_by(|a, b| {
             a.distance_km
                 .partial_cmp(&b.distance_km)
                 .unwrap_or(std::cmp::Ordering::Equal)
+                // At the same distance, a site's own position before a postcode's.
+                .then_with(|| a.distance_approximate.cmp(&b.distance_approximate))
                 .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.id.cmp(&b.id))
         });
     }
     let total = found.len();

@@ -393,6 +393,11 @@ pub async fn statement_pdf(
         lines,
         total: s.total,
         sha256,
+        payout_account: (kind == StatementKind::SitePayout)
+            .then_some(recipient.iban.as_deref())
+            .flatten()
+            .and_then(|iban| crate::domain::Iban::parse("iban", iban).ok())
+            .map(|iban| iban.masked()),
     };
     let pdf = web::block(move || crate::documents::render_statement(&doc))
         .await

@@ -271,6 +271,9 @@ pub struct StatementDocument {
     pub total: Decimal,
     /// SHA-256 of the statement's content (64 hexadecimal digits), in every footer.
     pub sha256: String,
+    /// A site payout's bank account, masked (`FR76 …0189`): printed beside the
+    /// signature as "Virement sur le compte …".
+    pub payout_account: Option<String>,
 }
 
 /// Why a statement cannot be printed. Inside the `anyhow::Error` returned by

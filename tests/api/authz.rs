@@ -700,6 +700,12 @@ async fn request_for(
             format!("/api/v1/organizations/{home}/users"),
             Some(json!({"email": unique_email("agent"), "password": PASSWORD, "role": "agent"})),
         ),
+        ("PATCH", "/api/v1/organizations/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/organizations/{home}"),
+            Some(json!({"phone": "03 84 75 12 34"})),
+        )),
+        ("GET", "/api/v1/sites/{id}/history") => get(format!("/api/v1/sites/{}/history", w.site_a)),
         ("PATCH", "/api/v1/organizations/{id}/users/{user_id}") => Some((
             Method::PATCH,
             format!(

@@ -27,6 +27,7 @@ mod secrets;
 mod serving;
 mod sessions;
 mod settlements;
+mod sites;
 mod smtp;
 mod stats;
 mod statuses;

@@ -136,7 +136,8 @@ async fn sites_near_a_point_come_nearest_first_within_the_radius() {
     labelled_site(&app, "Lure", "70200", Some((47.6836, 6.4969)), 0, 10).await;
     labelled_site(&app, "Vesoul", "70000", Some((47.6226, 6.1557)), 0, 10).await;
     labelled_site(&app, "Gray", "70100", Some((47.4448, 5.5920)), 0, 10).await;
-    labelled_site(&app, "Sans position", "70000", None, 0, 10).await;
+    // No position, in a postcode where nothing of ours is located: not near anything.
+    labelled_site(&app, "Sans position", "70300", None, 0, 10).await;
     labelled_site(&app, "Marseille", "13001", Some((43.2965, 5.3698)), 0, 10).await;
 
     // From Vesoul's town hall: Vesoul (~0 km), Lure (~26 km), Gray (~47 km).
@@ -190,4 +191,103 @@ async fn sites_near_a_point_come_nearest_first_within_the_radius() {
     public(&app, "?near=47,6&radius_km=abc")
         .await
         .problem(400, "invalid_query");
+}
+
+#[tokio::test]
+async fn the_directory_pages_through_every_site_with_its_entry() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(labelled_site(&app, &format!("Lieu {n}"), "70000", None, -10, 100).await);
+    }
+    app.patch(
+        &format!("/api/v1/organizations/{}", ids[3]),
+        &operator.token,
+        json!({
+            "phone": "03 84 75 12 34",
+            "opening_hours": "Mardi 14 h – 18 h\nSamedi 9 h – 12 h",
+            "accessibility": "Accès de plain-pied",
+            "website": "https://lieu3.example.org",
+            "iban": "FR76 3000 6000 0112 3456 7890 189",
+        }),
+    )
+    .await
+    .ok(200);
+    // Pages of three, following the cursor: every site once, in order.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?postcode=70&limit=3&cursor={c}"),
+            None => "?postcode=70&limit=3".to_string(),
+        };
+        let page = public(&app, &query).await;
+        let body = page.ok(200).clone();
+        assert!(body["items"].as_array().unwrap().len() <= 3);
+        seen.extend(names(&body));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|n| format!("Lieu {n}")).collect();
+    assert_eq!(seen, expected);
+    // The entry's public fields, never the IBAN.
+    let page = public(&app, "?postcode=70000&limit=200").await;
+    let body = page.ok(200);
+    let entry = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Lieu 3")
+        .unwrap();
+    assert_eq!(entry["phone"], "0384751234");
+    assert_eq!(
+        entry["opening_hours"],
+        "Mardi 14 h – 18 h\nSamedi 9 h – 12 h"
+    );
+    assert_eq!(entry["accessibility"], "Accès de plain-pied");
+    assert_eq!(entry["website"], "https://lieu3.example.org");
+    assert!(entry.get("iban").is_none());
+    assert!(!body.to_string().contains("0189"), "{body}");
+    // A cursor past the end is refused in French.
+    public(&app, "?postcode=70&cursor=99")
+        .await
+        .problem(400, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn a_site_without_coordinates_is_found_near_a_point_by_its_postcode() {
+    let app = TestApp::spawn().await;
+    // Gray (70100) is located by a site of ours there; Rioz (70190) by nobody.
+    labelled_site(
+        &app,
+        "Centre social de Gray",
+        "70100",
+        Some((47.4446, 5.5917)),
+        -10,
+        100,
+    )
+    .await;
+    labelled_site(&app, "Médiathèque de Gray", "70100", None, -10, 100).await;
+    labelled_site(&app, "Tiers-lieu de Rioz", "70190", None, -10, 100).await;
+    let res = public(&app, "?near=47.45,5.60&radius_km=10").await;
+    let body = res.ok(200);
+    assert_eq!(
+        names(body),
+        vec!["Centre social de Gray", "Médiathèque de Gray"],
+        "Rioz has no position to measure from"
+    );
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0]["distance_approximate"], false);
+    assert_eq!(items[1]["distance_approximate"], true);
+    assert!(
+        items[1]["latitude"].is_null(),
+        "its own position stays unknown"
+    );
+    assert_eq!(items[0]["distance_km"], items[1]["distance_km"]);
+    // By postcode every one is found.
+    let res = public(&app, "?postcode=701").await;
+    assert_eq!(names(res.ok(200)).len(), 3);
 }

@@ -13,7 +13,7 @@ async fn site_agent(app: &TestApp) -> Actor {
         .await
 }
 
-async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
+pub(crate) async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
     app.raw(
         app.client
             .post(format!("{}/api/v1/redemptions", app.address))
@@ -27,7 +27,7 @@ async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
 }
 
 /// Moves every redemption to `day` (noon, Paris), as if it had been scanned then.
-async fn backdate(app: &TestApp, day: chrono::NaiveDate) {
+pub(crate) async fn backdate(app: &TestApp, day: chrono::NaiveDate) {
     let mut conn = app.db.connect().await;
     diesel::sql_query(format!("UPDATE redemptions SET redeemed_at = '{day} 12:00:00 Europe/Paris', scanned_at = '{day} 12:00:00 Europe/Paris'"))
         .execute(&mut conn)
@@ -642,7 +642,7 @@ fn pdf_text(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-async fn pdf(app: &TestApp, token: &str, statement: &Value) -> String {
+pub(crate) async fn pdf(app: &TestApp, token: &str, statement: &Value) -> String {
     let res = app
         .client
         .get(format!(

@@ -22,7 +22,7 @@ const ROLE_NAME = { admin: 'administrateur', agent: 'agent' };
 
 const NAV = {
   public: [['/lieux', 'Trouver un lieu'], ['/connexion', 'Se connecter']],
-  site: [['/site', 'Encaisser'], ['/lieux', 'Lieux']],
+  site: [['/site', 'Encaisser'], ['/site/historique', 'Historique'], ['/site/releves', 'Relevés'], ['/site/fiche', 'Ma fiche'], ['/lieux', 'Lieux']],
   prescriber: [['/prescripteur', 'Chéquiers'], ['/prescripteur/emettre', 'Émettre'], ['/prescripteur/lieux', 'Lieux proches']],
   funder: [['/financeur', 'Dispositifs'], ['/financeur/releves', 'Relevés']],
   operator: [
@@ -44,6 +44,10 @@ const ROUTES = [
   [/^\/equipe$/, './pages/team.js', 'teamPage', '*'],
   [/^\/lieux$/, './pages/sites.js', 'publicSitesPage', null],
   [/^\/site$/, './pages/site.js', 'scanPage', 'site'],
+  [/^\/site\/verifier$/, './pages/site-verify.js', 'siteVerifyPage', 'site'],
+  [/^\/site\/historique$/, './pages/site-history.js', 'siteHistoryPage', 'site'],
+  [/^\/site\/releves$/, './pages/site-statements.js', 'siteStatementsPage', 'site'],
+  [/^\/site\/fiche$/, './pages/site-entry.js', 'siteEntryPage', 'site'],
   [/^\/prescripteur$/, './pages/prescriber.js', 'homePage', 'prescriber'],
   [/^\/prescripteur\/emettre$/, './pages/prescriber.js', 'issuePage', 'prescriber'],
   [/^\/prescripteur\/chequiers\/([0-9a-f-]{36})$/, './pages/prescriber.js', 'checkbookPage', 'prescriber'],
@@ -92,7 +96,7 @@ function drawChrome(me) {
   const items = me ? [...(NAV[me.organization.kind] || []), ...(managesTeam(me) ? [['/equipe', 'Équipe']] : [])] : NAV.public;
   const here = location.pathname;
   const list = h('ul', items.map(([href, text]) => {
-    const current = here === href || (href !== '/operateur' && href !== '/prescripteur' && href !== '/financeur' && here.startsWith(`${href}/`));
+    const current = here === href || (href !== '/operateur' && href !== '/prescripteur' && href !== '/financeur' && href !== '/site' && here.startsWith(`${href}/`)) || (href === '/site' && here === '/site/verifier');
     return h('li', h('a', { href, 'aria-current': current ? 'page' : undefined }, text));
   }));
   nav.append(list);

@@ -705,6 +705,19 @@ impl<'a> Layout<'a> {
         let width = left - MARGIN - 12.0;
         let issuer = printable(&fonts.regular, &issuer);
         let mut cursor = top + 12.0;
+        if let Some(account) = &doc.payout_account {
+            let line = format!("Virement sur le compte {account}");
+            let line = printable(&fonts.bold, &line);
+            show_fitted(
+                pen,
+                Style(&fonts.bold, 8.0, INK),
+                MARGIN,
+                cursor,
+                width,
+                &line,
+            );
+            cursor += 14.0;
+        }
         for line in wrap(&fonts.regular, &issuer, 8.0, width, 2) {
             show(pen, Style(&fonts.regular, 8.0, INK), MARGIN, cursor, &line);
             cursor += 10.5;

@@ -124,6 +124,7 @@ fn statement(count: usize) -> StatementDocument {
         lines,
         total,
         sha256: SHA.into(),
+        payout_account: None,
     }
 }
 

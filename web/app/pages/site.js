@@ -331,6 +331,7 @@ export async function scanPage(main, { me }) {
       cameraStatus,
       h('div.actions', startButton, nextButton, stopButton)),
     h('section.card', h('h2', 'La caméra ne marche pas ?'), typed),
+    h('p', h('a.button.secondary', { href: '/site/verifier' }, 'Vérifier un chèque sans l’encaisser')),
     syncedBox,
     h('section.card', todayBox),
   );

@@ -3,28 +3,79 @@
 import { h, title, field, form, clear } from '../dom.js';
 import { get, ApiError } from '../api.js';
 
+const km = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 1 });
+const PAGE = 20;
+
+/** "0384751234" → "03 84 75 12 34"; other numbers as they are. */
+function phoneText(phone) {
+  return /^0\d{9}$/.test(phone) ? phone.replace(/(\d\d)(?=\d)/g, '$1 ') : phone;
+}
+
 function siteCard(site) {
   const where = [site.address, `${site.postcode} ${site.city}`].filter(Boolean).join(', ');
+  const distance = site.distance_km !== undefined && site.distance_km !== null
+    ? h('p.distance', site.distance_approximate
+      ? `À environ ${km.format(site.distance_km)} km (d’après le code postal)`
+      : `À ${km.format(site.distance_km)} km`)
+    : null;
+  const detail = (label, value) => [h('dt', label), h('dd', value)];
+  const details = [
+    site.phone ? detail('Téléphone', h('a', { href: `tel:${site.phone}` }, phoneText(site.phone))) : null,
+    site.opening_hours ? detail('Horaires', h('span.pre', site.opening_hours)) : null,
+    site.accessibility ? detail('Accessibilité', site.accessibility) : null,
+    site.website ? detail('Site web', h('a', { href: site.website, rel: 'noopener noreferrer', target: '_blank' }, site.website.replace(/^https?:\/\//, ''))) : null,
+  ].filter(Boolean);
   return h('li.site',
     h('h3', site.name),
     h('p', where),
-    site.distance_km !== undefined && site.distance_km !== null
-      ? h('p.distance', `À ${new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 1 }).format(site.distance_km)} km`)
-      : null);
+    distance,
+    details.length ? h('dl.entry', details) : null);
 }
 
-async function search(params) {
-  return get(`/public/sites?${new URLSearchParams({ ...params, limit: '20' })}`, { auth: false });
+async function search(params, cursor) {
+  const query = { ...params, limit: String(PAGE) };
+  if (cursor) query.cursor = cursor;
+  return get(`/public/sites?${new URLSearchParams(query)}`, { auth: false });
 }
 
 /** The search form and its results; used by the public page and the prescribers'. */
 export function sitesFinder({ intro } = {}) {
   const results = h('div.results', { 'aria-live': 'polite' });
-  const show = (heading, items, empty) => {
+  /** Shows a first page; "Voir plus" appends the next ones. */
+  const show = (heading, page, params, empty) => {
     clear(results);
     results.append(h('h2', heading));
-    if (!items.length) results.append(h('p.empty', empty));
-    else results.append(h('ul.sites', items.map(siteCard)));
+    if (!page.items.length) {
+      results.append(h('p.empty', empty));
+      return;
+    }
+    const list = h('ul.sites', page.items.map(siteCard));
+    const count = h('p.hint', { role: 'status' });
+    const more = h('button.secondary', { type: 'button' }, 'Voir plus de lieux');
+    let cursor = page.next_cursor;
+    let shown = page.items.length;
+    const update = () => {
+      more.hidden = !cursor;
+      count.textContent = cursor ? `${shown} lieux affichés.` : `${shown} lieu${shown > 1 ? 'x' : ''} en tout.`;
+    };
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try {
+        const next = await search(params, cursor);
+        list.append(...next.items.map(siteCard));
+        shown += next.items.length;
+        cursor = next.next_cursor;
+        update();
+        list.children[shown - next.items.length]?.querySelector('h3')?.setAttribute('tabindex', '-1');
+        list.children[shown - next.items.length]?.querySelector('h3')?.focus();
+      } catch (err) {
+        count.textContent = err.message;
+      } finally {
+        more.disabled = false;
+      }
+    });
+    update();
+    results.append(list, count, more);
   };
   const byPostcode = form({
     label: 'Chercher par code postal',
@@ -37,13 +88,13 @@ export function sitesFinder({ intro } = {}) {
       }
       const page = await search({ postcode });
       if (page.items.length || postcode.length <= 2) {
-        show(postcode.length <= 3 ? `Lieux labellisés dans le département ${postcode}` : `Lieux labellisés au ${postcode}`, page.items, 'Aucun lieu labellisé trouvé.');
+        show(postcode.length <= 3 ? `Lieux labellisés dans le département ${postcode}` : `Lieux labellisés au ${postcode}`, page, { postcode }, 'Aucun lieu labellisé trouvé.');
         return;
       }
       // No site in that town: the département's.
       const dept = postcode.startsWith('97') ? postcode.slice(0, 3) : postcode.slice(0, 2);
       const wider = await search({ postcode: dept });
-      show(`Aucun lieu au ${postcode} — lieux du département ${dept}`, wider.items, 'Aucun lieu labellisé dans ce département.');
+      show(`Aucun lieu au ${postcode} — lieux du département ${dept}`, wider, { postcode: dept }, 'Aucun lieu labellisé dans ce département.');
     },
   }, field({ label: 'Code postal', name: 'postcode', required: true, inputmode: 'numeric', autocomplete: 'postal-code', maxlength: 5, hint: 'Ou les 2 chiffres du département.' }));
   const status = h('p.hint', { role: 'status' });
@@ -58,9 +109,10 @@ export function sitesFinder({ intro } = {}) {
       navigator.geolocation.getCurrentPosition(async (pos) => {
         try {
           const near = `${pos.coords.latitude.toFixed(5)},${pos.coords.longitude.toFixed(5)}`;
-          const page = await search({ near, radius_km: '30' });
+          const params = { near, radius_km: '30' };
+          const page = await search(params);
           status.textContent = '';
-          show('Lieux labellisés à moins de 30 km', page.items, 'Aucun lieu labellisé à moins de 30 km.');
+          show('Lieux labellisés à moins de 30 km', page, params, 'Aucun lieu labellisé à moins de 30 km.');
         } catch (err) {
           status.textContent = err.message;
         }

@@ -1,0 +1,6 @@
+ALTER TABLE organizations
+    DROP COLUMN iban,
+    DROP COLUMN accessibility,
+    DROP COLUMN opening_hours,
+    DROP COLUMN website,
+    DROP COLUMN phone;
