@@ -34,6 +34,8 @@ const FLOORS: &[(&str, &[&str])] = &[
             "closing",
             "stats",
             "mail",
+            "lookup",
+            "alerts",
         ],
     ),
     (
