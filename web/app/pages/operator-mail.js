@@ -16,12 +16,11 @@ export const MAIL_KIND = {
 
 const MAIL_STATE = { waiting: ['En attente', 'info'], sending: ['En cours d’envoi', 'info'], sent: ['Envoyé', 'ok'], failed: ['Échec', 'bad'] };
 
-/** A mail's state in words: « Envoyé le … », « Échec (3 essais) », « En attente ». */
+/** A mail's state in words: « Envoyé le … », « Échec », « En attente ». */
 export function mailState(m) {
   const [text, tone] = MAIL_STATE[m.status] || [m.status, 'info'];
   const when = m.status === 'sent' && m.sent_at ? ` le ${dateTime(m.sent_at)}` : '';
-  const tries = m.status === 'failed' ? ` (${m.attempts} essai${m.attempts > 1 ? 's' : ''})` : '';
-  return pill(`${text}${when}${tries}`, tone);
+  return pill(`${text}${when}`, tone);
 }
 
 /** Why it failed, in French, with the technical words folded under it. */
@@ -70,6 +69,7 @@ export async function outboxPage(main, { query }) {
       { label: 'Destinataire', cell: (m) => email(m.recipient) },
       { label: 'Objet', cell: (m) => m.subject },
       { label: 'État', cell: (m) => mailState(m) },
+      { label: 'Essais', cell: (m) => String(m.attempts), class: 'num' },
       { label: 'Pourquoi', cell: (m) => mailWhy(m) },
       { label: 'Action', cell: (m) => resendButton(m, draw) },
     ], mails, { caption: 'Courriels', empty: status === 'failed' ? 'Aucun courriel en échec.' : 'Aucun courriel.' }));

@@ -60,7 +60,7 @@ function alertsSection(alerts) {
   const items = [
     ...alerts.unsettled_months.map((m) => h('li.alert.warn',
       h('strong', `${longMonth.format(new Date(`${m.month}-01T00:00:00Z`))} n’est pas remboursé. `),
-      `${m.redemptions} chèque${m.redemptions > 1 ? 's' : ''} encaissé${m.redemptions > 1 ? 's' : ''} par ${m.sites} lieu${m.sites > 1 ? 'x' : ''} attend${m.sites > 1 ? 'ent' : ''} ${money(m.amount_payable)}. `,
+      `${m.redemptions} chèque${m.redemptions > 1 ? 's' : ''} encaissé${m.redemptions > 1 ? 's' : ''} par ${m.sites} lieu${m.sites > 1 ? 'x' : ''} : ${money(m.amount_payable)} à ${m.sites > 1 ? 'leur' : 'lui'} payer. `,
       h('a', { href: `/operateur/remboursements?du=${m.period_start}&au=${m.period_end}` }, 'Rembourser ce mois'))),
     ...alerts.cover.map((c) => (c.level === 'broken'
       ? h('li.alert.bad',
