@@ -44,6 +44,7 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
       await new Promise((r) => setTimeout(r, 200));
     }
     server.sql("UPDATE outbox SET status = 'failed', attempts = 5, last_error = 'Connection refused (os error 111)' WHERE recipient = 'refuse.op@e2e.example.org'");
+    state.cofunder = await t.operator.post('/organizations', { kind: 'funder', name: 'État (operator)', email: 'etat.op@e2e.example.org', postcode: '39000', city: 'Lons-le-Saunier' });
     timings.push(['start server, browser and territory', Date.now() - started]);
   });
 
@@ -134,6 +135,29 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
     await page.getByLabel('Numéro de chéquier ou de chèque').fill(state.book.number.toLowerCase().replaceAll('-', ' '));
     await page.getByRole('button', { name: 'Rechercher' }).click();
     await see(page, '1 chéquier trouvé par numéro de chéquier');
+    noErrors(page);
+  });
+
+  step('shares that do not make 100 % are refused on the share field, in percent', async () => {
+    const page = state.pages.operator;
+    await page.goto('/operateur/dispositifs');
+    await page.getByText('Ouvrir un dispositif').click();
+    const form = page.locator('form').filter({ hasText: 'Nom du dispositif' });
+    await form.getByLabel('Nom du dispositif').fill('Dispositif mal partagé');
+    await form.getByLabel('Budget (€)').fill('1000');
+    await form.getByLabel('Financeur 1').selectOption(state.t.funder.id);
+    await form.getByLabel('Part (%)').first().fill('60');
+    await form.getByRole('button', { name: 'Ajouter un cofinanceur' }).click();
+    await form.getByLabel('Financeur 2').selectOption(state.cofunder.id);
+    await form.getByLabel('Part (%)').nth(1).fill('30');
+    await form.getByRole('button', { name: 'Ouvrir le dispositif' }).click();
+    const share = form.getByLabel('Part (%)').nth(1);
+    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]'));
+    assert.equal(await share.getAttribute('aria-invalid'), 'true', 'the error is on the second share');
+    const said = await page.locator(`#${await share.getAttribute('id')}-err`).innerText();
+    assert.match(said, /elles font 90,00 %/);
+    assert.doesNotMatch(said, /0\.9/);
+    await screenshots(page, 'operateur-dispositif-parts');
     noErrors(page);
   });
 });
