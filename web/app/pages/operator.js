@@ -304,6 +304,15 @@ export async function programsPage(main, { navigate }) {
   );
 }
 
+/** Why the program issues nothing now, said before anything else (open programs). */
+function issuanceAlert(program, names) {
+  const i = program.issuance;
+  if (!i || i.open || i.reason === 'program_closed') return null;
+  return h('p.alert.warn', { role: 'status' }, i.reason === 'funds_not_received'
+    ? `Émission bloquée : en attente du versement de ${names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus ; les prescripteurs ne peuvent rien émettre d’ici là.`
+    : 'Émission bloquée : le budget est entièrement émis. Relevez le budget pour émettre de nouveaux chéquiers.');
+}
+
 export async function programPage(main, { args }) {
   const [id] = args;
   const [orgs, cover] = await Promise.all([all('/organizations'), get('/ledger/cover')]);
@@ -323,6 +332,7 @@ export async function programPage(main, { args }) {
         ` ${program.tickets_per_checkbook} chèques de ${money(program.ticket_value)} par chéquier, valables ${program.validity_days ? `${program.validity_days} jours` : `jusqu’au ${day(program.valid_until)}`}` +
         `${program.tolerance_days ? ` (+${program.tolerance_days} j de tolérance)` : ''} — commission ${percent(program.commission_rate)}, frais financeurs ${percent(program.funder_fee_rate)}` +
         ` — territoire : ${program.territory_postcodes.length ? program.territory_postcodes.join(', ') : 'partout'}.`),
+      issuanceAlert(program, names),
       section('Argent', moneyView(program, cover.programs.find((c) => c.program_id === id)),
         legend(['received', 'available', 'outstanding', 'issuable', 'covered']),
         table([
