@@ -45,6 +45,13 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
     }
     server.sql("UPDATE outbox SET status = 'failed', attempts = 5, last_error = 'Connection refused (os error 111)' WHERE recipient = 'refuse.op@e2e.example.org'");
     state.cofunder = await t.operator.post('/organizations', { kind: 'funder', name: 'État (operator)', email: 'etat.op@e2e.example.org', postcode: '39000', city: 'Lons-le-Saunier' });
+    // A program waiting for the État's payment: nothing can be issued yet.
+    state.waiting = await t.operator.post('/programs', {
+      name: 'Dispositif en attente (operator)', ticket_value: '10.00', tickets_per_checkbook: 10, validity_days: 365, budget: '1000.00',
+      funders: [{ organization_id: t.funder.id, share: '0.50' }, { organization_id: state.cofunder.id, share: '0.50' }],
+    });
+    await t.operator.post(`/programs/${state.waiting.id}/payments`, { funder_id: t.funder.id, amount: '500.00', reference: 'VIR-ATTENTE', received_on: new Date().toISOString().slice(0, 10) });
+    await t.operator.post(`/programs/${state.waiting.id}/allocations`, { prescriber_id: t.prescriber.id, checkbooks: 3 });
     timings.push(['start server, browser and territory', Date.now() - started]);
   });
 
@@ -159,5 +166,23 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
     assert.doesNotMatch(said, /0\.9/);
     await screenshots(page, 'operateur-dispositif-parts');
     noErrors(page);
+  });
+
+  step('a program waiting for a co-funder says so before the form, to the operator and the prescriber', async () => {
+    const page = state.pages.operator;
+    await page.goto(`/operateur/dispositifs/${state.waiting.id}`);
+    await see(page, 'Émission bloquée : en attente du versement de État (operator)');
+    await see(page, 'Bloqué : un financeur n’a pas encore versé sa part.');
+    await screenshots(page, 'operateur-dispositif-bloque');
+    noErrors(page);
+
+    const prescriber = await pageFor('prescriber', browser);
+    await prescriber.goto('/connexion');
+    await loginUi(prescriber, state.t.users.prescriberAgent);
+    await prescriber.waitForURL('**/prescripteur');
+    const card = prescriber.locator('li', { hasText: 'Dispositif en attente (operator)' });
+    await card.getByText('Émission suspendue : un financeur n’a pas encore versé sa part.').waitFor();
+    await screenshots(prescriber, 'prescripteur-dispositif-bloque');
+    noErrors(prescriber);
   });
 });
