@@ -4,7 +4,6 @@
 use chrono::{Datelike, Days, Utc};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
@@ -29,17 +28,7 @@ async fn a_finished_month_with_unsettled_scans_is_named_until_it_is_settled() {
     let site = app.labelled_site_agent(json!({})).await;
     let mut redemptions = Vec::new();
     for ticket in &book["tickets"].as_array().unwrap()[..3] {
-        let r = app
-            .raw(
-                app.client
-                    .post(format!("{}/api/v1/redemptions", app.address))
-                    .bearer_auth(&site.token)
-                    .header("Idempotency-Key", Uuid::new_v4().to_string())
-                    .json(&json!({"code": ticket["code"]})),
-            )
-            .await
-            .ok(201)
-            .clone();
+        let r = app.redeem(&site, ticket).await.ok(201).clone();
         redemptions.push(r["id"].as_str().unwrap().to_string());
     }
     // Nothing yet: this month is not over.

@@ -19,19 +19,6 @@ async fn lookup(app: &TestApp, actor: &Actor, q: &str) -> Response {
     .await
 }
 
-async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> Value {
-    app.raw(
-        app.client
-            .post(format!("{}/api/v1/redemptions", app.address))
-            .bearer_auth(&site.token)
-            .header("Idempotency-Key", Uuid::new_v4().to_string())
-            .json(&json!({"code": ticket["code"]})),
-    )
-    .await
-    .ok(201)
-    .clone()
-}
-
 fn the_one(answer: &Value) -> &Value {
     let books = answer["checkbooks"].as_array().expect("checkbooks");
     assert_eq!(books.len(), 1, "{answer:#}");
@@ -62,7 +49,7 @@ async fn the_operator_looks_up_a_checkbook_by_number_serial_or_hint_with_its_his
         .await;
     let tickets = book["tickets"].as_array().unwrap();
     // A scan undone, then the ticket scanned again.
-    let first = redeem(&app, &site, &tickets[0]).await;
+    let first = app.redeem(&site, &tickets[0]).await.ok(201).clone();
     app.post(
         &format!(
             "/api/v1/redemptions/{}/reverse",
@@ -73,7 +60,7 @@ async fn the_operator_looks_up_a_checkbook_by_number_serial_or_hint_with_its_his
     )
     .await
     .ok(200);
-    redeem(&app, &site, &tickets[0]).await;
+    app.redeem(&site, &tickets[0]).await.ok(201).clone();
     // The other checkbook is cancelled.
     app.post(
         &format!(
