@@ -60,7 +60,7 @@ async fn the_operator_looks_up_a_checkbook_by_number_serial_or_hint_with_its_his
     )
     .await
     .ok(200);
-    app.redeem(&site, &tickets[0]).await.ok(201).clone();
+    app.redeem(&site, &tickets[0]).await.ok(201);
     // The other checkbook is cancelled.
     app.post(
         &format!(
