@@ -43,7 +43,7 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
     for (let i = 0; i < 100 && server.sql("SELECT count(*) FROM outbox WHERE status IN ('waiting', 'sending')") !== '0'; i += 1) {
       await new Promise((r) => setTimeout(r, 200));
     }
-    server.sql("UPDATE outbox SET status = 'failed', attempts = 5, last_error = 'Connection refused (os error 111)' WHERE recipient = 'refuse.op@e2e.example.org'");
+    server.sql("UPDATE outbox SET status = 'failed', sent_at = NULL, attempts = 5, last_error = 'Connection refused (os error 111)' WHERE recipient = 'refuse.op@e2e.example.org'");
     state.cofunder = await t.operator.post('/organizations', { kind: 'funder', name: 'État (operator)', email: 'etat.op@e2e.example.org', postcode: '39000', city: 'Lons-le-Saunier' });
     // A program waiting for the État's payment: nothing can be issued yet.
     state.waiting = await t.operator.post('/programs', {

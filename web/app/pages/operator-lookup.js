@@ -90,12 +90,13 @@ export async function lookupPage(main, { query }) {
     const answer = await get(`/lookup?q=${encodeURIComponent(q)}`);
     history.replaceState(null, '', `/operateur/recherche?q=${encodeURIComponent(q)}`);
     const again = () => search(q);
-    clear(results).append(
+    // h() flattens the list and drops what is absent (append() would write "null").
+    clear(results).append(h('div',
       answer.checkbooks.length
         ? h('p', `${answer.checkbooks.length} chéquier${answer.checkbooks.length > 1 ? 's' : ''} trouvé${answer.checkbooks.length > 1 ? 's' : ''} par ${KIND_READ[answer.kind]}.`)
         : h('p.alert.info', `Aucun chéquier ni chèque ne correspond à « ${q} ». Vérifiez le numéro avec la personne.`),
       answer.more ? h('p.alert.warn', 'D’autres chéquiers correspondent : tapez plus de caractères du numéro de chèque.') : null,
-      answer.checkbooks.map((book) => checkbookCard(book, again)));
+      answer.checkbooks.map((book) => checkbookCard(book, again))));
   };
   const searchForm = form({
     label: 'Rechercher',

@@ -307,7 +307,8 @@ export async function programsPage(main, { navigate }) {
 /** Why the program issues nothing now, said before anything else (open programs). */
 function issuanceAlert(program, names) {
   const i = program.issuance;
-  if (!i || i.open || i.reason === 'program_closed') return null;
+  // '' rather than null: the page's body is filled by append(), which would print "null".
+  if (!i || i.open || i.reason === 'program_closed') return '';
   return h('p.alert.warn', { role: 'status' }, i.reason === 'funds_not_received'
     ? `Émission bloquée : en attente du versement de ${names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus ; les prescripteurs ne peuvent rien émettre d’ici là.`
     : 'Émission bloquée : le budget est entièrement émis. Relevez le budget pour émettre de nouveaux chéquiers.');
