@@ -65,7 +65,7 @@ function rename(err) {
 
 /** Why a program issues nothing now, said on its card before the form. */
 const BLOCKED_FOR_PRESCRIBER = {
-  funds_not_received: 'Émission suspendue : un financeur n’a pas encore versé sa part. Vous pourrez émettre dès le versement reçu ; l’opérateur vous le dira.',
+  funds_not_received: 'Émission suspendue : un financeur n’a pas encore versé sa part. Vous pourrez émettre dès que l’opérateur l’aura reçu.',
   budget_exhausted: 'Émission impossible : le budget du dispositif est entièrement émis.',
 };
 
