@@ -76,6 +76,7 @@ async fn main() {
     .unwrap();
     programs::record_payment(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         funder.id,
         budget,
@@ -86,6 +87,7 @@ async fn main() {
     .unwrap();
     programs::add_allocation(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         prescriber.id,
         CHECKBOOKS * (ROUNDS as u32 + 1),

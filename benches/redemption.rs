@@ -114,7 +114,7 @@ async fn redeem_via_library(
         .map_err(|e| ("invalid code".to_string(), e.to_string()))?;
     let ticket = TicketRef::Code(claim);
     let (scanned_at, day) = redemptions::scan_day(None, Utc::now(), chrono::Duration::hours(72))
-        .map_err(|e| (e.code().to_string(), e.to_string()))?;
+        .map_err(|e| (e.field, e.message))?;
     let key = Uuid::new_v4().to_string();
     let request_hash = idempotency::fingerprint("redemptions", &json!(format!("code:{code}")));
     let scan = redemptions::Scan {
@@ -137,7 +137,7 @@ async fn redeem_via_library(
     };
     let r = match redemptions::redeem(&mut conn, &scan)
         .await
-        .map_err(as_pair)?
+        .map_err(|e| as_pair(e.into()))?
     {
         redemptions::Outcome::Redeemed(r) => r,
         redemptions::Outcome::Refused { refusal, prior } => {
@@ -519,6 +519,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     .unwrap();
     programs::record_payment(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         funder.id,
         budget,
@@ -529,6 +530,7 @@ async fn seed(bench: &mut Bench) -> Seed {
     .unwrap();
     programs::add_allocation(
         &mut conn,
+        passnum::audit::Actor::Service("bench"),
         program.id,
         prescriber.id,
         print_runs * checkbooks::MAX_PRINT_RUN,

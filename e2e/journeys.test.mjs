@@ -359,7 +359,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await op.waitForURL('**/operateur/remboursements');
     await op.getByRole('button', { name: 'Rembourser la période' }).click();
     await see(op, 'relevé(s) établi(s)');
-    await see(op, 'Facture au financeur');
+    await see(op, 'Relevé d’utilisation (financeur)');
     await screenshots(op, 'operateur-remboursements');
     await op.getByRole('button', { name: 'Rembourser la période' }).click();
     await op.locator('.form-error').filter({ hasText: /déjà/ }).waitFor();
@@ -379,7 +379,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
 
     await page.getByRole('link', { name: 'Relevés' }).click();
     await page.waitForURL('**/financeur/releves');
-    const row = page.getByRole('row').filter({ hasText: 'Facture au financeur' });
+    const row = page.getByRole('row').filter({ hasText: 'Relevé d’utilisation (financeur)' });
     await row.waitFor();
     await screenshots(page, 'financeur-releves');
     const number = (await row.locator('.mono').textContent()).trim();
@@ -387,9 +387,9 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     assert.equal(csv.suggested, `${number}.csv`);
     const text = csv.bytes.toString('utf8');
     assert.match(text.split('\n')[0], /;/);
-    // A funder sees a ticket by its serial's last four characters, never the whole serial.
+    // A funder sees a ticket by its serial's last four characters (as printed, dash kept), never the whole serial.
     const rawSerial = state.book.tickets[0].serial.replace(/-/g, '');
-    assert.ok(text.includes(`;${rawSerial.slice(-4)};`), 'the CSV lists the scanned ticket by its hint');
+    assert.ok(text.includes(`;…${rawSerial.slice(-4, -3)}-${rawSerial.slice(-3)};`), 'the CSV lists the scanned ticket by its hint');
     assert.ok(!text.includes(rawSerial), 'the CSV never carries a full serial');
     const pdf = await saveDownload(page, () => row.getByRole('button', { name: /PDF/ }).click(), 'releve.pdf');
     assert.equal(pdf.bytes.subarray(0, 5).toString(), '%PDF-');
@@ -432,7 +432,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
       sessionStorage.setItem('passnum.session', JSON.stringify(s));
     });
     await page.reload();
-    await page.getByRole('row').filter({ hasText: 'Facture au financeur' }).waitFor();
+    await page.getByRole('row').filter({ hasText: 'Relevé d’utilisation (financeur)' }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/financeur/releves');
 
     // The session ended on the server (its refresh token used elsewhere, a logout on

@@ -138,3 +138,78 @@ pub async fn record(conn: &mut AsyncPgConnection, change: Change) -> Result<Entr
         .await?;
     Ok(entry)
 }
+
+/// Which entries to read (`GET /audit`), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub entity_id: Option<Uuid>,
+    /// The user who made the change.
+    pub actor_id: Option<Uuid>,
+    /// From this instant, included.
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant, excluded.
+    pub to: Option<DateTime<Utc>>,
+    /// Only the entries of this organisation (an organisation's admin reading).
+    pub organization_id: Option<Uuid>,
+    /// Only entries older than this one (the page's cursor).
+    pub before_seq: Option<i64>,
+}
+
+/// An entry with the names of who made it, when known.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub entry: Entry,
+    pub actor_email: Option<String>,
+    pub actor_organization_name: Option<String>,
+}
+
+/// Up to `limit` entries matching `filter`, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &Filter,
+    limit: i64,
+) -> Result<Vec<Listed>, DbError> {
+    use crate::schema::{organizations, users};
+    let mut query = audit_entries::table
+        .left_join(users::table.on(users::id.nullable().eq(audit_entries::actor_user_id)))
+        .left_join(
+            organizations::table.on(organizations::id
+                .nullable()
+                .eq(audit_entries::actor_organization_id)),
+        )
+        .select((
+            Entry::as_select(),
+            users::email.nullable(),
+            organizations::name.nullable(),
+        ))
+        .order(audit_entries::seq.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(id) = filter.entity_id {
+        query = query.filter(audit_entries::entity_id.eq(id));
+    }
+    if let Some(id) = filter.actor_id {
+        query = query.filter(audit_entries::actor_user_id.eq(id));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_entries::at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_entries::at.lt(to));
+    }
+    if let Some(org) = filter.organization_id {
+        query = query.filter(audit_entries::organization_id.eq(org));
+    }
+    if let Some(seq) = filter.before_seq {
+        query = query.filter(audit_entries::seq.lt(seq));
+    }
+    let rows: Vec<(Entry, Option<String>, Option<String>)> = query.load(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(entry, actor_email, actor_organization_name)| Listed {
+            entry,
+            actor_email,
+            actor_organization_name,
+        })
+        .collect())
+}

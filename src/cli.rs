@@ -135,7 +135,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         org.id, email, user.id
                     );
                 }
-                Err(err) => anyhow::bail!("{}", err.problem().detail),
+                Err(err) => anyhow::bail!("{}", ApiError::from(err).problem().detail),
             }
         }
         Command::Demo => {
@@ -151,7 +151,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let today = crate::domain::french_date(chrono::Utc::now());
             let expired = conn
                 .transaction::<_, crate::db::DbError, _>(async |conn| {
-                    crate::closing::expire_due(conn, today, None).await
+                    crate::closing::expire_due(
+                        conn,
+                        crate::audit::Actor::Service("passnum expire"),
+                        today,
+                        None,
+                    )
+                    .await
                 })
                 .await?;
             if expired.is_empty() {

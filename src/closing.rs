@@ -14,8 +14,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Numeric, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::db::DbError;
 use crate::domain::french_date;
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
@@ -39,6 +41,7 @@ struct Expired {
 /// how many tickets and how much. Doing it again changes nothing.
 pub async fn expire_due(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     today: NaiveDate,
     only: Option<Uuid>,
 ) -> Result<Vec<(Uuid, i64, Decimal)>, DbError> {
@@ -72,6 +75,20 @@ pub async fn expire_due(
                     -e.value,
                 ),
             ],
+        )
+        .await?;
+        audit::record(
+            conn,
+            Change {
+                actor,
+                organization_id: None,
+                entity: Entity::Program,
+                entity_id: e.program_id,
+                action: "tickets.expired",
+                before: None,
+                after: Some(json!({ "tickets": e.tickets, "value": e.value.to_string() })),
+                reason: None,
+            },
         )
         .await?;
     }
@@ -108,6 +125,7 @@ impl From<diesel::result::Error> for CloseError {
 /// back to each funder with a credit note. Returns the credit notes.
 pub async fn close_program(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     program_id: Uuid,
 ) -> Result<Vec<Statement>, CloseError> {
     let program = programs::lock_program(conn, program_id).await?;
@@ -128,7 +146,7 @@ pub async fn close_program(
     {
         return Err(CloseError::TicketsStillValid { last_day: day });
     }
-    expire_due(conn, today, Some(program_id)).await?;
+    expire_due(conn, actor, today, Some(program_id)).await?;
     let funding = programs::funding(conn, program_id).await?;
     let shares = programs::funders_of(conn, program_id).await?;
     let mut ordered: Vec<(Uuid, Decimal)> = shares.iter().map(|f| (f.funder_id, f.share)).collect();
@@ -186,7 +204,7 @@ pub async fn close_program(
     let mut notes = Vec::new();
     for (funder, refund) in refunds {
         let number = crate::settlement::next_number(conn, chrono::Datelike::year(&today)).await?;
-        let csv = credit_note_csv(&number, today, &program.name, refund);
+        let csv = crate::settlement::credit_note_csv(&number, today, &program.name, refund);
         let note: Statement = diesel::insert_into(statements::table)
             .values((
                 statements::id.eq(Uuid::now_v7()),
@@ -208,6 +226,26 @@ pub async fn close_program(
             .await?;
         notes.push(note);
     }
+    audit::record(
+        conn,
+        Change {
+            actor,
+            organization_id: None,
+            entity: Entity::Program,
+            entity_id: program_id,
+            action: "program.closed",
+            before: Some(json!({ "status": "open" })),
+            after: Some(json!({
+                "status": "closed",
+                "credit_notes": notes
+                    .iter()
+                    .map(|n| json!({ "number": n.number, "organization_id": n.organization_id, "total": n.total.to_string() }))
+                    .collect::<Vec<_>>(),
+            })),
+            reason: None,
+        },
+    )
+    .await?;
     Ok(notes)
 }
 
@@ -215,14 +253,4 @@ pub async fn close_program(
 struct LastDay {
     #[diesel(sql_type = diesel::sql_types::Nullable<Date>)]
     last_day: Option<NaiveDate>,
-}
-
-/// A credit note's CSV: one line, the unused value returned.
-pub fn credit_note_csv(number: &str, date: NaiveDate, program: &str, amount: Decimal) -> String {
-    format!(
-        "{}{};{date};;;{};Avoir : solde non utilisé du dispositif;;;{amount};1.0000;{amount}\n",
-        crate::settlement::CSV_HEADER,
-        crate::csv_cells::cell(number),
-        crate::csv_cells::cell(program)
-    )
 }

@@ -19,6 +19,9 @@ use crate::organizations::{self, NewOrganization, NewUser};
 use crate::programs::{self, NewProgram, Validity};
 use crate::schema::organizations as organizations_table;
 
+/// Who the demo's changes are recorded as in the audit trail.
+const DEMO: crate::audit::Actor = crate::audit::Actor::Service("passnum demo");
+
 pub const DEMO_PASSWORD: &str = "demo-pass-numerique";
 
 /// What the demo created, printed for the person who ran it.
@@ -239,6 +242,7 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                 let created = organizations::create_organization(conn, &new).await?;
                 let user = organizations::create_user(
                     conn,
+                    DEMO,
                     &NewUser {
                         organization_id: created.id,
                         email: new.email.clone(),
@@ -255,6 +259,7 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
                 if demo.kind == OrgKind::Site {
                     organizations::grant_label(
                         conn,
+                        DEMO,
                         created.id,
                         LabelPeriod::new(label_start, label_end)?,
                     )
@@ -311,6 +316,7 @@ async fn demo_program(
         );
         programs::record_payment(
             conn,
+            DEMO,
             program.id,
             *funder,
             amount,
@@ -320,7 +326,7 @@ async fn demo_program(
         .await?;
     }
     for (prescriber, _) in prescribers {
-        programs::add_allocation(conn, program.id, *prescriber, 50).await?;
+        programs::add_allocation(conn, DEMO, program.id, *prescriber, 50).await?;
     }
     if let Some((prescriber, agent)) = prescribers.first() {
         let caller = Caller {

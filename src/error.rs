@@ -9,16 +9,20 @@
 //! - A use case's own error enum, in the use case's module, saying in the domain's
 //!   words why it refused (no status, no French): [`crate::settlement::SettleError`],
 //!   [`crate::checkbooks::CheckbookError`], [`crate::programs::ProgramError`],
-//!   [`crate::closing::CloseError`]. A use case turns the `DbError`s it expects (a
-//!   known constraint) into one of its variants and carries the others as they are.
+//!   [`crate::closing::CloseError`], [`crate::organizations::OrganizationError`],
+//!   [`crate::team::TeamError`], [`crate::sessions::SessionError`],
+//!   [`crate::passwords::PasswordError`], [`crate::invitations::InvitationError`],
+//!   [`crate::redemptions::RedemptionError`]. A use case turns the `DbError`s it
+//!   expects (a known constraint) into one of its variants and carries the others as
+//!   they are.
 //!   Callers branch on the variants (the command line, a retry), never on a string.
 //! - [`ApiError`]: what a client sees, always RFC 9457 `application/problem+json` with
 //!   a stable snake_case `code` and a French `detail`. Each use-case error becomes one
 //!   once, at the edge, in its handlers' module (`impl From<SettleError> for ApiError`
 //!   in `api/settlements.rs`…), so status, code, field and sentence live in one place.
 //!   Server errors (5xx) are logged once here with their cause chain; their body never
-//!   shows the cause. Use cases not yet given an enum of their own (organisations,
-//!   redemptions, sessions…) still answer with `ApiError`.
+//!   shows the cause. Use cases never return it (`tests/architecture.rs` checks it;
+//!   `stats` and `mail::events` still do, for now).
 
 use std::fmt;
 

@@ -71,7 +71,13 @@ pub const DAILY: &[Job] = &[
 
 fn expire(conn: &mut AsyncPgConnection, today: NaiveDate) -> JobFuture<'_> {
     Box::pin(async move {
-        let expired = crate::closing::expire_due(conn, today, None).await?;
+        let expired = crate::closing::expire_due(
+            conn,
+            crate::audit::Actor::Service("passnum serve (expire)"),
+            today,
+            None,
+        )
+        .await?;
         let tickets: i64 = expired.iter().map(|(_, n, _)| n).sum();
         let value: Decimal = expired.iter().map(|(_, _, v)| v).sum();
         Ok(json!({

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod lookup;
 pub mod mail;
 pub mod money;
+pub mod one_time;
 pub mod organizations;
 pub mod passwords;
 pub mod pg_cluster;

@@ -1,18 +1,62 @@
 //! Organisations, their users and site labels: the use cases, each one database
-//! transaction taking `&mut AsyncPgConnection`, with inputs already parsed.
+//! transaction taking `&mut AsyncPgConnection`, with inputs already parsed. They
+//! refuse with [`OrganizationError`] (and [`ManageRefusal`] for who may change a
+//! user), worded at the HTTP edge (`api/organizations.rs`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::db::DbError;
+use crate::domain::ValidationError;
 use crate::domain::{
     Coordinates, Email, LabelPeriod, LabelStatus, OrgKind, Password, Postcode, PostcodePrefix,
     Role, Siret,
 };
-use crate::error::ApiError;
 use crate::schema::{organizations, site_labels, users};
+
+/// Why an organisation, a user or a label was not created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrganizationError {
+    /// There is one operator organisation, and it exists.
+    #[error("the operator organisation exists already")]
+    OperatorExists,
+    /// Another user has this e-mail address.
+    #[error("an account with the address {email} exists already")]
+    EmailTaken { email: Email },
+    /// No such organisation, or not a site.
+    #[error("not found")]
+    NotFound,
+    /// The site has no label to suspend or reinstate.
+    #[error("the site has no label")]
+    NoLabel,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the password could not be hashed: {0:#}")]
+    PasswordHash(anyhow::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for OrganizationError {
+    fn from(err: diesel::result::Error) -> Self {
+        OrganizationError::Db(err.into())
+    }
+}
+
+/// Why the caller may not change a user (see [`may_manage_user`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ManageRefusal {
+    /// An agent of an organisation other than the operator.
+    #[error("only the organisation's admins manage its users")]
+    NotAnAdmin,
+    /// An operator's agent, about an admin (or to make one).
+    #[error("an agent neither creates, promotes nor changes an admin")]
+    AdminsByAdminsOnly,
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = organizations)]
@@ -101,7 +145,7 @@ impl SiteLabel {
 pub async fn create_organization(
     conn: &mut AsyncPgConnection,
     new: &NewOrganization,
-) -> Result<Organization, ApiError> {
+) -> Result<Organization, OrganizationError> {
     let row = diesel::insert_into(organizations::table)
         .values((
             organizations::id.eq(Uuid::now_v7()),
@@ -121,10 +165,7 @@ pub async fn create_organization(
         .map_err(DbError::from);
     match row {
         Err(DbError::Unique { constraint }) if constraint == "organizations_single_operator" => {
-            Err(ApiError::conflict(
-                "operator_exists",
-                "L'organisation opératrice existe déjà : il n'y en a qu'une.",
-            ))
+            Err(OrganizationError::OperatorExists)
         }
         other => Ok(other?),
     }
@@ -180,29 +221,49 @@ pub async fn list_organizations(
     Ok(query.load(conn).await?)
 }
 
-pub async fn create_user(conn: &mut AsyncPgConnection, new: &NewUser) -> Result<User, ApiError> {
-    let row = diesel::insert_into(users::table)
-        .values((
-            users::id.eq(Uuid::now_v7()),
-            users::organization_id.eq(new.organization_id),
-            users::email.eq(new.email.as_str()),
-            users::password_hash.eq(new.password_hash.as_deref()),
-            users::role.eq(new.role.as_str()),
-        ))
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(DbError::from);
-    match row {
-        Err(DbError::Unique { constraint }) if constraint == "users_email_unique" => {
-            Err(ApiError::conflict(
-                "email_taken",
-                format!("Un compte existe déjà avec l'adresse {}.", new.email),
-            )
-            .with_field("email"))
-        }
-        other => Ok(other?),
-    }
+pub async fn create_user(
+    conn: &mut AsyncPgConnection,
+    actor: Actor,
+    new: &NewUser,
+) -> Result<User, OrganizationError> {
+    conn.transaction::<_, OrganizationError, _>(async move |conn| {
+        let row = diesel::insert_into(users::table)
+            .values((
+                users::id.eq(Uuid::now_v7()),
+                users::organization_id.eq(new.organization_id),
+                users::email.eq(new.email.as_str()),
+                users::password_hash.eq(new.password_hash.as_deref()),
+                users::role.eq(new.role.as_str()),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(DbError::from);
+        let user = match row {
+            Err(DbError::Unique { constraint }) if constraint == "users_email_unique" => {
+                return Err(OrganizationError::EmailTaken {
+                    email: new.email.clone(),
+                });
+            }
+            other => other?,
+        };
+        audit::record(
+            conn,
+            Change {
+                actor,
+                organization_id: Some(user.organization_id),
+                entity: Entity::User,
+                entity_id: user.id,
+                action: "user.created",
+                before: None,
+                after: Some(json!({"email": user.email, "role": user.role().as_str()})),
+                reason: None,
+            },
+        )
+        .await?;
+        Ok(user)
+    })
+    .await
 }
 
 pub async fn find_user_by_email(
@@ -265,15 +326,12 @@ pub async fn bootstrap_operator(
     conn: &mut AsyncPgConnection,
     email: Email,
     password: &Password,
-) -> Result<(Organization, User), ApiError> {
+) -> Result<(Organization, User), OrganizationError> {
     let password_hash =
-        crate::auth::hash_password(password.expose()).map_err(ApiError::internal)?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+        crate::auth::hash_password(password.expose()).map_err(OrganizationError::PasswordHash)?;
+    conn.transaction::<_, OrganizationError, _>(async move |conn| {
         if find_user_by_email(conn, email.as_str()).await?.is_some() {
-            return Err(ApiError::conflict(
-                "email_taken",
-                format!("Un compte existe déjà avec l'adresse {email}."),
-            ));
+            return Err(OrganizationError::EmailTaken { email });
         }
         let existing: Option<Organization> = organizations::table
             .filter(organizations::kind.eq(OrgKind::Operator.as_str()))
@@ -299,6 +357,7 @@ pub async fn bootstrap_operator(
         };
         let user = create_user(
             conn,
+            Actor::Service("passnum create-operator"),
             &NewUser {
                 organization_id: operator.id,
                 email,
@@ -324,22 +383,27 @@ pub async fn find_label(
         .optional()?)
 }
 
-/// The site `id`, or 404 when it is absent or not a site.
-async fn require_site(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Organization, ApiError> {
+/// The site `id`, or not found when it is absent or not a site.
+async fn require_site(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Organization, OrganizationError> {
     match find_organization(conn, id).await? {
         Some(org) if org.kind() == OrgKind::Site => Ok(org),
-        _ => Err(ApiError::not_found()),
+        _ => Err(OrganizationError::NotFound),
     }
 }
 
 /// Grants (or renews) a site's label for a period. A suspension stays in force.
 pub async fn grant_label(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     site: Uuid,
     period: LabelPeriod,
-) -> Result<SiteLabel, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<SiteLabel, OrganizationError> {
+    conn.transaction::<_, OrganizationError, _>(async move |conn| {
         require_site(conn, site).await?;
+        let before = find_label(conn, site).await?;
         let label = diesel::insert_into(site_labels::table)
             .values((
                 site_labels::site_id.eq(site),
@@ -356,25 +420,60 @@ pub async fn grant_label(
             .returning(SiteLabel::as_returning())
             .get_result(conn)
             .await?;
+        let period_of =
+            |l: &SiteLabel| json!({"valid_from": l.valid_from, "valid_until": l.valid_until});
+        audit::record(
+            conn,
+            label_change(
+                actor,
+                site,
+                if before.is_some() {
+                    "label.renewed"
+                } else {
+                    "label.granted"
+                },
+                before.as_ref().map(period_of),
+                Some(period_of(&label)),
+            ),
+        )
+        .await?;
         Ok(label)
     })
     .await
+}
+
+/// The audit entry of a change to a site's label (the site's own entry).
+fn label_change(
+    actor: Actor,
+    site: Uuid,
+    action: &'static str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Change {
+    Change {
+        actor,
+        organization_id: Some(site),
+        entity: Entity::Label,
+        entity_id: site,
+        action,
+        before,
+        after,
+        reason: None,
+    }
 }
 
 /// Suspends (`true`) or reinstates (`false`) a site's label. Doing it twice changes
 /// nothing the second time.
 pub async fn set_label_suspended(
     conn: &mut AsyncPgConnection,
+    actor: Actor,
     site: Uuid,
     suspended: bool,
-) -> Result<SiteLabel, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<SiteLabel, OrganizationError> {
+    conn.transaction::<_, OrganizationError, _>(async move |conn| {
         require_site(conn, site).await?;
         let Some(current) = find_label(conn, site).await? else {
-            return Err(ApiError::conflict(
-                "no_label",
-                "Ce lieu n'a pas de label : attribuez-le d'abord.",
-            ));
+            return Err(OrganizationError::NoLabel);
         };
         if current.suspended_at.is_some() == suspended {
             return Ok(current);
@@ -388,6 +487,21 @@ pub async fn set_label_suspended(
             .returning(SiteLabel::as_returning())
             .get_result(conn)
             .await?;
+        audit::record(
+            conn,
+            label_change(
+                actor,
+                site,
+                if suspended {
+                    "label.suspended"
+                } else {
+                    "label.reinstated"
+                },
+                Some(json!({"suspended": !suspended})),
+                Some(json!({"suspended": suspended})),
+            ),
+        )
+        .await?;
         Ok(label)
     })
     .await
@@ -523,19 +637,15 @@ pub fn may_manage_user(
     caller: &crate::auth::Caller,
     current: Role,
     wanted: Role,
-) -> Result<(), ApiError> {
+) -> Result<(), ManageRefusal> {
     if caller.role == Role::Admin {
         return Ok(());
     }
     if !caller.is_operator() {
-        return Err(ApiError::forbidden(
-            "Seuls les administrateurs de l'organisation gèrent ses utilisateurs.",
-        ));
+        return Err(ManageRefusal::NotAnAdmin);
     }
     if current == Role::Admin || wanted == Role::Admin {
-        return Err(ApiError::forbidden(
-            "Un agent ne crée, ne promeut ni ne modifie d'administrateur : demandez-le à un administrateur de l'opérateur.",
-        ));
+        return Err(ManageRefusal::AdminsByAdminsOnly);
     }
     Ok(())
 }

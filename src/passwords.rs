@@ -9,26 +9,49 @@
 //!   account exists. Requests are braked per address and per IP ([`reset_limits`]).
 //! - Choosing the new password through the link ends every session of the user.
 //!
-//! Errors of [`confirm_reset`]: an unknown token (or a deactivated user) → 404
-//! `reset_invalid`; a token used already → 410 `reset_used`; past its hour → 410
-//! `reset_expired`. The password rules are those of [`crate::domain::Password`].
+//! Errors of [`confirm_reset`]: an unknown token (or a deactivated user), a token
+//! used already, one past its hour ([`PasswordError::Reset`], the refusals of
+//! [`crate::one_time`]). The password rules are those of [`crate::domain::Password`].
+//! The HTTP edge words them (`impl From<PasswordError> for ApiError` in
+//! `api/auth.rs`).
 
 use std::time::Duration as StdDuration;
 
-use actix_web::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::db::DbError;
 use crate::domain::Email;
-use crate::error::ApiError;
-use crate::invitations::hash_token;
 use crate::limits::{Brakes, FailureLimiter};
 use crate::mail::{self, MailKind, NewMail, templates};
+use crate::one_time::{self, LinkKind, LinkRefusal};
 use crate::organizations::User;
-use crate::schema::{password_resets, users};
-use crate::sessions::{self, RevokeReason, SecretToken};
+use crate::schema::users;
+use crate::sessions::{self, RevokeReason};
+
+/// Why a password was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// The current password given on a change is not the user's (or it changed
+    /// meanwhile).
+    #[error("the current password is not the right one")]
+    WrongPassword,
+    /// The reset link cannot serve.
+    #[error("reset link refused: {0}")]
+    Reset(LinkRefusal),
+    #[error("the reset mail could not be written: {0}")]
+    Mail(#[from] templates::TemplateError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for PasswordError {
+    fn from(err: diesel::result::Error) -> Self {
+        PasswordError::Db(err.into())
+    }
+}
 
 /// How long a reset link stays valid.
 pub const RESET_TTL_MINUTES: i64 = 60;
@@ -46,21 +69,11 @@ pub fn reset_limits() -> Brakes {
     }
 }
 
-/// The wrong current password, on a change.
-pub fn wrong_password() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "wrong_password",
-        "Le mot de passe actuel n'est pas le bon.",
-    )
-    .with_field("current_password")
-}
-
 /// The caller's current password hash, to check it (outside any transaction).
 pub async fn current_hash(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, DbError> {
     Ok(users::table
         .find(user_id)
         .filter(users::active.eq(true))
@@ -81,8 +94,8 @@ pub async fn change(
     session_id: Uuid,
     checked_hash: &str,
     new_hash: String,
-) -> Result<Vec<Uuid>, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<Vec<Uuid>, PasswordError> {
+    conn.transaction::<_, PasswordError, _>(async move |conn| {
         let changed = diesel::update(
             users::table
                 .find(user_id)
@@ -93,7 +106,7 @@ pub async fn change(
         .execute(conn)
         .await?;
         if changed == 0 {
-            return Err(wrong_password());
+            return Err(PasswordError::WrongPassword);
         }
         Ok(sessions::revoke_user_sessions(
             conn,
@@ -113,9 +126,9 @@ pub async fn request_reset(
     conn: &mut AsyncPgConnection,
     email: &Email,
     public_url: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), PasswordError> {
     let public_url = public_url.trim_end_matches('/').to_string();
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+    conn.transaction::<_, PasswordError, _>(async move |conn| {
         let user: Option<User> = users::table
             .filter(users::email.eq(email.as_str()))
             .filter(users::active.eq(true))
@@ -126,32 +139,18 @@ pub async fn request_reset(
         let Some(user) = user else {
             return Ok(());
         };
-        let now = Utc::now();
-        diesel::update(
-            password_resets::table
-                .filter(password_resets::user_id.eq(user.id))
-                .filter(password_resets::used_at.is_null()),
+        let (token, expires_at) = one_time::issue(
+            conn,
+            LinkKind::PasswordReset,
+            user.id,
+            Duration::minutes(RESET_TTL_MINUTES),
         )
-        .set(password_resets::used_at.eq(now))
-        .execute(conn)
         .await?;
-        let token = SecretToken::random();
-        let expires_at = now + Duration::minutes(RESET_TTL_MINUTES);
-        diesel::insert_into(password_resets::table)
-            .values((
-                password_resets::id.eq(Uuid::now_v7()),
-                password_resets::user_id.eq(user.id),
-                password_resets::token_hash.eq(token.hash()),
-                password_resets::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await?;
         let content = templates::password_reset(&templates::PasswordResetMail {
             email: user.email.clone(),
             link: format!("{public_url}/mot-de-passe?token={}", token.expose()),
             expires: crate::french::date_time(expires_at, crate::french::TimeStyle::Sentence),
-        })
-        .map_err(ApiError::internal)?;
+        })?;
         mail::enqueue(
             conn,
             NewMail {
@@ -169,60 +168,11 @@ pub async fn request_reset(
     .await
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = password_resets)]
-struct Reset {
-    id: Uuid,
-    user_id: Uuid,
-    expires_at: DateTime<Utc>,
-    used_at: Option<DateTime<Utc>>,
-}
-
-fn invalid() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "reset_invalid",
-        "Ce lien de changement de mot de passe n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez-en un nouveau.",
-    )
-}
-
-fn judge(reset: Option<Reset>, now: DateTime<Utc>) -> Result<Reset, ApiError> {
-    let reset = reset.ok_or_else(invalid)?;
-    if reset.used_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "reset_used",
-            "Ce lien de changement de mot de passe a déjà servi (ou un lien plus récent a été demandé). Demandez-en un nouveau si besoin.",
-        ));
-    }
-    if reset.expires_at <= now {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "reset_expired",
-            "Ce lien de changement de mot de passe a expiré (il vaut une heure). Demandez-en un nouveau.",
-        ));
-    }
-    Ok(reset)
-}
-
-async fn find(
-    conn: &mut AsyncPgConnection,
-    token: &str,
-    lock: bool,
-) -> Result<Option<Reset>, ApiError> {
-    let query = password_resets::table
-        .filter(password_resets::token_hash.eq(hash_token(token)))
-        .select(Reset::as_select());
-    Ok(if lock {
-        query.for_update().first(conn).await.optional()?
-    } else {
-        query.first(conn).await.optional()?
-    })
-}
-
 /// Refuses a link that cannot serve, before the new password is hashed.
-pub async fn check_reset(conn: &mut AsyncPgConnection, token: &str) -> Result<(), ApiError> {
-    judge(find(conn, token, false).await?, Utc::now()).map(|_| ())
+pub async fn check_reset(conn: &mut AsyncPgConnection, token: &str) -> Result<(), PasswordError> {
+    one_time::check(conn, LinkKind::PasswordReset, token)
+        .await?
+        .map_err(PasswordError::Reset)
 }
 
 /// Sets the new password (already hashed) through a reset link: the link is spent
@@ -232,26 +182,21 @@ pub async fn confirm_reset(
     conn: &mut AsyncPgConnection,
     token: &str,
     password_hash: String,
-) -> Result<Vec<Uuid>, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let reset = judge(find(conn, token, true).await?, Utc::now())?;
-        diesel::update(password_resets::table.find(reset.id))
-            .set(password_resets::used_at.eq(Utc::now()))
+) -> Result<Vec<Uuid>, PasswordError> {
+    conn.transaction::<_, PasswordError, _>(async move |conn| {
+        let user_id = one_time::spend(conn, LinkKind::PasswordReset, token)
+            .await?
+            .map_err(PasswordError::Reset)?;
+        let changed = diesel::update(users::table.find(user_id).filter(users::active.eq(true)))
+            .set(users::password_hash.eq(Some(password_hash)))
             .execute(conn)
             .await?;
-        let changed = diesel::update(
-            users::table
-                .find(reset.user_id)
-                .filter(users::active.eq(true)),
-        )
-        .set(users::password_hash.eq(Some(password_hash)))
-        .execute(conn)
-        .await?;
         if changed == 0 {
-            return Err(invalid());
+            // A deactivated user's link does not give the account back.
+            return Err(PasswordError::Reset(LinkRefusal::Unknown));
         }
         Ok(
-            sessions::revoke_user_sessions(conn, reset.user_id, None, RevokeReason::PasswordReset)
+            sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::PasswordReset)
                 .await?,
         )
     })
@@ -259,40 +204,6 @@ pub async fn confirm_reset(
 }
 
 /// Links of `user_id` that were not used stop working (the user was deactivated).
-pub async fn cancel_resets(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<(), ApiError> {
-    diesel::update(
-        password_resets::table
-            .filter(password_resets::user_id.eq(user_id))
-            .filter(password_resets::used_at.is_null()),
-    )
-    .set(password_resets::used_at.eq(Utc::now()))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn used_expired_and_unknown_links_are_refused_with_their_own_code() {
-        let now = Utc::now();
-        let reset = |expires_in: i64, used: bool| Reset {
-            id: Uuid::nil(),
-            user_id: Uuid::nil(),
-            expires_at: now + Duration::seconds(expires_in),
-            used_at: used.then_some(now),
-        };
-        assert_eq!(judge(None, now).unwrap_err().code(), "reset_invalid");
-        assert_eq!(
-            judge(Some(reset(60, true)), now).unwrap_err().code(),
-            "reset_used"
-        );
-        assert_eq!(
-            judge(Some(reset(-1, false)), now).unwrap_err().code(),
-            "reset_expired"
-        );
-        assert!(judge(Some(reset(60, false)), now).is_ok());
-    }
+pub async fn cancel_resets(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<(), DbError> {
+    one_time::cancel(conn, LinkKind::PasswordReset, user_id).await
 }

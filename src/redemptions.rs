@@ -19,20 +19,25 @@
 //! Commission (in `redeem_ticket`): value × program rate, rounded to the cent,
 //! halves away from zero; the site is owed the rest, so value = commission + payable
 //! exactly.
+//!
+//! A verdict on a ticket is an answer ([`Outcome`], [`Verified`]), not an error;
+//! what stops a use case is a [`RedemptionError`]. The HTTP edge words both
+//! (`api/redemptions.rs`).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
 use crate::db::DbError;
-use crate::domain::{OrgKind, french_date};
-use crate::error::ApiError;
+use crate::domain::{OrgKind, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
 use crate::schema::{checkbooks, redemptions, tickets};
@@ -82,14 +87,53 @@ pub struct Redemption {
     pub reversal_transaction_id: Option<Uuid>,
 }
 
+/// Why a redemption, its reversal or a verification did not go through (a
+/// refusal of the ticket itself is an [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RedemptionError {
+    /// The caller's organisation is not a site: only sites redeem and verify.
+    #[error("only sites redeem tickets")]
+    NotASite,
+    /// The scan kept landing in a period settled meanwhile; nothing was written,
+    /// not even the key's answer (see [`redeem`]).
+    #[error("the scan falls in a period being settled")]
+    InSettledPeriod,
+    /// No such redemption, or another site's.
+    #[error("redemption not found")]
+    NotFound,
+    /// The redemption can no longer be reversed.
+    #[error("the redemption can no longer be reversed: {0:?}")]
+    ReversalClosed(ReversalClosed),
+    /// The database's verdict could not be read: a bug of ours.
+    #[error("unreadable verdict: {0}")]
+    UnreadableVerdict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for RedemptionError {
+    fn from(err: diesel::result::Error) -> Self {
+        RedemptionError::Db(err.into())
+    }
+}
+
+/// Why a reversal comes too late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversalClosed {
+    /// The site has been paid for it.
+    PaidOut,
+    /// A settlement covers it.
+    Settled,
+    /// The grace period (`grace_minutes` after the redemption) is over.
+    GraceOver { grace_minutes: i64 },
+}
+
 /// Only a site's users redeem.
-pub fn require_site(caller: &Caller) -> Result<(), ApiError> {
+pub fn require_site(caller: &Caller) -> Result<(), RedemptionError> {
     if caller.kind == OrgKind::Site {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "Seuls les lieux labellisés encaissent des chèques.",
-        ))
+        Err(RedemptionError::NotASite)
     }
 }
 
@@ -98,24 +142,22 @@ pub fn scan_day(
     scanned_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     window: Duration,
-) -> Result<(DateTime<Utc>, NaiveDate), ApiError> {
+) -> Result<(DateTime<Utc>, NaiveDate), ValidationError> {
     let at = scanned_at.unwrap_or(now);
     if at > now + Duration::minutes(5) {
-        return Err(crate::domain::ValidationError::new(
+        return Err(ValidationError::new(
             "scanned_at",
             "L'heure du scan est dans le futur : vérifiez l'horloge de l'appareil.",
-        )
-        .into());
+        ));
     }
     if at < now - window {
-        return Err(crate::domain::ValidationError::new(
+        return Err(ValidationError::new(
             "scanned_at",
             format!(
                 "Ce scan date de plus de {} heures : il ne peut plus être encaissé.",
                 window.num_hours()
             ),
-        )
-        .into());
+        ));
     }
     Ok((at, french_date(at)))
 }
@@ -228,16 +270,16 @@ struct StoredOutcome {
 }
 
 impl TryFrom<StoredOutcome> for Outcome {
-    type Error = ApiError;
+    type Error = RedemptionError;
 
-    fn try_from(stored: StoredOutcome) -> Result<Self, ApiError> {
+    fn try_from(stored: StoredOutcome) -> Result<Self, RedemptionError> {
         Ok(match stored.outcome {
             VerdictCode::Other(OtherCode::Redeemed) => match stored.redemption {
                 Some(r) => Outcome::Redeemed(r),
                 None => {
-                    return Err(ApiError::internal(anyhow::anyhow!(
-                        "a redeemed outcome without its redemption"
-                    )));
+                    return Err(RedemptionError::UnreadableVerdict(
+                        "a redeemed outcome without its redemption".into(),
+                    ));
                 }
             },
             VerdictCode::Other(OtherCode::UnknownSite) => Outcome::UnknownSite,
@@ -278,7 +320,10 @@ extern "SQL" {
 /// outcome when it was answered before; else the redemption with its ledger
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
-pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Outcome, ApiError> {
+pub async fn redeem(
+    conn: &mut AsyncPgConnection,
+    scan: &Scan<'_>,
+) -> Result<Outcome, RedemptionError> {
     require_site(scan.caller)?;
     let site = scan.caller.organization_id;
     let claimed_value = match scan.ticket {
@@ -331,31 +376,18 @@ pub async fn redeem(conn: &mut AsyncPgConnection, scan: &Scan<'_>) -> Result<Out
                 if attempts < 3 {
                     continue;
                 }
-                return Err(in_settled_period());
+                return Err(RedemptionError::InSettledPeriod);
             }
             other => break other?,
         }
     };
-    let stored: StoredOutcome = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let stored: StoredOutcome = serde_json::from_value(value)
+        .map_err(|e| RedemptionError::UnreadableVerdict(e.to_string()))?;
     Outcome::try_from(stored)
 }
 
 /// The database's refusal of a redemption that would land in a settled period.
 const IN_SETTLED_PERIOD: &str = "redemptions_outside_settled_periods";
-
-/// A scan that kept landing in a settled period (the database's clock still inside
-/// a period the service settled, or a settlement being recorded): nothing was
-/// written, not even the key's answer, so the same request with the same
-/// Idempotency-Key is judged afresh. A 503, so that phones keep the scan queued and
-/// a batch stops there (its items already answered keep their stored answers).
-pub fn in_settled_period() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "period_being_settled",
-        "Ce scan tombe dans une période qui vient d'être réglée : rien n'a été enregistré. Renvoyez-le dans un instant (même clé d'idempotence) : il sera compté sur la période en cours.",
-    )
-    .with_retry_after(5)
-}
 
 /// Undoes a mistaken scan within the grace period, by the site that scanned.
 pub async fn reverse(
@@ -363,7 +395,7 @@ pub async fn reverse(
     caller: &Caller,
     id: Uuid,
     grace: Duration,
-) -> Result<Redemption, ApiError> {
+) -> Result<Redemption, RedemptionError> {
     require_site(caller)?;
     let found: Option<Redemption> = redemptions::table
         .find(id)
@@ -373,15 +405,12 @@ pub async fn reverse(
         .await
         .optional()?;
     let Some(r) = found.filter(|r| r.site_id == caller.organization_id) else {
-        return Err(ApiError::not_found());
+        return Err(RedemptionError::NotFound);
     };
     match r.status {
         RedemptionStatus::Reversed => return Ok(r),
         RedemptionStatus::Settled => {
-            return Err(ApiError::conflict(
-                "reversal_window_closed",
-                "Cet encaissement a déjà été remboursé : il ne peut plus être annulé.",
-            ));
+            return Err(RedemptionError::ReversalClosed(ReversalClosed::PaidOut));
         }
         RedemptionStatus::Redeemed => {}
     }
@@ -391,20 +420,13 @@ pub async fn reverse(
         .execute(conn)
         .await?;
     if crate::settlement::is_settled(conn, r.redeemed_at).await? {
-        return Err(ApiError::conflict(
-            "reversal_window_closed",
-            "Cet encaissement a déjà été réglé : il ne peut plus être annulé.",
-        ));
+        return Err(RedemptionError::ReversalClosed(ReversalClosed::Settled));
     }
     let now = Utc::now();
     if now > r.redeemed_at + grace {
-        return Err(ApiError::conflict(
-            "reversal_window_closed",
-            format!(
-                "Un encaissement ne peut être annulé que dans les {} minutes qui le suivent.",
-                grace.num_minutes()
-            ),
-        ));
+        return Err(RedemptionError::ReversalClosed(ReversalClosed::GraceOver {
+            grace_minutes: grace.num_minutes(),
+        }));
     }
     // The checkbook's lock first, then the ticket's: the order cancellation takes them.
     let (serial, checkbook_id): (String, Uuid) = tickets::table
@@ -466,6 +488,22 @@ pub async fn reverse(
         ))
         .execute(conn)
         .await?;
+    audit::record(
+        conn,
+        Change {
+            actor: Actor::from(caller),
+            organization_id: Some(r.site_id),
+            entity: Entity::Redemption,
+            entity_id: r.id,
+            action: "redemption.reversed",
+            before: Some(json!({"status": RedemptionStatus::Redeemed, "ticket": serial})),
+            after: Some(
+                json!({"status": RedemptionStatus::Reversed, "ticket_status": ticket_status}),
+            ),
+            reason: None,
+        },
+    )
+    .await?;
     Ok(reversed)
 }
 
@@ -477,7 +515,7 @@ pub async fn list(
     to: Option<DateTime<Utc>>,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<(Redemption, String)>, ApiError> {
+) -> Result<Vec<(Redemption, String)>, DbError> {
     // A redemption carries its ticket's serial (migration 000006): no join.
     let mut query = redemptions::table
         .filter(redemptions::site_id.eq(site))
@@ -500,7 +538,7 @@ pub async fn list(
 /// The periods already settled, as instants [from, to).
 pub async fn settled_ranges(
     conn: &mut AsyncPgConnection,
-) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, DbError> {
     use crate::schema::settlements;
     Ok(settlements::table
         .select((settlements::starts_at, settlements::ends_at))
@@ -509,7 +547,7 @@ pub async fn settled_ranges(
 }
 
 /// A ticket's serial, by id.
-pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<String, ApiError> {
+pub async fn serial_of(conn: &mut AsyncPgConnection, ticket: Uuid) -> Result<String, DbError> {
     Ok(tickets::table
         .find(ticket)
         .select(tickets::serial)
@@ -568,7 +606,7 @@ pub async fn verify(
     caller: &Caller,
     ticket: &TicketRef,
     day: NaiveDate,
-) -> Result<Verified, ApiError> {
+) -> Result<Verified, RedemptionError> {
     require_site(caller)?;
     let today = french_date(Utc::now());
     let claimed_value = match ticket {
@@ -589,7 +627,7 @@ pub async fn verify(
     let refusal = match row.refusal.as_deref() {
         None => None,
         Some(code) => match serde_json::from_value::<VerdictCode>(serde_json::Value::from(code))
-            .map_err(ApiError::internal)?
+            .map_err(|e| RedemptionError::UnreadableVerdict(e.to_string()))?
         {
             VerdictCode::Refused(Refusal::LabelInactive) => {
                 return Ok(Verified::Refused(Refusal::LabelInactive));
@@ -617,9 +655,9 @@ pub async fn verify(
         row.program_name,
     )
     else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "a verdict on a ticket without the ticket"
-        )));
+        return Err(RedemptionError::UnreadableVerdict(
+            "a verdict on a ticket without the ticket".into(),
+        ));
     };
     // The status shown: the ticket's, except what the verdict tells beyond it (a
     // ticket of a stock checkbook, an issued ticket past its last day) and a
@@ -650,7 +688,7 @@ pub async fn verify(
 async fn redeemed_in_settled_period(
     conn: &mut AsyncPgConnection,
     serial: &Serial,
-) -> Result<bool, ApiError> {
+) -> Result<bool, DbError> {
     let at: Option<DateTime<Utc>> = redemptions::table
         .inner_join(tickets::table.on(tickets::id.eq(redemptions::ticket_id)))
         .filter(tickets::serial.eq(serial.as_str()))
@@ -705,8 +743,8 @@ mod tests {
         assert_eq!(
             scan_day(Some(now - Duration::hours(73)), now, window)
                 .unwrap_err()
-                .code(),
-            "validation_failed"
+                .field,
+            "scanned_at"
         );
         assert!(scan_day(Some(now + Duration::minutes(4)), now, window).is_ok());
         assert!(scan_day(Some(now + Duration::minutes(6)), now, window).is_err());

@@ -219,6 +219,7 @@ diesel::table! {
         status -> Text,
         closed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        public_indicators -> Bool,
     }
 }
 

@@ -30,25 +30,22 @@
 //! a poll read is seen by the next poll (1 s later), or, if polls fail, after at most
 //! [`STALE_AFTER`] (3 s) by the per-request check.
 //!
-//! Errors: an unknown refresh token → 401 `unauthenticated`; a revoked session → 401
-//! `session_revoked`; a session past its limits → 401 `session_expired`. No token
-//! ever appears in an error body: only its hash is looked up.
+//! Errors ([`SessionError`], worded at the HTTP edge in `api/auth.rs`): an unknown
+//! refresh token, a revoked session, a session past its limits. No token ever
+//! appears in an error: only its hash is looked up. Refresh tokens are one-time
+//! tokens ([`crate::one_time`]) whose lifetime is their session's.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 
-use actix_web::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use rand::RngCore;
 use uuid::Uuid;
 
 use crate::db::{DbError, DbPool};
-use crate::error::ApiError;
-use crate::invitations::hash_token;
+use crate::one_time::{SecretToken, hash_token};
 use crate::organizations::{Organization, User};
 use crate::schema::{organizations, refresh_tokens, sessions, users};
 
@@ -59,36 +56,6 @@ pub const STALE_AFTER: StdDuration = StdDuration::from_secs(3);
 /// How long a node keeps a revocation it made itself, whatever the polls say (a poll
 /// may have read the database just before that revocation committed).
 const LOCAL_NOTE_KEPT: StdDuration = StdDuration::from_secs(10);
-
-/// A random secret handed out once (refresh tokens, password reset links): 256 bits in
-/// hex. Only its SHA-256 ([`hash_token`]) is stored. Never printed.
-pub struct SecretToken(String);
-
-impl SecretToken {
-    pub fn random() -> SecretToken {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        SecretToken(hex::encode(bytes))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_exposed(self) -> String {
-        self.0
-    }
-
-    pub fn hash(&self) -> String {
-        hash_token(&self.0)
-    }
-}
-
-impl fmt::Debug for SecretToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretToken([REDACTED])")
-    }
-}
 
 /// How long sessions last.
 #[derive(Debug, Clone, Copy)]
@@ -164,24 +131,28 @@ pub struct Grant {
     pub deadline: DateTime<Utc>,
 }
 
-pub fn revoked() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "session_revoked",
-        "Votre session a été fermée (déconnexion, changement de mot de passe ou compte désactivé) : reconnectez-vous.",
-    )
+/// Why a refresh token, or an access token's session, is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No such refresh token.
+    #[error("unknown refresh token")]
+    UnknownRefreshToken,
+    /// The session was ended (logout, password changed, deactivated, a spent refresh
+    /// token presented again…). `ended`: the session this very refusal revoked, for
+    /// the node to note at once.
+    #[error("the session is revoked")]
+    Revoked { ended: Option<Uuid> },
+    /// Idle too long, or too old.
+    #[error("the session has expired")]
+    Expired,
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-fn expired() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "session_expired",
-        "Votre session a expiré : reconnectez-vous.",
-    )
-}
-
-fn unknown_refresh_token() -> ApiError {
-    ApiError::unauthenticated("Ce jeton de renouvellement n'est pas valide : reconnectez-vous.")
+impl From<diesel::result::Error> for SessionError {
+    fn from(err: diesel::result::Error) -> Self {
+        SessionError::Db(err.into())
+    }
 }
 
 async fn new_refresh_token(
@@ -214,8 +185,8 @@ pub async fn open(
     user: User,
     organization: Organization,
     limits: SessionLimits,
-) -> Result<Option<Grant>, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+) -> Result<Option<Grant>, DbError> {
+    conn.transaction::<_, DbError, _>(async move |conn| {
         let now = Utc::now();
         let Some(user) = diesel::update(
             users::table
@@ -258,21 +229,20 @@ pub async fn open(
 /// even though the caller is refused).
 enum Refreshed {
     Granted(Box<Grant>),
-    Revoked(Option<Uuid>),
-    Expired,
+    Refused(SessionError),
 }
 
 /// Spends `presented` and hands out the next refresh token of its session. A spent
-/// token presented again revokes the session (and answers 401 `session_revoked`).
-/// Returns the grant, or the error and the session revoked on the way (to note it).
+/// token presented again revokes the session ([`SessionError::Revoked`], naming the
+/// session revoked on the way, to note it).
 pub async fn refresh(
     conn: &mut AsyncPgConnection,
     presented: &str,
     limits: SessionLimits,
-) -> Result<Grant, (ApiError, Option<Uuid>)> {
+) -> Result<Grant, SessionError> {
     let presented = hash_token(presented);
     let outcome = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+        .transaction::<_, SessionError, _>(async move |conn| {
             let Some((used_at, session_id)) = refresh_tokens::table
                 .find(&presented)
                 .select((refresh_tokens::used_at, refresh_tokens::session_id))
@@ -281,7 +251,7 @@ pub async fn refresh(
                 .await
                 .optional()?
             else {
-                return Err(unknown_refresh_token());
+                return Err(SessionError::UnknownRefreshToken);
             };
             let session: Session = sessions::table
                 .find(session_id)
@@ -290,15 +260,17 @@ pub async fn refresh(
                 .first(conn)
                 .await?;
             if session.revoked_at.is_some() {
-                return Ok(Refreshed::Revoked(None));
+                return Ok(Refreshed::Refused(SessionError::Revoked { ended: None }));
             }
             if used_at.is_some() {
                 revoke_rows(conn, &[session.id], RevokeReason::RefreshReused).await?;
-                return Ok(Refreshed::Revoked(Some(session.id)));
+                return Ok(Refreshed::Refused(SessionError::Revoked {
+                    ended: Some(session.id),
+                }));
             }
             let now = Utc::now();
             if limits.deadline(session.created_at, session.last_refreshed_at) <= now {
-                return Ok(Refreshed::Expired);
+                return Ok(Refreshed::Refused(SessionError::Expired));
             }
             let (user, organization): (User, Organization) = users::table
                 .inner_join(organizations::table)
@@ -308,7 +280,9 @@ pub async fn refresh(
                 .await?;
             if !user.active {
                 revoke_rows(conn, &[session.id], RevokeReason::Deactivated).await?;
-                return Ok(Refreshed::Revoked(Some(session.id)));
+                return Ok(Refreshed::Refused(SessionError::Revoked {
+                    ended: Some(session.id),
+                }));
             }
             diesel::update(refresh_tokens::table.find(&presented))
                 .set(refresh_tokens::used_at.eq(now))
@@ -327,12 +301,10 @@ pub async fn refresh(
                 deadline: limits.deadline(session.created_at, now),
             })))
         })
-        .await
-        .map_err(|e| (e, None))?;
+        .await?;
     match outcome {
         Refreshed::Granted(grant) => Ok(*grant),
-        Refreshed::Revoked(session) => Err((revoked(), session)),
-        Refreshed::Expired => Err((expired(), None)),
+        Refreshed::Refused(refusal) => Err(refusal),
     }
 }
 
@@ -341,7 +313,7 @@ pub async fn refresh(
 pub async fn logout(
     conn: &mut AsyncPgConnection,
     presented: &str,
-) -> Result<Option<Uuid>, ApiError> {
+) -> Result<Option<Uuid>, DbError> {
     let session_id: Option<Uuid> = refresh_tokens::table
         .find(hash_token(presented))
         .select(refresh_tokens::session_id)
@@ -526,15 +498,6 @@ pub async fn watch(pool: DbPool, revocations: Arc<Revocations>, token_ttl_second
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_tokens_are_random_hashed_and_never_printed() {
-        let (a, b) = (SecretToken::random(), SecretToken::random());
-        assert_ne!(a.expose(), b.expose());
-        assert_eq!(a.expose().len(), 64);
-        assert_eq!(a.hash(), hash_token(a.expose()));
-        assert!(!format!("{a:?}").contains(a.expose()));
-    }
 
     #[test]
     fn the_deadline_is_the_nearer_of_the_idle_and_absolute_limits() {

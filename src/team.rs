@@ -2,18 +2,42 @@
 //! case of its own because it reaches across three others: the user
 //! ([`crate::organizations`]), its sessions ([`crate::sessions`]) and its password
 //! reset links ([`crate::passwords`]), which must end in the same transaction.
+//! It refuses with [`TeamError`], worded at the HTTP edge (`api/organizations.rs`).
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
+use crate::db::DbError;
 use crate::domain::Role;
-use crate::error::ApiError;
-use crate::organizations::{self, User};
+use crate::organizations::{self, ManageRefusal, User};
 use crate::passwords;
 use crate::schema::{organizations as organizations_table, users};
 use crate::sessions::{self, RevokeReason};
+
+/// Why a user was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    /// No such organisation, or the user is another organisation's.
+    #[error("not found")]
+    NotFound,
+    /// The caller may not make this change.
+    #[error(transparent)]
+    Refused(#[from] ManageRefusal),
+    /// The organisation would be left without an active admin.
+    #[error("the organisation's last active admin")]
+    LastAdmin,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for TeamError {
+    fn from(err: diesel::result::Error) -> Self {
+        TeamError::Db(err.into())
+    }
+}
 
 /// A change to a user: its role, whether it may log in. Absent fields stay.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,10 +46,11 @@ pub struct UserChange {
     pub active: Option<bool>,
 }
 
-/// Changes the user `user_id` of `organization_id` (404 for another organisation's),
+/// Changes the user `user_id` of `organization_id` (not found for another
+/// organisation's),
 /// in one transaction: deactivating ends its sessions and its password reset links,
 /// demoting an admin ends its sessions (its tokens carry its role); an organisation
-/// always keeps one active admin (409 `last_admin`). Changes of one organisation's
+/// always keeps one active admin ([`TeamError::LastAdmin`]). Changes of one organisation's
 /// users are serialised (its row is locked), so two admins cannot remove each other
 /// at once. Returns the user and the sessions ended.
 pub async fn update_user(
@@ -34,9 +59,9 @@ pub async fn update_user(
     organization_id: Uuid,
     user_id: Uuid,
     change: UserChange,
-) -> Result<(User, Vec<Uuid>), ApiError> {
+) -> Result<(User, Vec<Uuid>), TeamError> {
     let caller = caller.clone();
-    conn.transaction::<_, ApiError, _>(async move |conn| {
+    conn.transaction::<_, TeamError, _>(async move |conn| {
         organizations_table::table
             .find(organization_id)
             .select(organizations_table::id)
@@ -44,7 +69,7 @@ pub async fn update_user(
             .first::<Uuid>(conn)
             .await
             .optional()?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TeamError::NotFound)?;
         let user: User = users::table
             .find(user_id)
             .filter(users::organization_id.eq(organization_id))
@@ -52,7 +77,7 @@ pub async fn update_user(
             .first(conn)
             .await
             .optional()?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(TeamError::NotFound)?;
         let current = user.role();
         let role = change.role.unwrap_or(current);
         let active = change.active.unwrap_or(user.active);
@@ -69,10 +94,7 @@ pub async fn update_user(
                 .get_result(conn)
                 .await?;
             if others == 0 {
-                return Err(ApiError::conflict(
-                    "last_admin",
-                    "C'est le dernier administrateur actif de l'organisation : nommez-en un autre avant de le retirer.",
-                ));
+                return Err(TeamError::LastAdmin);
             }
         }
         let updated = diesel::update(users::table.find(user_id))
@@ -80,6 +102,32 @@ pub async fn update_user(
             .returning(User::as_returning())
             .get_result(conn)
             .await?;
+        let mut before = serde_json::Map::new();
+        let mut after = serde_json::Map::new();
+        if role != current {
+            before.insert("role".into(), current.as_str().into());
+            after.insert("role".into(), role.as_str().into());
+        }
+        if active != user.active {
+            before.insert("active".into(), user.active.into());
+            after.insert("active".into(), active.into());
+        }
+        if !after.is_empty() {
+            audit::record(
+                conn,
+                Change {
+                    actor: Actor::from(&caller),
+                    organization_id: Some(organization_id),
+                    entity: Entity::User,
+                    entity_id: user_id,
+                    action: "user.updated",
+                    before: Some(before.into()),
+                    after: Some(after.into()),
+                    reason: None,
+                },
+            )
+            .await?;
+        }
         let mut ended = Vec::new();
         if user.active && !active {
             ended = sessions::revoke_user_sessions(conn, user_id, None, RevokeReason::Deactivated)

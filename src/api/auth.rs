@@ -14,8 +14,83 @@ use crate::api::extract::ApiJson;
 use crate::auth::{Caller, CallerSession, TokenKeys, hash_password, verify_password};
 use crate::domain::{Email, OrgKind, Password, Role};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::sessions::{self, Grant, SessionLimits};
+use crate::one_time::LinkRefusal;
+use crate::passwords::PasswordError;
+use crate::sessions::{self, Grant, SessionError, SessionLimits};
 use crate::{organizations, passwords};
+
+/// A refresh token or a session refused, as the client sees it.
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::UnknownRefreshToken => ApiError::unauthenticated(
+                "Ce jeton de renouvellement n'est pas valide : reconnectez-vous.",
+            ),
+            SessionError::Revoked { .. } => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_revoked",
+                "Votre session a été fermée (déconnexion, changement de mot de passe ou compte désactivé) : reconnectez-vous.",
+            ),
+            SessionError::Expired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "Votre session a expiré : reconnectez-vous.",
+            ),
+            SessionError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// The code and French sentence of each refusal of one kind of e-mailed link.
+pub struct LinkWords {
+    pub unknown: (&'static str, &'static str),
+    pub used: (&'static str, &'static str),
+    pub expired: (&'static str, &'static str),
+}
+
+/// A link refused (invitation, password reset): 404 when there is no such link (it
+/// tells nothing of an account), 410 when it served or expired.
+pub fn link_refused(refusal: LinkRefusal, words: &LinkWords) -> ApiError {
+    let (status, (code, detail)) = match refusal {
+        LinkRefusal::Unknown => (StatusCode::NOT_FOUND, words.unknown),
+        LinkRefusal::Used => (StatusCode::GONE, words.used),
+        LinkRefusal::Expired => (StatusCode::GONE, words.expired),
+    };
+    ApiError::new(status, code, detail)
+}
+
+/// A password change or reset refused, as the client sees it.
+impl From<PasswordError> for ApiError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::WrongPassword => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wrong_password",
+                "Le mot de passe actuel n'est pas le bon.",
+            )
+            .with_field("current_password"),
+            PasswordError::Reset(refusal) => link_refused(
+                refusal,
+                &LinkWords {
+                    unknown: (
+                        "reset_invalid",
+                        "Ce lien de changement de mot de passe n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez-en un nouveau.",
+                    ),
+                    used: (
+                        "reset_used",
+                        "Ce lien de changement de mot de passe a déjà servi (ou un lien plus récent a été demandé). Demandez-en un nouveau si besoin.",
+                    ),
+                    expired: (
+                        "reset_expired",
+                        "Ce lien de changement de mot de passe a expiré (il vaut une heure). Demandez-en un nouveau.",
+                    ),
+                },
+            ),
+            PasswordError::Mail(_) => ApiError::internal(err),
+            PasswordError::Db(db) => db.into(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,11 +226,14 @@ pub async fn refresh(
     let mut conn = state.conn().await?;
     match sessions::refresh(&mut conn, &body.refresh_token, limits).await {
         Ok(grant) => Ok(web::Json(TokenResponse::new(&keys, grant)?)),
-        Err((error, revoked)) => {
-            if let Some(session) = revoked {
+        Err(error) => {
+            if let SessionError::Revoked {
+                ended: Some(session),
+            } = error
+            {
                 state.revocations.note(&[session]);
             }
-            Err(error)
+            Err(error.into())
         }
     }
 }
@@ -233,7 +311,7 @@ pub async fn change_password(
     .await
     .map_err(ApiError::internal)?;
     let (Some(stored), true, Some(new_hash)) = (stored, valid, new_hash) else {
-        return Err(passwords::wrong_password());
+        return Err(PasswordError::WrongPassword.into());
     };
     let new_hash = new_hash.map_err(ApiError::internal)?;
     state.login.refund(&attempt);

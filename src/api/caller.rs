@@ -13,7 +13,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::api::AppState;
 use crate::auth::{Caller, CallerSession, Claims, TokenKeys};
 use crate::error::ApiError;
-use crate::sessions::{self, Verdict};
+use crate::sessions::{self, SessionError, Verdict};
 
 impl FromRequest for Caller {
     type Error = ApiError;
@@ -57,7 +57,7 @@ fn authenticate(
             }
         };
         if revoked {
-            return Err(sessions::revoked());
+            return Err(SessionError::Revoked { ended: None }.into());
         }
         Ok(CallerSession {
             caller: Caller {

@@ -5,12 +5,46 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::AppState;
+use crate::api::auth::{LinkWords, link_refused};
 use crate::api::extract::ApiJson;
 use crate::api::organizations::UserView;
 use crate::auth::hash_password;
 use crate::domain::Password;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::invitations;
+use crate::invitations::{self, InvitationError};
+
+/// An invitation not made or not accepted, as the client sees it.
+impl From<InvitationError> for ApiError {
+    fn from(err: InvitationError) -> Self {
+        match err {
+            InvitationError::NotFound => ApiError::not_found(),
+            InvitationError::UserActive => ApiError::conflict(
+                "user_active",
+                "Ce compte a déjà un mot de passe : il n'a pas besoin d'invitation.",
+            ),
+            InvitationError::Link(refusal) => link_refused(
+                refusal,
+                &LinkWords {
+                    unknown: (
+                        "invitation_invalid",
+                        "Ce lien d'invitation n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez une nouvelle invitation.",
+                    ),
+                    used: (
+                        "invitation_used",
+                        "Ce lien d'invitation a déjà servi. Connectez-vous avec votre mot de passe, ou demandez une nouvelle invitation.",
+                    ),
+                    expired: (
+                        "invitation_expired",
+                        "Ce lien d'invitation a expiré. Demandez une nouvelle invitation à l'administrateur de votre organisation.",
+                    ),
+                },
+            ),
+            InvitationError::User(user) => user.into(),
+            InvitationError::Mail(_) => ApiError::internal(err),
+            InvitationError::Db(db) => db.into(),
+        }
+    }
+}
 
 /// The token of an invitation link, and the password chosen. Never logged.
 #[derive(Deserialize, ToSchema)]

@@ -16,6 +16,7 @@ use crate::limits::Brakes;
 use crate::telemetry::Metrics;
 
 pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod checkbooks;
@@ -27,6 +28,7 @@ pub mod ops;
 pub mod organizations;
 pub mod outbox;
 pub mod pagination;
+pub mod program_corrections;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
@@ -118,16 +120,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(programs::get_program)
             .service(programs::record_payment)
             .service(programs::add_allocation)
+            .service(program_corrections::update_program)
+            .service(program_corrections::update_allocation)
+            .service(program_corrections::extend)
+            .service(audit::list)
             .service(stats::program_stats)
+            .service(stats::program_stats_csv)
             .service(programs::close_program)
             .service(checkbooks::issue_checkbook)
             .service(checkbooks::list_checkbooks)
             .service(checkbooks::get_checkbook)
+            .service(checkbooks::correct_checkbook)
             .service(checkbooks::hand_out)
             .service(checkbooks::cancel)
             .service(checkbooks::checkbook_pdf)
             .service(checkbooks::send)
             .service(checkbooks::issue_print_run)
+            .service(checkbooks::list_print_runs)
             .service(checkbooks::get_print_run)
             .service(checkbooks::print_run_pdf)
             .service(checkbooks::ticket_qr_svg)

@@ -16,7 +16,65 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::invitations::{self, InvitationSettings};
-use crate::organizations::{self as orgs, NewOrganization, NewUser, Organization, SiteLabel, User};
+use crate::organizations::{
+    self as orgs, ManageRefusal, NewOrganization, NewUser, Organization, OrganizationError,
+    SiteLabel, User,
+};
+use crate::team::TeamError;
+
+/// An organisation, a user or a label not created or changed, as the client sees it.
+impl From<OrganizationError> for ApiError {
+    fn from(err: OrganizationError) -> Self {
+        match err {
+            OrganizationError::OperatorExists => ApiError::conflict(
+                "operator_exists",
+                "L'organisation opératrice existe déjà : il n'y en a qu'une.",
+            ),
+            OrganizationError::EmailTaken { email } => ApiError::conflict(
+                "email_taken",
+                format!("Un compte existe déjà avec l'adresse {email}."),
+            )
+            .with_field("email"),
+            OrganizationError::NotFound => ApiError::not_found(),
+            OrganizationError::NoLabel => ApiError::conflict(
+                "no_label",
+                "Ce lieu n'a pas de label : attribuez-le d'abord.",
+            ),
+            OrganizationError::Invalid(invalid) => invalid.into(),
+            OrganizationError::PasswordHash(_) => ApiError::internal(err),
+            OrganizationError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// Who may not change a user, as the client sees it.
+impl From<ManageRefusal> for ApiError {
+    fn from(refusal: ManageRefusal) -> Self {
+        ApiError::forbidden(match refusal {
+            ManageRefusal::NotAnAdmin => {
+                "Seuls les administrateurs de l'organisation gèrent ses utilisateurs."
+            }
+            ManageRefusal::AdminsByAdminsOnly => {
+                "Un agent ne crée, ne promeut ni ne modifie d'administrateur : demandez-le à un administrateur de l'opérateur."
+            }
+        })
+    }
+}
+
+/// A user's change refused, as the client sees it.
+impl From<TeamError> for ApiError {
+    fn from(err: TeamError) -> Self {
+        match err {
+            TeamError::NotFound => ApiError::not_found(),
+            TeamError::Refused(refusal) => refusal.into(),
+            TeamError::LastAdmin => ApiError::conflict(
+                "last_admin",
+                "C'est le dernier administrateur actif de l'organisation : nommez-en un autre avant de le retirer.",
+            ),
+            TeamError::Db(db) => db.into(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -378,11 +436,11 @@ pub async fn create_user(
         role: req.role,
     };
     let user = if new.password_hash.is_some() {
-        orgs::create_user(&mut conn, &new).await?
+        orgs::create_user(&mut conn, (&caller).into(), &new).await?
     } else {
         // Without a password: the user and its invitation e-mail, in one transaction.
         let settings = InvitationSettings::from_settings(&state.settings);
-        invitations::create_invited_user(&mut conn, &new, &settings).await?
+        invitations::create_invited_user(&mut conn, (&caller).into(), &new, &settings).await?
     };
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
@@ -527,7 +585,7 @@ pub async fn grant_label(
     caller.require_operator()?;
     let period = LabelPeriod::new(body.valid_from, body.valid_until)?;
     let mut conn = state.conn().await?;
-    let label = orgs::grant_label(&mut conn, id.into_inner(), period).await?;
+    let label = orgs::grant_label(&mut conn, (&caller).into(), id.into_inner(), period).await?;
     Ok(web::Json(label.into()))
 }
 
@@ -549,7 +607,8 @@ pub async fn suspend_label(
 ) -> ApiResult<web::Json<SiteLabelView>> {
     caller.require_operator()?;
     let mut conn = state.conn().await?;
-    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), true).await?;
+    let label =
+        orgs::set_label_suspended(&mut conn, (&caller).into(), id.into_inner(), true).await?;
     Ok(web::Json(label.into()))
 }
 
@@ -571,6 +630,7 @@ pub async fn reinstate_label(
 ) -> ApiResult<web::Json<SiteLabelView>> {
     caller.require_operator()?;
     let mut conn = state.conn().await?;
-    let label = orgs::set_label_suspended(&mut conn, id.into_inner(), false).await?;
+    let label =
+        orgs::set_label_suspended(&mut conn, (&caller).into(), id.into_inner(), false).await?;
     Ok(web::Json(label.into()))
 }

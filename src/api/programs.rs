@@ -69,6 +69,37 @@ impl From<ProgramError> for ApiError {
                 format!("Un versement de ce financeur porte déjà la référence « {reference} »."),
             )
             .with_field("reference"),
+            ProgramError::BudgetBelowCommitted { least } => ApiError::conflict(
+                "budget_below_committed",
+                format!(
+                    "Le budget ne peut pas descendre sous ce qui est déjà engagé : {} au moins (chèques émis et versements déjà reçus des financeurs).",
+                    crate::french::euros(least)
+                ),
+            )
+            .with_field("budget")
+            .with_extension("least_budget", money(least)),
+            ProgramError::AllocationBelowIssued { issued } => ApiError::conflict(
+                "allocation_below_issued",
+                format!(
+                    "Ce prescripteur a déjà émis {issued} chéquier(s) : sa dotation ne peut pas descendre en dessous."
+                ),
+            )
+            .with_field("checkbooks")
+            .with_extension("issued_checkbooks", issued),
+            ProgramError::NoAllocation => ApiError::not_found(),
+            ProgramError::ValidityNotLater { current } => ApiError::conflict(
+                "validity_not_later",
+                format!(
+                    "La validité court déjà jusqu’au {} : une prolongation choisit une date plus tardive.",
+                    crate::french::date(current)
+                ),
+            )
+            .with_field("valid_until")
+            .with_extension("current_valid_until", current.to_string()),
+            ProgramError::NothingToExtend => ApiError::conflict(
+                "nothing_to_extend",
+                "Ce dispositif n’a aucun chèque en circulation à prolonger.",
+            ),
             ProgramError::Db(db) => db.into(),
         }
     }
@@ -258,6 +289,8 @@ pub struct ProgramView {
     /// `open` or `closed`.
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the program's open indicators are published.
+    pub public_indicators: bool,
     /// The program's money (operator and funders; not shown to prescribers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub funding: Option<FundingView>,
@@ -265,7 +298,7 @@ pub struct ProgramView {
     pub issuance: IssuanceView,
 }
 
-fn money(value: rust_decimal::Decimal) -> String {
+pub(crate) fn money(value: rust_decimal::Decimal) -> String {
     Money::from_decimal_unchecked(value).to_string()
 }
 
@@ -315,6 +348,7 @@ impl ProgramView {
             budget: money(program.budget),
             status: program.status,
             created_at: program.created_at,
+            public_indicators: program.public_indicators,
         }
     }
 }
@@ -331,7 +365,7 @@ impl ProgramView {
     }
 }
 
-async fn view(
+pub(crate) async fn view(
     conn: &mut diesel_async::AsyncPgConnection,
     program: Program,
 ) -> ApiResult<ProgramView> {
@@ -510,6 +544,7 @@ pub async fn record_payment(
     let mut conn = state.conn().await?;
     let payment = programs::record_payment(
         &mut conn,
+        (&caller).into(),
         id.into_inner(),
         req.funder_id,
         amount,
@@ -579,6 +614,7 @@ pub async fn add_allocation(
     let mut conn = state.conn().await?;
     let (allocation, remaining) = programs::add_allocation(
         &mut conn,
+        (&caller).into(),
         id.into_inner(),
         body.prescriber_id,
         body.checkbooks,
@@ -617,7 +653,9 @@ pub async fn close_program(
     let id = id.into_inner();
     let mut conn = state.conn().await?;
     let notes = conn
-        .transaction::<_, CloseError, _>(async |conn| crate::closing::close_program(conn, id).await)
+        .transaction::<_, CloseError, _>(async |conn| {
+            crate::closing::close_program(conn, (&caller).into(), id).await
+        })
         .await?;
     let program = programs::find_program(&mut conn, id)
         .await?

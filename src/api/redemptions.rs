@@ -19,7 +19,10 @@ use crate::domain::{ValidationError, end_of_french_day};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::idempotency;
 use crate::money::Money;
-use crate::redemptions::{self, Outcome, Prior, Redemption, Refusal, Scan, TicketRef, Verified};
+use crate::redemptions::{
+    self, Outcome, Prior, Redemption, RedemptionError, Refusal, ReversalClosed, Scan, TicketRef,
+    Verified,
+};
 use crate::statuses::{RedemptionStatus, ShownTicketStatus};
 
 /// A ticket as a request designates it: scanned code or typed serial, one of them.
@@ -118,9 +121,89 @@ impl RedemptionView {
     }
 }
 
-/// The refusal every bad code gets: never says whether a ticket exists.
-pub fn invalid_code() -> ApiError {
-    refusal_error(Refusal::InvalidCode, None)
+/// A redemption, its reversal or a verification stopped, as the client sees it.
+impl From<RedemptionError> for ApiError {
+    fn from(err: RedemptionError) -> Self {
+        match err {
+            RedemptionError::NotASite => {
+                ApiError::forbidden("Seuls les lieux labellisés encaissent des chèques.")
+            }
+            // Nothing was written, not even the key's answer, so the same request with
+            // the same Idempotency-Key is judged afresh. A 503, so that phones keep the
+            // scan queued and a batch stops there (its items already answered keep
+            // their stored answers).
+            RedemptionError::InSettledPeriod => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "period_being_settled",
+                "Ce scan tombe dans une période qui vient d'être réglée : rien n'a été enregistré. Renvoyez-le dans un instant (même clé d'idempotence) : il sera compté sur la période en cours.",
+            )
+            .with_retry_after(5),
+            RedemptionError::NotFound => ApiError::not_found(),
+            RedemptionError::ReversalClosed(why) => ApiError::conflict(
+                "reversal_window_closed",
+                match why {
+                    ReversalClosed::PaidOut => "Cet encaissement a déjà été remboursé : il ne peut plus être annulé.".to_string(),
+                    ReversalClosed::Settled => "Cet encaissement a déjà été réglé : il ne peut plus être annulé.".to_string(),
+                    ReversalClosed::GraceOver { grace_minutes } => format!(
+                        "Un encaissement ne peut être annulé que dans les {grace_minutes} minutes qui le suivent."
+                    ),
+                },
+            ),
+            RedemptionError::UnreadableVerdict(_) => ApiError::internal(err),
+            RedemptionError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// Why a scan was not redeemed (or verified), before it becomes a problem: the
+/// ticket's refusal, or another error. Only an invalid code stays charged to the
+/// scan brakes.
+#[derive(Debug)]
+enum ScanFailure {
+    Refused(Refusal, Option<Prior>),
+    Failed(ApiError),
+}
+
+impl ScanFailure {
+    /// The refusal every bad code gets: never says whether a ticket exists.
+    const INVALID_CODE: ScanFailure = ScanFailure::Refused(Refusal::InvalidCode, None);
+
+    fn keeps_charge(&self) -> bool {
+        matches!(self, ScanFailure::Refused(Refusal::InvalidCode, _))
+    }
+
+    /// The outcome's name, as the metrics count it.
+    fn code(&self) -> &'static str {
+        match self {
+            ScanFailure::Refused(refusal, _) => refusal.code(),
+            ScanFailure::Failed(err) => err.code(),
+        }
+    }
+
+    fn into_problem(self) -> ApiError {
+        match self {
+            ScanFailure::Refused(refusal, prior) => refusal_error(refusal, prior),
+            ScanFailure::Failed(err) => err,
+        }
+    }
+}
+
+impl From<ApiError> for ScanFailure {
+    fn from(err: ApiError) -> Self {
+        ScanFailure::Failed(err)
+    }
+}
+
+impl From<ValidationError> for ScanFailure {
+    fn from(err: ValidationError) -> Self {
+        ScanFailure::Failed(err.into())
+    }
+}
+
+impl From<RedemptionError> for ScanFailure {
+    fn from(err: RedemptionError) -> Self {
+        ScanFailure::Failed(err.into())
+    }
 }
 
 /// The HTTP status of a refusal.
@@ -177,14 +260,17 @@ fn designate(
     state: &AppState,
     code: Option<&str>,
     serial: Option<&str>,
-) -> Result<(TicketRef, String), ApiError> {
+) -> Result<(TicketRef, String), ScanFailure> {
     match (code.map(str::trim), serial.map(str::trim)) {
         (Some(code), None) => {
-            let claim = state.codes.verify(code).map_err(|_| invalid_code())?;
+            let claim = state
+                .codes
+                .verify(code)
+                .map_err(|_| ScanFailure::INVALID_CODE)?;
             Ok((TicketRef::Code(claim), format!("code:{code}")))
         }
         (None, Some(serial)) => {
-            let serial = Serial::parse(serial).map_err(|_| invalid_code())?;
+            let serial = Serial::parse(serial).map_err(|_| ScanFailure::INVALID_CODE)?;
             let canonical = format!("serial:{}", serial.as_str());
             Ok((TicketRef::Serial(serial), canonical))
         }
@@ -208,15 +294,21 @@ fn check_brakes(
         .charge(caller.user_id, state.client_ip(req))
 }
 
-/// Counts the outcome; only invalid codes stay charged to the brakes.
-fn note_outcome(state: &AppState, charged: Option<&crate::limits::Charged>, code: &str) {
+/// Counts the outcome (`None`: redeemed); only invalid codes stay charged to the
+/// brakes.
+fn note_outcome(
+    state: &AppState,
+    charged: Option<&crate::limits::Charged>,
+    failure: Option<&ScanFailure>,
+) {
     if let Some(charged) = charged
-        && code != "invalid_code"
-        && code != "too_many_attempts"
+        && !failure.is_some_and(ScanFailure::keeps_charge)
     {
         state.scan_limits.refund(charged);
     }
-    state.metrics.redemption(code);
+    state
+        .metrics
+        .redemption(failure.map_or("redeemed", ScanFailure::code));
 }
 
 /// One redemption with its key: the stored answer if the key was already answered;
@@ -230,7 +322,7 @@ async fn redeem_once(
     code: Option<&str>,
     serial: Option<&str>,
     scanned_at: Option<DateTime<Utc>>,
-) -> Result<RedemptionView, ApiError> {
+) -> Result<RedemptionView, ScanFailure> {
     let (ticket, fingerprint) = designate(state, code, serial)?;
     let now = Utc::now();
     let window = Duration::hours(state.settings.offline_scan_window_hours);
@@ -246,9 +338,9 @@ async fn redeem_once(
     };
     match redemptions::redeem(conn, &scan).await? {
         Outcome::Redeemed(r) => Ok(RedemptionView::of(&r, ticket_serial(&ticket), false)),
-        Outcome::Refused { refusal, prior } => Err(refusal_error(refusal, prior)),
-        Outcome::UnknownSite => Err(ApiError::not_found()),
-        Outcome::IdempotencyKeyReused => Err(idempotency::key_reused()),
+        Outcome::Refused { refusal, prior } => Err(ScanFailure::Refused(refusal, prior)),
+        Outcome::UnknownSite => Err(ApiError::not_found().into()),
+        Outcome::IdempotencyKeyReused => Err(idempotency::key_reused().into()),
     }
 }
 
@@ -306,12 +398,12 @@ pub async fn redeem(
     .await;
     match result {
         Ok(redemption) => {
-            note_outcome(&state, Some(&brakes), "redeemed");
+            note_outcome(&state, Some(&brakes), None);
             Ok(HttpResponse::Created().json(redemption))
         }
-        Err(err) => {
-            note_outcome(&state, Some(&brakes), err.code());
-            Err(err)
+        Err(failure) => {
+            note_outcome(&state, Some(&brakes), Some(&failure));
+            Err(failure.into_problem())
         }
     }
 }
@@ -371,7 +463,7 @@ pub async fn redeem_batch(
         let charged = check_brakes(&state, &req, &caller);
         let brakes = charged.as_ref().ok().copied();
         let outcome = if let Err(blocked) = charged {
-            Err(blocked)
+            Err(blocked.into())
         } else if !idempotency::valid_key(&key) {
             Err(ValidationError::new(
                 format!("items[{i}].idempotency_key"),
@@ -392,7 +484,7 @@ pub async fn redeem_batch(
         };
         let result = match outcome {
             Ok(redemption) => {
-                note_outcome(&state, brakes.as_ref(), "redeemed");
+                note_outcome(&state, brakes.as_ref(), None);
                 BatchResult {
                     idempotency_key: key,
                     outcome: "redeemed".to_string(),
@@ -400,9 +492,10 @@ pub async fn redeem_batch(
                     problem: None,
                 }
             }
-            Err(err) if err.status().is_server_error() => return Err(err),
-            Err(err) => {
-                note_outcome(&state, brakes.as_ref(), err.code());
+            Err(ScanFailure::Failed(err)) if err.status().is_server_error() => return Err(err),
+            Err(failure) => {
+                note_outcome(&state, brakes.as_ref(), Some(&failure));
+                let err = failure.into_problem();
                 BatchResult {
                     idempotency_key: key,
                     outcome: err.code().to_string(),
@@ -437,7 +530,7 @@ pub async fn reverse(
     let id = id.into_inner();
     let mut conn = state.conn().await?;
     let (r, serial) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
+        .transaction::<_, RedemptionError, _>(async |conn| {
             let r = redemptions::reverse(conn, &caller, id, grace).await?;
             let serial = redemptions::serial_of(conn, r.ticket_id).await?;
             Ok((r, serial))
@@ -574,8 +667,8 @@ pub async fn verify(
         let mut conn = state.conn().await?;
         match redemptions::verify(&mut conn, &caller, &ticket, day).await? {
             Verified::Ticket(t) => Ok(t),
-            Verified::Refused(refusal) => Err(refusal_error(refusal, None)),
-            Verified::UnknownSite => Err(ApiError::not_found()),
+            Verified::Refused(refusal) => Err(ScanFailure::Refused(refusal, None)),
+            Verified::UnknownSite => Err(ApiError::not_found().into()),
         }
     }
     .await;
@@ -584,11 +677,11 @@ pub async fn verify(
             state.scan_limits.refund(&brakes);
             t
         }
-        Err(err) => {
-            if err.code() != "invalid_code" {
+        Err(failure) => {
+            if !failure.keeps_charge() {
                 state.scan_limits.refund(&brakes);
             }
-            return Err(err);
+            return Err(failure.into_problem());
         }
     };
     Ok(web::Json(VerifyResponse {

@@ -10,6 +10,8 @@ use crate::api::AppState;
 use crate::api::extract::ApiJson;
 use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
+use crate::csv_cells::Dialect;
+use crate::domain::ValidationError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
 use crate::settlement::{self, SettleError, Settlement, Statement};
@@ -238,33 +240,85 @@ pub async fn get_statement(
     Ok(web::Json(StatementView::from(&s)))
 }
 
+/// Which form of a CSV a download asks for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CsvQuery {
+    /// Absent (or `excel`): the form French Excel opens as it is — UTF-8 with a
+    /// byte-order mark, `;` between cells, decimal comma (`9,60`), CRLF line ends.
+    /// `rfc4180`: the plain form for scripts — UTF-8 without a byte-order mark, `,`
+    /// between cells, decimal point (`9.60`), CRLF line ends (RFC 4180), cells
+    /// quoted when they hold a comma, a `"` or a line break. Both forms have a header
+    /// line, write times in Paris time with their offset
+    /// (`2026-11-03T14:05:00+01:00`) and guard formulas. Anything else: 422
+    /// `validation_failed`.
+    pub format: Option<String>,
+}
+
+/// The CSV form a `format` query asks for, or 422 `validation_failed`.
+pub fn requested_dialect(format: Option<&str>) -> ApiResult<Dialect> {
+    Dialect::requested(format).ok_or_else(|| {
+        ApiError::validation(ValidationError::new(
+            "format",
+            "Format de fichier inconnu : laissez-le vide pour Excel, ou demandez « rfc4180 ».",
+        ))
+    })
+}
+
+/// The CSV answer's headers: its type (with the charset and the header line) and
+/// its file name.
+pub fn csv_response(name: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type("text/csv; charset=utf-8; header=present")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}.csv\""),
+        ));
+    response
+}
+
 /// A statement's lines as CSV: one line per ticket (and a fee line per program on a
-/// bill), `;`-separated, decimal point, UTF-8, with a header; the lines add up to the
-/// total. The file is the one issued: its SHA-256 is the statement's. Each line
-/// names its ticket's full serial: settled tickets are used, no longer bearer
-/// secrets. A text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return is written with a leading `'` (a spreadsheet never runs it as a formula);
-/// amounts, negative ones included, stay numbers.
+/// bill), with a header; the lines add up to the total. By default the file is the
+/// one issued, in the form it was sealed in: its SHA-256 (header `X-Content-SHA256`)
+/// is the statement's. Statements sealed since the Excel form (`csv_format` 3) are
+/// in that form (see `format`); earlier ones stay as they were sealed (`;`, decimal
+/// point, LF, times in UTC). `?format=rfc4180` draws the same lines in the plain form
+/// (any statement; not the sealed bytes, so without `X-Content-SHA256`). A ticket
+/// is named by the end of its serial as printed (`…2-ZAT`); a funder's bill names
+/// its fee line `Frais de gestion (à payer)`: the tickets used were paid for before
+/// they were issued, the fee is the only amount due. A text cell that begins with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return is written with a leading `'` (a
+/// spreadsheet never runs it as a formula); amounts, negative ones included, stay
+/// numbers.
 #[utoipa::path(
     tag = "settlements",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json"))
+    params(("id" = Uuid, Path), CsvQuery),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown `format`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/statements/{id}/csv")]
 pub async fn statement_csv(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    query: web::Query<CsvQuery>,
 ) -> ApiResult<HttpResponse> {
+    let dialect = requested_dialect(query.format.as_deref())?;
     let mut conn = state.conn().await?;
     let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
-    let sealed = s.sha256.clone();
+    let sealed_form = dialect != Dialect::Rfc4180;
+    let sealed = s.sha256.clone().filter(|_| sealed_form);
     // The lines are written as they are read, by a task that owns the connection.
     let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(8);
     let number = s.number.clone();
+    let asked = (!sealed_form).then_some(dialect);
     actix_web::rt::spawn(async move {
-        if let Err(err) = settlement::write_csv(&mut conn, &s, &tx).await {
+        if let Err(err) = settlement::write_csv(&mut conn, &s, asked, &tx).await {
             tracing::error!(statement = %s.number, error = %err, "statement CSV interrupted");
         }
     });
@@ -273,13 +327,7 @@ pub async fn statement_csv(
             .await
             .map(|chunk| (Ok::<_, actix_web::Error>(chunk), rx))
     });
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{number}.csv\""),
-        ));
+    let mut response = csv_response(&number);
     if let Some(digest) = sealed {
         response.insert_header(("X-Content-SHA256", digest));
     }
@@ -297,7 +345,11 @@ fn party(org: &crate::organizations::Organization) -> crate::documents::Party {
 }
 
 /// A statement as a PDF to sign and archive: parties, period, totals, subtotals per
-/// program and per site, the lines — drawn from the content issued.
+/// program and per site, the lines — drawn from the content issued. Since the Excel
+/// form (`csv_format` 3) a funder's statement is a "Relevé d'utilisation": the
+/// tickets used, covered by the money already paid (nothing to pay), and the fee,
+/// if any, as the only amount to pay; a site's says what the site will receive.
+/// Earlier statements are drawn with the words they were issued with.
 #[utoipa::path(
     tag = "settlements",
     security(("bearer" = [])),
@@ -329,6 +381,11 @@ pub async fn statement_pdf(
     let doc = crate::documents::StatementDocument {
         number: s.number.clone(),
         kind,
+        wording: if settlement::CsvFormat::of(s.csv_format).explained() {
+            crate::documents::Wording::Explained
+        } else {
+            crate::documents::Wording::AsSealed
+        },
         issued_on: s
             .created_at
             .with_timezone(&chrono_tz::Europe::Paris)

@@ -1,15 +1,17 @@
 //! Program statistics, scoped to the caller.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiResult, Problem};
+use crate::csv_cells::{self, Cell};
+use crate::domain::ValidationError;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
 use crate::stats::{self, Counts, Named, ProgramStats, Scope, Usage};
 
@@ -373,4 +375,323 @@ pub async fn program_stats(
     let mut conn = state.conn().await?;
     let stats = stats::program_stats(&mut conn, &caller, id.into_inner()).await?;
     Ok(web::Json(ProgramStatsView::from(stats)))
+}
+
+/// The breakdowns a statistics CSV gives, one table each (the charts of the app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// The usage funnel: checkbooks issued → handed out → started, tickets used and
+    /// expired.
+    Funnel,
+    Month,
+    Prescriber,
+    Site,
+    AgeBand,
+    Situation,
+    PostcodePrefix,
+}
+
+impl Breakdown {
+    fn parse(text: &str) -> Option<Breakdown> {
+        Some(match text {
+            "funnel" => Breakdown::Funnel,
+            "month" => Breakdown::Month,
+            "prescriber" => Breakdown::Prescriber,
+            "site" => Breakdown::Site,
+            "age_band" => Breakdown::AgeBand,
+            "situation" => Breakdown::Situation,
+            "postcode_prefix" => Breakdown::PostcodePrefix,
+            _ => return None,
+        })
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            Breakdown::Funnel => "entonnoir",
+            Breakdown::Month => "par-mois",
+            Breakdown::Prescriber => "par-prescripteur",
+            Breakdown::Site => "par-lieu",
+            Breakdown::AgeBand => "par-age",
+            Breakdown::Situation => "par-situation",
+            Breakdown::PostcodePrefix => "par-departement",
+        }
+    }
+}
+
+/// Which table, in which form.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsCsvQuery {
+    /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation` or
+    /// `postcode_prefix`.
+    pub breakdown: Option<String>,
+    /// Absent (or `excel`): French Excel's form (BOM, `;`, decimal comma, CRLF);
+    /// `rfc4180`: the plain form for scripts (no BOM, `,`, decimal point, CRLF).
+    pub format: Option<String>,
+}
+
+/// French words of the age bands, as the app shows them.
+fn age_band_label(key: &str) -> &str {
+    match key {
+        "under_26" => "Moins de 26 ans",
+        "26_44" => "26 à 44 ans",
+        "45_64" => "45 à 64 ans",
+        "65_plus" => "65 ans et plus",
+        "unknown" => "Non renseigné",
+        other => other,
+    }
+}
+
+/// French words of the situations, as the prescriber's form names them.
+fn situation_label(key: &str) -> &str {
+    match key {
+        "job_seeker" => "Demandeur d’emploi",
+        "employed" => "En emploi",
+        "retired" => "Retraité",
+        "student" => "Étudiant",
+        "inactive" => "Sans activité",
+        "other" => "Autre",
+        "unknown" => "Non renseignée",
+        other => other,
+    }
+}
+
+fn text(value: &str) -> Cell {
+    Cell::Text(value.to_owned())
+}
+
+fn rate_cell(rate: Option<Decimal>) -> Cell {
+    rate.map_or(Cell::Empty, Cell::Number)
+}
+
+/// The columns of a beneficiary breakdown after its key and label.
+const GROUP_COLUMNS: [&str; 6] = [
+    "chequiers_remis",
+    "chequiers_entames",
+    "cheques_remis",
+    "cheques_utilises",
+    "montant_utilise",
+    "taux_usage",
+];
+
+fn group_row(stats: &ProgramStats, key: &str, label: &str, c: &Counts) -> Vec<Cell> {
+    vec![
+        text(key),
+        text(label),
+        Cell::Count(c.checkbooks_handed_out),
+        Cell::Count(c.checkbooks_started),
+        Cell::Count(c.tickets_handed_out),
+        Cell::Count(c.tickets_redeemed),
+        Cell::Number(c.amount_redeemed),
+        rate_cell(stats.usage_rate(c)),
+    ]
+}
+
+/// One breakdown of the statistics as a table: its header and its rows (amounts in
+/// euros, rates as fractions: `0,2500` is 25 %).
+pub fn breakdown_table(
+    stats: &ProgramStats,
+    breakdown: Breakdown,
+) -> (Vec<&'static str>, Vec<Vec<Cell>>) {
+    match breakdown {
+        Breakdown::Funnel => {
+            let t = &stats.totals;
+            let rows = [
+                ("chequiers_emis", "Chéquiers émis", t.checkbooks_issued),
+                (
+                    "chequiers_remis",
+                    "Chéquiers remis aux bénéficiaires",
+                    t.checkbooks_handed_out,
+                ),
+                (
+                    "chequiers_entames",
+                    "Chéquiers entamés (un chèque utilisé)",
+                    t.checkbooks_started,
+                ),
+                ("cheques_emis", "Chèques émis", t.tickets_issued),
+                ("cheques_utilises", "Chèques utilisés", t.tickets_redeemed),
+                ("cheques_expires", "Chèques expirés", t.tickets_expired),
+                ("cheques_annules", "Chèques annulés", t.tickets_cancelled),
+                (
+                    "cheques_en_circulation",
+                    "Chèques en circulation",
+                    t.tickets_outstanding,
+                ),
+            ];
+            (
+                vec!["etape", "libelle", "nombre"],
+                rows.iter()
+                    .map(|(key, label, n)| vec![text(key), text(label), Cell::Count(*n)])
+                    .collect(),
+            )
+        }
+        Breakdown::Month => (
+            vec![
+                "mois",
+                "cheques_utilises",
+                "montant_utilise",
+                "cheques_rembourses",
+                "montant_rembourse",
+            ],
+            stats
+                .by_month
+                .iter()
+                .map(|(month, u)| {
+                    vec![
+                        text(month),
+                        Cell::Count(u.tickets_redeemed),
+                        Cell::Number(u.amount_redeemed),
+                        Cell::Count(u.tickets_settled),
+                        Cell::Number(u.amount_settled),
+                    ]
+                })
+                .collect(),
+        ),
+        Breakdown::Prescriber => (
+            vec![
+                "prescripteur",
+                "chequiers_emis",
+                "chequiers_remis",
+                "chequiers_entames",
+                "chequiers_annules",
+                "cheques_emis",
+                "cheques_utilises",
+                "cheques_expires",
+                "cheques_annules",
+                "cheques_en_circulation",
+                "montant_emis",
+                "montant_utilise",
+                "taux_usage",
+            ],
+            stats
+                .by_prescriber
+                .iter()
+                .map(|(n, c)| {
+                    vec![
+                        text(&n.name),
+                        Cell::Count(c.checkbooks_issued),
+                        Cell::Count(c.checkbooks_handed_out),
+                        Cell::Count(c.checkbooks_started),
+                        Cell::Count(c.checkbooks_cancelled),
+                        Cell::Count(c.tickets_issued),
+                        Cell::Count(c.tickets_redeemed),
+                        Cell::Count(c.tickets_expired),
+                        Cell::Count(c.tickets_cancelled),
+                        Cell::Count(c.tickets_outstanding),
+                        Cell::Number(c.amount_issued),
+                        Cell::Number(c.amount_redeemed),
+                        rate_cell(stats.usage_rate(c)),
+                    ]
+                })
+                .collect(),
+        ),
+        Breakdown::Site => (
+            vec![
+                "lieu",
+                "code_postal",
+                "commune",
+                "cheques_utilises",
+                "montant_utilise",
+                "commission",
+                "montant_du_au_lieu",
+                "cheques_rembourses",
+                "montant_rembourse",
+            ],
+            stats
+                .by_site
+                .iter()
+                .map(|(n, u)| {
+                    vec![
+                        text(&n.name),
+                        text(&n.postcode),
+                        text(&n.city),
+                        Cell::Count(u.tickets_redeemed),
+                        Cell::Number(u.amount_redeemed),
+                        Cell::Number(u.commission),
+                        Cell::Number(u.amount_redeemed - u.commission),
+                        Cell::Count(u.tickets_settled),
+                        Cell::Number(u.amount_settled),
+                    ]
+                })
+                .collect(),
+        ),
+        Breakdown::AgeBand => (
+            [&["tranche_age", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
+            stats
+                .by_age_band
+                .iter()
+                .map(|(k, c)| group_row(stats, k, age_band_label(k), c))
+                .collect(),
+        ),
+        Breakdown::Situation => (
+            [&["situation", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
+            stats
+                .by_situation
+                .iter()
+                .map(|(k, c)| group_row(stats, k, situation_label(k), c))
+                .collect(),
+        ),
+        Breakdown::PostcodePrefix => (
+            [&["departement", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
+            stats
+                .by_postcode_prefix
+                .iter()
+                .map(|(k, c)| {
+                    let label = if k == stats::UNKNOWN {
+                        "Non renseigné".to_owned()
+                    } else {
+                        format!("Codes postaux {k}…")
+                    };
+                    group_row(stats, k, &label, c)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// One breakdown of a program's statistics as CSV, for a spreadsheet or a script:
+/// the same figures, scope and refusals as `GET /programs/{id}/stats` (404 for
+/// another organisation's program). `breakdown`: `funnel` (etape, libelle, nombre),
+/// `month`, `prescriber`, `site`, `age_band`, `situation`, `postcode_prefix` (the
+/// last three: key, French label, checkbooks handed out and started, tickets handed
+/// out and used, amount used, usage rate). Amounts in euros with two decimals, rates
+/// as fractions with four (`0,2500` = 25 %), an empty cell where a rate has no
+/// meaning. Named `statistiques-{breakdown in French}.csv`. Form: as `format` says (default
+/// French Excel: BOM, `;`, decimal comma, CRLF; `rfc4180`: no BOM, `,`, decimal
+/// point, CRLF); text cells never start a formula.
+#[utoipa::path(
+    tag = "programs",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), StatsCsvQuery),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 404, description = "`not_found`: as for the statistics", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a missing or unknown `breakdown`, an unknown `format`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/programs/{id}/stats.csv")]
+pub async fn program_stats_csv(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<StatsCsvQuery>,
+) -> ApiResult<HttpResponse> {
+    let breakdown = query
+        .breakdown
+        .as_deref()
+        .and_then(Breakdown::parse)
+        .ok_or_else(|| {
+            ApiError::validation(ValidationError::new(
+                "breakdown",
+                "Précisez le tableau voulu : funnel, month, prescriber, site, age_band, situation ou postcode_prefix.",
+            ))
+        })?;
+    let dialect = crate::api::settlements::requested_dialect(query.format.as_deref())?;
+    let mut conn = state.conn().await?;
+    let stats = stats::program_stats(&mut conn, &caller, id.into_inner()).await?;
+    drop(conn);
+    let (header, rows) = breakdown_table(&stats, breakdown);
+    let body = csv_cells::file(dialect, &header, &rows);
+    let name = format!("statistiques-{}", breakdown.file_name());
+    Ok(crate::api::settlements::csv_response(&name).body(body))
 }

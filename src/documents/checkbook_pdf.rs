@@ -26,7 +26,7 @@ use krilla::page::PageSettings;
 use krilla::paint::{Stroke, StrokeDash};
 use rust_decimal::Decimal;
 
-use super::fonts::{Fonts, fonts};
+use super::fonts::{Face, Fonts, fonts};
 use super::page::{
     ACCENT, Color, INK, MM, MUTED, PAGE_HEIGHT, PAGE_WIDTH, PANEL, Pen, fill, fit, truncate, wrap,
 };
@@ -116,7 +116,7 @@ const COUPON_PADDING: f32 = 4.0 * MM;
 const CUT_LINE: Color = (130, 130, 130);
 
 const RULE_OF_THE_SCHEME: &str = "1 chèque = 1 atelier ou 1 heure de formation au numérique";
-const HOW_TO_USE: &str = "Remettez un chèque au lieu de formation à chaque atelier ou heure de formation : il le scanne.";
+pub(crate) const HOW_TO_USE: &str = "Remettez un chèque au lieu de formation à chaque atelier ou heure de formation : il le scanne.";
 const NO_SITE_LISTED: &str = "Demandez à la personne qui vous a remis ce chéquier la liste des lieux de formation labellisés près de chez vous.";
 const SCISSORS: char = '\u{2702}';
 
@@ -294,16 +294,36 @@ fn draw_header(pen: &mut Pen, sheet: &CheckbookSheet) {
     } else {
         bottom
     };
-    let room = ((last_instruction - cursor - 2.0) / 8.5).floor().max(0.0) as usize;
-    for line in wrap(&fonts.regular, HOW_TO_USE, 7.0, left_width, room.min(2)) {
-        cursor += 8.5;
-        pen.text(&fonts.regular, 7.0, MUTED, lx, cursor, &line);
+    let (size, lines) = whole_paragraph(
+        &fonts.regular,
+        HOW_TO_USE,
+        left_width,
+        last_instruction - cursor - 2.0,
+    );
+    let leading = size * 1.2;
+    for line in lines {
+        cursor += leading;
+        pen.text(&fonts.regular, size, MUTED, lx, cursor, &line);
     }
     if let Some(line) = reference_line {
         pen.text(&fonts.regular, 6.0, MUTED, lx, bottom, &line);
     }
 
     draw_nearby_sites(pen, x + CELL_WIDTH, y, &sheet.nearby_sites);
+}
+
+/// `text` wrapped to `width` in the largest size from 7 points down to 5 whose lines
+/// (leading 1.2) fit in `height`: the whole sentence is printed, never cut off.
+fn whole_paragraph(face: &Face, text: &str, width: f32, height: f32) -> (f32, Vec<String>) {
+    let mut size = 7.0;
+    loop {
+        let lines = wrap(face, text, size, width, 8);
+        let fits = lines.len() as f32 * size * 1.2 <= height;
+        if fits || size <= 5.0 {
+            return (size, lines);
+        }
+        size -= 0.5;
+    }
 }
 
 /// "Où utiliser vos chèques": the right half of the header.

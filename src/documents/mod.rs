@@ -37,5 +37,6 @@ pub use checkbook_pdf::{
 };
 pub use qr::{qr_png, qr_svg};
 pub use statement_pdf::{
-    Party, StatementDocument, StatementError, StatementKind, StatementLine, render_statement,
+    FunderSplit, Party, StatementDocument, StatementError, StatementKind, StatementLine, Wording,
+    render_statement,
 };

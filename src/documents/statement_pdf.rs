@@ -91,6 +91,131 @@ impl StatementKind {
     }
 }
 
+/// Which words a statement is printed with. A statement is printed with the words
+/// of the day it was sealed, so a document already issued never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// Statements sealed before the Excel form (CSV formats 1 and 2): a funder's
+    /// bill is a "Facture" with its "Total à payer".
+    AsSealed,
+    /// Since: each statement says what it is. A funder's is a "Relevé
+    /// d'utilisation": the tickets used, covered by the money it paid before they
+    /// were issued ("couvert : rien à payer"), and the fee, if any, the only amount
+    /// to pay. A site's says what it will receive.
+    Explained,
+}
+
+/// What a funder's statement comes to: the tickets used (covered by what the
+/// funder paid) and the fees (the only amount due).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunderSplit {
+    pub covered: Decimal,
+    pub fees: Decimal,
+}
+
+impl FunderSplit {
+    /// Lines naming a ticket are covered; the others (fee lines) are due.
+    pub fn of(lines: &[StatementLine]) -> FunderSplit {
+        let (mut covered, mut fees) = (Decimal::ZERO, Decimal::ZERO);
+        for line in lines {
+            if line.serial.is_empty() {
+                fees += line.amount;
+            } else {
+                covered += line.amount;
+            }
+        }
+        FunderSplit { covered, fees }
+    }
+}
+
+impl StatementDocument {
+    /// The printed title, by kind and wording.
+    pub fn title(&self) -> &'static str {
+        match (self.wording, self.kind) {
+            (Wording::Explained, StatementKind::FunderBill) => "Relevé d’utilisation",
+            (_, kind) => kind.title(),
+        }
+    }
+
+    /// The label of the totals block.
+    pub(crate) fn total_label(&self) -> &'static str {
+        match (self.wording, self.kind) {
+            (Wording::AsSealed, kind) => kind.total_label(),
+            (Wording::Explained, StatementKind::SitePayout) => "Vous recevrez par virement",
+            (Wording::Explained, StatementKind::FunderBill) => {
+                if FunderSplit::of(&self.lines).fees.is_zero() {
+                    "Rien à payer"
+                } else {
+                    "Montant à payer : frais de gestion"
+                }
+            }
+            (Wording::Explained, StatementKind::Commission) => "Commission totale",
+            (Wording::Explained, StatementKind::CreditNote) => "Montant de l’avoir",
+        }
+    }
+
+    /// The amount of the totals block: for a funder, what it has to pay.
+    pub(crate) fn headline_amount(&self) -> Decimal {
+        match (self.wording, self.kind) {
+            (Wording::Explained, StatementKind::FunderBill) => FunderSplit::of(&self.lines).fees,
+            _ => self.total,
+        }
+    }
+
+    /// The small lines under the totals block's label.
+    pub(crate) fn total_notes(&self) -> Vec<String> {
+        let count = format!("Nombre de lignes : {}", french::count(self.lines.len()));
+        match (self.wording, self.kind) {
+            (Wording::Explained, StatementKind::FunderBill) => {
+                let split = FunderSplit::of(&self.lines);
+                let mut notes = vec![format!(
+                    "Chèques utilisés : {} — couverts par vos versements, rien à payer",
+                    french::euros(split.covered)
+                )];
+                if split.fees.is_zero() {
+                    notes.push(count);
+                } else {
+                    notes.push(format!(
+                        "Frais de gestion : {} · {count}",
+                        french::euros(split.fees)
+                    ));
+                }
+                notes
+            }
+            (Wording::Explained, StatementKind::SitePayout) => {
+                vec![format!("Chèques encaissés, commission déduite · {count}")]
+            }
+            _ => vec![count],
+        }
+    }
+
+    /// The sentence that closes the document.
+    pub(crate) fn closing_sentence(&self) -> String {
+        let total = french::euros(self.total);
+        match (self.wording, self.kind) {
+            (Wording::AsSealed, kind) => format!("{} {total}.", kind.closing()),
+            (Wording::Explained, StatementKind::FunderBill) => {
+                let split = FunderSplit::of(&self.lines);
+                let used = french::euros(split.covered);
+                if split.fees.is_zero() {
+                    format!(
+                        "Arrêté le présent relevé d’utilisation à {used} de chèques utilisés, couverts par vos versements : rien à payer."
+                    )
+                } else {
+                    format!(
+                        "Arrêté le présent relevé d’utilisation à {total} : {used} de chèques utilisés, couverts par vos versements (rien à payer), et {} de frais de gestion, seul montant à payer.",
+                        french::euros(split.fees)
+                    )
+                }
+            }
+            (Wording::Explained, StatementKind::SitePayout) => format!(
+                "Arrêté le présent relevé de paiement à la somme de {total}, que le lieu recevra par virement."
+            ),
+            (Wording::Explained, kind) => format!("{} {total}.", kind.closing()),
+        }
+    }
+}
+
 /// The issuer or the recipient of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Party {
@@ -131,6 +256,8 @@ pub struct StatementDocument {
     /// e.g. `REL-2026-000042`.
     pub number: String,
     pub kind: StatementKind,
+    /// The words of the day it was sealed.
+    pub wording: Wording,
     pub issued_on: NaiveDate,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
@@ -290,7 +417,7 @@ fn metadata(doc: &StatementDocument) -> anyhow::Result<Metadata> {
     let month = u8::try_from(date.month()).unwrap_or(1);
     let day = u8::try_from(date.day()).unwrap_or(1);
     Ok(Metadata::new()
-        .title(format!("{} {}", doc.kind.title(), doc.number))
+        .title(format!("{} {}", doc.title(), doc.number))
         .description(format!(
             "{} – {}",
             period_text(doc),

@@ -253,6 +253,39 @@ fn ten_ticket_checkbook_scans_and_reads_back() {
     );
 }
 
+/// The instruction sentence of the header is printed whole, whatever else the
+/// header holds (long funders' and program names, a reference or none).
+#[test]
+fn the_instruction_sentence_is_never_cut_off() {
+    let mut crowded = sheet("CH-2026-000125", 3, 10);
+    crowded.funders = vec![
+        "Département de la Haute-Saône".into(),
+        "État — Préfecture de région Bourgogne-Franche-Comté".into(),
+        "Caisse d'allocations familiales de la Haute-Saône".into(),
+    ];
+    crowded.program_name =
+        "Pass Numérique Haute-Saône 2026 — publics prioritaires et seniors".into();
+    crowded.operator_name =
+        "Hub numérique de Bourgogne-Franche-Comté et du Grand Est réunis".into();
+    let mut plain = sheet("CH-2026-000126", 4, 5);
+    plain.beneficiary_reference = None;
+    let sentence = checkbook_pdf::HOW_TO_USE;
+    for one in [sheet("CH-2026-000124", 2, 10), crowded, plain] {
+        let dir = TempDir::new("how-to-use");
+        std::fs::write(
+            dir.0.join("checkbooks.pdf"),
+            render_checkbooks(&[one]).unwrap(),
+        )
+        .unwrap();
+        let text = text_of(&dir.0, None);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains(sentence),
+            "the whole sentence {sentence:?} is not in the text:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn print_run_of_three_checkbooks_starts_each_on_a_new_page() {
     let mut second = sheet("CH-2026-000124", 2, 5);

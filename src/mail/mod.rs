@@ -249,6 +249,66 @@ pub async fn list(
     Ok(query.load(conn).await?)
 }
 
+/// Why a mail was given up when its recipient's address was withdrawn before it left.
+pub const ADDRESS_WITHDRAWN: &str = "address withdrawn before sending";
+
+/// A corrected address: the mails about `related_id` still waiting for `old` go to
+/// `new` instead, or, with no new address, are given up (never sent to the wrong
+/// person). A mail being sent at this instant is left as it is. Returns how many
+/// mails were changed.
+pub async fn readdress_waiting(
+    conn: &mut AsyncPgConnection,
+    related_id: Uuid,
+    old: &str,
+    new: Option<&str>,
+) -> Result<usize, DbError> {
+    let waiting = outbox::table
+        .filter(outbox::related_id.eq(related_id))
+        .filter(outbox::recipient.eq(old))
+        .filter(outbox::status.eq(OutboxStatus::Waiting.as_str()));
+    Ok(match new {
+        Some(new) => {
+            diesel::update(waiting)
+                .set(outbox::recipient.eq(new))
+                .execute(conn)
+                .await?
+        }
+        None => {
+            diesel::update(waiting)
+                .set((
+                    outbox::status.eq(OutboxStatus::Failed.as_str()),
+                    outbox::last_error.eq(ADDRESS_WITHDRAWN),
+                ))
+                .execute(conn)
+                .await?
+        }
+    })
+}
+
+/// The last mail of `kind` about each of `related` (newest first by creation), for
+/// showing where it stands.
+pub async fn latest_about(
+    conn: &mut AsyncPgConnection,
+    kind: MailKind,
+    related: &[Uuid],
+) -> Result<Vec<OutboxMail>, DbError> {
+    if related.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(outbox::table
+        .filter(outbox::kind.eq(kind.as_str()))
+        .filter(outbox::related_id.eq_any(related))
+        .distinct_on(outbox::related_id)
+        .order((
+            outbox::related_id,
+            outbox::created_at.desc(),
+            outbox::id.desc(),
+        ))
+        .select(OutboxMail::as_select())
+        .load(conn)
+        .await?)
+}
+
 /// Why the operator's "Renvoyer" was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResendError {
@@ -342,7 +402,9 @@ pub fn explain_failure(error: &str) -> String {
         .split(|c: char| !c.is_ascii_digit())
         .find(|part| part.len() == 3 && matches!(part.as_bytes()[0], b'4' | b'5'))
         .unwrap_or_default();
-    if said(&["connection refused", "os error 111"]) {
+    if error == ADDRESS_WITHDRAWN {
+        "L’adresse e-mail a été retirée avant l’envoi : le message n’est pas parti.".into()
+    } else if said(&["connection refused", "os error 111"]) {
         "Le serveur d’envoi des e-mails a refusé la connexion : il est arrêté ou mal configuré. Vérifiez le réglage SMTP du service, puis renvoyez.".into()
     } else if said(&["timed out", "timeout"]) {
         "Le serveur d’envoi des e-mails n’a pas répondu à temps. Renvoyez plus tard ; si cela se répète, vérifiez le réglage SMTP.".into()
@@ -403,6 +465,7 @@ mod tests {
                 "dossier des e-mails",
             ),
             ("something else entirely", "ne sait pas expliquer"),
+            (super::ADDRESS_WITHDRAWN, "retirée avant l’envoi"),
         ] {
             let said = explain_failure(error);
             assert!(said.contains(expected), "{error} → {said}");

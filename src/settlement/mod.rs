@@ -36,11 +36,12 @@
 pub mod rounding;
 pub mod sheet;
 pub mod totals;
+mod trail;
 
 pub use rounding::{ProgramTerms, fee_cents, split_by_shares, turn_of};
 pub use sheet::{
-    CSV_HEADER, CsvFormat, SettledRedemption, Sheet, SheetWriter, StatementContent, StatementFor,
-    parse_content, statement_content,
+    CSV_HEADER, CsvFormat, FEE_LABEL, SettledRedemption, Sheet, SheetWriter, StatementContent,
+    StatementFor, credit_note_csv, csv_of, parse_content, statement_content, write_csv,
 };
 pub use totals::{SITE_GROUPS_SQL, SiteGroup, Sums, TURN_GROUPS_SQL, TurnGroup, groups};
 
@@ -48,7 +49,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -59,7 +60,7 @@ use crate::db::DbError;
 use crate::domain::{ValidationError, end_of_french_day, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::schema::{settlements, statement_counters, statements};
-use crate::statuses::{RedemptionStatus, StatementKind};
+use crate::statuses::StatementKind;
 
 /// Why a period was not settled. Each says what happened in the domain's words; the
 /// HTTP edge gives each its status, code and French sentence once
@@ -251,6 +252,7 @@ pub async fn settle(
     record_names(conn, &settlement, &totals).await?;
     let made = make_statements(conn, &settlement, &totals, now, today).await?;
     post_to_ledger(conn, &settlement, &totals).await?;
+    trail::record(conn, &settlement, &made, by).await?;
     let ready: Vec<_> = made
         .iter()
         .map(|s| crate::mail::events::ReadyStatement {
@@ -563,111 +565,8 @@ pub async fn sheet_of(
         programs,
         sites,
         format: CsvFormat::of(statement.csv_format),
+        dialect: CsvFormat::of(statement.csv_format).sealed_dialect(),
     })
-}
-
-/// Bytes of a statement's CSV, in chunks of about this size.
-const CHUNK: usize = 64 * 1024;
-
-/// Writes a statement's CSV into `out`, chunk by chunk as its lines are read: the
-/// content kept by a credit note, or the lines drawn from the settlement's
-/// redemptions (in arrival order, one index walk). Stops early, without error, when
-/// the receiver is gone.
-pub async fn write_csv(
-    conn: &mut AsyncPgConnection,
-    statement: &Statement,
-    out: &tokio::sync::mpsc::Sender<actix_web::web::Bytes>,
-) -> Result<(), DbError> {
-    use crate::schema::redemptions;
-    use futures_util::StreamExt;
-    let Some(settlement_id) = statement.settlement_id else {
-        let content: Option<String> = statements::table
-            .find(statement.id)
-            .select(statements::content)
-            .first(conn)
-            .await?;
-        let _ = out
-            .send(actix_web::web::Bytes::from(content.unwrap_or_default()))
-            .await;
-        return Ok(());
-    };
-    let settlement = find_settlement(conn, settlement_id)
-        .await?
-        .ok_or(DbError::NotFound)?;
-    let sheet = sheet_of(conn, statement, &settlement).await?;
-    let mut query = redemptions::table
-        .filter(redemptions::status.ne(RedemptionStatus::Reversed))
-        .filter(redemptions::redeemed_at.ge(settlement.starts_at))
-        .filter(redemptions::redeemed_at.lt(settlement.ends_at))
-        .select((
-            redemptions::id,
-            redemptions::program_id,
-            redemptions::site_id,
-            redemptions::serial,
-            redemptions::checkbook_number,
-            redemptions::redeemed_at,
-            diesel::dsl::sql::<BigInt>("(redemptions.value * 100)::bigint"),
-            diesel::dsl::sql::<BigInt>("(redemptions.amount_payable * 100)::bigint"),
-            diesel::dsl::sql::<BigInt>("(redemptions.commission * 100)::bigint"),
-        ))
-        .order((redemptions::redeemed_at.asc(), redemptions::id.asc()))
-        .into_boxed();
-    query = match sheet.whose {
-        StatementFor::Site(site) => query.filter(redemptions::site_id.eq(site)),
-        StatementFor::Funder(funder) => {
-            let funded: Vec<Uuid> = sheet
-                .programs
-                .iter()
-                .filter(|(_, t)| t.funder_index(funder).is_some())
-                .map(|(id, _)| *id)
-                .collect();
-            query.filter(redemptions::program_id.eq_any(funded))
-        }
-        StatementFor::Commission => query.filter(redemptions::commission.ne(Decimal::ZERO)),
-    };
-    let mut rows = query.load_stream::<SettledRedemption>(conn).await?;
-    let mut buffer = String::with_capacity(CHUNK + 512);
-    let mut writer = SheetWriter::new(&sheet, &mut buffer);
-    while let Some(row) = rows.next().await {
-        writer.push(&row?, &mut buffer);
-        if buffer.len() >= CHUNK {
-            let chunk = std::mem::replace(&mut buffer, String::with_capacity(CHUNK + 512));
-            if out.send(actix_web::web::Bytes::from(chunk)).await.is_err() {
-                return Ok(());
-            }
-        }
-    }
-    writer.finish(&mut buffer);
-    if !buffer.is_empty() {
-        let _ = out.send(actix_web::web::Bytes::from(buffer)).await;
-    }
-    Ok(())
-}
-
-/// A statement's whole CSV in memory (for its PDF, and for sealing small ones).
-pub async fn csv_of(
-    conn: &mut AsyncPgConnection,
-    statement: &Statement,
-) -> Result<String, DbError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(16);
-    let collect = async move {
-        let mut text = Vec::new();
-        while let Some(chunk) = rx.recv().await {
-            text.extend_from_slice(&chunk);
-        }
-        text
-    };
-    let (written, text) = tokio::join!(
-        async move {
-            let r = write_csv(conn, statement, &tx).await;
-            drop(tx);
-            r
-        },
-        collect
-    );
-    written?;
-    // Every chunk is a whole `String` the writer made: the bytes are UTF-8.
-    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// Seals a statement: its SHA-256, computed over its lines as drawn now, is set once.
@@ -682,7 +581,7 @@ pub async fn seal(conn: &mut AsyncPgConnection, statement: &Statement) -> Result
     };
     let (written, digest) = tokio::join!(
         async {
-            let r = write_csv(conn, statement, &tx).await;
+            let r = write_csv(conn, statement, None, &tx).await;
             drop(tx);
             r
         },

@@ -244,6 +244,7 @@ mod tests {
                 programs: terms.clone(),
                 sites: sites.iter().map(|s| (*s, ("Lieu; « 1 »".to_string(), None))).collect(),
                 format: CsvFormat::FormulaSafe,
+                dialect: CsvFormat::FormulaSafe.sealed_dialect(),
             };
             let line_sum = |content: &StatementContent| -> Decimal {
                 content.csv.lines().skip(1)

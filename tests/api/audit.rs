@@ -137,3 +137,107 @@ async fn entries_are_numbered_chained_and_append_only() {
         })
     );
 }
+
+/// Label changes and user changes are in the trail, each with who did it, and the
+/// site's admin reads its own site's entries.
+#[tokio::test]
+async fn labels_and_users_changes_are_in_the_trail() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let site = app.organization("site", serde_json::json!({})).await;
+    let site_id = site["id"].as_str().unwrap();
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    let label =
+        serde_json::json!({"valid_from": today, "valid_until": today + chrono::Days::new(365)});
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label"),
+        &operator.token,
+        label.clone(),
+    )
+    .await
+    .ok(200);
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label"),
+        &operator.token,
+        label,
+    )
+    .await
+    .ok(200);
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label/suspend"),
+        &operator.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    // Suspending twice changes nothing, and writes nothing.
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label/suspend"),
+        &operator.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        &format!("/api/v1/sites/{site_id}/label/reinstate"),
+        &operator.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    let admin = app.user_in(site_id, "admin").await;
+    let agent = app.user_in(site_id, "agent").await;
+    app.patch(
+        &format!("/api/v1/organizations/{site_id}/users/{}", agent.user_id),
+        &admin.token,
+        json!({"active": false}),
+    )
+    .await
+    .ok(200);
+
+    let trail = app
+        .get(
+            &format!("/api/v1/audit?entity_id={site_id}"),
+            &operator.token,
+        )
+        .await
+        .ok(200)["items"]
+        .clone();
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "label.reinstated",
+            "label.suspended",
+            "label.renewed",
+            "label.granted"
+        ],
+        "newest first, the repeated suspension not written"
+    );
+    assert_eq!(trail[1]["before"], json!({"suspended": false}));
+    assert_eq!(trail[1]["actor"]["email"], operator.email.as_str());
+
+    let agent_trail = app
+        .get(
+            &format!("/api/v1/audit?entity_id={}", agent.user_id),
+            &admin.token,
+        )
+        .await
+        .ok(200)["items"]
+        .clone();
+    let actions: Vec<&str> = agent_trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.updated", "user.created"], "{agent_trail}");
+    assert_eq!(agent_trail[0]["before"], json!({"active": true}));
+    assert_eq!(agent_trail[0]["after"], json!({"active": false}));
+    assert_eq!(agent_trail[0]["actor"]["email"], admin.email.as_str());
+}

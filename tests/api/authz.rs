@@ -748,6 +748,10 @@ async fn request_for(
         ("GET", "/api/v1/programs/{id}/stats") => {
             get(format!("/api/v1/programs/{}/stats", w.program))
         }
+        ("GET", "/api/v1/programs/{id}/stats.csv") => get(format!(
+            "/api/v1/programs/{}/stats.csv?breakdown=month",
+            w.program
+        )),
         ("POST", "/api/v1/programs/{id}/payments") => post(
             format!("/api/v1/programs/{}/payments", w.program),
             Some(json!({
@@ -761,6 +765,23 @@ async fn request_for(
             format!("/api/v1/programs/{}/allocations", w.program),
             Some(json!({"prescriber_id": w.presc_a, "checkbooks": 1})),
         ),
+        ("PATCH", "/api/v1/programs/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/programs/{}", w.program),
+            Some(json!({"name": format!("Pass Numérique A {n}")})),
+        )),
+        ("PATCH", "/api/v1/programs/{id}/allocations/{prescriber_id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/programs/{}/allocations/{}", w.program, w.presc_a),
+            Some(json!({"checkbooks": 100_000})),
+        )),
+        ("POST", "/api/v1/programs/{id}/extend") => post(
+            format!("/api/v1/programs/{}/extend", w.program),
+            Some(
+                json!({"valid_until": today() + Days::new(2000 + u64::from(n)), "reason": "authz"}),
+            ),
+        ),
+        ("GET", "/api/v1/audit") => get(path.to_string()),
         ("POST", "/api/v1/programs/{id}/close") => {
             // A program of its own, with nothing issued: closing it is allowed.
             let res = app
@@ -802,6 +823,24 @@ async fn request_for(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),
         ),
+        ("GET", "/api/v1/print-runs") => get(path.to_string()),
+        ("PATCH", "/api/v1/checkbooks/{id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/checkbooks/{}", w.checkbook),
+            Some(json!({"beneficiary": {"postcode": "70000"}})),
+        )),
+        ("POST", "/api/v1/outbox/{id}/resend") => {
+            // Any mail of the world (invitations, checkbooks): resent or refused with a
+            // 409, never shown to anyone but the operator.
+            let mut conn = app.db.connect().await;
+            let id: Uuid = diesel::select(diesel::dsl::sql::<diesel::sql_types::Uuid>(
+                "(SELECT id FROM outbox ORDER BY id LIMIT 1)",
+            ))
+            .get_result(&mut conn)
+            .await
+            .expect("a mail in the outbox");
+            post(format!("/api/v1/outbox/{id}/resend"), Some(json!({})))
+        }
         ("GET", "/api/v1/print-runs/{id}") => get(format!("/api/v1/print-runs/{}", w.print_run)),
         ("GET", "/api/v1/print-runs/{id}/pdf") => {
             get(format!("/api/v1/print-runs/{}/pdf", w.print_run))

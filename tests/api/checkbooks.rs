@@ -346,6 +346,20 @@ async fn cancelling_returns_the_unused_value_to_the_program() {
     )
     .await
     .problem(409, "checkbook_cancelled");
+    // One entry in the trail, with the reason, the refused second try not written.
+    let trail = app
+        .get(&format!("/api/v1/audit?entity_id={id}"), &operator.token)
+        .await
+        .ok(200)["items"]
+        .clone();
+    assert_eq!(trail.as_array().unwrap().len(), 1, "{trail}");
+    assert_eq!(trail[0]["action"], "checkbook.cancelled");
+    assert_eq!(trail[0]["reason"], "volé");
+    assert_eq!(trail[0]["after"]["value_returned"], "100.00");
+    assert_eq!(
+        trail[0]["actor"]["email"],
+        territory.prescriber.email.as_str()
+    );
     app.post(
         &format!("/api/v1/checkbooks/{id}/hand-out"),
         &territory.prescriber.token,

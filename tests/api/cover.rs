@@ -28,7 +28,8 @@ async fn expire_now(app: &TestApp, checkbook: Option<&str>) {
     .unwrap();
     let today = passnum::domain::french_date(chrono::Utc::now());
     conn.transaction::<_, passnum::db::DbError, _>(async |conn| {
-        passnum::closing::expire_due(conn, today, None).await
+        passnum::closing::expire_due(conn, passnum::audit::Actor::Service("test"), today, None)
+            .await
     })
     .await
     .unwrap();

@@ -495,6 +495,17 @@ async fn a_mistaken_scan_is_reversed_within_the_grace_period_only() {
     assert_eq!(reversed["status"], "reversed");
     assert!(reversed["reversed_at"].is_string());
     app.assert_ledger_invariants().await;
+    // The reversal is in the audit trail, in the site's name, with who did it.
+    let operator = app.operator().await;
+    let trail = app
+        .get(&format!("/api/v1/audit?entity_id={id}"), &operator.token)
+        .await
+        .ok(200)["items"]
+        .clone();
+    assert_eq!(trail.as_array().unwrap().len(), 1, "{trail}");
+    assert_eq!(trail[0]["action"], "redemption.reversed");
+    assert_eq!(trail[0]["actor"]["email"], s.site.email.as_str(), "{trail}");
+    assert_eq!(trail[0]["after"]["status"], "reversed");
     // The ticket is usable again, here or elsewhere.
     redeem(&app, &other, &key(), code(&s.tickets[0]))
         .await

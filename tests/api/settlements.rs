@@ -112,21 +112,61 @@ fn by_kind_and_org(statements: &[Value]) -> HashMap<(String, String), Value> {
         .collect()
 }
 
-async fn csv(app: &TestApp, actor: &Actor, statement: &Value) -> String {
+/// A statement's CSV as its bytes (a BOM included) and headers; `query` such as
+/// `?format=rfc4180`.
+async fn fetch_csv(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    query: &str,
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
     let res = app
-        .raw(
-            app.client
-                .get(format!(
-                    "{}/api/v1/statements/{}/csv",
-                    app.address,
-                    statement["id"].as_str().unwrap()
-                ))
-                .bearer_auth(&actor.token),
-        )
-        .await;
-    assert_eq!(res.status.as_u16(), 200, "{}", res.text);
-    assert!(res.content_type().starts_with("text/csv"));
-    res.text
+        .client
+        .get(format!("{}/api/v1/statements/{id}/csv{query}", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let headers = res.headers().clone();
+    let status = res.status().as_u16();
+    let bytes = res.bytes().await.unwrap().to_vec();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        headers[reqwest::header::CONTENT_TYPE],
+        "text/csv; charset=utf-8; header=present"
+    );
+    (headers, bytes)
+}
+
+/// A statement's CSV as served, byte for byte (the Excel form's BOM included).
+async fn csv(app: &TestApp, actor: &Actor, statement: &Value) -> String {
+    let (_, bytes) = fetch_csv(app, &actor.token, statement["id"].as_str().unwrap(), "").await;
+    String::from_utf8(bytes).unwrap()
+}
+
+/// The Excel form, checked byte by byte: BOM, `;`, CRLF and nothing else, decimal
+/// commas. Returns the lines' cells (header first), with decimal points.
+fn excel_cells(text: &str) -> Vec<Vec<String>> {
+    let body = text.strip_prefix('\u{feff}').expect("a BOM first");
+    assert!(body.ends_with("\r\n"), "CRLF at the end: {body:?}");
+    assert!(
+        !body.replace("\r\n", "").contains(['\n', '\r']),
+        "CRLF line ends only: {body:?}"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .from_reader(body.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// An amount of the Excel form (`9,60`) as a decimal; a decimal point is refused.
+fn comma_amount(cell: &str) -> Decimal {
+    assert!(!cell.contains('.'), "a decimal comma: {cell}");
+    cell.replace(',', ".").parse().unwrap()
 }
 
 #[tokio::test]
@@ -184,14 +224,12 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
 
     for statement in &statements {
         let text = csv(&app, &operator, statement).await;
-        let mut lines = text.lines();
+        let cells = excel_cells(&text);
         assert_eq!(
-            lines.next().unwrap(),
+            cells[0].join(";"),
             "numero_releve;date;serie_cheque;numero_chequier;dispositif;lieu;siret_lieu;encaisse_le;valeur_faciale;taux;montant"
         );
-        let amounts: Vec<Decimal> = lines
-            .map(|l| l.rsplit(';').next().unwrap().parse().unwrap())
-            .collect();
+        let amounts: Vec<Decimal> = cells[1..].iter().map(|c| comma_amount(&c[10])).collect();
         assert_eq!(amounts.len() as u64, statement["lines"].as_u64().unwrap());
         let sum: Decimal = amounts.iter().sum();
         assert_eq!(
@@ -216,7 +254,7 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
         payout.contains("73282932000074"),
         "the site's SIRET is on its lines"
     );
-    assert!(payout.contains(";10.00;0.0400;9.60"), "{payout}");
+    assert!(payout.contains(";10,00;0,0400;9,60\r\n"), "{payout}");
 
     // The ledger moved payable to paid; nothing left owed for the period.
     let trial = app
@@ -442,23 +480,15 @@ async fn an_issued_statement_never_changes_and_the_database_keeps_it_so() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let res = app
-        .raw(
-            app.client
-                .get(format!(
-                    "{}/api/v1/statements/{}/csv",
-                    app.address,
-                    payout["id"].as_str().unwrap()
-                ))
-                .bearer_auth(&m.site_a.token),
-        )
-        .await;
-    assert_eq!(res.text, before, "the same bytes as when issued");
+    let (headers, bytes) =
+        fetch_csv(&app, &m.site_a.token, payout["id"].as_str().unwrap(), "").await;
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(text, before, "the same bytes as when issued");
     assert_eq!(
-        res.headers["x-content-sha256"].to_str().unwrap(),
+        headers["x-content-sha256"].to_str().unwrap(),
         payout["sha256"].as_str().unwrap()
     );
-    assert!(!res.text.contains("Nouveau nom") && !res.text.contains("renommé"));
+    assert!(!text.contains("Nouveau nom") && !text.contains("renommé"));
 
     // The database refuses to edit what a statement was drawn from, or the statement.
     for edit in [
@@ -577,4 +607,286 @@ async fn settle_and_seal_is_one_use_case_with_typed_refusals() {
         .clone();
     assert_eq!(view["statements"].as_array().unwrap().len(), 5);
     app.assert_ledger_invariants().await;
+}
+
+/// Settles one day; returns its statements.
+async fn settle_day(app: &TestApp, operator: &Actor, day: chrono::NaiveDate) -> Vec<Value> {
+    app.post(
+        "/api/v1/settlements",
+        &operator.token,
+        json!({"period_start": day, "period_end": day}),
+    )
+    .await
+    .ok(201)["statements"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The text of a PDF as `pdftotext` reads it, whitespace runs as one space.
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("passnum-statement-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("statement.pdf");
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (scripts/install-test-tools)");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn pdf(app: &TestApp, token: &str, statement: &Value) -> String {
+    let res = app
+        .client
+        .get(format!(
+            "{}/api/v1/statements/{}/pdf",
+            app.address,
+            statement["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    pdf_text(&res.bytes().await.unwrap())
+}
+
+/// French Excel opens a statement as it is (BOM, `;`, decimal comma, CRLF), with
+/// Paris times and the serial's end as printed; a script asks for the plain form of
+/// the same lines; an unknown form is refused in French.
+#[tokio::test]
+async fn statement_csvs_open_in_french_excel_and_scripts_get_the_plain_form() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let statements = settle_day(&app, &operator, m.day).await;
+    let s = by_kind_and_org(&statements);
+    let bill = &s[&("funder_bill".to_string(), m.funders[0].clone())];
+    let funder = app.user_in(&m.funders[0], "admin").await;
+    let id = bill["id"].as_str().unwrap();
+
+    let (headers, bytes) = fetch_csv(&app, &funder.token, id, "").await;
+    assert_eq!(
+        headers["x-content-sha256"].to_str().unwrap(),
+        bill["sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        passnum::settlement::sha256_hex(std::str::from_utf8(&bytes).unwrap()),
+        bill["sha256"].as_str().unwrap(),
+        "the sealed bytes are the Excel form"
+    );
+    let excel = excel_cells(std::str::from_utf8(&bytes).unwrap());
+    assert_eq!(
+        excel.len(),
+        1 + 4 + 1,
+        "a header, four tickets, a fee: {excel:?}"
+    );
+    let noon = chrono::NaiveTime::from_hms_opt(12, 0, 0).unwrap();
+    for line in &excel[1..5] {
+        let at = chrono::DateTime::parse_from_rfc3339(&line[7]).unwrap();
+        assert_eq!(
+            (at.date_naive(), at.time()),
+            (m.day, noon),
+            "Paris time: {line:?}"
+        );
+        assert!(
+            matches!(at.offset().local_minus_utc(), 3600 | 7200),
+            "{line:?}"
+        );
+        assert!(line[7].ends_with(":00+01:00") || line[7].ends_with(":00+02:00"));
+        assert!(
+            line[2].starts_with('…')
+                && line[2].chars().nth(2) == Some('-')
+                && line[2].chars().count() == 6,
+            "the serial's end as printed, dash kept: {line:?}"
+        );
+        assert_eq!(comma_amount(&line[8]), Decimal::new(1000, 2));
+        assert_eq!(line[9], "0,6000");
+    }
+    let fee = &excel[5];
+    assert_eq!(fee[5], "Frais de gestion (à payer)");
+    assert_eq!(comma_amount(&fee[10]).to_string(), "0.96");
+    let sum: Decimal = excel[1..].iter().map(|l| comma_amount(&l[10])).sum();
+    assert_eq!(
+        sum.to_string(),
+        bill["total"].as_str().unwrap(),
+        "to the cent"
+    );
+
+    let (headers, bytes) = fetch_csv(&app, &funder.token, id, "?format=rfc4180").await;
+    assert!(
+        headers.get("x-content-sha256").is_none(),
+        "not the sealed bytes"
+    );
+    let plain = String::from_utf8(bytes).unwrap();
+    assert!(!plain.starts_with('\u{feff}'), "no BOM for scripts");
+    assert!(plain.ends_with("\r\n") && !plain.replace("\r\n", "").contains('\n'));
+    assert!(!plain.contains(';'), "{plain}");
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(plain.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 5);
+    for (row, line) in rows.iter().zip(&excel[1..]) {
+        assert_eq!(row[10].parse::<Decimal>().unwrap(), comma_amount(&line[10]));
+        assert_eq!((&row[2], &row[7]), (&line[2], &line[7]));
+    }
+    let sum: Decimal = rows.iter().map(|r| r[10].parse::<Decimal>().unwrap()).sum();
+    assert_eq!(sum.to_string(), bill["total"].as_str().unwrap());
+
+    let refused = app
+        .get(
+            &format!("/api/v1/statements/{id}/csv?format=xlsx"),
+            &funder.token,
+        )
+        .await;
+    let problem = refused.problem(422, "validation_failed");
+    assert_eq!(problem["field"], "format");
+    assert!(problem["detail"].as_str().unwrap().contains("rfc4180"));
+    // Another organisation's statement stays hidden, whatever the form.
+    app.get(
+        &format!("/api/v1/statements/{id}/csv?format=rfc4180"),
+        &m.site_a.token,
+    )
+    .await
+    .problem(404, "not_found");
+}
+
+/// A funder's statement says what it is: the tickets used, covered by the money
+/// already paid (nothing to pay), and the fee, the only amount due — never
+/// "Facture — Total à payer". A site's says what it will receive.
+#[tokio::test]
+async fn statements_say_what_they_are() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let operator = app.operator().await;
+    let statements = settle_day(&app, &operator, m.day).await;
+    let s = by_kind_and_org(&statements);
+    let funder = app.user_in(&m.funders[0], "admin").await;
+    let text = pdf(
+        &app,
+        &funder.token,
+        &s[&("funder_bill".to_string(), m.funders[0].clone())],
+    )
+    .await;
+    for expected in [
+        "Relevé d’utilisation",
+        "Montant à payer : frais de gestion",
+        "Chèques utilisés : 24,00 € — couverts par vos versements, rien à payer",
+        "Frais de gestion : 0,96 €",
+        "24,00 € de chèques utilisés, couverts par vos versements (rien à payer), et 0,96 € de frais de gestion, seul montant à payer",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    assert!(
+        !text.contains("Facture") && !text.contains("Total à payer"),
+        "{text}"
+    );
+    let text = pdf(
+        &app,
+        &m.site_a.token,
+        &s[&("site_payout".to_string(), m.site_a.org_id.to_string())],
+    )
+    .await;
+    assert!(text.contains("Vous recevrez par virement"), "{text}");
+    assert!(
+        text.contains("à la somme de 28,80 €, que le lieu recevra par virement"),
+        "{text}"
+    );
+}
+
+/// A program without a fee: the funder's statement has nothing to pay at all.
+#[tokio::test]
+async fn a_funder_without_fee_has_nothing_to_pay() {
+    let app = TestApp::spawn().await;
+    let (program, funders) = app.program(&["1"], json!({})).await;
+    app.pay(&program, &funders[0], "1000.00").await.ok(201);
+    let prescriber = app.member_of_new("prescriber", "agent").await;
+    app.allocate(&program, &prescriber.org_id.to_string(), 1)
+        .await
+        .ok(201);
+    let book = app
+        .issue(&prescriber, &program, Some(json!({"reference": "Y"})))
+        .await
+        .ok(201)
+        .clone();
+    let site = site_agent(&app).await;
+    redeem(&app, &site, &book["tickets"][0]).await;
+    let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
+    backdate(&app, day).await;
+    let operator = app.operator().await;
+    let statements = settle_day(&app, &operator, day).await;
+    let bill = statements
+        .iter()
+        .find(|s| s["kind"] == "funder_bill")
+        .unwrap();
+    let text = pdf(&app, &operator.token, bill).await;
+    assert!(text.contains("Rien à payer"), "{text}");
+    assert!(
+        text.contains("10,00 € de chèques utilisés, couverts par vos versements : rien à payer."),
+        "{text}"
+    );
+}
+
+/// Statements sealed before the Excel form keep their bytes (so their SHA-256), and
+/// their PDF its words; the plain form is still offered for them.
+#[tokio::test]
+async fn statements_sealed_before_stay_as_they_were() {
+    let app = TestApp::spawn().await;
+    let m = a_month_of_scans(&app).await;
+    let mut conn = app.db.connect().await;
+    // As if settled before migration 000020.
+    diesel::sql_query("ALTER TABLE statements ALTER COLUMN csv_format SET DEFAULT 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let operator = app.operator().await;
+    let statements = settle_day(&app, &operator, m.day).await;
+    let s = by_kind_and_org(&statements);
+    let bill = &s[&("funder_bill".to_string(), m.funders[0].clone())];
+    let text = csv(&app, &operator, bill).await;
+    assert!(
+        !text.starts_with('\u{feff}') && !text.contains('\r'),
+        "{text:?}"
+    );
+    assert_eq!(
+        passnum::settlement::sha256_hex(&text),
+        bill["sha256"].as_str().unwrap()
+    );
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        passnum::settlement::CSV_HEADER.trim_end()
+    );
+    let first = lines.next().unwrap();
+    assert!(
+        first.contains("T10:00:00Z") || first.contains("T11:00:00Z"),
+        "UTC as sealed: {first}"
+    );
+    assert!(first.contains(";10.00;0.6000;"), "{first}");
+    assert!(text.contains(";Frais de gestion;"), "{text}");
+    let pdf_words = pdf(&app, &operator.token, bill).await;
+    assert!(
+        pdf_words.contains("Facture") && pdf_words.contains("Total à payer"),
+        "{pdf_words}"
+    );
+    let (_, plain) = fetch_csv(
+        &app,
+        &operator.token,
+        bill["id"].as_str().unwrap(),
+        "?format=rfc4180",
+    )
+    .await;
+    let plain = String::from_utf8(plain).unwrap();
+    assert!(
+        plain.starts_with("numero_releve,date,") && plain.contains(",10.00,0.6000,"),
+        "{plain}"
+    );
 }

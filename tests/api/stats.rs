@@ -658,3 +658,182 @@ async fn an_empty_program_has_zeros_no_usage_rate_and_every_fixed_group() {
     .await
     .problem(401, "unauthenticated");
 }
+
+/// A statistics breakdown as CSV bytes; asserts 200 and a CSV answer.
+async fn stats_csv(app: &TestApp, actor: &Actor, program: &str, query: &str) -> String {
+    let res = app
+        .client
+        .get(format!(
+            "{}/api/v1/programs/{program}/stats.csv?{query}",
+            app.address
+        ))
+        .bearer_auth(&actor.token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let content_type = res.headers()[reqwest::header::CONTENT_TYPE].clone();
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(status, 200, "{query}: {text}");
+    assert_eq!(content_type, "text/csv; charset=utf-8; header=present");
+    text
+}
+
+/// The Excel form's rows (header first), amounts read back with a decimal point.
+fn excel_rows(text: &str) -> Vec<Vec<String>> {
+    let body = text.strip_prefix('\u{feff}').expect("a BOM first");
+    assert!(
+        body.ends_with("\r\n") && !body.replace("\r\n", "").contains('\n'),
+        "CRLF: {body:?}"
+    );
+    csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(|c| c.replace(',', ".")).collect())
+        .collect()
+}
+
+fn dec(cell: &str) -> rust_decimal::Decimal {
+    cell.parse().unwrap()
+}
+
+/// Every breakdown of the charts is a CSV the funder opens in Excel (or a script in
+/// the plain form), with the same figures as the statistics, to the cent; scoped as
+/// they are; a missing or unknown table refused in French.
+#[tokio::test]
+async fn every_breakdown_exports_as_csv_with_the_same_figures() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let json = stats(&app, &w.funder, &w.program).await;
+
+    let text = stats_csv(&app, &w.funder, &w.program, "breakdown=month").await;
+    let rows = excel_rows(&text);
+    assert_eq!(
+        rows[0].join(";"),
+        "mois;cheques_utilises;montant_utilise;cheques_rembourses;montant_rembourse"
+    );
+    assert!(text.contains(";20,00;"), "decimal comma: {text}");
+    assert_eq!(rows.len() - 1, json["by_month"].as_array().unwrap().len());
+    for m in json["by_month"].as_array().unwrap() {
+        let row = rows.iter().find(|r| r[0] == m["month"]).unwrap();
+        assert_eq!(row[1], m["tickets_redeemed"].to_string());
+        assert_eq!(dec(&row[2]), dec(m["amount_redeemed"].as_str().unwrap()));
+        assert_eq!(dec(&row[4]), dec(m["amount_settled"].as_str().unwrap()));
+    }
+    assert!(rows.iter().any(|r| r[0] == w.settled_month));
+    assert!(rows.iter().any(|r| r[0] == w.this_month));
+
+    let rows = excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=site").await);
+    let used: rust_decimal::Decimal = rows[1..].iter().map(|r| dec(&r[4])).sum();
+    assert_eq!(
+        used,
+        dec(json["amounts"]["redeemed"].as_str().unwrap()),
+        "to the cent"
+    );
+    let owed: rust_decimal::Decimal = rows[1..].iter().map(|r| dec(&r[6])).sum();
+    assert_eq!(
+        owed,
+        dec(json["amounts"]["payable_to_sites"].as_str().unwrap())
+    );
+
+    let rows = excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=prescriber").await);
+    assert_eq!(rows.len() - 1, 2);
+    let issued: i64 = rows[1..].iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
+    assert_eq!(issued, json["checkbooks"]["issued"].as_i64().unwrap());
+
+    let rows = excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=funnel").await);
+    let step = |key: &str| {
+        rows.iter().find(|r| r[0] == key).unwrap()[2]
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(
+        step("chequiers_emis"),
+        json["checkbooks"]["issued"].as_i64().unwrap()
+    );
+    assert_eq!(
+        step("chequiers_entames"),
+        json["checkbooks"]["started"].as_i64().unwrap()
+    );
+    assert_eq!(
+        step("cheques_utilises"),
+        json["tickets"]["redeemed"].as_i64().unwrap()
+    );
+    assert_eq!(
+        step("cheques_expires"),
+        json["tickets"]["expired"].as_i64().unwrap()
+    );
+
+    let rows = excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=age_band").await);
+    assert_eq!(rows.len() - 1, 5, "every age band: {rows:?}");
+    assert_eq!(rows[1][1], "Moins de 26 ans");
+    for (row, group) in rows[1..]
+        .iter()
+        .zip(json["by_age_band"].as_array().unwrap())
+    {
+        assert_eq!(row[0], group["age_band"].as_str().unwrap());
+        assert_eq!(row[5], group["tickets_redeemed"].to_string());
+        assert_eq!(
+            row[7],
+            group["usage_rate"].as_str().unwrap_or_default(),
+            "{row:?}"
+        );
+    }
+    let rows = excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=situation").await);
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "job_seeker" && r[1] == "Demandeur d’emploi")
+    );
+    let rows =
+        excel_rows(&stats_csv(&app, &w.funder, &w.program, "breakdown=postcode_prefix").await);
+    assert!(rows.iter().any(|r| r[0] == "70"), "{rows:?}");
+
+    // The plain form for scripts: no BOM, commas, decimal points, CRLF.
+    let plain = stats_csv(
+        &app,
+        &w.funder,
+        &w.program,
+        "breakdown=month&format=rfc4180",
+    )
+    .await;
+    assert!(
+        plain.starts_with("mois,cheques_utilises,montant_utilise,"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(",20.00,") && plain.ends_with("\r\n") && !plain.contains(';'),
+        "{plain}"
+    );
+
+    // Scoped as the statistics: a prescriber sees its own row only; another funder
+    // nothing.
+    let rows = excel_rows(&stats_csv(&app, &w.p2, &w.program, "breakdown=prescriber").await);
+    assert_eq!(rows.len() - 1, 1, "{rows:?}");
+    let other = app.member_of_new("funder", "agent").await;
+    app.get(
+        &format!("/api/v1/programs/{}/stats.csv?breakdown=month", w.program),
+        &other.token,
+    )
+    .await
+    .problem(404, "not_found");
+    for (query, field) in [
+        ("", "breakdown"),
+        ("?breakdown=theme", "breakdown"),
+        ("?breakdown=month&format=xlsx", "format"),
+    ] {
+        let refused = app
+            .get(
+                &format!("/api/v1/programs/{}/stats.csv{query}", w.program),
+                &w.funder.token,
+            )
+            .await;
+        assert_eq!(
+            refused.problem(422, "validation_failed")["field"],
+            field,
+            "{query}"
+        );
+    }
+}

@@ -167,7 +167,13 @@ async fn verify_and_redeem_give_the_same_verdict_in_every_scenario() {
         let program_id = Uuid::parse_str(&program).unwrap();
         let expired = conn
             .transaction::<_, passnum::db::DbError, _>(async |conn| {
-                passnum::closing::expire_due(conn, today, Some(program_id)).await
+                passnum::closing::expire_due(
+                    conn,
+                    passnum::audit::Actor::Service("test"),
+                    today,
+                    Some(program_id),
+                )
+                .await
             })
             .await
             .unwrap();

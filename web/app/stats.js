@@ -1,10 +1,66 @@
-// A program's statistics as charts: the usage funnel, by month, prescriber and site.
-// Shared by the funders' and the operator's pages.
+// A program's statistics as charts, each with its table and its CSV (the API's
+// `GET /programs/{id}/stats.csv?breakdown=…`, in the form French Excel opens as it
+// is): the usage funnel, by month, prescriber, site, age, situation and postcode.
+// Shared by the funders' and the operator's pages. The money words are explained
+// where they appear, in one short plain sentence.
 
 import { h, money, month, percent, table } from './dom.js';
+import { download, SessionExpired } from './api.js';
 import { bars } from './charts.js';
 
 const n = new Intl.NumberFormat('fr-FR');
+
+/** One short plain-French explanation per money or usage word, shown under it. */
+export const WORDS = {
+  received: 'L’argent que les financeurs ont versé pour ce dispositif.',
+  available: 'Reçu et pas encore engagé : de quoi émettre de nouveaux chèques.',
+  outstanding: 'Valeur des chèques émis (remis ou en stock) pas encore utilisés ni expirés.',
+  issuable: 'Ce qui peut encore être émis : dans la limite du budget et de ce que chaque financeur a déjà versé.',
+  cover: 'Couvert : l’argent détenu (reçu, moins ce qui est déjà payé ou rendu) suffit à payer tous les chèques en circulation et ce qui est dû aux lieux.',
+  held: 'Détenu : l’argent reçu des financeurs, moins ce qui a déjà été versé aux lieux ou rendu.',
+  usage: 'Chèques utilisés ÷ chèques remis aux bénéficiaires (les chèques encore en stock ne comptent pas).',
+  used: 'Chèques encaissés par un lieu de formation, remboursés au lieu ou pas encore.',
+  amountUsed: 'Valeur faciale des chèques utilisés.',
+};
+
+const AGE = {
+  under_26: 'Moins de 26 ans', '26_44': '26 à 44 ans', '45_64': '45 à 64 ans', '65_plus': '65 ans et plus', unknown: 'Âge non renseigné',
+};
+const SITUATION = {
+  job_seeker: 'Demandeur d’emploi', employed: 'En emploi', retired: 'Retraité', student: 'Étudiant', inactive: 'Sans activité', other: 'Autre', unknown: 'Non renseignée',
+};
+const postcodeName = (k) => (k === 'unknown' ? 'Code postal non renseigné' : `Codes postaux ${k}…`);
+
+/** "Télécharger en CSV" for one breakdown of a program's statistics. */
+function csvButton(programId, breakdown, what) {
+  const notice = h('span', { role: 'status' });
+  const button = h('button.link', {
+    type: 'button',
+    'aria-label': `Télécharger en CSV : ${what}`,
+    onclick: async () => {
+      button.disabled = true;
+      notice.textContent = '';
+      try {
+        await download(`/programs/${programId}/stats.csv?breakdown=${breakdown}`, `statistiques-${breakdown}.csv`);
+      } catch (err) {
+        if (!(err instanceof SessionExpired)) notice.textContent = ` ${err.message}`;
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, 'Télécharger en CSV (Excel)');
+  return h('p.chart-csv', button, notice);
+}
+
+/** A chart, the table of its figures (read by screen readers, copied by hand) and its CSV. */
+function chartWithTable({ stats, breakdown, heading, caption, rows, columns, data }) {
+  const figure = bars({ heading, caption, rows });
+  figure.append(
+    table(columns, data, { caption: `${heading} — le tableau`, empty: 'Pas encore de données.' }),
+    csvButton(stats.program_id, breakdown, heading),
+  );
+  return figure;
+}
 
 export function funnel(stats) {
   const c = stats.checkbooks;
@@ -27,52 +83,125 @@ export function funnel(stats) {
   });
 }
 
+/** The funnel with its table and CSV. */
+function funnelWithTable(stats) {
+  const c = stats.checkbooks;
+  const t = stats.tickets;
+  const figure = funnel(stats);
+  const steps = [
+    ['Chéquiers émis', c.issued], ['Chéquiers remis aux bénéficiaires', c.handed_out], ['Chéquiers entamés', c.started],
+    ['Chèques émis', t.issued], ['Chèques utilisés', t.redeemed], ['Chèques expirés', t.expired],
+    ['Chèques annulés', t.cancelled], ['Chèques en circulation', t.outstanding],
+  ];
+  figure.append(
+    table([
+      { label: 'Étape', cell: (r) => r[0] },
+      { label: 'Nombre', cell: (r) => n.format(r[1]), class: 'num' },
+    ], steps, { caption: 'Entonnoir d’usage — le tableau' }),
+    csvButton(stats.program_id, 'funnel', 'Entonnoir d’usage'),
+  );
+  return figure;
+}
+
+/** The columns of a beneficiary breakdown (age, situation, postcode). */
+function groupColumns(first, name) {
+  return [
+    { label: first, cell: name },
+    { label: 'Chéquiers remis', cell: (g) => n.format(g.checkbooks_handed_out), class: 'num' },
+    { label: 'Entamés', cell: (g) => n.format(g.checkbooks_started), class: 'num' },
+    { label: 'Chèques utilisés', cell: (g) => n.format(g.tickets_redeemed), class: 'num' },
+    { label: 'Montant utilisé', cell: (g) => money(g.amount_redeemed), class: 'num' },
+    { label: 'Taux d’usage', cell: (g) => (g.usage_rate ? percent(g.usage_rate) : '—'), class: 'num' },
+  ];
+}
+
+function groupRows(groups, name) {
+  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed, text: `${n.format(g.tickets_redeemed)} sur ${n.format(g.tickets_handed_out)}` }));
+}
+
 export function statsView(stats) {
   const a = stats.amounts;
+  const ageName = (g) => AGE[g.age_band] || g.age_band;
+  const situationName = (g) => SITUATION[g.situation] || g.situation;
+  const postcode = (g) => postcodeName(g.postcode_prefix);
   return h('div.stats',
     h('div.kpis',
-      kpi('Taux d’usage', stats.usage_rate ? percent(stats.usage_rate) : '—'),
-      kpi("Chèques utilisés", n.format(stats.tickets.redeemed)),
-      kpi('Montant utilisé', money(a.redeemed)),
-      kpi('En circulation', money(a.outstanding))),
-    funnel(stats),
-    bars({
+      kpi('Taux d’usage', stats.usage_rate ? percent(stats.usage_rate) : '—', WORDS.usage),
+      kpi('Chèques utilisés', n.format(stats.tickets.redeemed), WORDS.used),
+      kpi('Montant utilisé', money(a.redeemed), WORDS.amountUsed),
+      kpi('En circulation', money(a.outstanding), WORDS.outstanding)),
+    funnelWithTable(stats),
+    chartWithTable({
+      stats,
+      breakdown: 'month',
       heading: 'Chèques utilisés par mois',
       rows: stats.by_month.map((m) => ({ label: month(m.month), value: m.tickets_redeemed, text: `${n.format(m.tickets_redeemed)} · ${money(m.amount_redeemed)}` })),
+      columns: [
+        { label: 'Mois', cell: (m) => month(m.month) },
+        { label: 'Chèques utilisés', cell: (m) => n.format(m.tickets_redeemed), class: 'num' },
+        { label: 'Montant', cell: (m) => money(m.amount_redeemed), class: 'num' },
+        { label: 'Remboursés', cell: (m) => n.format(m.tickets_settled), class: 'num' },
+      ],
+      data: stats.by_month,
     }),
-    bars({
+    chartWithTable({
+      stats,
+      breakdown: 'prescriber',
       heading: 'Par prescripteur : chéquiers remis et entamés',
       rows: stats.by_prescriber.flatMap((p) => [
         { label: `${p.name} — remis`, value: p.checkbooks_handed_out },
         { label: `${p.name} — entamés`, value: p.checkbooks_started, tone: 'alt' },
       ]),
-    }),
-    bars({
-      heading: 'Par lieu : chèques utilisés',
-      rows: stats.by_site.map((site) => ({ label: site.name, value: site.tickets_redeemed, text: `${n.format(site.tickets_redeemed)} · ${money(site.amount_redeemed)}` })),
-    }),
-    h('details',
-      h('summary', 'Les chiffres en tableaux'),
-      table([
+      columns: [
         { label: 'Prescripteur', cell: (p) => p.name },
         { label: 'Chéquiers émis', cell: (p) => n.format(p.checkbooks_issued), class: 'num' },
         { label: 'Remis', cell: (p) => n.format(p.checkbooks_handed_out), class: 'num' },
         { label: 'Entamés', cell: (p) => n.format(p.checkbooks_started), class: 'num' },
         { label: 'Chèques utilisés', cell: (p) => n.format(p.tickets_redeemed), class: 'num' },
         { label: 'Expirés', cell: (p) => n.format(p.tickets_expired), class: 'num' },
-      ], stats.by_prescriber, { caption: 'Par prescripteur' }),
-      table([
+      ],
+      data: stats.by_prescriber,
+    }),
+    chartWithTable({
+      stats,
+      breakdown: 'site',
+      heading: 'Par lieu : chèques utilisés',
+      rows: stats.by_site.map((site) => ({ label: site.name, value: site.tickets_redeemed, text: `${n.format(site.tickets_redeemed)} · ${money(site.amount_redeemed)}` })),
+      columns: [
         { label: 'Lieu', cell: (x) => `${x.name} (${x.city})` },
         { label: 'Chèques utilisés', cell: (x) => n.format(x.tickets_redeemed), class: 'num' },
         { label: 'Montant', cell: (x) => money(x.amount_redeemed), class: 'num' },
         { label: 'Remboursé', cell: (x) => money(x.amount_settled), class: 'num' },
-      ], stats.by_site, { caption: 'Par lieu' }),
-      table([
-        { label: 'Mois', cell: (m) => month(m.month) },
-        { label: 'Chèques utilisés', cell: (m) => n.format(m.tickets_redeemed), class: 'num' },
-        { label: 'Montant', cell: (m) => money(m.amount_redeemed), class: 'num' },
-        { label: 'Remboursés', cell: (m) => n.format(m.tickets_settled), class: 'num' },
-      ], stats.by_month, { caption: 'Par mois' })),
+      ],
+      data: stats.by_site,
+    }),
+    chartWithTable({
+      stats,
+      breakdown: 'age_band',
+      heading: 'Par âge des bénéficiaires',
+      caption: 'Chèques utilisés sur chèques remis, par âge des bénéficiaires cette année.',
+      rows: groupRows(stats.by_age_band, ageName),
+      columns: groupColumns('Âge', ageName),
+      data: stats.by_age_band,
+    }),
+    chartWithTable({
+      stats,
+      breakdown: 'situation',
+      heading: 'Par situation des bénéficiaires',
+      caption: 'Chèques utilisés sur chèques remis.',
+      rows: groupRows(stats.by_situation, situationName),
+      columns: groupColumns('Situation', situationName),
+      data: stats.by_situation,
+    }),
+    chartWithTable({
+      stats,
+      breakdown: 'postcode_prefix',
+      heading: 'Par département (code postal des bénéficiaires)',
+      caption: 'Chèques utilisés sur chèques remis.',
+      rows: groupRows(stats.by_postcode_prefix, postcode),
+      columns: groupColumns('Département', postcode),
+      data: stats.by_postcode_prefix,
+    }),
   );
 }
 
@@ -92,12 +221,12 @@ export function moneyView(program, cover) {
   const f = program.funding;
   return h('div.kpis',
     f ? [
-      kpi('Reçu des financeurs', money(f.received)),
-      kpi('Disponible', money(f.available)),
-      kpi('Chèques en circulation', money(f.outstanding)),
-      kpi('Encore émettable', money(f.issuable), ISSUANCE_BLOCKED[program.issuance?.reason]),
+      kpi('Reçu des financeurs', money(f.received), WORDS.received),
+      kpi('Disponible', money(f.available), WORDS.available),
+      kpi('Chèques en circulation', money(f.outstanding), WORDS.outstanding),
+      kpi('Encore émettable', money(f.issuable), ISSUANCE_BLOCKED[program.issuance?.reason] || WORDS.issuable),
     ] : null,
     cover ? kpi('Couverture', cover.covered ? 'Couvert' : 'NON couvert',
-      `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux)`) : null,
+      `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux). ${WORDS.cover} ${WORDS.held}`) : null,
   );
 }

@@ -1,38 +1,49 @@
-//! Checkbooks (prescriber agents): issue, print runs, hand out, cancel, documents.
+//! Checkbooks (prescriber agents): issue, print runs, hand out, correct, cancel,
+//! documents.
+
+use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::extract::ApiJson;
-use crate::api::pagination::{Page, PageQuery, split_page};
 use crate::auth::Caller;
 use crate::checkbooks::{
-    self, Beneficiary, Checkbook, CheckbookAction, CheckbookError, IssueOrder, IssuedCheckbook,
-    Situation, Ticket,
+    self, Beneficiary, CheckbookAction, CheckbookError, IssueOrder, IssuedCheckbook, Situation,
 };
-use crate::codes::{CodeKeys, Serial};
+use crate::codes::CodeKeys;
 use crate::documents;
-use crate::domain::{self, end_of_french_day, french_date};
+use crate::domain::{self, french_date};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::french;
 use crate::idempotency::{self, Claim};
 use crate::mail::{self, OutboxMail};
-use crate::money::Money;
 use crate::organizations;
-use crate::statuses::{CheckbookStatus, ShownTicketStatus, TicketStatus};
 
+mod correct;
 mod printed;
+mod reading;
+mod views;
 
 use printed::sheet;
+use reading::{PrintRunView, print_run_view};
+use views::{CheckbookView, checkbook_view, one_checkbook_view};
+
+pub use correct::{__path_correct_checkbook, correct_checkbook};
 pub use printed::{
     __path_checkbook_pdf, __path_print_run_pdf, __path_ticket_qr_png, __path_ticket_qr_svg,
     checkbook_pdf, print_run_pdf, ticket_qr_png, ticket_qr_svg,
+};
+pub use reading::{
+    __path_get_checkbook, __path_get_print_run, __path_list_checkbooks, __path_list_print_runs,
+    get_checkbook, get_print_run, list_checkbooks, list_print_runs,
 };
 
 /// Personal data: no `Debug`, so it can never be printed in a log line.
@@ -71,172 +82,6 @@ pub struct IssueCheckbookRequest {
     pub beneficiary: Option<BeneficiaryRequest>,
 }
 
-/// A ticket as its reader may see it. Its `code` and full `serial` are bearer
-/// secrets: only the users of the prescriber that issued the checkbook get them;
-/// everyone else (the operator included) gets `serial_hint` and the status, and the
-/// two fields are absent.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketView {
-    pub id: Uuid,
-    /// Typed by hand when the camera fails, e.g. `7K3M-9QX2-ZA4`. Issuing prescriber
-    /// only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// The signed string carried by the QR code. Issuing prescriber only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// The serial's last four symbols, e.g. `2ZA4`: for every reader.
-    #[schema(example = "2ZA4")]
-    pub serial_hint: String,
-    pub value: String,
-    /// `stock`, `issued`, `redeemed`, `settled`, `cancelled` or `expired`.
-    pub status: ShownTicketStatus,
-    /// The last day printed on the ticket.
-    pub valid_until: NaiveDate,
-    /// When validity ends (midnight in Paris after `valid_until`), in UTC.
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BeneficiaryView {
-    pub reference: String,
-    pub email: Option<String>,
-    pub birth_year: Option<i32>,
-    pub postcode: Option<String>,
-    pub situation: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckbookView {
-    pub id: Uuid,
-    /// Human-readable number, e.g. `CH-2026-000042`.
-    pub number: String,
-    pub program_id: Uuid,
-    pub prescriber_id: Uuid,
-    pub print_run_id: Option<Uuid>,
-    /// `stock`, `handed_out` or `cancelled`.
-    pub status: CheckbookStatus,
-    pub beneficiary: Option<BeneficiaryView>,
-    pub valid_until: NaiveDate,
-    pub expires_at: DateTime<Utc>,
-    pub issued_at: DateTime<Utc>,
-    pub handed_out_at: Option<DateTime<Utc>>,
-    pub cancelled_at: Option<DateTime<Utc>>,
-    pub cancel_reason: Option<String>,
-    pub tickets: Vec<TicketView>,
-}
-
-fn code_of(keys: &CodeKeys, ticket: &Ticket) -> ApiResult<String> {
-    let serial = Serial::parse(&ticket.serial).map_err(|e| {
-        ApiError::internal(anyhow::anyhow!(
-            "stored serial {} unreadable: {e}",
-            ticket.serial
-        ))
-    })?;
-    Ok(keys.sign(&serial, Money::from_decimal_unchecked(ticket.value).cents()))
-}
-
-fn display_serial(serial: &str) -> String {
-    Serial::parse(serial)
-        .map(|s| s.display())
-        .unwrap_or_else(|_| serial.to_string())
-}
-
-fn serial_hint(serial: &str) -> String {
-    match Serial::parse(serial) {
-        Ok(serial) => serial.hint(),
-        Err(_) => {
-            let n = serial.chars().count();
-            serial.chars().skip(n.saturating_sub(4)).collect()
-        }
-    }
-}
-
-/// What a reader may know of a checkbook's tickets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrets {
-    /// The issuing prescriber: codes and full serials.
-    Shown,
-    /// Everyone else: the serial's last four symbols.
-    Hidden,
-}
-
-impl Secrets {
-    pub fn for_reader(caller: &Caller, checkbook: &Checkbook) -> Secrets {
-        if checkbooks::is_issuer(caller, checkbook.prescriber_id) {
-            Secrets::Shown
-        } else {
-            Secrets::Hidden
-        }
-    }
-}
-
-pub fn ticket_view(
-    keys: &CodeKeys,
-    checkbook: &Checkbook,
-    ticket: &Ticket,
-    secrets: Secrets,
-) -> ApiResult<TicketView> {
-    let status =
-        if ticket.status == TicketStatus::Issued && checkbook.status == CheckbookStatus::Stock {
-            ShownTicketStatus::Stock
-        } else {
-            ShownTicketStatus::from(ticket.status)
-        };
-    Ok(TicketView {
-        id: ticket.id,
-        serial: (secrets == Secrets::Shown).then(|| display_serial(&ticket.serial)),
-        code: match secrets {
-            Secrets::Shown => Some(code_of(keys, ticket)?),
-            Secrets::Hidden => None,
-        },
-        serial_hint: serial_hint(&ticket.serial),
-        value: Money::from_decimal_unchecked(ticket.value).to_string(),
-        status,
-        valid_until: ticket.valid_until,
-        expires_at: end_of_french_day(ticket.valid_until),
-    })
-}
-
-/// A checkbook as `reader` may see it (see [`TicketView`] for its tickets' secrets).
-pub fn checkbook_view(
-    keys: &CodeKeys,
-    reader: &Caller,
-    book: &IssuedCheckbook,
-) -> ApiResult<CheckbookView> {
-    let c = &book.checkbook;
-    let secrets = Secrets::for_reader(reader, c);
-    Ok(CheckbookView {
-        id: c.id,
-        number: c.number.clone(),
-        program_id: c.program_id,
-        prescriber_id: c.prescriber_id,
-        print_run_id: c.print_run_id,
-        status: c.status,
-        beneficiary: c
-            .beneficiary_reference
-            .as_ref()
-            .map(|reference| BeneficiaryView {
-                reference: reference.clone(),
-                email: c.beneficiary_email.clone(),
-                birth_year: c.beneficiary_birth_year,
-                postcode: c.beneficiary_postcode.clone(),
-                situation: c.beneficiary_situation.clone(),
-            }),
-        valid_until: c.valid_until,
-        expires_at: end_of_french_day(c.valid_until),
-        issued_at: c.issued_at,
-        handed_out_at: c.handed_out_at,
-        cancelled_at: c.cancelled_at,
-        cancel_reason: c.cancel_reason.clone(),
-        tickets: book
-            .tickets
-            .iter()
-            .map(|t| ticket_view(keys, c, t, secrets))
-            .collect::<ApiResult<_>>()?,
-    })
-}
-
 /// A checkbook's use case refused or failed, as the client sees it.
 impl From<CheckbookError> for ApiError {
     fn from(err: CheckbookError) -> Self {
@@ -273,6 +118,15 @@ impl From<CheckbookError> for ApiError {
                 "not_handed_out",
                 "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
             ),
+            CheckbookError::Expired { valid_until } => ApiError::conflict(
+                "checkbook_expired",
+                format!(
+                    "Ce chéquier était valable jusqu’au {} : il ne peut plus être remis. \
+                     Annulez-le pour rendre sa valeur au dispositif, et remettez un autre chéquier.",
+                    french::date(valid_until)
+                ),
+            )
+            .with_extension("valid_until", valid_until.to_string()),
             CheckbookError::Cancelled { action } => ApiError::conflict(
                 "checkbook_cancelled",
                 match action {
@@ -281,6 +135,9 @@ impl From<CheckbookError> for ApiError {
                         "Ce chéquier a été annulé : il ne peut plus être envoyé."
                     }
                     CheckbookAction::Cancel => "Ce chéquier est déjà annulé.",
+                    CheckbookAction::Correct => {
+                        "Ce chéquier a été annulé : son bénéficiaire ne peut plus être modifié."
+                    }
                 },
             ),
             CheckbookError::Program(program) => program.into(),
@@ -320,6 +177,16 @@ fn json_response(status: StatusCode, body: Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
+/// The body of an issue's answer: from the print run (if any), the checkbooks and
+/// the mails queued for them (by checkbook).
+type IssueAnswer = fn(
+    &CodeKeys,
+    &Caller,
+    Option<checkbooks::PrintRun>,
+    Vec<IssuedCheckbook>,
+    &HashMap<Uuid, OutboxMail>,
+) -> ApiResult<Value>;
+
 /// Issues retried safely: with a key, a serial collision is retried inside, and a
 /// retried request gets the first answer.
 async fn issue_idempotently(
@@ -328,12 +195,7 @@ async fn issue_idempotently(
     keys: &CodeKeys,
     claim: Option<Claim>,
     order: IssueOrder,
-    answer: fn(
-        &CodeKeys,
-        &Caller,
-        Option<checkbooks::PrintRun>,
-        Vec<IssuedCheckbook>,
-    ) -> ApiResult<Value>,
+    answer: IssueAnswer,
 ) -> ApiResult<(StatusCode, Value)> {
     let mut attempts = 0;
     loop {
@@ -348,12 +210,14 @@ async fn issue_idempotently(
                 let (run, books) = checkbooks::issue(conn, caller, &order).await?;
                 // A checkbook handed out to an address is e-mailed: the mail is
                 // recorded with the checkbook, or neither is.
+                let mut mails = HashMap::new();
                 for book in &books {
                     if let Some(email) = &book.checkbook.beneficiary_email {
-                        queue_checkbook_mail(conn, keys, book, email).await?;
+                        let mail = queue_checkbook_mail(conn, keys, book, email).await?;
+                        mails.insert(book.checkbook.id, mail);
                     }
                 }
-                let body = answer(keys, caller, run, books)?;
+                let body = answer(keys, caller, run, books, &mails)?;
                 if let Some(claim) = &claim {
                     idempotency::remember(conn, claim, StatusCode::CREATED, &body).await?;
                 }
@@ -428,11 +292,12 @@ pub async fn issue_checkbook(
         &state.codes,
         claim,
         order,
-        |keys, caller, _, books| {
+        |keys, caller, _, books, mails| {
             let book = books
                 .first()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no checkbook issued")))?;
-            serde_json::to_value(checkbook_view(keys, caller, book)?).map_err(ApiError::internal)
+            serde_json::to_value(checkbook_view(keys, caller, book, mails)?)
+                .map_err(ApiError::internal)
         },
     )
     .await?;
@@ -446,40 +311,6 @@ pub struct PrintRunRequest {
     /// Stock checkbooks to issue, 1 to 1000.
     #[schema(example = 100)]
     pub checkbooks: u32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PrintRunCheckbook {
-    pub id: Uuid,
-    pub number: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PrintRunView {
-    pub id: Uuid,
-    pub program_id: Uuid,
-    pub prescriber_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub tickets: usize,
-    /// The stock checkbooks, in number order; `GET /print-runs/{id}/pdf` prints them.
-    pub checkbooks: Vec<PrintRunCheckbook>,
-}
-
-fn print_run_view(run: &checkbooks::PrintRun, books: &[IssuedCheckbook]) -> PrintRunView {
-    PrintRunView {
-        id: run.id,
-        program_id: run.program_id,
-        prescriber_id: run.prescriber_id,
-        created_at: run.created_at,
-        tickets: books.iter().map(|b| b.tickets.len()).sum(),
-        checkbooks: books
-            .iter()
-            .map(|b| PrintRunCheckbook {
-                id: b.checkbook.id,
-                number: b.checkbook.number.clone(),
-            })
-            .collect(),
-    }
 }
 
 /// Issues a print run of stock checkbooks in one request (prescriber), e.g. 1,000
@@ -518,7 +349,7 @@ pub async fn issue_print_run(
         &state.codes,
         claim,
         order,
-        |_, _, run, books| {
+        |_, _, run, books, _| {
             let run =
                 run.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no print run recorded")))?;
             serde_json::to_value(print_run_view(&run, &books)).map_err(ApiError::internal)
@@ -526,84 +357,6 @@ pub async fn issue_print_run(
     )
     .await?;
     Ok(json_response(status, body))
-}
-
-/// A print run (its prescriber, the operator).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = PrintRunView), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/print-runs/{id}")]
-pub async fn get_print_run(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<PrintRunView>> {
-    let mut conn = state.conn().await?;
-    let (run, books) = checkbooks::visible_print_run(&mut conn, &caller, id.into_inner()).await?;
-    Ok(web::Json(print_run_view(&run, &books)))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CheckbookFilter {
-    pub program_id: Option<Uuid>,
-}
-
-/// The caller's checkbooks (a prescriber's own, with their tickets' codes and
-/// serials; the operator's: all, with each ticket's `serial_hint` and status).
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(CheckbookFilter, PageQuery),
-    responses((status = 200, body = Page<CheckbookView>))
-)]
-#[get("/checkbooks")]
-pub async fn list_checkbooks(
-    caller: Caller,
-    state: web::Data<AppState>,
-    filter: web::Query<CheckbookFilter>,
-    page: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Page<CheckbookView>>> {
-    let limit = page.limit()?;
-    let mut conn = state.conn().await?;
-    let books = checkbooks::list(
-        &mut conn,
-        &caller,
-        filter.program_id,
-        page.after_id()?,
-        i64::from(limit) + 1,
-    )
-    .await?;
-    let (books, next_cursor) = split_page(books, limit, |b: &Checkbook| b.id);
-    let tickets =
-        checkbooks::tickets_of(&mut conn, &books.iter().map(|b| b.id).collect::<Vec<_>>()).await?;
-    let items = checkbooks::with_tickets(books, tickets)
-        .iter()
-        .map(|book| checkbook_view(&state.codes, &caller, book))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(web::Json(Page { items, next_cursor }))
-}
-
-/// One checkbook with its tickets: its prescriber sees their codes and serials, the
-/// operator each ticket's `serial_hint` and status.
-#[utoipa::path(
-    tag = "checkbooks",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = CheckbookView), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/checkbooks/{id}")]
-pub async fn get_checkbook(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<web::Json<CheckbookView>> {
-    let mut conn = state.conn().await?;
-    let book = checkbooks::visible_checkbook(&mut conn, &caller, id.into_inner()).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -620,7 +373,7 @@ pub struct HandOutRequest {
     request_body = HandOutRequest,
     responses(
         (status = 200, body = CheckbookView),
-        (status = 409, description = "`already_handed_out`, `checkbook_cancelled`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_handed_out`, `checkbook_cancelled`, `checkbook_expired` (its validity ended: `valid_until` says when)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/checkbooks/{id}/hand-out")]
@@ -633,7 +386,9 @@ pub async fn hand_out(
     let beneficiary = body.beneficiary.parse()?;
     let mut conn = state.conn().await?;
     let book = checkbooks::hand_out(&mut conn, &caller, id.into_inner(), beneficiary).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
+    Ok(web::Json(
+        one_checkbook_view(&mut conn, &state.codes, &caller, &book).await?,
+    ))
 }
 
 /// Records the mail carrying a checkbook's PDF to `recipient`, in the caller's
@@ -758,5 +513,7 @@ pub async fn cancel(
     let reason = domain::text("reason", &body.reason, 300)?;
     let mut conn = state.conn().await?;
     let book = checkbooks::cancel(&mut conn, &caller, id.into_inner(), reason).await?;
-    Ok(web::Json(checkbook_view(&state.codes, &caller, &book)?))
+    Ok(web::Json(
+        one_checkbook_view(&mut conn, &state.codes, &caller, &book).await?,
+    ))
 }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use super::{code_of, display_serial};
+use super::views::{code_of, display_serial};
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::checkbooks::{self, IssuedCheckbook};

@@ -310,7 +310,7 @@ impl<'a> Layout<'a> {
             line_columns: line_columns(),
             program_columns: subtotal_columns(&["Dispositif"]),
             site_columns: subtotal_columns(&["Lieu"]),
-            running_title: format!("{} n° {}", doc.kind.title(), doc.number),
+            running_title: format!("{} n° {}", doc.title(), doc.number),
             running_detail: format!("{} · {}", doc.recipient.name, period_text(doc)),
         })
     }
@@ -449,7 +449,7 @@ impl<'a> Layout<'a> {
             "PASS NUMÉRIQUE",
         );
         let title_width = CONTENT_WIDTH * 0.5;
-        let title = fit_text(&fonts.bold, doc.kind.title(), 20.0, title_width);
+        let title = fit_text(&fonts.bold, doc.title(), 20.0, title_width);
         show(pen, Style(&fonts.bold, 20.0, INK), MARGIN, y + 33.0, &title);
 
         // Number, date and period, right-aligned.
@@ -502,22 +502,31 @@ impl<'a> Layout<'a> {
         pen.rect(PANEL, MARGIN, top, CONTENT_WIDTH, height);
         pen.rect(ACCENT, MARGIN, top, 3.0, height);
         let lx = MARGIN + 12.0;
+        let notes = doc.total_notes();
+        let (label_y, note_step) = if notes.len() > 1 {
+            (15.0, 11.5)
+        } else {
+            (19.0, 15.0)
+        };
         show(
             pen,
             Style(&fonts.bold, 10.0, INK),
             lx,
-            top + 19.0,
-            doc.kind.total_label(),
+            top + label_y,
+            doc.total_label(),
         );
-        let count = format!("Nombre de lignes : {}", french::count(doc.lines.len()));
-        show(
-            pen,
-            Style(&fonts.regular, 8.0, MUTED),
-            lx,
-            top + 34.0,
-            &count,
-        );
-        let total = french::euros(doc.total);
+        let notes_width = CONTENT_WIDTH - 150.0;
+        for (i, note) in notes.iter().enumerate() {
+            show_fitted(
+                pen,
+                Style(&fonts.regular, 8.0, MUTED),
+                lx,
+                top + label_y + note_step * (i as f32 + 1.0),
+                notes_width,
+                note,
+            );
+        }
+        let total = french::euros(doc.headline_amount());
         show_right(
             pen,
             Style(&fonts.bold, 18.0, INK),
@@ -676,7 +685,7 @@ impl<'a> Layout<'a> {
         let fonts = self.fonts;
         let doc = self.doc;
         hrule(pen, RULE, 0.6, y + 8.0);
-        let sentence = format!("{} {}.", doc.kind.closing(), french::euros(doc.total));
+        let sentence = doc.closing_sentence();
         let mut cursor = y + 12.0;
         for line in wrap(&fonts.regular, &sentence, 9.0, CONTENT_WIDTH, 2) {
             cursor += 12.0;

@@ -115,6 +115,7 @@ fn statement(count: usize) -> StatementDocument {
     StatementDocument {
         number: "REL-2026-000042".into(),
         kind: StatementKind::Commission,
+        wording: Wording::AsSealed,
         issued_on: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
         period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
         period_end: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
@@ -336,6 +337,67 @@ fn every_kind_has_its_title_and_odd_text_still_prints() {
     assert!(text.contains("Café? « chez Zoé»?"), "{text}");
     assert!(text.contains("Département de la Haute-Saône"));
     assert_eq!(StatementKind::parse("other"), None);
+}
+
+/// Since the Excel form, a funder's statement says the tickets used are covered
+/// and the fee is the only amount to pay; a site's what it will receive. The words
+/// of a statement sealed before stay as they were.
+#[test]
+fn statements_say_what_they_are() {
+    let mut doc = statement(3);
+    doc.kind = StatementKind::FunderBill;
+    doc.wording = Wording::Explained;
+    let split = FunderSplit::of(&doc.lines);
+    assert_eq!(split.covered + split.fees, doc.total);
+    let text = squeeze(&text_of(&render_statement(&doc).unwrap()));
+    assert!(text.contains("Relevé d’utilisation"), "{text}");
+    assert!(
+        text.contains("Montant à payer : frais de gestion"),
+        "{text}"
+    );
+    assert!(
+        text.contains("couverts par vos versements, rien à payer"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{} de frais de gestion, seul montant à payer",
+            french::euros(split.fees)
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Facture") && !text.contains("Total à payer"),
+        "{text}"
+    );
+
+    // Without a fee: nothing to pay at all.
+    doc.lines.retain(|l| !l.serial.is_empty());
+    doc.total = doc.lines.iter().map(|l| l.amount).sum();
+    let text = squeeze(&text_of(&render_statement(&doc).unwrap()));
+    assert!(text.contains("Rien à payer"), "{text}");
+    assert!(
+        text.contains("couverts par vos versements : rien à payer."),
+        "{text}"
+    );
+
+    doc.kind = StatementKind::SitePayout;
+    let text = squeeze(&text_of(&render_statement(&doc).unwrap()));
+    assert!(text.contains("Vous recevrez par virement"), "{text}");
+    assert!(text.contains("que le lieu recevra par virement."), "{text}");
+
+    doc.kind = StatementKind::FunderBill;
+    doc.wording = Wording::AsSealed;
+    let text = squeeze(&text_of(&render_statement(&doc).unwrap()));
+    assert!(
+        text.contains("Facture") && text.contains("Total à payer"),
+        "{text}"
+    );
+}
+
+/// Whitespace runs as one space (pdftotext breaks lines where the page does).
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[test]

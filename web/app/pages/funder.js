@@ -5,8 +5,8 @@ import { get, all, download, SessionExpired } from '../api.js';
 import { statsView, moneyView, funnel } from '../stats.js';
 
 export const KIND = {
-  site_payout: 'Remboursement au lieu',
-  funder_bill: 'Facture au financeur',
+  site_payout: 'Relevé de paiement (lieu)',
+  funder_bill: 'Relevé d’utilisation (financeur)',
   commission: 'Commission de l’opérateur',
   credit_note: 'Avoir (clôture)',
 };
@@ -82,5 +82,8 @@ export async function programPage(main, { args }) {
 
 export async function statementsPage(main) {
   const statements = await all('/statements');
-  main.append(title('Mes relevés'), section('Relevés à télécharger', h('p.hint', 'Le CSV pour votre comptabilité, le PDF à signer et archiver.'), statementsTable(statements)));
+  main.append(title('Mes relevés'), section('Relevés à télécharger',
+    h('p.hint', 'Le CSV s’ouvre tel quel dans Excel, pour votre comptabilité ; le PDF est à signer et archiver.'),
+    h('p.hint', 'Un relevé d’utilisation liste les chèques utilisés : ils sont déjà couverts par vos versements, il n’y a rien à payer pour eux. Seuls les frais de gestion, s’il y en a, sont à payer.'),
+    statementsTable(statements)));
 }

@@ -8,6 +8,7 @@ import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
 import { term, legend } from '../terms.js';
+import { correctionsSection, historyPanel } from './operator-program.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -204,6 +205,7 @@ export async function organizationPage(main, { args, me }) {
   };
 
   const team = teamSection(id, me);
+  const history = historyPanel(`organization_id=${id}`, { [id]: org.name });
 
   main.append(
     h('p.back', h('a', { href: '/operateur/organisations' }, '← Organisations')),
@@ -212,9 +214,10 @@ export async function organizationPage(main, { args, me }) {
     notice,
     labelBox,
     section('Utilisateurs', team.element),
+    history.element,
   );
   drawLabel();
-  await team.draw();
+  await Promise.all([team.draw(), history.draw()]);
 }
 
 function funderRow(funders, index) {
@@ -375,7 +378,12 @@ export async function programPage(main, { args }) {
         h('div.row',
           field({ label: 'Prescripteur', name: 'prescriber_id', required: true, options: prescribers.map((p) => [p.id, p.name]) }),
           field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, value: '10' })))] : null),
+      open ? correctionsSection(program, async (message) => {
+        await draw();
+        toast(message);
+      }) : null,
       section('Usage', statsView(stats)),
+      history.element,
       open ? h('details.card.danger', h('summary', 'Clore le dispositif'),
         h('p', 'Possible quand plus aucun chèque ne peut être utilisé. Ce qui reste revient à chaque financeur, selon sa part, sous forme d’avoir.'),
         action('Clore le dispositif', async () => {
@@ -385,7 +393,9 @@ export async function programPage(main, { args }) {
           await draw();
         }, notice, 'danger')) : '',
     );
+    await history.draw();
   };
+  const history = historyPanel(`entity_id=${id}`, names);
   const heading = title('Dispositif');
   main.append(h('p.back', h('a', { href: '/operateur/dispositifs' }, '← Dispositifs')), heading, notice, body);
   await draw();

@@ -1,8 +1,10 @@
-// Prescriber agents: issue a checkbook for a beneficiary, print it, e-mail it, hand
-// out a stock checkbook, cancel a lost one; their checkbooks; what is left to issue.
+// Prescriber agents: issue a checkbook for a beneficiary, print it, e-mail it (and
+// see whether the mail left), hand out a stock checkbook, correct a beneficiary's
+// record, cancel a lost one; find their checkbooks, the ones to call before they
+// expire, their print runs to print again; what is left to issue.
 
-import { h, title, clear, field, form, money, day, dateTime, uuid, table, pill, toast, section } from '../dom.js';
-import { get, post, all, download, openPdf, ApiError, SessionExpired } from '../api.js';
+import { h, title, clear, field, form, money, day, dateTime, uuid, table, pill, toast, section, email } from '../dom.js';
+import { get, post, patch, all, download, openPdf, ApiError, SessionExpired } from '../api.js';
 import { ticketName } from '../queue.js';
 
 const SITUATIONS = [
@@ -34,15 +36,35 @@ function used(book) {
   return book.tickets.filter((t) => t.status === 'redeemed' || t.status === 'settled').length;
 }
 
-/** The beneficiary fields (minimal: a pseudonymous reference; the rest optional). */
-function beneficiaryFields() {
+function unused(book) {
+  return book.tickets.filter((t) => t.status === 'issued').length;
+}
+
+/** Where a checkbook's last mail stands, in a sentence. */
+function mailState(mail) {
+  if (!mail) return null;
+  const to = mail.recipient;
+  switch (mail.status) {
+    case 'sent': return { tone: 'ok', text: `Envoyé le ${dateTime(mail.sent_at)} à ${to}.` };
+    case 'failed': return { tone: 'bad', text: `Échec de l’envoi à ${to} : ${mail.failure || 'raison inconnue.'}` };
+    case 'sending': return { tone: 'info', text: `En cours d’envoi à ${to}.` };
+    default: return mail.next_attempt_at
+      ? { tone: 'warn', text: `En attente : ${mail.failure || 'l’envoi a échoué.'} Nouvel essai le ${dateTime(mail.next_attempt_at)}, à ${to}.` }
+      : { tone: 'info', text: `En attente d’envoi à ${to}.` };
+  }
+}
+
+const MAIL_PILL = { sent: ['E-mail envoyé', 'ok'], failed: ['E-mail en échec', 'bad'], sending: ['E-mail en cours', 'info'], waiting: ['E-mail en attente', 'info'] };
+
+/** The beneficiary fields (minimal: a pseudonymous reference; the rest optional), filled with `b`. */
+function beneficiaryFields(b = {}) {
   return [
-    field({ label: 'Référence du bénéficiaire', name: 'reference', required: true, hint: 'Votre numéro de dossier ou un code : jamais le nom de la personne.', autocomplete: 'off', maxlength: 100 }),
-    field({ label: 'E-mail du bénéficiaire', name: 'email', type: 'email', hint: 'Pour lui envoyer le chéquier et un rappel avant expiration.', autocomplete: 'off' }),
+    field({ label: 'Référence du bénéficiaire', name: 'reference', required: true, value: b.reference, hint: 'Votre numéro de dossier ou un code : jamais le nom de la personne.', autocomplete: 'off', maxlength: 100 }),
+    field({ label: 'E-mail du bénéficiaire', name: 'email', type: 'email', value: b.email, hint: 'Pour lui envoyer le chéquier et un rappel avant expiration.', autocomplete: 'off' }),
     h('div.row',
-      field({ label: 'Année de naissance', name: 'birth_year', inputmode: 'numeric', maxlength: 4 }),
-      field({ label: 'Code postal', name: 'postcode', inputmode: 'numeric', maxlength: 5 })),
-    field({ label: 'Situation', name: 'situation', options: SITUATIONS }),
+      field({ label: 'Année de naissance', name: 'birth_year', inputmode: 'numeric', maxlength: 4, value: b.birth_year == null ? '' : String(b.birth_year) }),
+      field({ label: 'Code postal', name: 'postcode', inputmode: 'numeric', maxlength: 5, value: b.postcode })),
+    field({ label: 'Situation', name: 'situation', options: SITUATIONS, value: b.situation || '' }),
   ];
 }
 
@@ -52,6 +74,13 @@ function beneficiaryOf(values) {
   if (values.birth_year) b.birth_year = /^\d+$/.test(values.birth_year) ? Number(values.birth_year) : values.birth_year;
   if (values.postcode) b.postcode = values.postcode;
   if (values.situation) b.situation = values.situation;
+  return b;
+}
+
+/** A correction: every field, an emptied one cleared (null). */
+function correctionOf(values) {
+  const b = beneficiaryOf(values);
+  for (const name of ['email', 'birth_year', 'postcode', 'situation']) if (!(name in b)) b[name] = null;
   return b;
 }
 
@@ -83,26 +112,58 @@ function allocationsCard(programs) {
       : h('p.empty', 'Aucun dispositif ne vous est encore alloué. L’opérateur vous attribue une dotation de chéquiers.'));
 }
 
+/** The program's column, only for a prescriber of several programs (narrower on a phone). */
+function programColumn(names) {
+  return Object.keys(names).length > 1 ? [{ label: 'Dispositif', cell: (b) => names[b.program_id] || '' }] : [];
+}
+
+/** The checkbooks to call: handed out, tickets unused, validity ending within 30 days. */
+function expiringCard(books, names) {
+  if (!books.length) return null;
+  const sorted = books.slice().sort((a, b) => a.valid_until.localeCompare(b.valid_until));
+  return section('Expirent bientôt',
+    h('p.hint', 'Chéquiers remis dont des chèques ne sont pas utilisés et qui ne sont plus valables dans 30 jours au plus. Les bénéficiaires qui ont un e-mail reçoivent un rappel ; appelez les autres.'),
+    table([
+      { label: 'Chéquier', cell: (b) => h('a', { href: `/prescripteur/chequiers/${b.id}` }, b.number) },
+      { label: 'Bénéficiaire', cell: (b) => b.beneficiary?.reference || '—' },
+      { label: 'E-mail', cell: (b) => (b.beneficiary?.email ? h('span', email(b.beneficiary.email)) : pill('Aucun : à appeler', 'warn')) },
+      { label: 'Valable jusqu’au', cell: (b) => day(b.valid_until) },
+      { label: 'Non utilisés', cell: (b) => `${unused(b)} / ${b.tickets.length}`, class: 'num' },
+      ...programColumn(names),
+    ], sorted, { caption: 'Chéquiers qui expirent bientôt' }));
+}
+
 export async function homePage(main) {
-  const [programs, books] = await Promise.all([all('/programs'), get('/checkbooks?limit=50')]);
+  const [programs, books, expiring] = await Promise.all([
+    all('/programs'), get('/checkbooks?limit=50'), all('/checkbooks?expiring_soon=true', 5),
+  ]);
   const names = Object.fromEntries(programs.map((p) => [p.id, p.name]));
   const list = h('div');
+  let query = '';
   let cursor = books.next_cursor;
   const rows = books.items.slice();
+  const path = (after) => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (query) params.set('q', query);
+    if (after) params.set('cursor', after);
+    return `/checkbooks?${params}`;
+  };
   const draw = () => {
+    const empty = query ? `Aucun chéquier ne correspond à « ${query} ».` : 'Aucun chéquier émis pour l’instant.';
     clear(list).append(table([
       { label: 'Chéquier', cell: (b) => h('a', { href: `/prescripteur/chequiers/${b.id}` }, b.number) },
       { label: 'Bénéficiaire', cell: (b) => b.beneficiary?.reference || '—' },
-      { label: 'Dispositif', cell: (b) => names[b.program_id] || '' },
       { label: 'État', cell: (b) => statusPill(b.status) },
       { label: 'Chèques utilisés', cell: (b) => `${used(b)} / ${b.tickets.length}`, class: 'num' },
+      { label: 'E-mail', cell: (b) => (b.mail ? pill(...MAIL_PILL[b.mail.status]) : '—') },
+      ...programColumn(names),
       { label: 'Émis le', cell: (b) => day(b.issued_at) },
-    ], rows, { caption: 'Mes chéquiers', empty: 'Aucun chéquier émis pour l’instant.' }));
+    ], rows, { caption: query ? `Chéquiers trouvés pour « ${query} »` : 'Mes chéquiers', empty }));
     if (cursor) {
       list.append(h('button.secondary', {
         type: 'button',
         onclick: async () => {
-          const next = await get(`/checkbooks?limit=50&cursor=${encodeURIComponent(cursor)}`);
+          const next = await get(path(cursor));
           rows.push(...next.items);
           cursor = next.next_cursor;
           draw();
@@ -110,17 +171,68 @@ export async function homePage(main) {
       }, 'Voir plus'));
     }
   };
+  const search = form({
+    label: 'Rechercher un chéquier',
+    submit: 'Rechercher',
+    class: 'inline',
+    action: async (values) => {
+      const previous = query;
+      query = (values.q || '').trim();
+      let found;
+      try {
+        found = await get(path(null));
+      } catch (err) {
+        query = previous;
+        throw err;
+      }
+      rows.splice(0, rows.length, ...found.items);
+      cursor = found.next_cursor;
+      draw();
+    },
+  }, field({ label: 'Rechercher', name: 'q', type: 'search', hint: 'Référence du bénéficiaire, numéro de chéquier (CH-…) ou numéro d’un chèque, avec ou sans tirets.', autocomplete: 'off', maxlength: 64 }));
   draw();
   main.append(
     title('Chéquiers'),
     h('p', h('a.button.primary', { href: '/prescripteur/emettre' }, 'Émettre un chéquier')),
     allocationsCard(programs),
-    section('Mes chéquiers', list),
+    expiringCard(expiring, names),
+    section('Mes chéquiers', search, list),
   );
 }
 
+/** The print runs, newest first, each printed again on demand (the same tickets). */
+function printRunsCard(runs, names) {
+  if (!runs.length) return null;
+  const newest = runs.slice().reverse();
+  return section('Mes tirages',
+    h('p.hint', 'Chaque tirage se réimprime à l’identique : les mêmes chéquiers, les mêmes chèques. Les chéquiers déjà remis ou annulés y figurent aussi.'),
+    table([
+      { label: 'Tirage du', cell: (r) => dateTime(r.created_at) },
+      { label: 'Chéquiers', cell: (r) => (r.first_number === r.last_number ? r.first_number : `${r.first_number} à ${r.last_number}`) },
+      { label: 'Où ils en sont', cell: (r) => `${r.in_stock} en stock, ${r.handed_out} remis, ${r.cancelled} annulé(s)` },
+      ...programColumn(names),
+      {
+        label: 'PDF',
+        cell: (r) => h('button.secondary', {
+          type: 'button',
+          'aria-label': `Réimprimer le tirage du ${dateTime(r.created_at)}`,
+          onclick: async (e) => {
+            e.target.disabled = true;
+            try {
+              await download(`/print-runs/${r.id}/pdf`, `chequiers-stock-${r.first_number || r.id}.pdf`);
+            } finally {
+              e.target.disabled = false;
+            }
+          },
+        }, 'Réimprimer'),
+      },
+    ], newest, { caption: 'Mes tirages de chéquiers en stock' }));
+}
+
 export async function issuePage(main, { navigate }) {
-  const programs = (await all('/programs')).filter((p) => p.status === 'open');
+  const [allPrograms, runs] = await Promise.all([all('/programs'), all('/print-runs', 5)]);
+  const names = Object.fromEntries(allPrograms.map((p) => [p.id, p.name]));
+  const programs = allPrograms.filter((p) => p.status === 'open');
   const options = programs.map((p) => {
     const left = p.allocations[0]?.remaining_checkbooks ?? 0;
     const blocked = p.issuance && !p.issuance.open ? ' (émission suspendue pour l’instant)' : '';
@@ -129,6 +241,8 @@ export async function issuePage(main, { navigate }) {
   main.append(title('Émettre un chéquier'));
   if (!programs.length) {
     main.append(h('p.alert.info', 'Aucun dispositif ouvert ne vous est alloué : demandez une dotation à l’opérateur.'));
+    const card = printRunsCard(runs, names);
+    if (card) main.append(card);
     return;
   }
   let key = uuid();
@@ -167,6 +281,8 @@ export async function issuePage(main, { navigate }) {
   field({ label: 'Dispositif', name: 'program_id', required: true, options }),
   field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, max: 1000, value: '5', inputmode: 'numeric' }));
   main.append(section('Pour un bénéficiaire', issue), h('details.card', h('summary', 'Préparer des chéquiers en stock'), stock));
+  const card = printRunsCard(runs, names);
+  if (card) main.append(card);
 }
 
 export async function checkbookPage(main, { args, navigate }) {
@@ -178,12 +294,14 @@ export async function checkbookPage(main, { args, navigate }) {
   const draw = () => {
     clear(body);
     const b = book.beneficiary;
+    const mail = mailState(book.mail);
     body.append(
       h('div.summary',
         h('p', statusPill(book.status)),
         h('dl',
           h('dt', 'Dispositif'), h('dd', program?.name || '—'),
-          h('dt', 'Bénéficiaire'), h('dd', b ? `${b.reference}${b.email ? ` (${b.email})` : ''}` : 'Pas encore remis'),
+          h('dt', 'Bénéficiaire'), h('dd', b ? b.reference : 'Pas encore remis'),
+          b ? [h('dt', 'E-mail'), h('dd', b.email ? email(b.email) : 'Aucun')] : null,
           h('dt', 'Valable jusqu’au'), h('dd', day(book.valid_until)),
           h('dt', 'Émis le'), h('dd', dateTime(book.issued_at)),
           book.handed_out_at ? [h('dt', 'Remis le'), h('dd', dateTime(book.handed_out_at))] : null,
@@ -194,14 +312,16 @@ export async function checkbookPage(main, { args, navigate }) {
         h('button.secondary', { type: 'button', onclick: (e) => act(e.target, () => openPdf(`/checkbooks/${book.id}/pdf`)) }, 'Ouvrir pour imprimer')),
     );
     if (book.status === 'stock') body.append(section('Remettre ce chéquier à un bénéficiaire', handOutForm()));
-    if (book.status === 'handed_out') body.append(section('Envoyer par e-mail', sendForm()));
+    if (book.status === 'handed_out') body.append(section('E-mail', mail ? h(`p.alert.${mail.tone}`, mail.text) : h('p', 'Pas encore envoyé par e-mail.'), sendPart()));
+    if (book.status === 'handed_out') body.append(h('details.card', h('summary', 'Corriger le bénéficiaire'), correctForm()));
     if (book.status !== 'cancelled') body.append(h('details.card.danger', h('summary', 'Chéquier perdu ou volé ?'), cancelForm()));
+    // Two columns, so that the table fits a 360-px phone: every ticket has the
+    // checkbook's value and validity, said once in the caption.
+    const value = book.tickets[0] ? money(book.tickets[0].value) : '';
     body.append(section('Chèques', table([
       { label: 'Numéro', cell: (t) => h('span.mono', ticketName(t)) },
-      { label: 'Valeur', cell: (t) => money(t.value), class: 'num' },
       { label: 'État', cell: (t) => TICKET_STATUS[t.status] || t.status },
-      { label: 'Valable jusqu’au', cell: (t) => day(t.valid_until) },
-    ], book.tickets, { caption: 'Chèques du chéquier' })));
+    ], book.tickets, { caption: `${book.tickets.length} chèques de ${value}, valables jusqu’au ${day(book.valid_until)}` })));
   };
 
   const notice = h('div', { role: 'status', 'aria-live': 'polite' });
@@ -233,19 +353,48 @@ export async function checkbookPage(main, { args, navigate }) {
     }, beneficiaryFields());
   }
 
-  let sendKey = uuid();
-  function sendForm() {
+  function correctForm() {
     return form({
-      label: 'Envoyer par e-mail',
-      submit: 'Envoyer le chéquier',
+      label: 'Corriger le bénéficiaire',
+      submit: 'Enregistrer la correction',
+      action: async (values) => {
+        const before = book.beneficiary?.email || null;
+        try {
+          book = await patch(`/checkbooks/${book.id}`, { beneficiary: correctionOf(values) });
+        } catch (err) {
+          throw rename(err);
+        }
+        const after = book.beneficiary?.email || null;
+        draw();
+        clear(notice).append(h('p.alert.ok', after && after !== before
+          ? `Bénéficiaire corrigé. Les prochains e-mails (rappel, renvoi) iront à ${after}.`
+          : 'Bénéficiaire corrigé.'));
+      },
+    },
+    h('p.hint', 'Une erreur de saisie, une adresse e-mail qui a changé ? Les chèques ne changent pas.'),
+    beneficiaryFields(book.beneficiary || {}));
+  }
+
+  let sendKey = uuid();
+  /** "Envoyer" the first time; once a mail exists, a deliberate "Renvoyer". */
+  function sendPart() {
+    const m = book.mail;
+    const again = Boolean(m);
+    const sendForm = form({
+      label: again ? 'Renvoyer par e-mail' : 'Envoyer par e-mail',
+      submit: again ? 'Renvoyer le chéquier' : 'Envoyer le chéquier',
       action: async (values) => {
         const payload = values.email ? { email: values.email } : {};
         await post(`/checkbooks/${book.id}/send`, payload, { headers: { 'Idempotency-Key': sendKey } });
         sendKey = uuid();
+        book = await get(`/checkbooks/${book.id}`);
+        draw();
         clear(notice).append(h('p.alert.ok', `Le chéquier part par e-mail à ${values.email || book.beneficiary?.email}.`));
-        toast('E-mail en cours d’envoi.');
       },
     }, field({ label: 'Adresse e-mail', name: 'email', type: 'email', value: book.beneficiary?.email || '', hint: 'Le PDF du chéquier et la liste des lieux les plus proches.' }));
+    if (!again) return sendForm;
+    const summary = m.status === 'sent' ? `Déjà envoyé le ${dateTime(m.sent_at)} : renvoyer ?` : 'Renvoyer le chéquier';
+    return h('details', { open: m.status === 'failed' || undefined }, h('summary', summary), sendForm);
   }
 
   function cancelForm() {

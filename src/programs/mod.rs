@@ -8,8 +8,6 @@
 //! allocations of a program take its row's lock, so two issuances cannot both spend
 //! the same money.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -22,7 +20,20 @@ use crate::domain::{OrgKind, PostcodePrefix, ValidationError};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::{Money, Rate, Share};
 use crate::organizations;
-use crate::schema::{allocations, payments, program_funders, programs};
+use crate::schema::{allocations, program_funders, programs};
+
+mod allocation;
+mod corrections;
+mod funds;
+mod payment;
+
+pub use allocation::{
+    Allocation, AllowanceSummary, ChangedAllocation, add_allocation, allowances, change_allocation,
+    remaining_allocation,
+};
+pub use corrections::{Extension, ProgramChanges, extend_validity, update_program};
+pub use funds::{Funding, check_ring_fence, funding};
+pub use payment::{Payment, record_payment};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = programs)]
@@ -41,6 +52,8 @@ pub struct Program {
     pub status: String,
     pub closed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Whether the program's open indicators are published (issue 14).
+    pub public_indicators: bool,
 }
 
 impl Program {
@@ -151,22 +164,25 @@ impl NewProgram {
                 ),
             ));
         }
-        let checkbook_value = self.ticket_value.times(self.tickets_per_checkbook);
-        if checkbook_value > self.budget {
-            return Err(ValidationError::new(
-                "budget",
-                format!(
-                    "Le budget ({}) ne couvre pas même un chéquier ({}).",
-                    self.budget, checkbook_value
-                ),
-            ));
-        }
-        // Every funder's part of the budget must be a whole number of cents.
-        for (i, (_, share)) in self.funders.iter().enumerate() {
-            let part = self.budget.decimal() * share.decimal();
-            if part.round_dp(2) != part {
+        let shares: Vec<Decimal> = self.funders.iter().map(|(_, s)| s.decimal()).collect();
+        match budget_rule(
+            self.budget,
+            self.ticket_value.times(self.tickets_per_checkbook),
+            &shares,
+        ) {
+            Ok(()) => {}
+            Err(BudgetRule::BelowOneCheckbook { checkbook }) => {
                 return Err(ValidationError::new(
-                    format!("funders[{i}].share"),
+                    "budget",
+                    format!(
+                        "Le budget ({}) ne couvre pas même un chéquier ({checkbook}).",
+                        self.budget
+                    ),
+                ));
+            }
+            Err(BudgetRule::PartBetweenCents { index, part }) => {
+                return Err(ValidationError::new(
+                    format!("funders[{index}].share"),
                     format!(
                         "La part de ce financeur dans le budget ({part} €) tombe entre deux centimes : ajustez le budget ou la part."
                     ),
@@ -191,80 +207,29 @@ impl NewProgram {
     }
 }
 
-/// What the ledger says of a program's money.
-#[derive(Debug, Clone, Default)]
-pub struct Funding {
-    pub pledged: HashMap<Uuid, Decimal>,
-    pub paid: HashMap<Uuid, Decimal>,
-    pub available: Decimal,
-    pub outstanding: Decimal,
-    pub payable: Decimal,
-    pub commission: Decimal,
-    /// Paid out to sites and to the operator (settlements).
-    pub paid_out: Decimal,
-    /// Returned to funders (credit notes).
-    pub refunded: Decimal,
+/// Why a budget does not suit a program's checkbooks and shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetRule {
+    /// The budget does not pay for even one checkbook (worth `checkbook`).
+    BelowOneCheckbook { checkbook: Money },
+    /// The funder at `index` would pledge `part`, which falls between two cents.
+    PartBetweenCents { index: usize, part: Decimal },
 }
 
-impl Funding {
-    pub fn received(&self) -> Decimal {
-        self.paid.values().sum()
+/// A budget suits a program when it pays for at least one checkbook and every
+/// funder's part of it (budget × share) is a whole number of cents: the one rule of
+/// creation and of a budget's correction.
+pub fn budget_rule(budget: Money, checkbook: Money, shares: &[Decimal]) -> Result<(), BudgetRule> {
+    if checkbook > budget {
+        return Err(BudgetRule::BelowOneCheckbook { checkbook });
     }
-
-    /// Value that left the available budget, net of what came back.
-    pub fn issued(&self) -> Decimal {
-        self.received() - self.available - self.refunded
-    }
-
-    /// What more may be issued now: the budget left, and for each funder what its
-    /// payments cover beyond its share of what was issued (the ring-fence rule).
-    pub fn issuable(&self, shares: &[ProgramFunder], budget: Decimal) -> Decimal {
-        let issued = self.issued();
-        let mut room = budget - issued;
-        for f in shares {
-            let paid = self.paid.get(&f.funder_id).copied().unwrap_or_default();
-            room = room.min(paid / f.share - issued);
-        }
-        room.max(Decimal::ZERO)
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
-    }
-
-    /// Money still held for the program: received, less paid out and returned.
-    pub fn held(&self) -> Decimal {
-        self.received() - self.paid_out - self.refunded
-    }
-
-    /// What the program owes: tickets in circulation and redeemed tickets not yet paid.
-    pub fn owed(&self) -> Decimal {
-        self.outstanding + self.payable + self.commission
-    }
-}
-
-pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Funding, DbError> {
-    let balances = ledger::program_balances(conn, program).await?;
-    let mut funding = Funding::default();
-    for ((kind, org), balance) in balances {
-        match (kind, org) {
-            (AccountKind::FunderCommitment, Some(f)) => {
-                *funding.pledged.entry(f).or_default() -= balance;
-            }
-            (AccountKind::FunderUnpaid, Some(f)) => {
-                *funding.paid.entry(f).or_default() -= balance;
-            }
-            (AccountKind::Available, _) => funding.available += balance,
-            (AccountKind::Outstanding, _) => funding.outstanding += balance,
-            (AccountKind::SitePayable, _) => funding.payable += balance,
-            (AccountKind::Commission, _) => funding.commission += balance,
-            (AccountKind::SitePaid | AccountKind::CommissionPaid, _) => funding.paid_out += balance,
-            (AccountKind::FunderRefunded, _) => funding.refunded += balance,
-            _ => {}
+    for (index, share) in shares.iter().enumerate() {
+        let part = budget.decimal() * share;
+        if part.round_dp(2) != part {
+            return Err(BudgetRule::PartBetweenCents { index, part });
         }
     }
-    // paid = pledged - unpaid balance.
-    for (funder, pledged) in &funding.pledged {
-        *funding.paid.entry(*funder).or_default() += pledged;
-    }
-    Ok(funding)
+    Ok(())
 }
 
 /// Why a program's use case refused. The HTTP edge gives each its status, code and
@@ -289,6 +254,21 @@ pub enum ProgramError {
     PaymentExceedsCommitment { pledged: Decimal, paid: Decimal },
     #[error("a payment of this funder has the reference {reference:?} already")]
     PaymentAlreadyRecorded { reference: String },
+    /// A budget below what is committed already (`least`, to the cent).
+    #[error("the budget may not go below {least}")]
+    BudgetBelowCommitted { least: Decimal },
+    /// A prescriber's allocation below the checkbooks it issued.
+    #[error("the allocation may not go below {issued} checkbooks issued")]
+    AllocationBelowIssued { issued: i64 },
+    /// No allocation of this prescriber in the program.
+    #[error("no allocation of this prescriber in the program")]
+    NoAllocation,
+    /// An extension to a day not after the current end of validity.
+    #[error("the validity ends on {current} already")]
+    ValidityNotLater { current: NaiveDate },
+    /// Nothing of the program is left to extend.
+    #[error("no outstanding ticket to extend")]
+    NothingToExtend,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -297,32 +277,6 @@ impl From<diesel::result::Error> for ProgramError {
     fn from(err: diesel::result::Error) -> Self {
         ProgramError::Db(err.into())
     }
-}
-
-/// Whether `amount` more may be issued: the ring-fence rule, or the refusal.
-pub fn check_ring_fence(
-    funding: &Funding,
-    shares: &[ProgramFunder],
-    budget: Decimal,
-    amount: Decimal,
-) -> Result<(), ProgramError> {
-    let after = funding.issued() + amount;
-    if after > budget {
-        return Err(ProgramError::BudgetExhausted);
-    }
-    for funder in shares {
-        let paid = funding
-            .paid
-            .get(&funder.funder_id)
-            .copied()
-            .unwrap_or_default();
-        if after * funder.share > paid {
-            return Err(ProgramError::FundsNotReceived {
-                funder: funder.funder_id,
-            });
-        }
-    }
-    Ok(())
 }
 
 pub async fn create_program(
@@ -448,40 +402,6 @@ pub async fn funders_of(
         .await?)
 }
 
-/// Checkbooks a prescriber may still issue from a program: its allocations minus its
-/// checkbooks, except cancelled ones that were never used (they give their place back).
-pub async fn remaining_allocation(
-    conn: &mut AsyncPgConnection,
-    program: Uuid,
-    prescriber: Uuid,
-) -> Result<i64, DbError> {
-    let allowed: Option<i64> = allocations::table
-        .filter(allocations::program_id.eq(program))
-        .filter(allocations::prescriber_id.eq(prescriber))
-        .select(diesel::dsl::sum(allocations::checkbooks))
-        .first(conn)
-        .await?;
-    // Every checkbook counts, but a cancelled one none of whose tickets was used
-    // (a lost carnet replaced).
-    #[derive(QueryableByName)]
-    struct Used {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        used: i64,
-    }
-    let used = diesel::sql_query(
-        "SELECT count(*) AS used FROM checkbooks c
-         WHERE c.program_id = $1 AND c.prescriber_id = $2
-           AND (c.status <> 'cancelled'
-                OR EXISTS (SELECT 1 FROM tickets t WHERE t.checkbook_id = c.id AND t.status IN ('redeemed', 'settled')))",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(program)
-    .bind::<diesel::sql_types::Uuid, _>(prescriber)
-    .get_result::<Used>(conn)
-    .await?
-    .used;
-    Ok(allowed.unwrap_or(0) - used)
-}
-
 /// The program as `caller` may see it: the operator any; a funder those it funds; a
 /// prescriber those it has an allocation in. Otherwise absent (404).
 pub async fn visible_program(
@@ -519,135 +439,6 @@ pub async fn visible_program(
     } else {
         Err(ProgramError::NotFound)
     }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = payments)]
-pub struct Payment {
-    pub id: Uuid,
-    pub program_id: Uuid,
-    pub funder_id: Uuid,
-    pub amount: Decimal,
-    pub reference: String,
-    pub received_on: NaiveDate,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Records money received from a funder: it becomes available budget.
-pub async fn record_payment(
-    conn: &mut AsyncPgConnection,
-    program: Uuid,
-    funder: Uuid,
-    amount: Money,
-    reference: String,
-    received_on: NaiveDate,
-) -> Result<Payment, ProgramError> {
-    conn.transaction::<_, ProgramError, _>(async move |conn| {
-        let program = lock_program(conn, program).await?;
-        if !program.is_open() {
-            return Err(ProgramError::Closed);
-        }
-        let shares = funders_of(conn, program.id).await?;
-        if !shares.iter().any(|f| f.funder_id == funder) {
-            return Err(ValidationError::new(
-                "funder_id",
-                "Cette organisation ne finance pas ce dispositif.",
-            )
-            .into());
-        }
-        let current = funding(conn, program.id).await?;
-        let pledged = current.pledged.get(&funder).copied().unwrap_or_default();
-        let paid = current.paid.get(&funder).copied().unwrap_or_default();
-        if paid + amount.decimal() > pledged {
-            return Err(ProgramError::PaymentExceedsCommitment { pledged, paid });
-        }
-        let row = diesel::insert_into(payments::table)
-            .values((
-                payments::id.eq(Uuid::now_v7()),
-                payments::program_id.eq(program.id),
-                payments::funder_id.eq(funder),
-                payments::amount.eq(amount.decimal()),
-                payments::reference.eq(&reference),
-                payments::received_on.eq(received_on),
-            ))
-            .returning(Payment::as_returning())
-            .get_result(conn)
-            .await
-            .map_err(DbError::from);
-        let payment = match row {
-            Err(DbError::Unique { .. }) => {
-                return Err(ProgramError::PaymentAlreadyRecorded { reference });
-            }
-            other => other?,
-        };
-        ledger::post(
-            conn,
-            TransactionKind::Payment,
-            &format!("Versement reçu, réf. {reference}"),
-            program.id,
-            &[
-                (
-                    AccountRef::program(AccountKind::Available, program.id),
-                    amount.decimal(),
-                ),
-                (
-                    AccountRef::of(AccountKind::FunderUnpaid, program.id, funder),
-                    -amount.decimal(),
-                ),
-            ],
-        )
-        .await?;
-        Ok(payment)
-    })
-    .await
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = allocations)]
-pub struct Allocation {
-    pub id: Uuid,
-    pub program_id: Uuid,
-    pub prescriber_id: Uuid,
-    pub checkbooks: i32,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Gives a prescriber `checkbooks` more checkbooks to issue from a program.
-pub async fn add_allocation(
-    conn: &mut AsyncPgConnection,
-    program: Uuid,
-    prescriber: Uuid,
-    count: u32,
-) -> Result<(Allocation, i64), ProgramError> {
-    conn.transaction::<_, ProgramError, _>(async move |conn| {
-        let program = lock_program(conn, program).await?;
-        if !program.is_open() {
-            return Err(ProgramError::Closed);
-        }
-        match organizations::find_organization(conn, prescriber).await? {
-            Some(org) if org.kind() == OrgKind::Prescriber => {}
-            _ => {
-                return Err(ValidationError::new(
-                    "prescriber_id",
-                    "Cet identifiant ne désigne pas un prescripteur.",
-                )
-                .into());
-            }
-        }
-        let allocation = diesel::insert_into(allocations::table)
-            .values((
-                allocations::id.eq(Uuid::now_v7()),
-                allocations::program_id.eq(program.id),
-                allocations::prescriber_id.eq(prescriber),
-                allocations::checkbooks.eq(i32::try_from(count).unwrap_or(i32::MAX)),
-            ))
-            .returning(Allocation::as_returning())
-            .get_result(conn)
-            .await?;
-        let remaining = remaining_allocation(conn, program.id, prescriber).await?;
-        Ok((allocation, remaining))
-    })
-    .await
 }
 
 /// Programs by id and name: all, or those `funder` funds.
@@ -711,52 +502,4 @@ pub async fn list_visible(
         query = query.filter(programs::id.gt(after));
     }
     Ok(query.load(conn).await?)
-}
-
-/// A prescriber's allowance in a program: checkbooks allocated in all, and how many it
-/// may still issue.
-#[derive(Debug, Clone)]
-pub struct AllowanceSummary {
-    pub prescriber_id: Uuid,
-    pub prescriber_name: String,
-    pub checkbooks: i64,
-    pub remaining_checkbooks: i64,
-}
-
-/// The allowances of a program's prescribers (only `prescriber`'s when given), by name.
-pub async fn allowances(
-    conn: &mut AsyncPgConnection,
-    program: Uuid,
-    prescriber: Option<Uuid>,
-) -> Result<Vec<AllowanceSummary>, DbError> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        prescriber_id: Uuid,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        checkbooks: i64,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT a.prescriber_id, o.name, sum(a.checkbooks)::bigint AS checkbooks
-         FROM allocations a JOIN organizations o ON o.id = a.prescriber_id
-         WHERE a.program_id = $1 AND ($2::uuid IS NULL OR a.prescriber_id = $2)
-         GROUP BY a.prescriber_id, o.name
-         ORDER BY o.name",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(program)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(prescriber)
-    .load(conn)
-    .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(AllowanceSummary {
-            prescriber_id: row.prescriber_id,
-            prescriber_name: row.name,
-            checkbooks: row.checkbooks,
-            remaining_checkbooks: remaining_allocation(conn, program, row.prescriber_id).await?,
-        });
-    }
-    Ok(out)
 }
