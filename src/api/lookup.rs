@@ -133,6 +133,27 @@ fn redemption_view(r: RedemptionLine) -> LookupRedemption {
     }
 }
 
+/// A full serial written in an entry (a reversal's `ticket`) shown as its hint: the
+/// operator never reads a whole serial.
+fn hide_serials(value: Option<Value>) -> Option<Value> {
+    fn walk(v: Value) -> Value {
+        match v {
+            Value::String(text) => match crate::codes::Serial::parse(&text) {
+                Ok(serial) if text.chars().filter(|c| c.is_ascii_alphanumeric()).count() == 11 => {
+                    Value::String(format!("…{}", serial.hint()))
+                }
+                _ => Value::String(text),
+            },
+            Value::Array(items) => Value::Array(items.into_iter().map(walk).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, walk(v))).collect())
+            }
+            other => other,
+        }
+    }
+    value.map(walk)
+}
+
 fn audit_view(line: AuditLine) -> LookupAuditEntry {
     let e = line.entry;
     LookupAuditEntry {
@@ -141,8 +162,8 @@ fn audit_view(line: AuditLine) -> LookupAuditEntry {
         entity_kind: e.entity_kind,
         entity_id: e.entity_id,
         actor: line.actor_email.or(e.actor_label),
-        before: e.before,
-        after: e.after,
+        before: hide_serials(e.before),
+        after: hide_serials(e.after),
         reason: e.reason,
     }
 }
