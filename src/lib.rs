@@ -1,6 +1,7 @@
 //! Pass Numérique: signed training vouchers, redeemed once, settled through a
 //! double-entry ledger. See README.md (ARCHITECTURE) for the map of the modules.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod ledger;
 pub mod limits;
+pub mod lookup;
 pub mod mail;
 pub mod money;
 pub mod one_time;

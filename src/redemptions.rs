@@ -496,7 +496,7 @@ pub async fn reverse(
             entity: Entity::Redemption,
             entity_id: r.id,
             action: "redemption.reversed",
-            before: Some(json!({"status": RedemptionStatus::Redeemed, "ticket": serial})),
+            before: Some(json!({"status": RedemptionStatus::Redeemed, "ticket": crate::codes::serial_hint(&serial)})),
             after: Some(
                 json!({"status": RedemptionStatus::Reversed, "ticket_status": ticket_status}),
             ),

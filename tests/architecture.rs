@@ -37,6 +37,8 @@ const FLOORS: &[(&str, &[&str])] = &[
             "closing",
             "stats",
             "mail",
+            "lookup",
+            "alerts",
         ],
     ),
     (

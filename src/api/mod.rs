@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::limits::Brakes;
 use crate::telemetry::Metrics;
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod caller;
@@ -22,6 +23,7 @@ pub mod checkbooks;
 pub mod extract;
 pub mod invitations;
 pub mod ledger;
+pub mod lookup;
 pub mod ops;
 pub mod organizations;
 pub mod outbox;
@@ -158,6 +160,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ledger::cover)
             .service(outbox::list)
             .service(outbox::resend)
+            .service(lookup::search)
+            .service(alerts::dashboard_alerts)
             .service(public::list_sites),
     );
     cfg.service(ops::healthz)

@@ -225,6 +225,54 @@ pub struct FundingView {
     pub issuable: String,
 }
 
+/// Why no checkbook may be issued now.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuanceBlock {
+    /// A funder has not paid its share of one more checkbook (see `funder_id`).
+    FundsNotReceived,
+    /// One more checkbook would go past the budget.
+    BudgetExhausted,
+    ProgramClosed,
+}
+
+/// Whether one more checkbook may be issued now, and if not, why: the ring-fence rule
+/// (`programs::check_ring_fence`) asked for one checkbook's value. Shown to everyone
+/// who sees the program, prescribers included, before they fill the form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuanceView {
+    pub open: bool,
+    pub reason: Option<IssuanceBlock>,
+    /// The funder whose payment is awaited (`funds_not_received`).
+    pub funder_id: Option<Uuid>,
+}
+
+impl IssuanceView {
+    fn of(program: &Program, funders: &[ProgramFunder], funding: &Funding) -> IssuanceView {
+        let blocked = |reason, funder_id| IssuanceView {
+            open: false,
+            reason: Some(reason),
+            funder_id,
+        };
+        if !program.is_open() {
+            return blocked(IssuanceBlock::ProgramClosed, None);
+        }
+        let checkbook =
+            program.ticket_value * rust_decimal::Decimal::from(program.tickets_per_checkbook);
+        match programs::check_ring_fence(funding, funders, program.budget, checkbook) {
+            Err(ProgramError::FundsNotReceived { funder }) => {
+                blocked(IssuanceBlock::FundsNotReceived, Some(funder))
+            }
+            Err(ProgramError::BudgetExhausted) => blocked(IssuanceBlock::BudgetExhausted, None),
+            _ => IssuanceView {
+                open: true,
+                reason: None,
+                funder_id: None,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramView {
     pub id: Uuid,
@@ -246,6 +294,8 @@ pub struct ProgramView {
     /// The program's money (operator and funders; not shown to prescribers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub funding: Option<FundingView>,
+    /// Whether a checkbook may be issued now, or why not.
+    pub issuance: IssuanceView,
 }
 
 pub(crate) fn money(value: rust_decimal::Decimal) -> String {
@@ -260,6 +310,7 @@ impl ProgramView {
             rust_decimal::Decimal::ZERO
         };
         ProgramView {
+            issuance: IssuanceView::of(&program, funders, funding),
             funders: funders
                 .iter()
                 .map(|f| FunderShareView {

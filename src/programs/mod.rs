@@ -156,10 +156,12 @@ impl NewProgram {
         }
         let total: Decimal = self.funders.iter().map(|(_, s)| s.decimal()).sum();
         if total != Decimal::ONE {
+            // On the share fields (the last one, which a person adjusts), in percent.
             return Err(ValidationError::new(
-                "funders",
+                format!("funders[{}].share", self.funders.len() - 1),
                 format!(
-                    "Les parts des financeurs doivent faire 1 exactement (elles font {total})."
+                    "Les parts des financeurs doivent faire 100 % exactement (elles font {}).",
+                    crate::french::rate(total)
                 ),
             ));
         }

@@ -628,6 +628,21 @@ async fn request_for(
         ("GET", "/api/v1/ledger/trial-balance" | "/api/v1/ledger/cover" | "/api/v1/outbox") => {
             get(path.to_string())
         }
+        ("GET", "/api/v1/dashboard/alerts") => get(path.to_string()),
+        ("GET", "/api/v1/lookup") => get(format!("{path}?q=2ZAT")),
+        ("POST", "/api/v1/outbox/{id}/resend") => {
+            #[derive(QueryableByName)]
+            struct Mail {
+                #[diesel(sql_type = diesel::sql_types::Uuid)]
+                id: Uuid,
+            }
+            let mut conn = app.db.connect().await;
+            let mail: Vec<Mail> = diesel::sql_query("SELECT id FROM outbox ORDER BY id LIMIT 1")
+                .load(&mut conn)
+                .await
+                .expect("a mail of the world");
+            post(format!("/api/v1/outbox/{}/resend", mail[0].id), None)
+        }
         ("GET", "/api/v1/redemptions") => get(path.to_string()),
         ("GET", "/api/v1/ledger/accounts") => get(format!("{path}?owner_id={}", w.funder_a)),
         ("GET", "/api/v1/checkbooks") => get(format!("{path}?program_id={}", w.program)),
@@ -820,18 +835,6 @@ async fn request_for(
             format!("/api/v1/checkbooks/{}", w.checkbook),
             Some(json!({"beneficiary": {"postcode": "70000"}})),
         )),
-        ("POST", "/api/v1/outbox/{id}/resend") => {
-            // Any mail of the world (invitations, checkbooks): resent or refused with a
-            // 409, never shown to anyone but the operator.
-            let mut conn = app.db.connect().await;
-            let id: Uuid = diesel::select(diesel::dsl::sql::<diesel::sql_types::Uuid>(
-                "(SELECT id FROM outbox ORDER BY id LIMIT 1)",
-            ))
-            .get_result(&mut conn)
-            .await
-            .expect("a mail in the outbox");
-            post(format!("/api/v1/outbox/{id}/resend"), Some(json!({})))
-        }
         ("GET", "/api/v1/print-runs/{id}") => get(format!("/api/v1/print-runs/{}", w.print_run)),
         ("GET", "/api/v1/print-runs/{id}/pdf") => {
             get(format!("/api/v1/print-runs/{}/pdf", w.print_run))

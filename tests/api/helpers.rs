@@ -671,6 +671,18 @@ impl TestApp {
         }
     }
 
+    /// `site` scans `ticket`'s code (a new `Idempotency-Key`).
+    pub async fn redeem(&self, site: &Actor, ticket: &Value) -> Response {
+        self.raw(
+            self.client
+                .post(format!("{}/api/v1/redemptions", self.address))
+                .bearer_auth(&site.token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&json!({"code": ticket["code"]})),
+        )
+        .await
+    }
+
     pub async fn issue(
         &self,
         actor: &Actor,

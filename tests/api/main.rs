@@ -1,6 +1,7 @@
 //! Integration tests: the real server and a real PostgreSQL (see `helpers`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod audit;
 mod auth;
 mod authz;
@@ -12,9 +13,11 @@ mod errors;
 mod generated;
 mod health;
 mod helpers;
+mod issuance;
 mod jobs;
 mod ledger;
 mod login_limits;
+mod lookup;
 mod mail;
 mod migrations;
 mod organizations;

@@ -38,7 +38,7 @@ async fn invalid_programs_are_refused_naming_the_field() {
                 "funders",
                 json!([{"organization_id": a, "share": "0.60"}, {"organization_id": b, "share": "0.30"}]),
             ),
-            "funders",
+            "funders[1].share",
         ),
         (
             "shares above 1",
@@ -46,7 +46,7 @@ async fn invalid_programs_are_refused_naming_the_field() {
                 "funders",
                 json!([{"organization_id": a, "share": "0.70"}, {"organization_id": b, "share": "0.40"}]),
             ),
-            "funders",
+            "funders[1].share",
         ),
         ("no funder", change("funders", json!([])), "funders"),
         (
@@ -141,6 +141,14 @@ async fn invalid_programs_are_refused_naming_the_field() {
             "{case}: {}",
             res.text
         );
+        if case == "shares below 1" {
+            // In percent, as the form shows shares: not "0.9".
+            let detail = res.problem(422, "validation_failed")["detail"].clone();
+            assert!(
+                detail.as_str().unwrap().contains("elles font 90,00 %"),
+                "{detail}"
+            );
+        }
     }
     let res = app.post("/api/v1/programs", &operator.token, valid).await;
     let program = res.ok(201);

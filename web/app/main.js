@@ -31,6 +31,7 @@ const NAV = {
     ['/operateur/dispositifs', 'Dispositifs'],
     ['/operateur/remboursements', 'Remboursements'],
     ['/operateur/courriels', 'Courriels'],
+    ['/operateur/recherche', 'Rechercher'],
   ],
 };
 
@@ -61,7 +62,8 @@ const ROUTES = [
   [/^\/operateur\/dispositifs$/, './pages/operator.js', 'programsPage', 'operator'],
   [/^\/operateur\/dispositifs\/([0-9a-f-]{36})$/, './pages/operator.js', 'programPage', 'operator'],
   [/^\/operateur\/remboursements$/, './pages/operator.js', 'settlementsPage', 'operator'],
-  [/^\/operateur\/courriels$/, './pages/operator.js', 'outboxPage', 'operator'],
+  [/^\/operateur\/courriels$/, './pages/operator-mail.js', 'outboxPage', 'operator'],
+  [/^\/operateur\/recherche$/, './pages/operator-lookup.js', 'lookupPage', 'operator'],
 ];
 
 let cleanup = null;

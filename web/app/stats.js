@@ -209,6 +209,13 @@ function kpi(label, value, note) {
   return h('div.kpi', h('span.kpi-label', label), h('strong.kpi-value', value), note ? h('span.kpi-note', note) : null);
 }
 
+/** Why a program issues nothing now (its `issuance.reason`), in a few words. */
+export const ISSUANCE_BLOCKED = {
+  funds_not_received: 'Bloqué : un financeur n’a pas encore versé sa part.',
+  budget_exhausted: 'Bloqué : le budget est entièrement émis.',
+  program_closed: 'Dispositif clos.',
+};
+
 /** The money of a program: received, available, outstanding, and its cover. */
 export function moneyView(program, cover) {
   const f = program.funding;
@@ -217,7 +224,7 @@ export function moneyView(program, cover) {
       kpi('Reçu des financeurs', money(f.received), WORDS.received),
       kpi('Disponible', money(f.available), WORDS.available),
       kpi('Chèques en circulation', money(f.outstanding), WORDS.outstanding),
-      kpi('Encore émettable', money(f.issuable), WORDS.issuable),
+      kpi('Encore émettable', money(f.issuable), ISSUANCE_BLOCKED[program.issuance?.reason] || WORDS.issuable),
     ] : null,
     cover ? kpi('Couverture', cover.covered ? 'Couvert' : 'NON couvert',
       `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux). ${WORDS.cover} ${WORDS.held}`) : null,

@@ -35,6 +35,7 @@ mod views;
 use printed::sheet;
 use reading::{PrintRunView, print_run_view};
 use views::{CheckbookView, checkbook_view, one_checkbook_view};
+pub use views::{Secrets, ticket_view};
 
 pub use correct::{__path_correct_checkbook, correct_checkbook};
 pub use printed::{

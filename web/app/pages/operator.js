@@ -1,5 +1,6 @@
 // The operator: organisations, users (invite), site labels, programs (shares, rates,
-// payments, allocations, close), settlements and statements, failed mails.
+// payments, allocations, close), settlements and statements; the dashboard and what
+// it warns about. Mails: operator-mail.js; support's lookup: operator-lookup.js.
 
 import { h, title, clear, field, form, money, day, dateTime, percent, percentToRate, moneyInput, table, section, pill, toast, parisToday } from '../dom.js';
 import { get, post, all, ApiError, SessionExpired } from '../api.js';
@@ -52,12 +53,39 @@ function action(text, fn, notice, cls = 'secondary') {
   }, text);
 }
 
+const longMonth = new Intl.DateTimeFormat('fr-FR', { timeZone: 'UTC', month: 'long', year: 'numeric' });
+
+/** « À surveiller »: finished months not yet settled, programs whose cover is low or broken. */
+function alertsSection(alerts) {
+  const margin = percent(alerts.low_cover_margin);
+  const items = [
+    ...alerts.unsettled_months.map((m) => h('li.alert.warn',
+      h('strong', `${longMonth.format(new Date(`${m.month}-01T00:00:00Z`))} n’est pas remboursé. `),
+      `${m.redemptions} chèque${m.redemptions > 1 ? 's' : ''} encaissé${m.redemptions > 1 ? 's' : ''} par ${m.sites} lieu${m.sites > 1 ? 'x' : ''} : ${money(m.amount_payable)} à ${m.sites > 1 ? 'leur' : 'lui'} payer. `,
+      h('a', { href: `/operateur/remboursements?du=${m.period_start}&au=${m.period_end}` }, 'Rembourser ce mois'))),
+    ...alerts.cover.map((c) => (c.level === 'broken'
+      ? h('li.alert.bad',
+        h('strong', `${c.name} n’est pas couvert. `),
+        `L’argent détenu (${money(c.held)}) est inférieur à ce qui est dû (${money(c.owed)} : chèques en circulation et sommes dues aux lieux). `,
+        h('a', { href: `/operateur/dispositifs/${c.program_id}` }, 'Voir le dispositif'))
+      : h('li.alert.warn',
+        h('strong', `Marge faible sur ${c.name}. `),
+        `L’argent détenu (${money(c.held)}) ne dépasse ce qui est dû (${money(c.owed)}) que de ${percent(c.margin)}, moins de ${margin} : les prescripteurs seront bientôt bloqués. Demandez le prochain versement aux financeurs ou relevez le budget. `,
+        h('a', { href: `/operateur/dispositifs/${c.program_id}` }, 'Voir le dispositif')))),
+  ];
+  return section('À surveiller',
+    items.length
+      ? h('ul.alerts', items)
+      : h('p', pill(`Rien à signaler : chaque mois terminé est remboursé, et chaque dispositif garde plus de ${margin} de marge au-delà de ce qu’il doit.`, 'ok')));
+}
+
 export async function dashboardPage(main) {
-  const [orgs, programs, cover, failed] = await Promise.all([
+  const [orgs, programs, cover, failed, alerts] = await Promise.all([
     all('/organizations'),
     all('/programs'),
     get('/ledger/cover'),
     get('/outbox?status=failed&limit=200'),
+    get('/dashboard/alerts'),
   ]);
   const count = (kind) => orgs.filter((o) => o.kind === kind).length;
   const sites = orgs.filter((o) => o.kind === 'site');
@@ -70,6 +98,7 @@ export async function dashboardPage(main) {
       h('a.kpi', { href: '/operateur/organisations' }, h('span.kpi-label', 'Lieux labellisés actifs'), h('strong.kpi-value', `${activeSites} / ${sites.length}`)),
       h('a.kpi', { href: '/operateur/dispositifs' }, h('span.kpi-label', 'Dispositifs ouverts'), h('strong.kpi-value', String(programs.filter((p) => p.status === 'open').length))),
       h('a.kpi', { href: '/operateur/courriels' }, h('span.kpi-label', 'Courriels en échec'), h('strong.kpi-value', String(failed.items.length)))),
+    alertsSection(alerts),
     section('Couverture des dispositifs',
       h('p', cover.covered
         ? pill('Tout est couvert : l’argent reçu couvre les chèques en circulation et les sommes dues aux lieux.', 'ok')
@@ -278,6 +307,16 @@ export async function programsPage(main, { navigate }) {
   );
 }
 
+/** Why the program issues nothing now, said before anything else (open programs). */
+function issuanceAlert(program, names) {
+  const i = program.issuance;
+  // '' rather than null: the page's body is filled by append(), which would print "null".
+  if (!i || i.open || i.reason === 'program_closed') return '';
+  return h('p.alert.warn', { role: 'status' }, i.reason === 'funds_not_received'
+    ? `Émission bloquée : en attente du versement de ${names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus ; les prescripteurs ne peuvent rien émettre d’ici là.`
+    : 'Émission bloquée : le budget est entièrement émis. Relevez le budget pour émettre de nouveaux chéquiers.');
+}
+
 export async function programPage(main, { args }) {
   const [id] = args;
   const [orgs, cover] = await Promise.all([all('/organizations'), get('/ledger/cover')]);
@@ -297,6 +336,7 @@ export async function programPage(main, { args }) {
         ` ${program.tickets_per_checkbook} chèques de ${money(program.ticket_value)} par chéquier, valables ${program.validity_days ? `${program.validity_days} jours` : `jusqu’au ${day(program.valid_until)}`}` +
         `${program.tolerance_days ? ` (+${program.tolerance_days} j de tolérance)` : ''} — commission ${percent(program.commission_rate)}, frais financeurs ${percent(program.funder_fee_rate)}` +
         ` — territoire : ${program.territory_postcodes.length ? program.territory_postcodes.join(', ') : 'partout'}.`),
+      issuanceAlert(program, names),
       section('Argent', moneyView(program, cover.programs.find((c) => c.program_id === id)),
         legend(['received', 'available', 'outstanding', 'issuable', 'covered']),
         table([
@@ -369,7 +409,7 @@ function previousMonth() {
   return [start.toISOString().slice(0, 10), end.toISOString().slice(0, 10)];
 }
 
-export async function settlementsPage(main) {
+export async function settlementsPage(main, { query } = {}) {
   const [orgs] = await Promise.all([all('/organizations')]);
   const names = Object.fromEntries(orgs.map((o) => [o.id, o.name]));
   const listBox = h('div');
@@ -378,7 +418,10 @@ export async function settlementsPage(main) {
     const statements = await all('/statements');
     clear(listBox).append(statementsTable(statements.slice().reverse(), names));
   };
-  const [start, end] = previousMonth();
+  const [lastStart, lastEnd] = previousMonth();
+  // The dashboard's « Rembourser ce mois » names an older month.
+  const start = query?.get('du') || lastStart;
+  const end = query?.get('au') || lastEnd;
   main.append(
     title('Remboursements'),
     section('Rembourser une période',
@@ -399,28 +442,4 @@ export async function settlementsPage(main) {
     section('Relevés', listBox),
   );
   await drawList();
-}
-
-export async function outboxPage(main, { query }) {
-  const status = query.get('etat') || 'failed';
-  const page = await get(`/outbox?limit=200${status === 'all' ? '' : `&status=${status}`}`);
-  const KINDS = { checkbook: 'Chéquier', invitation: 'Invitation', statement_ready: 'Relevé disponible', expiry_reminder: 'Rappel d’expiration', password_reset: 'Nouveau mot de passe' };
-  const STATES = { waiting: ['En attente', 'info'], sending: ['En cours', 'info'], sent: ['Envoyé', 'ok'], failed: ['Échec', 'bad'] };
-  main.append(
-    title('Courriels'),
-    h('nav.filters', { 'aria-label': 'Filtrer par état' },
-      [['failed', 'En échec'], ['waiting', 'En attente'], ['sent', 'Envoyés'], ['all', 'Tous']].map(([k, text]) =>
-        h('a', { href: `/operateur/courriels?etat=${k}`, 'aria-current': k === status ? 'page' : undefined }, text))),
-    section(status === 'failed' ? 'Courriels abandonnés' : 'Courriels',
-      status === 'failed' ? h('p.hint', 'Le serveur de messagerie les a refusés, ou ils ont échoué trop de fois. Vérifiez l’adresse, puis renvoyez depuis la page concernée (chéquier, utilisateur).') : null,
-      table([
-        { label: 'Créé le', cell: (m) => dateTime(m.created_at) },
-        { label: 'Nature', cell: (m) => KINDS[m.kind] || m.kind },
-        { label: 'Destinataire', cell: (m) => m.recipient },
-        { label: 'Objet', cell: (m) => m.subject },
-        { label: 'État', cell: (m) => pill(...(STATES[m.status] || [m.status, 'info'])) },
-        { label: 'Essais', cell: (m) => String(m.attempts), class: 'num' },
-        { label: 'Dernière erreur', cell: (m) => m.last_error || '' },
-      ], page.items, { caption: 'Courriels', empty: status === 'failed' ? 'Aucun courriel en échec.' : 'Aucun courriel.' })),
-  );
 }

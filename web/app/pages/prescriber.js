@@ -92,6 +92,12 @@ function rename(err) {
   return err;
 }
 
+/** Why a program issues nothing now, said on its card before the form. */
+const BLOCKED_FOR_PRESCRIBER = {
+  funds_not_received: 'Émission suspendue : un financeur n’a pas encore versé sa part. Vous pourrez émettre dès que l’opérateur l’aura reçu.',
+  budget_exhausted: 'Émission impossible : le budget du dispositif est entièrement émis.',
+};
+
 function allocationsCard(programs) {
   return section('Mes dispositifs',
     programs.length
@@ -100,7 +106,8 @@ function allocationsCard(programs) {
         return h('li',
           h('h3', p.name),
           h('p', `${p.tickets_per_checkbook} chèques de ${money(p.ticket_value)} par chéquier${p.status === 'closed' ? ' — dispositif clos' : ''}`),
-          a ? h('p.big-number', h('strong', String(a.remaining_checkbooks)), ` chéquier(s) restant(s) sur ${a.checkbooks} alloué(s)`) : null);
+          a ? h('p.big-number', h('strong', String(a.remaining_checkbooks)), ` chéquier(s) restant(s) sur ${a.checkbooks} alloué(s)`) : null,
+          p.status === 'open' && p.issuance && !p.issuance.open ? h('p.alert.warn', BLOCKED_FOR_PRESCRIBER[p.issuance.reason]) : null);
       }))
       : h('p.empty', 'Aucun dispositif ne vous est encore alloué. L’opérateur vous attribue une dotation de chéquiers.'));
 }
@@ -228,7 +235,8 @@ export async function issuePage(main, { navigate }) {
   const programs = allPrograms.filter((p) => p.status === 'open');
   const options = programs.map((p) => {
     const left = p.allocations[0]?.remaining_checkbooks ?? 0;
-    return [p.id, `${p.name} — ${left} chéquier(s) restant(s)`];
+    const blocked = p.issuance && !p.issuance.open ? ' (émission suspendue pour l’instant)' : '';
+    return [p.id, `${p.name} — ${left} chéquier(s) restant(s)${blocked}`];
   });
   main.append(title('Émettre un chéquier'));
   if (!programs.length) {
