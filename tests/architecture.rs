@@ -61,6 +61,7 @@ const FLOORS: &[(&str, &[&str])] = &[
         &[
             "domain",
             "statuses",
+            "vocabulary",
             "money",
             "codes",
             "csv_cells",

@@ -19,6 +19,7 @@ use crate::domain::{OrgKind, ValidationError};
 use crate::programs::{self, Program, ProgramError};
 use crate::schema::{checkbooks, print_runs, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
+use crate::vocabulary::{self, Public, Theme};
 
 mod beneficiary;
 mod changes;
@@ -57,6 +58,11 @@ pub struct Checkbook {
     pub handed_out_by: Option<Uuid>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+    pub beneficiary_publics: Vec<Option<String>>,
+    pub beneficiary_needs: Vec<Option<String>>,
+    /// When its beneficiary's record was erased (RGPD): after the retention delay, or
+    /// on the prescriber's request.
+    pub beneficiary_erased_at: Option<DateTime<Utc>>,
 }
 
 impl Checkbook {
@@ -77,7 +83,12 @@ impl Checkbook {
             situation,
             today,
         )
-        .map(Some)
+        .map(|b| {
+            Some(b.with_profile(
+                vocabulary::read_all(&self.beneficiary_publics, Public::parse),
+                vocabulary::read_all(&self.beneficiary_needs, Theme::parse),
+            ))
+        })
     }
 }
 

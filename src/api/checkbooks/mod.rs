@@ -26,6 +26,7 @@ use crate::french;
 use crate::idempotency::{self, Claim};
 use crate::mail::{self, OutboxMail};
 use crate::organizations;
+use crate::vocabulary::{Public, Theme};
 
 mod correct;
 mod printed;
@@ -58,6 +59,12 @@ pub struct BeneficiaryRequest {
     pub birth_year: Option<i32>,
     pub postcode: Option<String>,
     pub situation: Option<Situation>,
+    /// The priority publics the person belongs to, e.g. `["rsa", "senior"]`.
+    #[serde(default)]
+    pub publics: Vec<Public>,
+    /// The themes the person needs help with (the national list).
+    #[serde(default)]
+    pub needs: Vec<Theme>,
 }
 
 impl BeneficiaryRequest {
@@ -70,6 +77,7 @@ impl BeneficiaryRequest {
             self.situation,
             french_date(Utc::now()),
         )
+        .map(|b| b.with_profile(self.publics.clone(), self.needs.clone()))
     }
 }
 
