@@ -1,3 +1,4 @@
+DROP INDEX checkbooks_beneficiary_held_cancelled;
 DROP INDEX checkbooks_beneficiary_held;
 ALTER TABLE checkbooks DROP CONSTRAINT checkbooks_erased_is_empty;
 ALTER TABLE checkbooks DROP CONSTRAINT checkbooks_beneficiary_while_handed_out;

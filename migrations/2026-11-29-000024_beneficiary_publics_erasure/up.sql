@@ -23,3 +23,6 @@ ALTER TABLE checkbooks ADD CONSTRAINT checkbooks_erased_is_empty
 -- The purge looks for records still held whose checkbook has ended.
 CREATE INDEX checkbooks_beneficiary_held ON checkbooks (valid_until)
     WHERE beneficiary_erased_at IS NULL AND beneficiary_reference IS NOT NULL;
+CREATE INDEX checkbooks_beneficiary_held_cancelled ON checkbooks (cancelled_at)
+    WHERE beneficiary_erased_at IS NULL AND beneficiary_reference IS NOT NULL
+      AND cancelled_at IS NOT NULL;

@@ -20,11 +20,15 @@ use crate::mail;
 use crate::schema::{checkbooks, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
 
-/// Sending and correcting need a beneficiary: a checkbook handed out, not cancelled.
+/// Sending and correcting need a beneficiary: a checkbook handed out, not cancelled,
+/// whose record was not erased.
 fn require_handed_out(
     checkbook: &Checkbook,
     action: CheckbookAction,
 ) -> Result<(), CheckbookError> {
+    if checkbook.beneficiary_erased_at.is_some() {
+        return Err(CheckbookError::BeneficiaryErased);
+    }
     match checkbook.status {
         CheckbookStatus::HandedOut => Ok(()),
         CheckbookStatus::Stock => Err(CheckbookError::NotHandedOut),

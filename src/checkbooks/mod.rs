@@ -23,11 +23,13 @@ use crate::vocabulary::{self, Public, Theme};
 
 mod beneficiary;
 mod changes;
+mod erasure;
 mod issue;
 mod queries;
 
 pub use beneficiary::{Beneficiary, BeneficiaryPatch, Situation};
 pub use changes::{Correction, cancel, correct, hand_out, prepare_send};
+pub use erasure::{Erasure, Purged, erase_beneficiary, purge};
 pub use issue::{IssueOrder, issue};
 pub use queries::{
     ListFilter, PrintRunSummary, Search, issued_ticket, list, mails_of, print_runs,
@@ -156,6 +158,9 @@ pub enum CheckbookError {
     /// Sending a checkbook still in stock, or correcting its beneficiary (it has none).
     #[error("the checkbook is still in stock")]
     NotHandedOut,
+    /// Sending or correcting a checkbook whose beneficiary's record was erased.
+    #[error("the beneficiary's record was erased")]
+    BeneficiaryErased,
     /// Handing out a stock checkbook whose validity has ended.
     #[error("the checkbook's validity ended on {valid_until}")]
     Expired { valid_until: NaiveDate },
@@ -176,6 +181,7 @@ pub enum CheckbookAction {
     Send,
     Cancel,
     Correct,
+    Erase,
 }
 
 impl From<diesel::result::Error> for CheckbookError {

@@ -29,6 +29,7 @@ use crate::organizations;
 use crate::vocabulary::{Public, Theme};
 
 mod correct;
+mod erase;
 mod printed;
 mod reading;
 mod views;
@@ -38,6 +39,7 @@ use reading::{PrintRunView, print_run_view};
 use views::{CheckbookView, checkbook_view, one_checkbook_view};
 
 pub use correct::{__path_correct_checkbook, correct_checkbook};
+pub use erase::{__path_erase_beneficiary, erase_beneficiary};
 pub use printed::{
     __path_checkbook_pdf, __path_print_run_pdf, __path_ticket_qr_png, __path_ticket_qr_svg,
     checkbook_pdf, print_run_pdf, ticket_qr_png, ticket_qr_svg,
@@ -126,6 +128,10 @@ impl From<CheckbookError> for ApiError {
                 "not_handed_out",
                 "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
             ),
+            CheckbookError::BeneficiaryErased => ApiError::conflict(
+                "beneficiary_erased",
+                "Les données du bénéficiaire de ce chéquier ont été effacées : il ne peut plus être envoyé ni modifié.",
+            ),
             CheckbookError::Expired { valid_until } => ApiError::conflict(
                 "checkbook_expired",
                 format!(
@@ -145,6 +151,9 @@ impl From<CheckbookError> for ApiError {
                     CheckbookAction::Cancel => "Ce chéquier est déjà annulé.",
                     CheckbookAction::Correct => {
                         "Ce chéquier a été annulé : son bénéficiaire ne peut plus être modifié."
+                    }
+                    CheckbookAction::Erase => {
+                        "Ce chéquier a été annulé avant d’être remis : il n’a pas de bénéficiaire à effacer."
                     }
                 },
             ),
