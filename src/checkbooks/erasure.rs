@@ -139,9 +139,9 @@ pub struct Purged {
 /// Erases every beneficiary's record whose checkbook ended more than
 /// `retention_months` before `today`, in the caller's transaction. The checkbook's
 /// end is its validity's last day, or the (Paris) day it was cancelled when earlier;
-/// a record is kept through end + delay and erased from the next day. One audit entry for the run (the count, no one's data). Safe to
-/// run again: an erased record is not touched twice. with one audit entry for the run (the count, no one's data). Safe to
-/// run again: an erased record is not touched twice.
+/// a record is kept through end + delay and erased from the next day. One audit
+/// entry per run (the count, no one's data; zero too). Safe to run again: an erased
+/// record is not touched twice.
 pub async fn purge(
     conn: &mut AsyncPgConnection,
     actor: Actor,
@@ -165,17 +165,15 @@ pub async fn purge(
     .load(conn)
     .await?;
     let ids: Vec<Uuid> = due.into_iter().map(|d| d.id).collect();
-    if ids.is_empty() {
-        return Ok(Purged {
-            erased: 0,
-            mails_withdrawn: 0,
-        });
-    }
-    let erased = diesel::sql_query(ERASE)
-        .bind::<Array<SqlUuid>, _>(&ids)
-        .execute(conn)
-        .await?;
-    let mails_withdrawn = mail::forget_beneficiaries(conn, &ids).await?;
+    let (erased, mails_withdrawn) = if ids.is_empty() {
+        (0, 0)
+    } else {
+        let erased = diesel::sql_query(ERASE)
+            .bind::<Array<SqlUuid>, _>(&ids)
+            .execute(conn)
+            .await?;
+        (erased, mail::forget_beneficiaries(conn, &ids).await?)
+    };
     audit::record(
         conn,
         audit::Change {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod authz;
+mod beneficiaries;
 mod checkbooks;
 mod cli;
 mod corrections;
