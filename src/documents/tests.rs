@@ -175,6 +175,12 @@ fn sheet(number: &str, seed: u64, tickets: usize) -> CheckbookSheet {
         program_name: "Pass Numérique Haute-Saône 2026".into(),
         funders: vec!["Département de la Haute-Saône".into(), "État".into()],
         operator_name: "Hub numérique de Bourgogne-Franche-Comté".into(),
+        notice: super::beneficiary_notice(&super::NoticeParties {
+            prescriber: Some("CCAS de Vesoul".into()),
+            operator: "Hub numérique de Bourgogne-Franche-Comté".into(),
+            operator_email: Some("contact@hub.example.org".into()),
+            retention_months: 12,
+        }),
         expires_on: NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
         beneficiary_reference: Some("B-7Q2X-41".into()),
         tickets: coupons(seed, tickets),

@@ -463,3 +463,86 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     );
     app.assert_ledger_invariants().await;
 }
+
+fn pdf_text(bytes: &[u8]) -> String {
+    let file = std::env::temp_dir().join(format!("passnum-notice-{}.pdf", Uuid::new_v4().simple()));
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(out.status.success());
+    std::fs::remove_file(&file).ok();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
+    let app = TestApp::spawn().await;
+    let t = app.funded_territory(5).await;
+    let book = app
+        .issue(
+            &t.prescriber,
+            &t.program,
+            Some(json!({"reference": "NOTICE-1", "email": "lecteur@example.org"})),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let id = book["id"].as_str().unwrap();
+    let prescriber = scalar(
+        &app,
+        &format!(
+            "SELECT name FROM organizations WHERE id = '{}'",
+            t.prescriber.org_id
+        ),
+    )
+    .await;
+    let operator = scalar(
+        &app,
+        "SELECT name || ' (' || email || ')' FROM organizations WHERE kind = 'operator'",
+    )
+    .await;
+    let expected = [
+        "Vos données personnelles".to_string(),
+        format!("{prescriber} enregistre une référence de dossier"),
+        "votre e-mail, votre année de naissance, votre code postal".into(),
+        "compter les bénéficiaires (sans vous nommer)".into(),
+        "Elles sont effacées 12 mois après la fin de validité du chéquier".into(),
+        format!("adressez-vous à {prescriber} ou à {operator}"),
+    ];
+
+    let pdf = app
+        .client
+        .get(format!("{}/api/v1/checkbooks/{id}/pdf", app.address))
+        .bearer_auth(&t.prescriber.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+    let text = one_line(&pdf_text(&pdf.bytes().await.unwrap()));
+    for phrase in &expected {
+        assert!(
+            text.contains(phrase.as_str()),
+            "PDF lacks {phrase:?}: {text}"
+        );
+    }
+
+    let mail = scalar(
+        &app,
+        &format!("SELECT body_text || ' ' || body_html FROM outbox WHERE related_id = '{id}'"),
+    )
+    .await;
+    let mail = one_line(&mail);
+    for phrase in &expected {
+        assert!(
+            mail.contains(phrase.as_str()),
+            "mail lacks {phrase:?}: {mail}"
+        );
+    }
+}

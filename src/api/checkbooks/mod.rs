@@ -210,6 +210,7 @@ async fn issue_idempotently(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     keys: &CodeKeys,
+    retention_months: u32,
     claim: Option<Claim>,
     order: IssueOrder,
     answer: IssueAnswer,
@@ -230,7 +231,8 @@ async fn issue_idempotently(
                 let mut mails = HashMap::new();
                 for book in &books {
                     if let Some(email) = &book.checkbook.beneficiary_email {
-                        let mail = queue_checkbook_mail(conn, keys, book, email).await?;
+                        let mail =
+                            queue_checkbook_mail(conn, keys, retention_months, book, email).await?;
                         mails.insert(book.checkbook.id, mail);
                     }
                 }
@@ -307,6 +309,7 @@ pub async fn issue_checkbook(
         &mut conn,
         &caller,
         &state.codes,
+        state.settings.beneficiary_retention_months,
         claim,
         order,
         |keys, caller, _, books, mails| {
@@ -364,6 +367,7 @@ pub async fn issue_print_run(
         &mut conn,
         &caller,
         &state.codes,
+        state.settings.beneficiary_retention_months,
         claim,
         order,
         |_, _, run, books, _| {
@@ -413,11 +417,12 @@ pub async fn hand_out(
 async fn queue_checkbook_mail(
     conn: &mut AsyncPgConnection,
     keys: &CodeKeys,
+    retention_months: u32,
     book: &IssuedCheckbook,
     recipient: &str,
 ) -> ApiResult<OutboxMail> {
     let program = checkbooks::program_of(conn, &book.checkbook).await?;
-    let sheet = sheet(conn, keys, &program, book).await?;
+    let sheet = sheet(conn, keys, retention_months, &program, book).await?;
     let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id)
         .await?
         .map(|o| o.name);
@@ -478,6 +483,7 @@ pub async fn send(
         &json!({"id": id, "body": raw}),
     )?;
     let keys = &state.codes;
+    let months = state.settings.beneficiary_retention_months;
     let mut conn = state.conn().await?;
     let (status, body) = conn
         .transaction::<_, ApiError, _>(async |conn| {
@@ -488,7 +494,7 @@ pub async fn send(
             }
             let (book, recipient) =
                 checkbooks::prepare_send(conn, &caller, id, email.clone()).await?;
-            let mail = queue_checkbook_mail(conn, keys, &book, &recipient).await?;
+            let mail = queue_checkbook_mail(conn, keys, months, &book, &recipient).await?;
             let body = serde_json::to_value(crate::api::outbox::OutboxMailView::from(mail))
                 .map_err(ApiError::internal)?;
             if let Some(claim) = &claim {
