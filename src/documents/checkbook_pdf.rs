@@ -86,7 +86,13 @@ pub fn beneficiary_notice(parties: &NoticeParties) -> String {
         None => parties.operator.clone(),
     };
     format!(
-        "Vos données personnelles : {prescriber} enregistre une référence de dossier et,          si vous les donnez, votre e-mail, votre année de naissance, votre code postal,          votre situation, vos publics et vos besoins. Elles servent à vous remettre et à          vous envoyer ce chéquier, et à compter les bénéficiaires (sans vous nommer) pour          le dispositif géré par {operator}. Elles sont effacées {} mois après la fin de          validité du chéquier ; les montants restent. Pour les consulter, les corriger ou          les faire effacer, adressez-vous à {prescriber} ou à {operator}.",
+        "Vos données personnelles : {prescriber} enregistre une référence de dossier et, \
+         si vous les donnez, votre e-mail, votre année de naissance, votre code postal, \
+         votre situation, vos publics et vos besoins. Elles servent à vous remettre et à \
+         vous envoyer ce chéquier, et à compter les bénéficiaires (sans vous nommer) pour \
+         le dispositif géré par {operator}. Elles sont effacées {} mois après la fin de \
+         validité du chéquier ; les montants restent. Pour les consulter, les corriger ou \
+         les faire effacer, adressez-vous à {prescriber} ou à {operator}.",
         parties.retention_months
     )
 }

@@ -417,3 +417,21 @@ fn qr_svg_is_an_svg_document() {
     );
     assert!(qr_svg("").is_err());
 }
+
+#[test]
+fn the_information_notice_is_printed_whole_above_the_header() {
+    let one = sheet("CH-2026-000127", 5, 10);
+    let dir = TempDir::new("notice");
+    let pdf = render_checkbooks(std::slice::from_ref(&one)).unwrap();
+    std::fs::write(dir.0.join("checkbooks.pdf"), &pdf).unwrap();
+    if let Ok(keep) = std::env::var("PASSNUM_KEEP_NOTICE_PDF") {
+        std::fs::write(keep, &pdf).unwrap();
+    }
+    let text = text_of(&dir.0, None);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains(&one.notice),
+        "the whole notice {:?} is not in the text:\n{text}",
+        one.notice
+    );
+}
