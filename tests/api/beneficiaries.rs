@@ -546,3 +546,113 @@ async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
         );
     }
 }
+
+/// Whether `value` stands in `text` as a whole (not inside a longer run of digits or
+/// letters: a postcode must not be "found" inside a timestamp's nanoseconds).
+fn stands_in(text: &str, value: &str) -> bool {
+    text.match_indices(value).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + value.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+#[tokio::test]
+async fn no_beneficiary_value_reaches_the_log_of_a_full_run() {
+    use crate::secrets::{DataDir, Server, passnum};
+
+    let mut app = TestApp::spawn().await;
+    let data = DataDir::new("beneficiary-logs");
+    std::fs::create_dir_all(&data.0).unwrap();
+    let log_path = data.0.join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Server::start({
+        let mut cmd = passnum(&data.0, None);
+        cmd.env("DATABASE_URL", &app.db.url)
+            .env("PASSNUM_LOG_LEVEL", "debug")
+            .env("PASSNUM_LOG_FORMAT", "json")
+            .env("PASSNUM_MAIL_WORKER", "true")
+            .env("PASSNUM_MAIL_POLL_INTERVAL_MS", "100")
+            .stderr(std::process::Stdio::from(log));
+        cmd
+    })
+    .await;
+    // Every request of the scenario goes to the real binary, whose log is captured.
+    app.address = server.base.clone();
+
+    let values = [
+        "LOGREF-88421",
+        "secret.person@example.org",
+        "corrected.person@example.org",
+        "39170",
+        "25140",
+        "demandeur_emploi",
+        "parentalite",
+    ];
+    let t = app.funded_territory(5).await;
+    let book = app
+        .issue(
+            &t.prescriber,
+            &t.program,
+            Some(
+                json!({"reference": values[0], "email": values[1], "postcode": values[3],
+                        "birth_year": 1961, "situation": "job_seeker",
+                        "publics": [values[5]], "needs": [values[6]]}),
+            ),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let id = book["id"].as_str().unwrap().to_string();
+    // A bad e-mail is refused: its problem names the field, not the value.
+    app.patch(
+        &format!("/api/v1/checkbooks/{id}"),
+        &t.prescriber.token,
+        json!({"beneficiary": {"email": "not-an-address-LOGREF-88421"}}),
+    )
+    .await
+    .problem(422, "validation_failed");
+    app.post(
+        &format!("/api/v1/checkbooks/{id}/send"),
+        &t.prescriber.token,
+        json!({}),
+    )
+    .await
+    .ok(202);
+    let site = app.labelled_site_agent(json!({})).await;
+    redeem(&app, &site, &book["tickets"][0]).await;
+    app.patch(
+        &format!("/api/v1/checkbooks/{id}"),
+        &t.prescriber.token,
+        json!({"beneficiary": {"email": values[2], "postcode": values[4]}}),
+    )
+    .await
+    .ok(200);
+    app.get("/api/v1/checkbooks?q=LOGREF", &t.prescriber.token)
+        .await
+        .ok(200);
+    // Let the mail worker send what is waiting, then erase.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.post(
+        &format!("/api/v1/checkbooks/{id}/erase-beneficiary"),
+        &t.prescriber.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    server.stop();
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("erase-beneficiary"),
+        "the scenario is in the log:\n{logs}"
+    );
+    for value in values {
+        assert!(!stands_in(&logs, value), "{value} is in the log:\n{logs}");
+    }
+    assert!(
+        !logs.contains("LOGREF"),
+        "the search words are in the log:\n{logs}"
+    );
+}
