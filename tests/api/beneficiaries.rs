@@ -407,7 +407,7 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     assert_eq!(purged.erased, 2);
     assert_eq!(purged.mails_withdrawn, 2);
     let erased = scalar(&app, "SELECT string_agg(id::text, ',' ORDER BY id) FROM checkbooks WHERE beneficiary_erased_at IS NOT NULL AND beneficiary_reference IS NULL AND beneficiary_email IS NULL AND beneficiary_postcode IS NULL AND beneficiary_publics = '{}' AND beneficiary_needs = '{}'").await;
-    let mut expected = vec![ids[0].clone(), ids[2].clone()];
+    let mut expected = [ids[0].clone(), ids[2].clone()];
     expected.sort();
     assert_eq!(erased, expected.join(","));
     let kept = app
