@@ -464,19 +464,6 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     app.assert_ledger_invariants().await;
 }
 
-fn pdf_text(bytes: &[u8]) -> String {
-    let file = std::env::temp_dir().join(format!("passnum-notice-{}.pdf", Uuid::new_v4().simple()));
-    std::fs::write(&file, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg(&file)
-        .arg("-")
-        .output()
-        .expect("pdftotext runs");
-    assert!(out.status.success());
-    std::fs::remove_file(&file).ok();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -525,7 +512,7 @@ async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
         .await
         .unwrap();
     assert_eq!(pdf.status(), 200);
-    let text = one_line(&pdf_text(&pdf.bytes().await.unwrap()));
+    let text = one_line(&crate::prescribers::pdf_text(&pdf.bytes().await.unwrap()));
     for phrase in &expected {
         assert!(
             text.contains(phrase.as_str()),
