@@ -68,6 +68,13 @@ fn sheet(codes: &mut Codes, index: usize) -> CheckbookSheet {
             "État".to_owned(),
         ],
         operator_name: "Hub numérique de Bourgogne-Franche-Comté".to_owned(),
+        // The notice is printed on every checkbook: the bench draws it too.
+        notice: passnum::documents::beneficiary_notice(&passnum::documents::NoticeParties {
+            prescriber: Some("CCAS de Vesoul".to_owned()),
+            operator: "Hub numérique de Bourgogne-Franche-Comté".to_owned(),
+            operator_email: Some("contact@hub.example.org".to_owned()),
+            retention_months: 12,
+        }),
         expires_on: NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
         beneficiary_reference: Some(format!("B-{index:05}")),
         tickets: (0..10).map(|_| codes.coupon()).collect(),

@@ -61,6 +61,10 @@ enum Command {
     /// within 30 days (sent by the mail worker of `passnum serve`). Safe from cron:
     /// never twice for the same checkbook and expiry date.
     Remind,
+    /// Erases the beneficiaries' records kept longer than
+    /// `beneficiary_retention_months` after their checkbook's end (RGPD); amounts,
+    /// tickets and statements stay. Safe from cron: an erased record stays erased.
+    Purge,
     /// Prints the URL of the database: DATABASE_URL, or the private cluster's (started
     /// if needed), e.g. for `psql "$(passnum database-url)"` or a test harness.
     DatabaseUrl,
@@ -220,6 +224,28 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     r.checkbook_number, r.unused, r.valid_until
                 );
             }
+        }
+        Command::Purge => {
+            let pool = prepare_database(&settings).await?;
+            let mut conn = pool.get().await?;
+            use diesel_async::AsyncConnection;
+            let today = crate::domain::french_date(chrono::Utc::now());
+            let months = settings.beneficiary_retention_months;
+            let purged = conn
+                .transaction::<_, crate::db::DbError, _>(async |conn| {
+                    crate::checkbooks::purge(
+                        conn,
+                        crate::audit::Actor::Service("passnum purge"),
+                        today,
+                        months,
+                    )
+                    .await
+                })
+                .await?;
+            println!(
+                "{} beneficiary record(s) erased ({} month(s) after their checkbook's end), {} waiting mail(s) withdrawn",
+                purged.erased, months, purged.mails_withdrawn
+            );
         }
         Command::DatabaseUrl => {
             println!("{}", db::resolve_database_url(&settings).await?);

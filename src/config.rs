@@ -110,6 +110,9 @@ pub struct Settings {
     pub daily_jobs: bool,
     /// …from this time of day, `HH:MM`, Paris time.
     pub daily_jobs_at: String,
+    /// How long after a checkbook's end its beneficiary's record is kept before
+    /// `purge` erases it (RGPD; `docs/DATA.md`).
+    pub beneficiary_retention_months: u32,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -145,6 +148,7 @@ struct Defaults {
     session_max_hours: i64,
     daily_jobs: bool,
     daily_jobs_at: &'static str,
+    beneficiary_retention_months: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -178,6 +182,7 @@ const DEFAULTS: Defaults = Defaults {
     session_max_hours: 12,
     daily_jobs: true,
     daily_jobs_at: "03:30",
+    beneficiary_retention_months: 12,
 };
 
 const MIN_SECRET_LEN: usize = 32;
@@ -341,6 +346,7 @@ impl Settings {
             // Tests that look at the daily jobs turn them on.
             daily_jobs: false,
             daily_jobs_at: DEFAULTS.daily_jobs_at.into(),
+            beneficiary_retention_months: DEFAULTS.beneficiary_retention_months,
         }
     }
 
@@ -370,6 +376,11 @@ impl Settings {
         if !(1..=720).contains(&self.session_max_hours) {
             return Err(ConfigError::Invalid(
                 "PASSNUM_SESSION_MAX_HOURS must be between 1 and 720 (30 days)".into(),
+            ));
+        }
+        if self.beneficiary_retention_months > 120 {
+            return Err(ConfigError::Invalid(
+                "PASSNUM_BENEFICIARY_RETENTION_MONTHS must be between 0 and 120 (10 years)".into(),
             ));
         }
         self.check_public_url()?;

@@ -217,12 +217,19 @@ fn title(status: StatusCode) -> &'static str {
     }
 }
 
+/// A client error's detail may quote what was sent (a beneficiary's e-mail typed
+/// wrong): it is left out of `Debug`, which actix's logger prints.
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let detail: &dyn fmt::Debug = if self.status.is_client_error() {
+            &"[REDACTED]"
+        } else {
+            &self.detail
+        };
         f.debug_struct("ApiError")
             .field("status", &self.status)
             .field("code", &self.code)
-            .field("detail", &self.detail)
+            .field("detail", detail)
             .field("field", &self.field)
             .field("source", &self.source)
             .finish()

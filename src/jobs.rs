@@ -1,5 +1,5 @@
-//! The daily jobs of `passnum serve`: `expire` and `remind` (the same use cases as
-//! the commands `passnum expire` and `passnum remind`), once a day at `daily_jobs_at`,
+//! The daily jobs of `passnum serve`: `expire`, `remind` and `purge` (the same use
+//! cases as the commands `passnum expire`, `passnum remind` and `passnum purge`), once a day at `daily_jobs_at`,
 //! Paris time.
 //!
 //! **Exactly once a day, whatever the number of nodes.** Each run claims its row of
@@ -50,11 +50,19 @@ const IDLE_TIMEOUT: &str = "10min";
 /// What a job's work returns: its outcome counts, kept in `job_runs.outcome`.
 pub type JobFuture<'c> = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send + 'c>>;
 
+/// What a job is run for: the French day, and the settings the jobs read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobDay {
+    pub day: NaiveDate,
+    /// `beneficiary_retention_months`, for `purge`.
+    pub retention_months: u32,
+}
+
 /// A daily job: its name in `job_runs`, and its work, run in the claim's transaction
 /// for the French day given.
 pub struct Job {
     pub name: &'static str,
-    pub run: for<'c> fn(&'c mut AsyncPgConnection, NaiveDate) -> JobFuture<'c>,
+    pub run: for<'c> fn(&'c mut AsyncPgConnection, JobDay) -> JobFuture<'c>,
 }
 
 /// The daily jobs, in the order they run.
@@ -67,9 +75,14 @@ pub const DAILY: &[Job] = &[
         name: "remind",
         run: remind,
     },
+    Job {
+        name: "purge",
+        run: purge,
+    },
 ];
 
-fn expire(conn: &mut AsyncPgConnection, today: NaiveDate) -> JobFuture<'_> {
+fn expire(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
+    let today = today.day;
     Box::pin(async move {
         let expired = crate::closing::expire_due(
             conn,
@@ -88,10 +101,27 @@ fn expire(conn: &mut AsyncPgConnection, today: NaiveDate) -> JobFuture<'_> {
     })
 }
 
-fn remind(conn: &mut AsyncPgConnection, today: NaiveDate) -> JobFuture<'_> {
+fn remind(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
     Box::pin(async move {
-        let queued = crate::mail::events::queue_expiry_reminders(conn, today).await?;
+        let queued = crate::mail::events::queue_expiry_reminders(conn, today.day).await?;
         Ok(json!({ "reminders": queued.len() }))
+    })
+}
+
+/// Erases the beneficiaries' records kept past their retention delay (RGPD).
+fn purge(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
+    Box::pin(async move {
+        let purged = crate::checkbooks::purge(
+            conn,
+            crate::audit::Actor::Service("passnum serve (purge)"),
+            today.day,
+            today.retention_months,
+        )
+        .await?;
+        Ok(json!({
+            "erased": purged.erased,
+            "mails_withdrawn": purged.mails_withdrawn,
+        }))
     })
 }
 
@@ -140,9 +170,10 @@ pub enum Ran {
 pub async fn run_once(
     conn: &mut AsyncPgConnection,
     job: &Job,
-    day: NaiveDate,
+    today: JobDay,
     node: &str,
 ) -> Result<Ran, ApiError> {
+    let day = today.day;
     let result = conn
         .transaction::<_, ApiError, _>(async |conn| {
             diesel::sql_query(format!(
@@ -166,7 +197,7 @@ pub async fn run_once(
             let Some(claimed) = claimed.into_iter().next() else {
                 return Ok(Ran::AlreadyDone);
             };
-            let outcome = (job.run)(conn, day).await?;
+            let outcome = (job.run)(conn, today).await?;
             diesel::sql_query(
                 "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = $3, last_error = NULL
                  WHERE job = $1 AND day = $2",
@@ -205,7 +236,7 @@ pub async fn run_once(
 
 /// The scheduler of `passnum serve` (spawned when `daily_jobs` is on): runs every job
 /// of [`DAILY`] once a day from `at`, Paris time. Runs until aborted.
-pub async fn run(pool: DbPool, at: NaiveTime) {
+pub async fn run(pool: DbPool, at: NaiveTime, retention_months: u32) {
     let node = node_name();
     tracing::info!(%node, at = %at.format("%H:%M"), "daily jobs scheduled (Paris time)");
     // The last day each job was seen finished, so that a done day costs no query.
@@ -218,7 +249,13 @@ pub async fn run(pool: DbPool, at: NaiveTime) {
                     continue;
                 }
                 let ran = match pool.get().await {
-                    Ok(mut conn) => run_once(&mut conn, job, day, &node).await,
+                    Ok(mut conn) => {
+                        let today = JobDay {
+                            day,
+                            retention_months,
+                        };
+                        run_once(&mut conn, job, today, &node).await
+                    }
                     Err(e) => Err(ApiError::from(e)),
                 };
                 match ran {

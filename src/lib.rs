@@ -45,4 +45,5 @@ pub mod stats;
 pub mod statuses;
 pub mod team;
 pub mod telemetry;
+pub mod vocabulary;
 pub mod web;

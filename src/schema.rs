@@ -75,6 +75,9 @@ diesel::table! {
         handed_out_by -> Nullable<Uuid>,
         cancelled_at -> Nullable<Timestamptz>,
         cancel_reason -> Nullable<Text>,
+        beneficiary_publics -> Array<Nullable<Text>>,
+        beneficiary_needs -> Array<Nullable<Text>>,
+        beneficiary_erased_at -> Nullable<Timestamptz>,
     }
 }
 

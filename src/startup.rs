@@ -73,7 +73,11 @@ impl Application {
         }
         let daily_jobs = if settings.daily_jobs {
             let at = settings.daily_jobs_time()?;
-            Some(tokio::spawn(crate::jobs::run(pool.clone(), at)))
+            Some(tokio::spawn(crate::jobs::run(
+                pool.clone(),
+                at,
+                settings.beneficiary_retention_months,
+            )))
         } else {
             None
         };

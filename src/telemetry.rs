@@ -3,8 +3,9 @@
 //! own, rendered as Prometheus text at `/metrics`.
 //!
 //! Nothing secret is logged: the request line ([`RedactingRootSpan`]) shows the values
-//! of the query parameters `token`, `code`, `serial` and `password` as `[REDACTED]`
-//! (invitation links, ticket codes typed in a URL), bodies are never logged, and an
+//! of the query parameters `token`, `code`, `serial`, `password` and `q` as
+//! `[REDACTED]` (invitation links, ticket codes typed in a URL, a prescriber's search
+//! for a beneficiary's reference), bodies are never logged, and an
 //! error is logged by its stable code only (its detail may quote what was sent).
 //!
 //! Metric labels are bounded: a method outside the standard ones is counted as
@@ -198,8 +199,9 @@ pub fn method_label(method: &Method) -> &'static str {
 }
 
 /// Query parameters whose values are bearer secrets (invitation and reset tokens,
-/// ticket codes and serials, passwords).
-const SECRET_PARAMETERS: &[&str] = &["token", "code", "serial", "password"];
+/// ticket codes and serials, passwords) or personal data (`q`: the words a
+/// prescriber searches a beneficiary's reference with).
+const SECRET_PARAMETERS: &[&str] = &["token", "code", "serial", "password", "q"];
 
 /// `path?query` with the values of [`SECRET_PARAMETERS`] replaced by `[REDACTED]`
 /// (names compared without case, after percent-decoding).

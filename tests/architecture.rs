@@ -64,7 +64,14 @@ const FLOORS: &[(&str, &[&str])] = &[
     ),
     (
         "domain",
-        &["domain", "money", "codes", "csv_cells", "french"],
+        &[
+            "domain",
+            "vocabulary",
+            "money",
+            "codes",
+            "csv_cells",
+            "french",
+        ],
     ),
 ];
 

@@ -134,6 +134,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(checkbooks::list_checkbooks)
             .service(checkbooks::get_checkbook)
             .service(checkbooks::correct_checkbook)
+            .service(checkbooks::erase_beneficiary)
             .service(checkbooks::hand_out)
             .service(checkbooks::cancel)
             .service(checkbooks::checkbook_pdf)

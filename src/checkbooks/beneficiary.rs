@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::domain::{self, Email, Postcode, ValidationError};
+use crate::vocabulary::{self, Public, Theme};
 
 /// What a beneficiary's situation is, for the statistics.
 #[derive(
@@ -48,7 +49,8 @@ impl Situation {
 
 /// The least we keep of a beneficiary: a pseudonymous reference chosen by the
 /// prescriber (never a name), and optionally an e-mail (to send the checkbook), a
-/// birth year, a postcode and a situation. Never logged: `Debug` hides it.
+/// birth year, a postcode, a situation, the publics the person belongs to and the
+/// themes they need (sorted, without repeats). Never logged: `Debug` hides it.
 #[derive(Clone)]
 pub struct Beneficiary {
     pub reference: String,
@@ -56,6 +58,8 @@ pub struct Beneficiary {
     pub birth_year: Option<i32>,
     pub postcode: Option<Postcode>,
     pub situation: Option<Situation>,
+    pub publics: Vec<Public>,
+    pub needs: Vec<Theme>,
 }
 
 impl fmt::Debug for Beneficiary {
@@ -101,7 +105,30 @@ impl Beneficiary {
             birth_year,
             postcode,
             situation,
+            publics: Vec::new(),
+            needs: Vec::new(),
         })
+    }
+
+    /// Its publics as stored (a text array).
+    pub fn stored_publics(&self) -> Vec<Option<String>> {
+        vocabulary::stored(&self.publics, Public::as_str)
+    }
+
+    /// Its needs as stored (a text array).
+    pub fn stored_needs(&self) -> Vec<Option<String>> {
+        vocabulary::stored(&self.needs, Theme::as_str)
+    }
+
+    /// The record with these publics and needs (sorted, repeats dropped).
+    pub fn with_profile(mut self, mut publics: Vec<Public>, mut needs: Vec<Theme>) -> Beneficiary {
+        publics.sort();
+        publics.dedup();
+        needs.sort();
+        needs.dedup();
+        self.publics = publics;
+        self.needs = needs;
+        self
     }
 }
 
@@ -114,6 +141,9 @@ pub struct BeneficiaryPatch {
     pub birth_year: Option<Option<i32>>,
     pub postcode: Option<Option<String>>,
     pub situation: Option<Option<Situation>>,
+    /// `Some(vec![])` clears them.
+    pub publics: Option<Vec<Public>>,
+    pub needs: Option<Vec<Theme>>,
 }
 
 impl fmt::Debug for BeneficiaryPatch {
@@ -152,11 +182,29 @@ impl Beneficiary {
             pick(&patch.situation, self.situation),
             today,
         )
+        .map(|b| {
+            b.with_profile(
+                patch
+                    .publics
+                    .clone()
+                    .unwrap_or_else(|| self.publics.clone()),
+                patch.needs.clone().unwrap_or_else(|| self.needs.clone()),
+            )
+        })
     }
 
     /// The record as stored and shown: reference, e-mail, birth year, postcode,
-    /// situation. Two records are the same when these are.
-    pub fn fields(&self) -> [(&'static str, Option<String>); 5] {
+    /// situation, publics, needs. Two records are the same when these are.
+    pub fn fields(&self) -> [(&'static str, Option<String>); 7] {
+        fn joined<T: Copy>(values: &[T], name: fn(T) -> &'static str) -> Option<String> {
+            (!values.is_empty()).then(|| {
+                values
+                    .iter()
+                    .map(|v| name(*v))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        }
         [
             ("reference", Some(self.reference.clone())),
             ("email", self.email.as_ref().map(|e| e.as_str().to_string())),
@@ -166,6 +214,8 @@ impl Beneficiary {
                 self.postcode.as_ref().map(|p| p.as_str().to_string()),
             ),
             ("situation", self.situation.map(|s| s.as_str().to_string())),
+            ("publics", joined(&self.publics, Public::as_str)),
+            ("needs", joined(&self.needs, Theme::as_str)),
         ]
     }
 }
@@ -203,6 +253,27 @@ mod tests {
         assert_eq!(fields[2].1.as_deref(), Some("1960"));
         assert_eq!(fields[3].1.as_deref(), Some("39100"));
         assert_eq!(fields[4].1.as_deref(), Some("retired"));
+    }
+
+    #[test]
+    fn publics_and_needs_are_kept_sorted_and_corrected_as_a_whole() {
+        let with = record().with_profile(
+            vec![Public::Senior, Public::Rsa, Public::Senior],
+            vec![Theme::Smartphone],
+        );
+        assert_eq!(with.fields()[5].1.as_deref(), Some("rsa,senior"));
+        let kept = with
+            .corrected(&BeneficiaryPatch::default(), today())
+            .unwrap();
+        assert_eq!(kept.fields(), with.fields());
+        let patch = BeneficiaryPatch {
+            needs: Some(vec![Theme::Securite, Theme::Emploi]),
+            publics: Some(vec![]),
+            ..BeneficiaryPatch::default()
+        };
+        let after = with.corrected(&patch, today()).unwrap();
+        assert_eq!(after.fields()[5].1, None);
+        assert_eq!(after.fields()[6].1.as_deref(), Some("securite,emploi"));
     }
 
     #[test]

@@ -20,11 +20,15 @@ use crate::mail;
 use crate::schema::{checkbooks, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
 
-/// Sending and correcting need a beneficiary: a checkbook handed out, not cancelled.
+/// Sending and correcting need a beneficiary: a checkbook handed out, not cancelled,
+/// whose record was not erased.
 fn require_handed_out(
     checkbook: &Checkbook,
     action: CheckbookAction,
 ) -> Result<(), CheckbookError> {
+    if checkbook.beneficiary_erased_at.is_some() {
+        return Err(CheckbookError::BeneficiaryErased);
+    }
     match checkbook.status {
         CheckbookStatus::HandedOut => Ok(()),
         CheckbookStatus::Stock => Err(CheckbookError::NotHandedOut),
@@ -66,6 +70,8 @@ pub async fn hand_out(
                 checkbooks::beneficiary_postcode
                     .eq(beneficiary.postcode.as_ref().map(|p| p.as_str())),
                 checkbooks::beneficiary_situation.eq(beneficiary.situation.map(|s| s.as_str())),
+                checkbooks::beneficiary_publics.eq(beneficiary.stored_publics()),
+                checkbooks::beneficiary_needs.eq(beneficiary.stored_needs()),
                 checkbooks::handed_out_at.eq(Utc::now()),
                 checkbooks::handed_out_by.eq(caller.user_id),
             ))
@@ -118,6 +124,8 @@ pub async fn correct(
                 checkbooks::beneficiary_birth_year.eq(after.birth_year),
                 checkbooks::beneficiary_postcode.eq(after.postcode.as_ref().map(|p| p.as_str())),
                 checkbooks::beneficiary_situation.eq(after.situation.map(|s| s.as_str())),
+                checkbooks::beneficiary_publics.eq(after.stored_publics()),
+                checkbooks::beneficiary_needs.eq(after.stored_needs()),
             ))
             .execute(conn)
             .await?;

@@ -119,6 +119,10 @@ pub async fn issue(
                     .eq(b.and_then(|b| b.postcode.as_ref().map(|p| p.as_str().to_string()))),
                 checkbooks::beneficiary_situation
                     .eq(b.and_then(|b| b.situation.map(|s| s.as_str().to_string()))),
+                checkbooks::beneficiary_publics
+                    .eq(b.map(Beneficiary::stored_publics).unwrap_or_default()),
+                checkbooks::beneficiary_needs
+                    .eq(b.map(Beneficiary::stored_needs).unwrap_or_default()),
                 checkbooks::valid_until.eq(valid_until),
                 checkbooks::handed_out_at.eq(b.map(|_| now)),
                 checkbooks::handed_out_by.eq(b.map(|_| caller.user_id)),

@@ -19,14 +19,17 @@ use crate::domain::{OrgKind, ValidationError};
 use crate::programs::{self, Program, ProgramError};
 use crate::schema::{checkbooks, print_runs, tickets};
 use crate::statuses::{CheckbookStatus, TicketStatus};
+use crate::vocabulary::{self, Public, Theme};
 
 mod beneficiary;
 mod changes;
+mod erasure;
 mod issue;
 mod queries;
 
 pub use beneficiary::{Beneficiary, BeneficiaryPatch, Situation};
 pub use changes::{Correction, cancel, correct, hand_out, prepare_send};
+pub use erasure::{Erasure, Purged, erase_beneficiary, purge};
 pub use issue::{IssueOrder, issue};
 pub use queries::{
     ListFilter, PrintRunSummary, Search, issued_ticket, list, mails_of, print_runs,
@@ -57,6 +60,11 @@ pub struct Checkbook {
     pub handed_out_by: Option<Uuid>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+    pub beneficiary_publics: Vec<Option<String>>,
+    pub beneficiary_needs: Vec<Option<String>>,
+    /// When its beneficiary's record was erased (RGPD): after the retention delay, or
+    /// on the prescriber's request.
+    pub beneficiary_erased_at: Option<DateTime<Utc>>,
 }
 
 impl Checkbook {
@@ -77,7 +85,12 @@ impl Checkbook {
             situation,
             today,
         )
-        .map(Some)
+        .map(|b| {
+            Some(b.with_profile(
+                vocabulary::read_all(&self.beneficiary_publics, Public::parse),
+                vocabulary::read_all(&self.beneficiary_needs, Theme::parse),
+            ))
+        })
     }
 }
 
@@ -145,6 +158,9 @@ pub enum CheckbookError {
     /// Sending a checkbook still in stock, or correcting its beneficiary (it has none).
     #[error("the checkbook is still in stock")]
     NotHandedOut,
+    /// Sending or correcting a checkbook whose beneficiary's record was erased.
+    #[error("the beneficiary's record was erased")]
+    BeneficiaryErased,
     /// Handing out a stock checkbook whose validity has ended.
     #[error("the checkbook's validity ended on {valid_until}")]
     Expired { valid_until: NaiveDate },
@@ -165,6 +181,7 @@ pub enum CheckbookAction {
     Send,
     Cancel,
     Correct,
+    Erase,
 }
 
 impl From<diesel::result::Error> for CheckbookError {

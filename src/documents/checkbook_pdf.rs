@@ -53,10 +53,48 @@ pub struct CheckbookSheet {
     pub expires_on: NaiveDate,
     /// Pseudonymous reference, printed small for the prescriber.
     pub beneficiary_reference: Option<String>,
+    /// The information notice on the person's data ([`beneficiary_notice`]), printed
+    /// above the header of the checkbook's first page.
+    pub notice: String,
     /// 1 to [`MAX_TICKETS_PER_CHECKBOOK`] tickets.
     pub tickets: Vec<Coupon>,
     /// 0 to [`MAX_NEARBY_SITES`] labelled sites, nearest first.
     pub nearby_sites: Vec<NearbySite>,
+}
+
+/// Who the notice names, and the retention delay it announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeParties {
+    /// The prescriber that issues the checkbook: the person's first contact.
+    pub prescriber: Option<String>,
+    /// The operator of the scheme (the data controller).
+    pub operator: String,
+    pub operator_email: Option<String>,
+    /// `beneficiary_retention_months`.
+    pub retention_months: u32,
+}
+
+/// The information notice (RGPD, articles 13 and 14) in plain French: what is kept,
+/// why, how long, and whom to ask. One text for the checkbook PDF and its mail.
+pub fn beneficiary_notice(parties: &NoticeParties) -> String {
+    let prescriber = parties
+        .prescriber
+        .as_deref()
+        .unwrap_or("la structure qui vous a remis ce chéquier");
+    let operator = match &parties.operator_email {
+        Some(email) => format!("{} ({email})", parties.operator),
+        None => parties.operator.clone(),
+    };
+    format!(
+        "Vos données personnelles : {prescriber} enregistre une référence de dossier et, \
+         si vous les donnez, votre e-mail, votre année de naissance, votre code postal, \
+         votre situation, vos publics et vos besoins. Elles servent à vous remettre et à \
+         vous envoyer ce chéquier, et à compter les bénéficiaires (sans vous nommer) pour \
+         le dispositif géré par {operator}. Elles sont effacées {} mois après la fin de \
+         validité du chéquier ; les montants restent. Pour les consulter, les corriger ou \
+         les faire effacer, adressez-vous à {prescriber} ou à {operator}.",
+        parties.retention_months
+    )
 }
 
 /// One ticket of a checkbook.
@@ -210,6 +248,7 @@ fn render_sheet(
             fonts,
         };
         let first_row = if first {
+            draw_notice(&mut pen, sheet);
             draw_header(&mut pen, sheet);
             1
         } else {
@@ -229,6 +268,26 @@ fn render_sheet(
         page.finish();
     }
     Ok(pages)
+}
+
+/// The information notice, in the top margin of a checkbook's first page: the whole
+/// text, in the largest size from 6 points down to 4.5 that fits the margin.
+fn draw_notice(pen: &mut Pen, sheet: &CheckbookSheet) {
+    let fonts = pen.fonts;
+    let width = PAGE_WIDTH - 2.0 * MARGIN;
+    let mut size = 6.0;
+    let lines = loop {
+        let lines = wrap(&fonts.regular, &sheet.notice, size, width, 6);
+        if lines.len() as f32 * size * 1.2 <= MARGIN - 4.0 || size <= 4.5 {
+            break lines;
+        }
+        size -= 0.5;
+    };
+    let mut y = 2.0;
+    for line in lines {
+        y += size * 1.2;
+        pen.text(&fonts.regular, size, MUTED, MARGIN, y, &line);
+    }
 }
 
 /// The first block of a checkbook, in the top row of its first page.
@@ -600,6 +659,7 @@ mod tests {
             operator_name: "O".into(),
             expires_on: NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
             beneficiary_reference: None,
+            notice: String::new(),
             tickets: vec![],
             nearby_sites: vec![],
         };

@@ -33,7 +33,7 @@ mod tests;
 
 pub use checkbook_pdf::{
     CheckbookSheet, Coupon, DocumentError, MAX_NEARBY_SITES, MAX_TICKETS_PER_CHECKBOOK, NearbySite,
-    render_checkbooks,
+    NoticeParties, beneficiary_notice, render_checkbooks,
 };
 pub use qr::{qr_png, qr_svg};
 pub use statement_pdf::{

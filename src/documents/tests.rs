@@ -175,6 +175,12 @@ fn sheet(number: &str, seed: u64, tickets: usize) -> CheckbookSheet {
         program_name: "Pass Numérique Haute-Saône 2026".into(),
         funders: vec!["Département de la Haute-Saône".into(), "État".into()],
         operator_name: "Hub numérique de Bourgogne-Franche-Comté".into(),
+        notice: super::beneficiary_notice(&super::NoticeParties {
+            prescriber: Some("CCAS de Vesoul".into()),
+            operator: "Hub numérique de Bourgogne-Franche-Comté".into(),
+            operator_email: Some("contact@hub.example.org".into()),
+            retention_months: 12,
+        }),
         expires_on: NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
         beneficiary_reference: Some("B-7Q2X-41".into()),
         tickets: coupons(seed, tickets),
@@ -410,4 +416,22 @@ fn qr_svg_is_an_svg_document() {
         "{svg}"
     );
     assert!(qr_svg("").is_err());
+}
+
+#[test]
+fn the_information_notice_is_printed_whole_above_the_header() {
+    let one = sheet("CH-2026-000127", 5, 10);
+    let dir = TempDir::new("notice");
+    let pdf = render_checkbooks(std::slice::from_ref(&one)).unwrap();
+    std::fs::write(dir.0.join("checkbooks.pdf"), &pdf).unwrap();
+    if let Ok(keep) = std::env::var("PASSNUM_KEEP_NOTICE_PDF") {
+        std::fs::write(keep, &pdf).unwrap();
+    }
+    let text = text_of(&dir.0, None);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains(&one.notice),
+        "the whole notice {:?} is not in the text:\n{text}",
+        one.notice
+    );
 }

@@ -75,6 +75,7 @@ pub fn checkbook_mail(
         total: french::euros(total),
         valid_until: french::date(sheet.expires_on),
         prescriber,
+        notice: sheet.notice.clone(),
         sites: site_lines(sheet.nearby_sites.iter().map(|s| {
             (
                 s.name.clone(),

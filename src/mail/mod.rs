@@ -285,6 +285,43 @@ pub async fn readdress_waiting(
     })
 }
 
+/// A beneficiary's record erased (RGPD): the mails about these checkbooks still
+/// waiting are given up (never sent), and every mail about them forgets its
+/// recipient's address and its attachment (the checkbook's PDF). Their subject and
+/// dates stay, as the record that a mail was sent. Returns how many mails were given
+/// up.
+pub async fn forget_beneficiaries(
+    conn: &mut AsyncPgConnection,
+    related: &[Uuid],
+) -> Result<usize, DbError> {
+    if related.is_empty() {
+        return Ok(0);
+    }
+    let withdrawn = diesel::update(
+        outbox::table
+            .filter(outbox::related_id.eq_any(related))
+            .filter(outbox::status.eq(OutboxStatus::Waiting.as_str())),
+    )
+    .set((
+        outbox::status.eq(OutboxStatus::Failed.as_str()),
+        outbox::last_error.eq(ADDRESS_WITHDRAWN),
+    ))
+    .execute(conn)
+    .await?;
+    diesel::update(outbox::table.filter(outbox::related_id.eq_any(related)))
+        .set((
+            outbox::recipient.eq(ERASED_RECIPIENT),
+            outbox::attachment.eq(None::<Vec<u8>>),
+            outbox::attachment_name.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(withdrawn)
+}
+
+/// What a mail's recipient reads once the beneficiary's record was erased.
+pub const ERASED_RECIPIENT: &str = "adresse effacée";
+
 /// The last mail of `kind` about each of `related` (newest first by creation), for
 /// showing where it stands.
 pub async fn latest_about(

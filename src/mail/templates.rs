@@ -42,6 +42,8 @@ pub struct CheckbookMail {
     pub valid_until: String,
     pub prescriber: Option<String>,
     pub sites: Vec<SiteLine>,
+    /// The information notice on the person's data, as printed on the checkbook.
+    pub notice: String,
 }
 
 /// An invitation to choose a password.
@@ -250,6 +252,7 @@ mod tests {
             valid_until: "31/12/2027".into(),
             prescriber: Some("CCAS de Vesoul".into()),
             sites: sites(),
+            notice: "Vos données personnelles : effacées 12 mois après.".into(),
         })
         .unwrap();
         assert_eq!(

@@ -825,6 +825,14 @@ async fn request_for(
                 Some(json!({"reason": "perdu"})),
             )
         }
+        ("POST", "/api/v1/checkbooks/{id}/erase-beneficiary") => {
+            // A checkbook of its own per call: the shared one keeps its beneficiary.
+            let book = id_of(&issue(app, w, true).await);
+            post(
+                format!("/api/v1/checkbooks/{book}/erase-beneficiary"),
+                Some(json!({})),
+            )
+        }
         ("POST", "/api/v1/print-runs") => post(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),

@@ -158,16 +158,18 @@ async fn two_servers_run_each_daily_job_once_a_day() {
         app.another_node(jobs_from_midnight()),
         app.another_node(jobs_from_midnight())
     );
-    wait_finished(&app, 2).await;
+    wait_finished(&app, 3).await;
     // A third node started later the same day finds both runs finished.
     let c = app.another_node(jobs_from_midnight()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let runs = runs(&app).await;
-    assert_eq!(runs.len(), 2, "one run per job and day");
-    let (expire, remind) = (&runs[0], &runs[1]);
+    assert_eq!(runs.len(), 3, "one run per job and day");
+    let (expire, purge, remind) = (&runs[0], &runs[1], &runs[2]);
     assert_eq!(expire.0, "expire");
+    assert_eq!(purge.0, "purge");
     assert_eq!(remind.0, "remind");
+    assert_eq!(purge.1.outcome, json!({"erased": 0, "mails_withdrawn": 0}));
     for (job, run) in &runs {
         assert!(run.finished, "{job}");
         assert_eq!(run.attempts, 1, "{job}: claimed once");
@@ -206,7 +208,7 @@ async fn a_run_left_unfinished_by_a_dead_node_is_taken_over_and_a_finished_one_i
         .unwrap();
 
     let node = app.another_node(jobs_from_midnight()).await;
-    wait_finished(&app, 2).await;
+    wait_finished(&app, 3).await;
 
     let runs = runs(&app).await;
     let expire = &runs[0].1;
@@ -226,7 +228,8 @@ async fn a_run_left_unfinished_by_a_dead_node_is_taken_over_and_a_finished_one_i
     assert_eq!(expired_tickets(&app).await, 10);
     assert_eq!(expiries_in_the_ledger(&app).await, 1);
 
-    let remind = &runs[1].1;
+    let remind = &runs[2].1;
+    assert_eq!(runs[2].0, "remind");
     assert_eq!(
         (remind.node.as_str(), remind.attempts),
         ("earlier-node", 1),
@@ -273,7 +276,7 @@ async fn a_node_that_dies_while_holding_the_run_leaves_it_to_another() {
     // The first node dies: PostgreSQL ends its session and undoes its claim.
     drop(dying);
     connection.abort();
-    wait_finished(&app, 2).await;
+    wait_finished(&app, 3).await;
     let runs = runs(&app).await;
     assert_eq!(runs[0].0, "expire");
     assert_eq!(runs[0].1.attempts, 1, "the dead claim left no trace");

@@ -5,6 +5,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod authz;
+mod beneficiaries;
 mod checkbooks;
 mod cli;
 mod corrections;

@@ -145,7 +145,7 @@ async fn prescribers_find_their_checkbooks_by_reference_number_or_serial() {
     assert_eq!(res.problem(422, "validation_failed")["field"], "q");
 }
 
-fn pdf_text(bytes: &[u8]) -> String {
+pub(crate) fn pdf_text(bytes: &[u8]) -> String {
     let file =
         std::env::temp_dir().join(format!("passnum-run-{}.pdf", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, bytes).unwrap();

@@ -13,6 +13,7 @@ use crate::api::extract::ApiJson;
 use crate::auth::Caller;
 use crate::checkbooks::{self, BeneficiaryPatch, CheckbookError, Situation};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::vocabulary::{Public, Theme};
 
 /// A field that may be absent (kept), `null` (cleared) or given (set).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -43,6 +44,14 @@ pub struct BeneficiaryCorrection {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Situation>)]
     pub situation: Option<Option<Situation>>,
+    /// The whole list (replaces the one recorded); `[]` or `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Public>>)]
+    pub publics: Option<Option<Vec<Public>>>,
+    /// The whole list (replaces the one recorded); `[]` or `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Theme>>)]
+    pub needs: Option<Option<Vec<Theme>>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -59,6 +68,8 @@ impl From<BeneficiaryCorrection> for BeneficiaryPatch {
             birth_year: c.birth_year,
             postcode: c.postcode,
             situation: c.situation,
+            publics: c.publics.map(Option::unwrap_or_default),
+            needs: c.needs.map(Option::unwrap_or_default),
         }
     }
 }

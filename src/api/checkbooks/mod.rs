@@ -26,8 +26,10 @@ use crate::french;
 use crate::idempotency::{self, Claim};
 use crate::mail::{self, OutboxMail};
 use crate::organizations;
+use crate::vocabulary::{Public, Theme};
 
 mod correct;
+mod erase;
 mod printed;
 mod reading;
 mod views;
@@ -38,6 +40,7 @@ use views::{CheckbookView, checkbook_view, one_checkbook_view};
 pub use views::{Secrets, ticket_view};
 
 pub use correct::{__path_correct_checkbook, correct_checkbook};
+pub use erase::{__path_erase_beneficiary, erase_beneficiary};
 pub use printed::{
     __path_checkbook_pdf, __path_print_run_pdf, __path_ticket_qr_png, __path_ticket_qr_svg,
     checkbook_pdf, print_run_pdf, ticket_qr_png, ticket_qr_svg,
@@ -59,6 +62,12 @@ pub struct BeneficiaryRequest {
     pub birth_year: Option<i32>,
     pub postcode: Option<String>,
     pub situation: Option<Situation>,
+    /// The priority publics the person belongs to, e.g. `["rsa", "senior"]`.
+    #[serde(default)]
+    pub publics: Vec<Public>,
+    /// The themes the person needs help with (the national list).
+    #[serde(default)]
+    pub needs: Vec<Theme>,
 }
 
 impl BeneficiaryRequest {
@@ -71,6 +80,7 @@ impl BeneficiaryRequest {
             self.situation,
             french_date(Utc::now()),
         )
+        .map(|b| b.with_profile(self.publics.clone(), self.needs.clone()))
     }
 }
 
@@ -119,6 +129,10 @@ impl From<CheckbookError> for ApiError {
                 "not_handed_out",
                 "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
             ),
+            CheckbookError::BeneficiaryErased => ApiError::conflict(
+                "beneficiary_erased",
+                "Les données du bénéficiaire de ce chéquier ont été effacées : il ne peut plus être envoyé ni modifié.",
+            ),
             CheckbookError::Expired { valid_until } => ApiError::conflict(
                 "checkbook_expired",
                 format!(
@@ -138,6 +152,9 @@ impl From<CheckbookError> for ApiError {
                     CheckbookAction::Cancel => "Ce chéquier est déjà annulé.",
                     CheckbookAction::Correct => {
                         "Ce chéquier a été annulé : son bénéficiaire ne peut plus être modifié."
+                    }
+                    CheckbookAction::Erase => {
+                        "Ce chéquier a été annulé avant d’être remis : il n’a pas de bénéficiaire à effacer."
                     }
                 },
             ),
@@ -194,6 +211,7 @@ async fn issue_idempotently(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     keys: &CodeKeys,
+    retention_months: u32,
     claim: Option<Claim>,
     order: IssueOrder,
     answer: IssueAnswer,
@@ -214,7 +232,8 @@ async fn issue_idempotently(
                 let mut mails = HashMap::new();
                 for book in &books {
                     if let Some(email) = &book.checkbook.beneficiary_email {
-                        let mail = queue_checkbook_mail(conn, keys, book, email).await?;
+                        let mail =
+                            queue_checkbook_mail(conn, keys, retention_months, book, email).await?;
                         mails.insert(book.checkbook.id, mail);
                     }
                 }
@@ -291,6 +310,7 @@ pub async fn issue_checkbook(
         &mut conn,
         &caller,
         &state.codes,
+        state.settings.beneficiary_retention_months,
         claim,
         order,
         |keys, caller, _, books, mails| {
@@ -348,6 +368,7 @@ pub async fn issue_print_run(
         &mut conn,
         &caller,
         &state.codes,
+        state.settings.beneficiary_retention_months,
         claim,
         order,
         |_, _, run, books, _| {
@@ -397,11 +418,12 @@ pub async fn hand_out(
 async fn queue_checkbook_mail(
     conn: &mut AsyncPgConnection,
     keys: &CodeKeys,
+    retention_months: u32,
     book: &IssuedCheckbook,
     recipient: &str,
 ) -> ApiResult<OutboxMail> {
     let program = checkbooks::program_of(conn, &book.checkbook).await?;
-    let sheet = sheet(conn, keys, &program, book).await?;
+    let sheet = sheet(conn, keys, retention_months, &program, book).await?;
     let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id)
         .await?
         .map(|o| o.name);
@@ -462,6 +484,7 @@ pub async fn send(
         &json!({"id": id, "body": raw}),
     )?;
     let keys = &state.codes;
+    let months = state.settings.beneficiary_retention_months;
     let mut conn = state.conn().await?;
     let (status, body) = conn
         .transaction::<_, ApiError, _>(async |conn| {
@@ -472,7 +495,7 @@ pub async fn send(
             }
             let (book, recipient) =
                 checkbooks::prepare_send(conn, &caller, id, email.clone()).await?;
-            let mail = queue_checkbook_mail(conn, keys, &book, &recipient).await?;
+            let mail = queue_checkbook_mail(conn, keys, months, &book, &recipient).await?;
             let body = serde_json::to_value(crate::api::outbox::OutboxMailView::from(mail))
                 .map_err(ApiError::internal)?;
             if let Some(claim) = &claim {

@@ -22,6 +22,7 @@ use crate::programs::{self, Program};
 pub(super) async fn sheet(
     conn: &mut AsyncPgConnection,
     keys: &CodeKeys,
+    retention_months: u32,
     program: &Program,
     book: &IssuedCheckbook,
 ) -> ApiResult<CheckbookSheet> {
@@ -32,11 +33,18 @@ pub(super) async fn sheet(
             funder_names.push(org.name);
         }
     }
-    let operator = organizations::operator(conn)
-        .await?
-        .map(|o| o.name)
-        .unwrap_or_default();
+    let operator = organizations::operator(conn).await?;
     let prescriber = organizations::find_organization(conn, book.checkbook.prescriber_id).await?;
+    let notice = documents::beneficiary_notice(&documents::NoticeParties {
+        prescriber: prescriber.as_ref().map(|p| p.name.clone()),
+        operator: operator
+            .as_ref()
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        operator_email: operator.as_ref().map(|o| o.email.clone()),
+        retention_months,
+    });
+    let operator = operator.map(|o| o.name).unwrap_or_default();
     let fallback = prescriber.as_ref().and_then(|p| {
         Some(Coordinates {
             latitude: p.latitude?,
@@ -63,6 +71,7 @@ pub(super) async fn sheet(
         operator_name: operator,
         expires_on: book.checkbook.valid_until,
         beneficiary_reference: book.checkbook.beneficiary_reference.clone(),
+        notice,
         tickets: book
             .tickets
             .iter()
@@ -119,7 +128,14 @@ pub async fn checkbook_pdf(
     let mut conn = state.conn().await?;
     let book = checkbooks::issued_checkbook(&mut conn, &caller, id.into_inner()).await?;
     let program = checkbooks::program_of(&mut conn, &book.checkbook).await?;
-    let sheet = sheet(&mut conn, &state.codes, &program, &book).await?;
+    let sheet = sheet(
+        &mut conn,
+        &state.codes,
+        state.settings.beneficiary_retention_months,
+        &program,
+        &book,
+    )
+    .await?;
     drop(conn);
     pdf_response(vec![sheet], format!("{}.pdf", book.checkbook.number)).await
 }
@@ -149,7 +165,14 @@ pub async fn print_run_pdf(
     let program = checkbooks::program_of(&mut conn, &first.checkbook).await?;
     let mut sheets = Vec::with_capacity(books.len());
     // The same directory for the whole run: stock has no beneficiary yet.
-    let template = sheet(&mut conn, &state.codes, &program, first).await?;
+    let template = sheet(
+        &mut conn,
+        &state.codes,
+        state.settings.beneficiary_retention_months,
+        &program,
+        first,
+    )
+    .await?;
     for book in &books {
         let tickets = book
             .tickets

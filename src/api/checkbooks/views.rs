@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::mail::{self, OutboxMail, OutboxStatus};
 use crate::money::Money;
 use crate::statuses::{CheckbookStatus, ShownTicketStatus, TicketStatus};
+use crate::vocabulary::{self, Public, Theme};
 
 /// A ticket as its reader may see it. Its `code` and full `serial` are bearer
 /// secrets: only the users of the prescriber that issued the checkbook get them;
@@ -44,13 +45,24 @@ pub struct TicketView {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The beneficiary's record. Once erased (RGPD), every field is `null` and
+/// `erased_at` says when.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BeneficiaryView {
-    pub reference: String,
+    pub reference: Option<String>,
     pub email: Option<String>,
     pub birth_year: Option<i32>,
     pub postcode: Option<String>,
     pub situation: Option<String>,
+    /// The person's publics: for the issuing prescriber only (absent for anyone
+    /// else, the operator included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publics: Option<Vec<Public>>,
+    /// The person's needs (themes): for the issuing prescriber only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<Vec<Theme>>,
+    /// When the record was erased, after its retention delay or on request.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,16 +175,20 @@ pub fn checkbook_view(
         prescriber_id: c.prescriber_id,
         print_run_id: c.print_run_id,
         status: c.status,
-        beneficiary: c
-            .beneficiary_reference
-            .as_ref()
-            .map(|reference| BeneficiaryView {
-                reference: reference.clone(),
+        beneficiary: (c.beneficiary_reference.is_some() || c.beneficiary_erased_at.is_some()).then(
+            || BeneficiaryView {
+                reference: c.beneficiary_reference.clone(),
                 email: c.beneficiary_email.clone(),
                 birth_year: c.beneficiary_birth_year,
                 postcode: c.beneficiary_postcode.clone(),
                 situation: c.beneficiary_situation.clone(),
-            }),
+                publics: (secrets == Secrets::Shown)
+                    .then(|| vocabulary::read_all(&c.beneficiary_publics, Public::parse)),
+                needs: (secrets == Secrets::Shown)
+                    .then(|| vocabulary::read_all(&c.beneficiary_needs, Theme::parse)),
+                erased_at: c.beneficiary_erased_at,
+            },
+        ),
         valid_until: c.valid_until,
         expires_at: end_of_french_day(c.valid_until),
         issued_at: c.issued_at,

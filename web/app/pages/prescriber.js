@@ -17,6 +17,40 @@ const SITUATIONS = [
   ['other', 'Autre'],
 ];
 
+// The vocabularies of src/vocabulary.rs, in plain French.
+const PUBLICS = [
+  ['rsa', 'Allocataire du RSA'],
+  ['jeunes', 'Jeune (moins de 26 ans)'],
+  ['demandeur_emploi', 'Demandeur d’emploi'],
+  ['senior', 'Senior'],
+  ['handicap', 'En situation de handicap'],
+  ['sans_diplome', 'Sans diplôme'],
+];
+
+const NEEDS = [
+  ['premiers_pas', 'Premiers pas avec l’ordinateur'],
+  ['demarches_en_ligne', 'Démarches administratives en ligne'],
+  ['smartphone', 'Utiliser son smartphone'],
+  ['messagerie', 'E-mails et messagerie'],
+  ['securite', 'Sécurité et arnaques en ligne'],
+  ['emploi', 'Chercher un emploi en ligne'],
+  ['bureautique', 'Bureautique (texte, tableur)'],
+  ['parentalite', 'Accompagner ses enfants (ENT, écrans)'],
+];
+
+/** A group of checkboxes named `${prefix}:${value}`, ticked from `chosen`. */
+function choices(legend, hint, prefix, list, chosen = []) {
+  return h('fieldset',
+    h('legend', legend, h('span.optional', ' (facultatif)')),
+    h('p.hint', hint),
+    list.map(([value, label]) => field({ label, name: `${prefix}:${value}`, type: 'checkbox', value: chosen.includes(value) })));
+}
+
+/** The values ticked in a group of `choices`. */
+function chosen(values, prefix, list) {
+  return list.map(([value]) => value).filter((value) => values[`${prefix}:${value}`] === true);
+}
+
 const STATUS = {
   stock: ['En stock (pas encore remis)', 'info'],
   handed_out: ['Remis au bénéficiaire', 'ok'],
@@ -65,6 +99,8 @@ function beneficiaryFields(b = {}) {
       field({ label: 'Année de naissance', name: 'birth_year', inputmode: 'numeric', maxlength: 4, value: b.birth_year == null ? '' : String(b.birth_year) }),
       field({ label: 'Code postal', name: 'postcode', inputmode: 'numeric', maxlength: 5, value: b.postcode })),
     field({ label: 'Situation', name: 'situation', options: SITUATIONS, value: b.situation || '' }),
+    choices('Publics', 'Seule votre structure voit ces réponses pour cette personne.', 'public', PUBLICS, b.publics || []),
+    choices('Besoins', 'Ce que la personne souhaite apprendre.', 'need', NEEDS, b.needs || []),
   ];
 }
 
@@ -74,6 +110,8 @@ function beneficiaryOf(values) {
   if (values.birth_year) b.birth_year = /^\d+$/.test(values.birth_year) ? Number(values.birth_year) : values.birth_year;
   if (values.postcode) b.postcode = values.postcode;
   if (values.situation) b.situation = values.situation;
+  b.publics = chosen(values, 'public', PUBLICS);
+  b.needs = chosen(values, 'need', NEEDS);
   return b;
 }
 
