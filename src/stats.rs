@@ -39,7 +39,6 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::db::DbError;
 use crate::domain::{OrgKind, french_date};
-use crate::error::ApiError;
 use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
@@ -193,12 +192,30 @@ pub fn usage_rate(used: i64, handed_out: i64) -> Option<Decimal> {
     Some(rate)
 }
 
-/// The program and the scope of the caller's statistics, or 404.
+/// Why a program's statistics are not given: not one the caller may see, or the
+/// database.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("no such program for this caller")]
+    NotFound,
+    #[error(transparent)]
+    Program(#[from] programs::ProgramError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for StatsError {
+    fn from(err: diesel::result::Error) -> Self {
+        StatsError::Db(err.into())
+    }
+}
+
+/// The program and the scope of the caller's statistics, or not found.
 async fn scope_of(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     program: Uuid,
-) -> Result<(Program, Scope), ApiError> {
+) -> Result<(Program, Scope), StatsError> {
     match caller.kind {
         OrgKind::Operator | OrgKind::Funder => {
             let program = programs::visible_program(conn, caller, program).await?;
@@ -213,7 +230,7 @@ async fn scope_of(
         OrgKind::Site => {
             let program = programs::find_program(conn, program)
                 .await?
-                .ok_or_else(ApiError::not_found)?;
+                .ok_or(StatsError::NotFound)?;
             let redeemed_there: bool = diesel::select(diesel::dsl::exists(
                 redemptions::table
                     .filter(redemptions::program_id.eq(program.id))
@@ -222,7 +239,7 @@ async fn scope_of(
             .get_result(conn)
             .await?;
             if !redeemed_there {
-                return Err(ApiError::not_found());
+                return Err(StatsError::NotFound);
             }
             Ok((program, Scope::Site(caller.organization_id)))
         }
@@ -377,7 +394,7 @@ pub async fn program_stats(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     program: Uuid,
-) -> Result<ProgramStats, ApiError> {
+) -> Result<ProgramStats, StatsError> {
     let now = Utc::now();
     conn.build_transaction()
         .read_only()
@@ -394,7 +411,7 @@ async fn compute(
     program: &Program,
     scope: Scope,
     now: DateTime<Utc>,
-) -> Result<ProgramStats, ApiError> {
+) -> Result<ProgramStats, StatsError> {
     let as_of = french_date(now);
     // Expired: past valid_until + tolerance, i.e. valid_until <= day - tolerance - 1.
     let last_expired = as_of

@@ -13,10 +13,21 @@ use crate::csv_cells::{self, Cell};
 use crate::domain::ValidationError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
-use crate::stats::{self, Counts, Named, ProgramStats, Scope, Usage};
+use crate::stats::{self, Counts, Named, ProgramStats, Scope, StatsError, Usage};
 
 fn money(value: Decimal) -> String {
     Money::from_decimal_unchecked(value).to_string()
+}
+
+/// A program's statistics refused or failed, as the client sees it.
+impl From<StatsError> for ApiError {
+    fn from(err: StatsError) -> Self {
+        match err {
+            StatsError::NotFound => ApiError::not_found(),
+            StatsError::Program(program) => program.into(),
+            StatsError::Db(db) => db.into(),
+        }
+    }
 }
 
 /// Whose numbers these are.
