@@ -179,7 +179,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await page.getByLabel('Référence du bénéficiaire').fill('DOSSIER-2026-0042');
     await page.getByLabel('Année de naissance').fill('1957');
     await page.getByLabel('Code postal').fill('39100');
-    await page.getByLabel('Situation').selectOption('retired');
+    await page.getByLabel('Situation (facultatif)').selectOption('retired');
     await screenshots(page, 'prescripteur-emettre');
     await page.getByRole('button', { name: 'Émettre et remettre le chéquier' }).click();
     await page.waitForURL(/\/prescripteur\/chequiers\/[0-9a-f-]{36}$/);
