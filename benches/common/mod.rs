@@ -252,6 +252,7 @@ pub async fn prescriber_with_agent(
         .unwrap();
     let agent = organizations::create_user(
         conn,
+        passnum::audit::Actor::Service("bench"),
         &NewUser {
             organization_id: prescriber.id,
             email: Email::parse("email", agent_email).unwrap(),
