@@ -20,6 +20,7 @@ pub mod auth;
 pub mod caller;
 pub mod checkbooks;
 pub mod extract;
+pub mod indicators;
 pub mod invitations;
 pub mod ledger;
 pub mod ops;
@@ -155,7 +156,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ledger::cover)
             .service(outbox::list)
             .service(outbox::resend)
-            .service(public::list_sites),
+            .service(public::list_sites)
+            .service(indicators::program_indicators),
     );
     cfg.service(ops::healthz)
         .service(ops::readyz)

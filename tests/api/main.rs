@@ -12,6 +12,7 @@ mod errors;
 mod generated;
 mod health;
 mod helpers;
+mod indicators;
 mod jobs;
 mod ledger;
 mod login_limits;

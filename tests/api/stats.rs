@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::helpers::{Actor, TestApp};
 
 /// A site agent whose site holds an active label.
-async fn labelled_site(app: &TestApp) -> Actor {
+pub async fn labelled_site(app: &TestApp) -> Actor {
     let operator = app.operator().await;
     let site = app.organization("site", json!({})).await;
     let id = site["id"].as_str().unwrap();
@@ -24,7 +24,7 @@ async fn labelled_site(app: &TestApp) -> Actor {
     app.user_in(id, "agent").await
 }
 
-async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> String {
+pub async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) -> String {
     app.raw(
         app.client
             .post(format!("{}/api/v1/redemptions", app.address))
