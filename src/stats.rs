@@ -383,6 +383,13 @@ const REDEMPTIONS_TAIL: &str = "
 ) q
 GROUP BY GROUPING SETS ((), (q.site_id), (q.month))";
 
+/// The checkbook-side statement of the whole-program statistics (`$1` program, `$2`
+/// year, `$3` last expired day), for a benchmark's `EXPLAIN`.
+#[doc(hidden)]
+pub fn program_books_sql() -> String {
+    format!("{BOOKS_HEAD}{BOOKS_TAIL}")
+}
+
 /// A program's open indicators: its whole statistics, for anyone, when the operator
 /// made them public (`public_indicators`); `None` otherwise, whether the program
 /// exists or not.
