@@ -1,7 +1,8 @@
 //! Program statistics: what funders follow — checkbooks issued → handed out
 //! (*injectés*) → started (*entamés*, one ticket used); tickets redeemed, settled,
 //! expired, cancelled, outstanding; breakdowns by prescriber, site, month,
-//! beneficiaries' age band, situation and postcode.
+//! beneficiaries' age band, situation, département and commune (full postcode).
+//! Beneficiary breakdowns never single out a person: see [`disclosure`].
 //!
 //! Everything is computed by PostgreSQL with aggregates (`GROUP BY GROUPING SETS`),
 //! never by loading tickets: a program may hold millions. Two statements, read in one
@@ -41,6 +42,10 @@ use crate::db::DbError;
 use crate::domain::{OrgKind, french_date};
 use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
+
+pub mod disclosure;
+
+pub use disclosure::{GroupFigures, People};
 
 /// Whose numbers the statistics hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +169,11 @@ pub struct ProgramStats {
     pub by_site: Vec<(Named, Usage)>,
     /// `YYYY-MM` (French time) → redemptions arrived that month.
     pub by_month: Vec<(String, Usage)>,
-    pub by_age_band: Vec<(String, Counts)>,
-    pub by_situation: Vec<(String, Counts)>,
-    pub by_postcode_prefix: Vec<(String, Counts)>,
+    pub by_age_band: Vec<(String, GroupFigures)>,
+    pub by_situation: Vec<(String, GroupFigures)>,
+    pub by_postcode_prefix: Vec<(String, GroupFigures)>,
+    /// Full postcode (the commune); rare ones folded into [`disclosure::OTHER`].
+    pub by_commune: Vec<(String, GroupFigures)>,
 }
 
 impl ProgramStats {
@@ -259,6 +266,8 @@ struct BookGroup {
     situation: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     postcode_prefix: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    postcode: Option<String>,
     #[diesel(embed)]
     counts: Counts,
 }
@@ -291,8 +300,9 @@ SELECT
          WHEN GROUPING(b.age_band) = 0 THEN 'age_band'
          WHEN GROUPING(b.situation) = 0 THEN 'situation'
          WHEN GROUPING(b.postcode_prefix) = 0 THEN 'postcode_prefix'
+         WHEN GROUPING(b.postcode) = 0 THEN 'postcode'
          ELSE 'total' END AS grouping_set,
-    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix,
+    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix, b.postcode,
     count(*) AS checkbooks_issued,
     count(*) FILTER (WHERE b.status = 'stock'::checkbook_status) AS checkbooks_in_stock,
     count(*) FILTER (WHERE b.handed_out) AS checkbooks_handed_out,
@@ -327,6 +337,8 @@ FROM (
              ELSE COALESCE(c.beneficiary_situation, 'unknown') END AS situation,
         CASE WHEN c.handed_out_at IS NULL THEN NULL
              ELSE COALESCE(left(c.beneficiary_postcode, 2), 'unknown') END AS postcode_prefix,
+        CASE WHEN c.handed_out_at IS NULL THEN NULL
+             ELSE COALESCE(c.beneficiary_postcode, 'unknown') END AS postcode,
         count(*) AS tickets,
         sum(t.value) AS amount,
         count(*) FILTER (WHERE x.outstanding AND c.status = 'stock'::checkbook_status) AS in_stock,
@@ -359,7 +371,8 @@ FROM (
 const BOOKS_TAIL: &str = "
     GROUP BY c.id
 ) b
-GROUP BY GROUPING SETS ((), (b.prescriber_id), (b.age_band), (b.situation), (b.postcode_prefix))";
+GROUP BY GROUPING SETS ((), (b.prescriber_id), (b.age_band), (b.situation), (b.postcode_prefix),
+    (b.postcode))";
 
 /// Redemptions grouped by site and by month (French time), reversals counted apart.
 /// `$1` program, `$2` the scope's organisation when there is one.
@@ -388,6 +401,35 @@ FROM (
 const REDEMPTIONS_TAIL: &str = "
 ) q
 GROUP BY GROUPING SETS ((), (q.site_id), (q.month))";
+
+/// The checkbook-side statement of the whole-program statistics (`$1` program, `$2`
+/// year, `$3` last expired day), for a benchmark's `EXPLAIN`.
+#[doc(hidden)]
+pub fn program_books_sql() -> String {
+    format!("{BOOKS_HEAD}{BOOKS_TAIL}")
+}
+
+/// A program's open indicators: its whole statistics, for anyone, when the operator
+/// made them public (`public_indicators`); `None` otherwise, whether the program
+/// exists or not.
+pub async fn public_indicators(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+) -> Result<Option<ProgramStats>, StatsError> {
+    let now = Utc::now();
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(
+            async |conn| match programs::find_program(conn, program).await? {
+                Some(program) if program.public_indicators => {
+                    compute(conn, &program, Scope::Program, now).await.map(Some)
+                }
+                _ => Ok(None),
+            },
+        )
+        .await
+}
 
 /// The statistics of a program as `caller` may see them (404 otherwise).
 pub async fn program_stats(
@@ -464,6 +506,7 @@ async fn compute(
         by_age_band: Vec::new(),
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
+        by_commune: Vec::new(),
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds
@@ -472,6 +515,7 @@ async fn compute(
     let mut age_bands: Vec<(String, Counts)> = Vec::new();
     let mut situations: Vec<(String, Counts)> = Vec::new();
     let mut prefixes: Vec<(String, Counts)> = Vec::new();
+    let mut communes: Vec<(String, Counts)> = Vec::new();
     for g in book_groups {
         let BookGroup {
             grouping_set,
@@ -479,6 +523,7 @@ async fn compute(
             age_band,
             situation,
             postcode_prefix,
+            postcode,
             counts,
         } = g;
         match (
@@ -486,20 +531,25 @@ async fn compute(
             prescriber_id,
             age_band,
             situation,
-            postcode_prefix,
+            postcode_prefix.or(postcode),
         ) {
             ("total", ..) => stats.totals = counts,
             ("prescriber", Some(id), ..) => prescribers.push((id, counts)),
             ("age_band", _, Some(key), ..) => age_bands.push((key, counts)),
             ("situation", _, _, Some(key), _) => situations.push((key, counts)),
             ("postcode_prefix", .., Some(key)) => prefixes.push((key, counts)),
+            ("postcode", .., Some(key)) => communes.push((key, counts)),
             _ => {}
         }
     }
-    stats.by_age_band = fixed_order(&AGE_BANDS, age_bands);
-    stats.by_situation = fixed_order(&SITUATIONS, situations);
-    prefixes.sort_by(|(a, _), (b, _)| (a == UNKNOWN, a).cmp(&(b == UNKNOWN, b)));
-    stats.by_postcode_prefix = prefixes;
+    let rates = !matches!(scope, Scope::Site(_));
+    stats.by_age_band = disclosure::disclose(fixed_order(&AGE_BANDS, age_bands), rates);
+    stats.by_situation = disclosure::disclose(fixed_order(&SITUATIONS, situations), rates);
+    for places in [&mut prefixes, &mut communes] {
+        places.sort_by(|(a, _), (b, _)| (a == UNKNOWN, a).cmp(&(b == UNKNOWN, b)));
+    }
+    stats.by_postcode_prefix = disclosure::disclose(disclosure::fold_rare(prefixes), rates);
+    stats.by_commune = disclosure::disclose(disclosure::fold_rare(communes), rates);
 
     // The redemption side.
     let mut sites: Vec<(Uuid, Usage)> = Vec::new();

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod caller;
 pub mod checkbooks;
 pub mod extract;
+pub mod indicators;
 pub mod invitations;
 pub mod ledger;
 pub mod lookup;
@@ -163,7 +164,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(outbox::resend)
             .service(lookup::search)
             .service(alerts::dashboard_alerts)
-            .service(public::list_sites),
+            .service(public::list_sites)
+            .service(indicators::program_indicators),
     );
     cfg.service(ops::healthz)
         .service(ops::readyz)

@@ -13,7 +13,9 @@ use crate::csv_cells::{self, Cell};
 use crate::domain::ValidationError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::money::Money;
-use crate::stats::{self, Counts, Named, ProgramStats, Scope, StatsError, Usage};
+use crate::stats::{
+    self, Counts, GroupFigures, Named, People, ProgramStats, Scope, StatsError, Usage,
+};
 
 fn money(value: Decimal) -> String {
     Money::from_decimal_unchecked(value).to_string()
@@ -156,7 +158,36 @@ pub struct MonthStats {
     pub amount_settled: String,
 }
 
-/// Beneficiary breakdowns share their counters; only the key differs.
+/// A number of people, or `"<5"` when it is not given: fewer than five people (zero
+/// included), or hidden with such a cell so that it cannot be worked out from the
+/// total (statistical secrecy, `src/stats/disclosure.rs`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PeopleCount {
+    Count(i64),
+    Hidden(Secret),
+}
+
+/// The mark of a hidden count of people.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub enum Secret {
+    #[serde(rename = "<5")]
+    #[schema(rename = "<5")]
+    UnderFive,
+}
+
+impl From<People> for PeopleCount {
+    fn from(p: People) -> Self {
+        match p {
+            People::Shown(n) => PeopleCount::Count(n),
+            People::Hidden => PeopleCount::Hidden(Secret::UnderFive),
+        }
+    }
+}
+
+/// Beneficiary breakdowns share their counters; only the key differs. They count
+/// people: a cell under five people is `"<5"`, and the figures about those people
+/// (tickets, amount, rate) are then `null`.
 macro_rules! beneficiary_group {
     ($(#[$meta:meta])* $name:ident, $key:ident, $key_doc:literal, $example:literal) => {
         $(#[$meta])*
@@ -165,27 +196,31 @@ macro_rules! beneficiary_group {
             #[doc = $key_doc]
             #[schema(example = $example)]
             pub $key: String,
-            /// Checkbooks handed out to beneficiaries of the group.
-            pub checkbooks_handed_out: i64,
+            /// Checkbooks handed out to beneficiaries of the group (one per person).
+            pub checkbooks_handed_out: PeopleCount,
             /// Of those, checkbooks with at least one ticket used.
-            pub checkbooks_started: i64,
-            pub tickets_handed_out: i64,
-            pub tickets_redeemed: i64,
-            pub amount_redeemed: String,
-            /// As the top-level `usage_rate`, for this group.
+            pub checkbooks_started: PeopleCount,
+            /// `null` when `checkbooks_handed_out` is `"<5"`.
+            pub tickets_handed_out: Option<i64>,
+            /// `null` when `checkbooks_started` is `"<5"`.
+            pub tickets_redeemed: Option<i64>,
+            /// `null` when `checkbooks_started` is `"<5"`.
+            pub amount_redeemed: Option<String>,
+            /// As the top-level `usage_rate`, for this group; `null` as well when
+            /// `checkbooks_started` is `"<5"`.
             pub usage_rate: Option<String>,
         }
 
         impl $name {
-            fn new(key: String, c: &Counts, rate: Option<String>) -> Self {
+            fn new((key, f): &(String, GroupFigures)) -> Self {
                 $name {
-                    $key: key,
-                    checkbooks_handed_out: c.checkbooks_handed_out,
-                    checkbooks_started: c.checkbooks_started,
-                    tickets_handed_out: c.tickets_handed_out,
-                    tickets_redeemed: c.tickets_redeemed,
-                    amount_redeemed: money(c.amount_redeemed),
-                    usage_rate: rate,
+                    $key: key.clone(),
+                    checkbooks_handed_out: f.handed_out.into(),
+                    checkbooks_started: f.started.into(),
+                    tickets_handed_out: f.tickets_handed_out,
+                    tickets_redeemed: f.tickets_redeemed,
+                    amount_redeemed: f.amount_redeemed.map(money),
+                    usage_rate: f.usage_rate.map(|r| r.to_string()),
                 }
             }
         }
@@ -211,8 +246,15 @@ beneficiary_group!(
     /// Handed-out checkbooks by the first two digits of the beneficiary's postcode.
     PostcodePrefixStats,
     postcode_prefix,
-    "Two digits (`70`, `97`…) or `unknown` (no postcode); only those present, in order, `unknown` last.",
+    "Two digits (`70`, `97`…), `other` (those with fewer than five people, together) or `unknown` (no postcode); only those present, in order, `other` and `unknown` last.",
     "70"
+);
+beneficiary_group!(
+    /// Handed-out checkbooks by the beneficiary's full postcode (the commune).
+    CommuneStats,
+    postcode,
+    "A postcode (`70000`), `other` (communes with fewer than five people, together, never named) or `unknown` (no postcode); only those present, in order, `other` and `unknown` last.",
+    "70000"
 );
 
 /// A program's statistics, as the caller may see them. Counts are numbers, amounts
@@ -246,6 +288,7 @@ pub struct ProgramStatsView {
     pub by_age_band: Vec<AgeBandStats>,
     pub by_situation: Vec<SituationStats>,
     pub by_postcode_prefix: Vec<PostcodePrefixStats>,
+    pub by_commune: Vec<CommuneStats>,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -307,21 +350,14 @@ impl From<ProgramStats> for ProgramStatsView {
                     amount_settled: money(u.amount_settled),
                 })
                 .collect(),
-            by_age_band: s
-                .by_age_band
-                .iter()
-                .map(|(k, c)| AgeBandStats::new(k.clone(), c, rate(c)))
-                .collect(),
-            by_situation: s
-                .by_situation
-                .iter()
-                .map(|(k, c)| SituationStats::new(k.clone(), c, rate(c)))
-                .collect(),
+            by_age_band: s.by_age_band.iter().map(AgeBandStats::new).collect(),
+            by_situation: s.by_situation.iter().map(SituationStats::new).collect(),
             by_postcode_prefix: s
                 .by_postcode_prefix
                 .iter()
-                .map(|(k, c)| PostcodePrefixStats::new(k.clone(), c, rate(c)))
+                .map(PostcodePrefixStats::new)
                 .collect(),
+            by_commune: s.by_commune.iter().map(CommuneStats::new).collect(),
         }
     }
 }
@@ -400,6 +436,7 @@ pub enum Breakdown {
     AgeBand,
     Situation,
     PostcodePrefix,
+    Commune,
 }
 
 impl Breakdown {
@@ -412,6 +449,7 @@ impl Breakdown {
             "age_band" => Breakdown::AgeBand,
             "situation" => Breakdown::Situation,
             "postcode_prefix" => Breakdown::PostcodePrefix,
+            "commune" => Breakdown::Commune,
             _ => return None,
         })
     }
@@ -425,6 +463,7 @@ impl Breakdown {
             Breakdown::AgeBand => "par-age",
             Breakdown::Situation => "par-situation",
             Breakdown::PostcodePrefix => "par-departement",
+            Breakdown::Commune => "par-commune",
         }
     }
 }
@@ -433,8 +472,8 @@ impl Breakdown {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsCsvQuery {
-    /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation` or
-    /// `postcode_prefix`.
+    /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation`,
+    /// `postcode_prefix` or `commune`.
     pub breakdown: Option<String>,
     /// Absent (or `excel`): French Excel's form (BOM, `;`, decimal comma, CRLF);
     /// `rfc4180`: the plain form for scripts (no BOM, `,`, decimal point, CRLF).
@@ -485,17 +524,38 @@ const GROUP_COLUMNS: [&str; 6] = [
     "taux_usage",
 ];
 
-fn group_row(stats: &ProgramStats, key: &str, label: &str, c: &Counts) -> Vec<Cell> {
+/// A count of people, or `<5` (see [`PeopleCount`]).
+fn people_cell(p: People) -> Cell {
+    match p {
+        People::Shown(n) => Cell::Count(n),
+        People::Hidden => text("<5"),
+    }
+}
+
+fn group_row(key: &str, label: &str, f: &GroupFigures) -> Vec<Cell> {
     vec![
         text(key),
         text(label),
-        Cell::Count(c.checkbooks_handed_out),
-        Cell::Count(c.checkbooks_started),
-        Cell::Count(c.tickets_handed_out),
-        Cell::Count(c.tickets_redeemed),
-        Cell::Number(c.amount_redeemed),
-        rate_cell(stats.usage_rate(c)),
+        people_cell(f.handed_out),
+        people_cell(f.started),
+        f.tickets_handed_out.map_or(Cell::Empty, Cell::Count),
+        f.tickets_redeemed.map_or(Cell::Empty, Cell::Count),
+        f.amount_redeemed.map_or(Cell::Empty, Cell::Number),
+        rate_cell(f.usage_rate),
     ]
+}
+
+/// The French label of a place of a breakdown by département or commune.
+fn place_label(key: &str, prefix: bool) -> String {
+    match key {
+        stats::UNKNOWN => "Non renseigné".to_owned(),
+        stats::disclosure::OTHER if prefix => {
+            "Autres départements (moins de 5 personnes chacun)".to_owned()
+        }
+        stats::disclosure::OTHER => "Autres communes (moins de 5 personnes chacune)".to_owned(),
+        k if prefix => format!("Codes postaux {k}…"),
+        k => format!("Code postal {k}"),
+    }
 }
 
 /// One breakdown of the statistics as a table: its header and its rows (amounts in
@@ -631,7 +691,7 @@ pub fn breakdown_table(
             stats
                 .by_age_band
                 .iter()
-                .map(|(k, c)| group_row(stats, k, age_band_label(k), c))
+                .map(|(k, f)| group_row(k, age_band_label(k), f))
                 .collect(),
         ),
         Breakdown::Situation => (
@@ -639,7 +699,7 @@ pub fn breakdown_table(
             stats
                 .by_situation
                 .iter()
-                .map(|(k, c)| group_row(stats, k, situation_label(k), c))
+                .map(|(k, f)| group_row(k, situation_label(k), f))
                 .collect(),
         ),
         Breakdown::PostcodePrefix => (
@@ -647,14 +707,15 @@ pub fn breakdown_table(
             stats
                 .by_postcode_prefix
                 .iter()
-                .map(|(k, c)| {
-                    let label = if k == stats::UNKNOWN {
-                        "Non renseigné".to_owned()
-                    } else {
-                        format!("Codes postaux {k}…")
-                    };
-                    group_row(stats, k, &label, c)
-                })
+                .map(|(k, f)| group_row(k, &place_label(k, true), f))
+                .collect(),
+        ),
+        Breakdown::Commune => (
+            [&["code_postal", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
+            stats
+                .by_commune
+                .iter()
+                .map(|(k, f)| group_row(k, &place_label(k, false), f))
                 .collect(),
         ),
     }
@@ -663,9 +724,10 @@ pub fn breakdown_table(
 /// One breakdown of a program's statistics as CSV, for a spreadsheet or a script:
 /// the same figures, scope and refusals as `GET /programs/{id}/stats` (404 for
 /// another organisation's program). `breakdown`: `funnel` (etape, libelle, nombre),
-/// `month`, `prescriber`, `site`, `age_band`, `situation`, `postcode_prefix` (the
-/// last three: key, French label, checkbooks handed out and started, tickets handed
-/// out and used, amount used, usage rate). Amounts in euros with two decimals, rates
+/// `month`, `prescriber`, `site`, `age_band`, `situation`, `postcode_prefix`,
+/// `commune` (the last four count people: key, French label, checkbooks handed out
+/// and started, tickets handed out and used, amount used, usage rate; a count under
+/// five people is `<5` and the figures about those people are empty). Amounts in euros with two decimals, rates
 /// as fractions with four (`0,2500` = 25 %), an empty cell where a rate has no
 /// meaning. Named `statistiques-{breakdown in French}.csv`. Form: as `format` says (default
 /// French Excel: BOM, `;`, decimal comma, CRLF; `rfc4180`: no BOM, `,`, decimal
@@ -694,7 +756,7 @@ pub async fn program_stats_csv(
         .ok_or_else(|| {
             ApiError::validation(ValidationError::new(
                 "breakdown",
-                "Précisez le tableau voulu : funnel, month, prescriber, site, age_band, situation ou postcode_prefix.",
+                "Précisez le tableau voulu : funnel, month, prescriber, site, age_band, situation, postcode_prefix ou commune.",
             ))
         })?;
     let dialect = crate::api::settlements::requested_dialect(query.format.as_deref())?;

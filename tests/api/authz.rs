@@ -622,6 +622,10 @@ async fn request_for(
     match (method, path) {
         ("GET", "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => get(path.to_string()),
         ("GET", "/api/v1/public/sites") => get(format!("{path}?postcode=70000")),
+        // The world's program is not public: nobody sees its indicators.
+        ("GET", "/api/v1/public/programs/{id}/indicators") => {
+            get(format!("/api/v1/public/programs/{}/indicators", w.program))
+        }
         ("GET", "/api/v1/me" | "/api/v1/organizations" | "/api/v1/programs") => {
             get(path.to_string())
         }

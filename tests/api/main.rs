@@ -14,6 +14,7 @@ mod errors;
 mod generated;
 mod health;
 mod helpers;
+mod indicators;
 mod issuance;
 mod jobs;
 mod ledger;

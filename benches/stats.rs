@@ -1,0 +1,313 @@
+//! Statistics benchmark: a national-size program generated with SQL (generate_series,
+//! not the API) — 2,000,000 checkbooks, 20,000,000 tickets, 10,000,000 redemptions
+//! across 2,000 sites and 200 prescribers, beneficiaries spread over ages, situations
+//! and 600 postcodes — then `GET /programs/{id}/stats` as its use case runs it for the
+//! operator and for a funder, and the public indicators, each timed over N runs
+//! (p50, p95, max), and the main nodes of the checkbook side's query plan.
+//! Target: ≤ 300 ms p95.
+//!
+//! Run: `cargo bench --bench stats -- [--scale F] [--runs N]` (or `STATS_BENCH_SCALE`,
+//! `STATS_BENCH_RUNS`): `--scale 0.05` generates 1/20 of the national size (100,000
+//! checkbooks); the default is 1 (about 10 GB of disk with indexes). The database is
+//! dropped at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::ms;
+
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Utc};
+use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use passnum::auth::Caller;
+use passnum::domain::{Email, OrgKind, Password, Role};
+use passnum::ledger::{self, AccountKind, AccountRef, TransactionKind};
+use passnum::money::{Money, Rate, Share};
+use passnum::organizations;
+use passnum::programs::{self, NewProgram, Validity};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+const NATIONAL_CHECKBOOKS: f64 = 2_000_000.0;
+
+fn arg(name: &str, env: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var(env).ok())
+}
+
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn time_runs(name: &str, runs: usize, mut f: impl AsyncFnMut()) {
+    f().await; // warm the cache
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let p95 = percentile(&times, 0.95);
+    println!(
+        "  {name:<28} p50 {:>8.1} ms   p95 {:>8.1} ms   max {:>8.1} ms   ({} ≤ 300 ms p95)",
+        ms(percentile(&times, 0.5)),
+        ms(p95),
+        ms(times[times.len() - 1]),
+        if ms(p95) <= 300.0 { "met" } else { "NOT met" }
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let scale: f64 = arg("--scale", "STATS_BENCH_SCALE")
+        .map(|s| s.parse().expect("--scale is a number"))
+        .unwrap_or(1.0);
+    let runs: usize = arg("--runs", "STATS_BENCH_RUNS")
+        .map(|s| s.parse().expect("--runs is a number"))
+        .unwrap_or(20);
+    let checkbooks = (NATIONAL_CHECKBOOKS * scale).round() as i64;
+    let sites = ((2000.0 * scale).round() as i64).max(10);
+    let prescribers = ((200.0 * scale).round() as i64).max(5);
+
+    let (admin_url, url_of) = common::database_urls();
+    let db = format!("bench_stats_{}", Uuid::new_v4().simple());
+    let mut admin = AsyncPgConnection::establish(&admin_url).await.unwrap();
+    common::create_database(&mut admin, &db).await;
+    let url = url_of(&db);
+    passnum::db::run_migrations(&url).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+    println!(
+        "stats benchmark — scale {scale} of the national program: {checkbooks} checkbooks, \
+         {} tickets, ~{} redemptions, {sites} sites, {prescribers} prescribers; {runs} runs each",
+        checkbooks * 10,
+        checkbooks * 5
+    );
+    println!("machine: {} cores, {}", num_cpus(), common::cpu_model());
+
+    // ------------------------------------------------------------------ seed
+    let started = Instant::now();
+    let (_, operator) = organizations::bootstrap_operator(
+        &mut conn,
+        Email::parse("email", "operator@example.org").unwrap(),
+        &Password::parse("p", "a-long-bench-password").unwrap(),
+    )
+    .await
+    .unwrap();
+    let funder =
+        organizations::create_organization(&mut conn, &common::org(OrgKind::Funder, "Département"))
+            .await
+            .unwrap();
+    let (prescriber, agent) = common::prescriber_with_agent(&mut conn, "agent@example.org").await;
+    let budget = Money::from_decimal_unchecked(Decimal::from(checkbooks * 100 + 1000));
+    let program = programs::create_program(
+        &mut conn,
+        NewProgram {
+            name: "Pass Numérique national (jeu d’essai)".into(),
+            ticket_value: Money::parse("v", "10.00").unwrap(),
+            tickets_per_checkbook: 10,
+            validity: Validity::DaysFromIssue(365),
+            tolerance_days: 0,
+            commission_rate: Rate::parse("r", "0.04").unwrap(),
+            funder_fee_rate: Rate::parse("r", "0.02").unwrap(),
+            budget,
+            funders: vec![(funder.id, Share::parse("s", "1").unwrap())],
+            territory: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let seed = |sql: &'static str| diesel::sql_query(sql);
+    seed(
+        "INSERT INTO organizations (id, kind, name, email, postcode, city, siret)
+         SELECT gen_random_uuid(), k, initcap(k) || ' ' || i, k || i || '@example.org',
+                lpad((1000 + i % 95 * 1000)::text, 5, '0'), 'Commune ' || i, lpad(i::text, 14, '0')
+         FROM (SELECT 'site' AS k, generate_series(1, $1) AS i
+               UNION ALL SELECT 'prescriber', generate_series($1 + 1, $1 + $2)) g",
+    )
+    .bind::<BigInt, _>(sites)
+    .bind::<BigInt, _>(prescribers)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Checkbooks: 90 % handed out, 2 % cancelled, the rest in stock; beneficiaries
+    // born 1930–2007, six situations, 600 postcodes.
+    seed(
+        "INSERT INTO checkbooks (id, number, program_id, prescriber_id, issued_by, status,
+                                 beneficiary_birth_year, beneficiary_postcode, beneficiary_situation,
+                                 valid_until, issued_at, handed_out_at, cancelled_at)
+         SELECT gen_random_uuid(), 'C-' || lpad(i::text, 8, '0'), $1, p[1 + i % cardinality(p)], $2,
+                CASE WHEN i % 50 = 0 THEN 'cancelled' WHEN i % 10 = 9 THEN 'stock' ELSE 'handed_out' END,
+                CASE WHEN i % 10 = 9 THEN NULL ELSE 1930 + (i * 7) % 78 END,
+                CASE WHEN i % 10 = 9 THEN NULL ELSE lpad((1000 + (i * 13) % 600 * 160)::text, 5, '0') END,
+                CASE WHEN i % 10 = 9 THEN NULL
+                     ELSE (ARRAY['job_seeker','employed','retired','student','inactive','other'])[1 + i % 6] END,
+                current_date + 200 - (i % 400), now() - interval '1 day' * (i % 300),
+                CASE WHEN i % 10 = 9 THEN NULL ELSE now() - interval '1 day' * (i % 300) END,
+                CASE WHEN i % 50 = 0 THEN now() END
+         FROM generate_series(1, $3) i,
+              (SELECT array_agg(id) AS p FROM organizations WHERE kind = 'prescriber') ps",
+    )
+    .bind::<SqlUuid, _>(program.id)
+    .bind::<SqlUuid, _>(agent.id)
+    .bind::<BigInt, _>(checkbooks)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let _ = prescriber;
+    seed(
+        "INSERT INTO tickets (id, checkbook_id, program_id, position, serial, value, status, valid_until)
+         SELECT gen_random_uuid(), c.id, c.program_id, p, 'S' || substr(c.number, 3) || lpad(p::text, 2, '0'),
+                10.00,
+                CASE WHEN c.status = 'cancelled' AND p > 5 THEN 'cancelled'
+                     WHEN c.status = 'handed_out' AND p <= 5 THEN 'redeemed'
+                     ELSE 'issued' END,
+                c.valid_until
+         FROM checkbooks c CROSS JOIN generate_series(1, 10) p",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let month = conn
+        .transaction::<_, passnum::db::DbError, _>(async |conn| {
+            let one = Decimal::new(40, 2);
+            ledger::post(
+                conn,
+                TransactionKind::Redemption,
+                "Encaissements (jeu d’essai)",
+                program.id,
+                &[
+                    (
+                        AccountRef::program(AccountKind::Outstanding, program.id),
+                        -one,
+                    ),
+                    (
+                        AccountRef::program(AccountKind::Commission, program.id),
+                        one,
+                    ),
+                ],
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    seed(
+        "INSERT INTO redemptions (id, ticket_id, program_id, site_id, redeemed_by, method, value,
+                                  commission, amount_payable, status, scanned_at, redeemed_at,
+                                  ledger_transaction_id, serial, checkbook_number)
+         SELECT gen_random_uuid(), t.id, t.program_id, s[1 + abs(hashtext(t.serial)) % cardinality(s)],
+                $1, 'code', t.value, 0.40, 9.60, 'redeemed', at, at, $2, t.serial, c.number
+         FROM tickets t JOIN checkbooks c ON c.id = t.checkbook_id,
+              LATERAL (SELECT c.handed_out_at + interval '1 hour' * t.position AS at) w,
+              (SELECT array_agg(id) AS s FROM organizations WHERE kind = 'site') sites
+         WHERE t.status = 'redeemed'",
+    )
+    .bind::<SqlUuid, _>(agent.id)
+    .bind::<SqlUuid, _>(month)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    seed("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Size {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        size: String,
+    }
+    let size: Size =
+        diesel::sql_query("SELECT pg_size_pretty(pg_database_size(current_database())) AS size")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    println!(
+        "generated in {:.1} s; database size {}",
+        started.elapsed().as_secs_f64(),
+        size.size
+    );
+
+    // ------------------------------------------------------------------ timings
+    let operator_caller = Caller {
+        user_id: operator.id,
+        organization_id: operator.organization_id,
+        kind: OrgKind::Operator,
+        role: Role::Admin,
+    };
+    let funder_caller = Caller {
+        user_id: Uuid::new_v4(),
+        organization_id: funder.id,
+        kind: OrgKind::Funder,
+        role: Role::Agent,
+    };
+    diesel::sql_query("UPDATE programs SET public_indicators = true WHERE id = $1")
+        .bind::<SqlUuid, _>(program.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    println!("GET /programs/{{id}}/stats and the public indicators (use case, one transaction):");
+    for (name, caller) in [
+        ("stats (operator)", &operator_caller),
+        ("stats (funder)", &funder_caller),
+    ] {
+        time_runs(name, runs, async || {
+            let s = passnum::stats::program_stats(&mut conn, caller, program.id)
+                .await
+                .unwrap();
+            assert_eq!(s.totals.checkbooks_issued, checkbooks);
+        })
+        .await;
+    }
+    time_runs("public indicators", runs, async || {
+        passnum::stats::public_indicators(&mut conn, program.id)
+            .await
+            .unwrap()
+            .unwrap();
+    })
+    .await;
+
+    // ------------------------------------------------------------------ plan
+    let year = passnum::domain::french_date(Utc::now()).year();
+    diesel::sql_query(format!(
+        "PREPARE books(uuid, integer, date) AS {}",
+        passnum::stats::program_books_sql()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let plan: Vec<PlanLine> = diesel::sql_query(format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE books('{}', {year}, current_date - 1)",
+        program.id
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
+    println!("query plan of the checkbook side (main nodes):");
+    for l in plan.iter().filter(|l| {
+        let t = l.line.trim_start();
+        t.starts_with("->") && !t.contains("Buffers")
+            || t.starts_with("Execution")
+            || t.starts_with("Planning Time")
+            || !t.starts_with("->") && !t.contains(':')
+    }) {
+        println!("  {}", l.line);
+    }
+    drop(conn);
+    diesel::sql_query(format!("DROP DATABASE {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,123 @@
+//! Open data: a program's indicators for anyone, without a token, once the operator
+//! has made them public (`PATCH /programs/{id}` `{public_indicators: true}`).
+//!
+//! The same aggregates as the funders' statistics (`GET /programs/{id}/stats`), with
+//! the same statistical secrecy (`src/stats/disclosure.rs`): no figure about fewer
+//! than five people, no place where fewer than five live. Nothing personal is in the
+//! statistics in the first place: organisations are named, beneficiaries never.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::api::stats::{Breakdown, ProgramStatsView, breakdown_table};
+use crate::csv_cells::{self, Cell, Dialect};
+use crate::domain::ValidationError;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::stats::{self, ProgramStats};
+
+/// In which form.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IndicatorsQuery {
+    /// Absent (or `json`): JSON; `csv`: one CSV file of every table.
+    pub format: Option<String>,
+}
+
+/// The tables of the open-data file, in order, with their French names.
+const TABLES: [(Breakdown, &str); 8] = [
+    (Breakdown::Funnel, "entonnoir"),
+    (Breakdown::Month, "par_mois"),
+    (Breakdown::Prescriber, "par_prescripteur"),
+    (Breakdown::Site, "par_lieu"),
+    (Breakdown::AgeBand, "par_age"),
+    (Breakdown::Situation, "par_situation"),
+    (Breakdown::PostcodePrefix, "par_departement"),
+    (Breakdown::Commune, "par_commune"),
+];
+
+/// Every table in one long ("tidy") file: one line per figure, `tableau, cle,
+/// libelle, indicateur, valeur`, as open-data portals like it.
+fn open_data_csv(stats: &ProgramStats) -> String {
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
+    for (breakdown, table) in TABLES {
+        let (header, lines) = breakdown_table(stats, breakdown);
+        // Tables of groups begin with (key, French label); the others with their key.
+        let labelled = !matches!(
+            breakdown,
+            Breakdown::Month | Breakdown::Prescriber | Breakdown::Site
+        );
+        let skip = if labelled { 2 } else { 1 };
+        for line in lines {
+            let key = line.first().cloned().unwrap_or(Cell::Empty);
+            let label = match line.get(1) {
+                Some(l) if labelled => l.clone(),
+                _ => Cell::Empty,
+            };
+            for (name, value) in header.iter().zip(line.iter()).skip(skip) {
+                rows.push(vec![
+                    Cell::Text(table.to_owned()),
+                    key.clone(),
+                    label.clone(),
+                    Cell::Text((*name).to_owned()),
+                    value.clone(),
+                ]);
+            }
+        }
+    }
+    csv_cells::file(
+        Dialect::Rfc4180,
+        &["tableau", "cle", "libelle", "indicateur", "valeur"],
+        &rows,
+    )
+}
+
+/// A program's open indicators (no token): when the operator has made them public,
+/// the program's statistics as its funders see them — checkbooks, tickets, amounts,
+/// usage rate, by month, prescriber, site, age band, situation, département and
+/// commune — with statistical secrecy: a count under five people is `"<5"` (the
+/// figures about them `null`), places with fewer than five people are not named
+/// (`other`). `?format=csv`: every table in one UTF-8 file (`,`, decimal point, no
+/// BOM), one line per figure: `tableau,cle,libelle,indicateur,valeur`, named
+/// `indicateurs-{id}.csv`. A program that is not public answers 404, as one that
+/// does not exist.
+#[utoipa::path(
+    tag = "public",
+    params(("id" = Uuid, Path), IndicatorsQuery),
+    responses(
+        (status = 200, body = ProgramStatsView, description = "JSON, or `text/csv` with `?format=csv`"),
+        (status = 404, description = "`not_found`: no such program, or its indicators are not public", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: an unknown `format`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/public/programs/{id}/indicators")]
+pub async fn program_indicators(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<IndicatorsQuery>,
+) -> ApiResult<HttpResponse> {
+    let csv = match query.format.as_deref().map(str::trim) {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::validation(ValidationError::new(
+                "format",
+                "Format inconnu : laissez-le vide pour du JSON, ou demandez « csv ».",
+            )));
+        }
+    };
+    let id = id.into_inner();
+    let mut conn = state.conn().await?;
+    let stats = stats::public_indicators(&mut conn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    drop(conn);
+    if csv {
+        let name = format!("indicateurs-{id}");
+        Ok(crate::api::settlements::csv_response(&name).body(open_data_csv(&stats)))
+    } else {
+        Ok(HttpResponse::Ok().json(ProgramStatsView::from(stats)))
+    }
+}
