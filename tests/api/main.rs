@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod authz;
 mod beneficiaries;
+mod check;
 mod checkbooks;
 mod cli;
 mod corrections;
