@@ -100,7 +100,7 @@ impl fmt::Display for Violation {
                 owed,
             } => write!(
                 f,
-                "program {program} ({name}) holds {held} € but owes {owed} € (tickets outstanding + owed to sites)"
+                "program {program} ({name}) holds {held:.2} € but owes {owed:.2} € (tickets outstanding + owed to sites)"
             ),
             Violation::Statement {
                 id,

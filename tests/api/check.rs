@@ -214,10 +214,10 @@ async fn check_passes_clean_books_and_names_each_corruption() {
                 FROM ledger_accounts a JOIN ledger_postings p ON p.account_id = a.id
                 WHERE a.program_id = '{program}' AND a.kind = 'available' GROUP BY a.id;
              INSERT INTO ledger_postings (transaction_id, account_id, amount)
-             SELECT '00000000-0000-7000-8000-00000000c0c1', '00000000-0000-7000-8000-00000000c0c0', more_than_held
+             SELECT '00000000-0000-7000-8000-00000000c0c1'::uuid, '00000000-0000-7000-8000-00000000c0c0'::uuid, more_than_held
              FROM available
              UNION ALL
-             SELECT '00000000-0000-7000-8000-00000000c0c1', id, -more_than_held FROM available"
+             SELECT '00000000-0000-7000-8000-00000000c0c1'::uuid, id, -more_than_held FROM available"
         ),
     )
     .await;
