@@ -5,6 +5,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod authz;
+mod backups;
 mod beneficiaries;
 mod check;
 mod checkbooks;
