@@ -434,14 +434,14 @@ async fn audit_trail(
             hash: p.hash.clone()?,
         })
     });
-    if let (Some(p), Some(anchor)) = (&previous, &previous_anchor) {
-        if p.found.as_deref() != Some(anchor.hash.as_str()) {
-            violations.push(Violation::AuditTail {
-                seq: anchor.seq,
-                seen_at: p.at,
-                found: p.found.clone(),
-            });
-        }
+    if let (Some(p), Some(anchor)) = (&previous, &previous_anchor)
+        && p.found.as_deref() != Some(anchor.hash.as_str())
+    {
+        violations.push(Violation::AuditTail {
+            seq: anchor.seq,
+            seen_at: p.at,
+            found: p.found.clone(),
+        });
     }
     let anchor = if violations.is_empty() {
         last.seq
