@@ -44,22 +44,13 @@ pub(crate) async fn settled_books(app: &TestApp) -> Books {
     }
     let day = passnum::domain::french_date(Utc::now()) - Days::new(40);
     crate::settlements::backdate(app, day).await;
-    let operator = app.operator().await;
-    let settled = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": day, "period_end": day}),
-        )
-        .await
-        .ok(201)
-        .clone();
+    let statements = crate::settlements::settle_day(app, &app.operator().await, day).await;
     let fresh = app.redeem(&site, &tickets[3]).await.ok(201).clone();
     Books {
         program: t.program,
         funders: t.funders,
         site,
-        statements: settled["statements"].as_array().unwrap().clone(),
+        statements,
         unsettled_redemption: fresh["id"].as_str().unwrap().to_string(),
     }
 }
