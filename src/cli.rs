@@ -1,5 +1,5 @@
 //! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`,
-//! `expire`, `settle`, `remind`, `database-url`, `stop-database`.
+//! `expire`, `settle`, `remind`, `purge`, `check`, `database-url`, `stop-database`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +65,12 @@ enum Command {
     /// `beneficiary_retention_months` after their checkbook's end (RGPD); amounts,
     /// tickets and statements stay. Safe from cron: an erased record stays erased.
     Purge,
+    /// Checks the books, read-only: every ledger invariant, one live redemption per
+    /// ticket, every program's cover, every statement's SHA-256 against its content,
+    /// the audit trail's chain. Prints one line per violation and a summary; exits 0
+    /// when all holds, 1 when something is wrong, 2 when it could not check. Records
+    /// its run (job `check` in `job_runs`) for monitoring. Safe from cron.
+    Check,
     /// Prints the URL of the database: DATABASE_URL, or the private cluster's (started
     /// if needed), e.g. for `psql "$(passnum database-url)"` or a test harness.
     DatabaseUrl,
@@ -95,7 +101,7 @@ pub async fn main() -> ExitCode {
         }
     }
     match run(cli.command, settings).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("passnum: {err:#}");
             ExitCode::FAILURE
@@ -103,7 +109,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
             let pool = prepare_database(&settings).await?;
@@ -247,6 +253,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 purged.erased, months, purged.mails_withdrawn
             );
         }
+        Command::Check => return Ok(check(&settings).await),
         Command::DatabaseUrl => {
             println!("{}", db::resolve_database_url(&settings).await?);
         }
@@ -270,7 +277,40 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `passnum check`: the report on stdout, then its record. Connects without
+/// migrating (it changes nothing, and may be pointed at a restored copy or a
+/// standby, where the record is skipped with a warning).
+async fn check(settings: &Settings) -> ExitCode {
+    use diesel_async::AsyncConnection;
+    let report = async {
+        let url = db::resolve_database_url(settings).await?;
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+        let report = crate::check::run(&mut conn).await?;
+        anyhow::Ok((conn, report))
+    }
+    .await;
+    let (mut conn, report) = match report {
+        Ok(done) => done,
+        Err(err) => {
+            eprintln!("passnum check: could not check: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    for violation in &report.violations {
+        println!("{violation}");
+    }
+    println!("{}", report.summary());
+    if let Err(err) = crate::check::record(&mut conn, &report, &crate::jobs::node_name()).await {
+        eprintln!("passnum check: the run was not recorded in job_runs: {err}");
+    }
+    if report.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// The first and last days of a month written YYYY-MM.

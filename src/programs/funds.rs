@@ -68,9 +68,22 @@ impl Funding {
         self.received() - self.paid_out - self.refunded
     }
 
+    /// Redeemed and not yet paid: owed to the sites and the operator's commission.
+    pub fn owed_to_sites(&self) -> Decimal {
+        self.payable + self.commission
+    }
+
     /// What the program owes: tickets in circulation and redeemed tickets not yet paid.
     pub fn owed(&self) -> Decimal {
-        self.outstanding + self.payable + self.commission
+        self.outstanding + self.owed_to_sites()
+    }
+
+    /// **The cover rule**, its one home: the money held covers every ticket in
+    /// circulation and every euro owed (held ≥ outstanding + owed to sites). The ring
+    /// fence makes it hold; `GET /ledger/cover`, the dashboard's alerts and
+    /// `passnum check` ask it here.
+    pub fn covered(&self) -> bool {
+        self.held() >= self.owed()
     }
 }
 
