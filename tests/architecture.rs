@@ -66,6 +66,8 @@ const FLOORS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "domain",
+            "bank",
+            "operator_identity",
             "vocabulary",
             "money",
             "codes",
