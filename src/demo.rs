@@ -207,11 +207,15 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
             let operator_email = Email::parse("email", OPERATOR_LOGIN)?;
             let (operator, _) =
                 organizations::bootstrap_operator(conn, operator_email, &password).await?;
+            // The operator's organisation where the demonstration identity (the one
+            // printed on the documents when none is configured) says it is.
+            let demo_identity = crate::operator_identity::OperatorIdentity::demonstration();
             diesel::update(organizations_table::table.find(operator.id))
                 .set((
                     organizations_table::name.eq("Hub numérique de Haute-Saône (opérateur)"),
-                    organizations_table::postcode.eq("70000"),
-                    organizations_table::city.eq("Vesoul"),
+                    organizations_table::address.eq(Some(demo_identity.address.clone())),
+                    organizations_table::postcode.eq(demo_identity.postcode.clone()),
+                    organizations_table::city.eq(demo_identity.city.clone()),
                 ))
                 .execute(conn)
                 .await?;

@@ -67,6 +67,8 @@ const FLOORS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "domain",
+            "bank",
+            "operator_identity",
             "vocabulary",
             "money",
             "codes",
