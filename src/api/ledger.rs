@@ -1,6 +1,7 @@
-//! The ledger as the operator reads it: accounts with balances, the trial balance.
+//! The ledger as the operator reads it: accounts with balances, the trial balance,
+//! the year's FEC for the accountant.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -8,7 +9,8 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiResult, Problem};
+use crate::domain::ValidationError;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::ledger::{self, AccountBalance};
 use crate::money::Money;
 
@@ -194,4 +196,59 @@ pub async fn cover(
         programs: report,
         covered,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FecQuery {
+    /// The calendar year, e.g. `2026`.
+    pub year: Option<String>,
+}
+
+/// The year's *fichier des écritures comptables* (operator admin): tab-separated,
+/// the 18 columns of article A47 A-1 of the LPF, one line per posting, accounts
+/// mapped to the plan comptable général, named `{SIREN}FEC{YYYY}1231.txt`.
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(FecQuery),
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/ledger/fec")]
+pub async fn fec(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<FecQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require_operator_admin()?;
+    let year = parse_year(query.year.as_deref()).map_err(ApiError::validation)?;
+    let mut conn = state.conn().await?;
+    let postings = crate::fec::entries(&mut conn, year).await?;
+    drop(conn);
+    let name = crate::fec::file_name(&state.settings.operator.siren, year);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(crate::fec::write(&postings)))
+}
+
+/// A year of four digits, 2000 to 2999.
+fn parse_year(text: Option<&str>) -> Result<i32, ValidationError> {
+    text.map(str::trim)
+        .filter(|t| t.len() == 4)
+        .and_then(|t| t.parse::<i32>().ok())
+        .filter(|y| (2000..=2999).contains(y))
+        .ok_or_else(|| {
+            ValidationError::new(
+                "year",
+                "Indiquez l’année de l’export sur quatre chiffres, par exemple 2026.",
+            )
+        })
 }

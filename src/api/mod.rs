@@ -160,6 +160,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(ledger::cover)
+            .service(ledger::fec)
             .service(outbox::list)
             .service(outbox::resend)
             .service(lookup::search)

@@ -415,10 +415,37 @@ pub async fn statement_pdf(
             .and_then(|iban| crate::domain::Iban::parse("iban", iban).ok())
             .map(|iban| iban.masked()),
     };
-    let pdf = web::block(move || crate::documents::render_statement(&doc))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let parties = if crate::documents::facturx::applies_to(kind) {
+        let mut names: Vec<String> = doc.lines.iter().map(|l| l.program.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut conn = state.conn().await?;
+        let refs = settlement::invoice::buyer_references(
+            &mut conn,
+            s.organization_id,
+            s.program_id,
+            &names,
+        )
+        .await?;
+        let identity = &state.settings.operator;
+        Some(crate::documents::InvoiceParties {
+            seller_siren: identity.siren.clone(),
+            seller_vat_number: identity.vat_number.clone(),
+            seller_country: identity.country.clone(),
+            seller_iban: Some(identity.iban.as_str().to_owned()),
+            chorus_service_code: refs.chorus_service_code,
+            engagement_number: refs.engagement_number,
+        })
+    } else {
+        None
+    };
+    let pdf = web::block(move || match parties {
+        Some(parties) => crate::documents::render_invoice(&doc, &parties),
+        None => crate::documents::render_statement(&doc),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header((

@@ -7,7 +7,8 @@
 //! - [`render_checkbooks`]: one A4 PDF for one checkbook or a whole print run
 //!   (layout described in [`checkbook_pdf`]).
 //! - [`render_statement`]: the printable statement of a settlement (layout
-//!   described in [`statement_pdf`]).
+//!   described in [`statement_pdf`]); [`render_invoice`]: a funder's, as a
+//!   Factur-X invoice (PDF/A-3b with its `factur-x.xml`, see [`facturx`]).
 //!
 //! Both PDFs are built with the page kit ([`page`]: geometry, colours, the pen,
 //! text that fits, tables, pagination), which measures and places glyphs with
@@ -23,6 +24,7 @@
 //! `scripts/install-test-tools` once on a new machine.
 
 pub mod checkbook_pdf;
+pub mod facturx;
 mod fonts;
 mod page;
 pub mod qr;
@@ -35,8 +37,9 @@ pub use checkbook_pdf::{
     CheckbookSheet, Coupon, DocumentError, MAX_NEARBY_SITES, MAX_TICKETS_PER_CHECKBOOK, NearbySite,
     NoticeParties, beneficiary_notice, render_checkbooks,
 };
+pub use facturx::InvoiceParties;
 pub use qr::{qr_png, qr_svg};
 pub use statement_pdf::{
     FunderSplit, Party, StatementDocument, StatementError, StatementKind, StatementLine, Wording,
-    render_statement,
+    render_invoice, render_statement,
 };

@@ -41,6 +41,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use krilla::configure::{Configuration, Validator};
 use krilla::destination::XyzDestination;
+use krilla::embed::{AssociationKind, EmbeddedFile, MimeType};
 use krilla::geom::Point;
 use krilla::metadata::{DateTime as PdfDateTime, Metadata};
 use krilla::outline::{Outline, OutlineNode};
@@ -48,6 +49,7 @@ use krilla::page::PageSettings;
 use krilla::{Document, SerializeSettings};
 use rust_decimal::Decimal;
 
+use super::facturx::{self, InvoiceParties};
 use super::fonts::fonts;
 use super::page::{PAGE_HEIGHT, PAGE_WIDTH, Pen};
 use crate::french;
@@ -56,6 +58,7 @@ use layout::{Block, Layout};
 mod layout;
 #[cfg(test)]
 mod tests;
+mod xmp_patch;
 
 /// What a statement is, which gives its title (the type lives in `statuses`).
 pub use crate::statuses::StatementKind;
@@ -314,17 +317,57 @@ pub enum StatementError {
 /// its total, an amount that is not a whole number of cents, a period that ends
 /// before it starts, or a digest that is not a SHA-256.
 pub fn render_statement(doc: &StatementDocument) -> anyhow::Result<Vec<u8>> {
+    render(doc, None)
+}
+
+/// Renders a funder's statement as a Factur-X invoice: the same pages, as PDF/A-3b,
+/// with its `factur-x.xml` attached (relationship `Data`) and the Factur-X XMP
+/// properties (see [`super::facturx`]). Other kinds are rendered as
+/// [`render_statement`] does.
+pub fn render_invoice(
+    doc: &StatementDocument,
+    parties: &InvoiceParties,
+) -> anyhow::Result<Vec<u8>> {
+    if facturx::applies_to(doc.kind) {
+        render(doc, Some(parties))
+    } else {
+        render(doc, None)
+    }
+}
+
+fn render(doc: &StatementDocument, invoice: Option<&InvoiceParties>) -> anyhow::Result<Vec<u8>> {
     check(doc)?;
     let fonts = fonts()?;
     let layout = Layout::new(doc, fonts)?;
     let pages = layout.pages();
 
+    let validator = if invoice.is_some() {
+        Validator::A3_B
+    } else {
+        Validator::A2_U
+    };
     let settings = SerializeSettings {
-        configuration: Configuration::new_with_validator(Validator::A2_U),
+        configuration: Configuration::new_with_validator(validator),
         ..SerializeSettings::default()
     };
     let mut document = Document::new_with(settings);
-    document.set_metadata(metadata(doc)?);
+    let metadata = metadata(doc)?;
+    if let Some(parties) = invoice {
+        let file = EmbeddedFile {
+            path: facturx::FILE_NAME.to_owned(),
+            mime_type: MimeType::new("text/xml"),
+            description: Some(format!("Factur-X {}", doc.number)),
+            association_kind: AssociationKind::Data,
+            data: facturx::xml(doc, parties).into_bytes().into(),
+            modification_date: Some(pdf_date(doc.issued_on)?),
+            compress: Some(true),
+            location: None,
+        };
+        document.embed_file(file).ok_or_else(|| {
+            anyhow::anyhow!("statement {}: factur-x.xml embedded twice", doc.number)
+        })?;
+    }
+    document.set_metadata(metadata);
 
     let mut outline = Outline::new();
     let count = pages.len();
@@ -358,9 +401,13 @@ pub fn render_statement(doc: &StatementDocument) -> anyhow::Result<Vec<u8>> {
         page.finish();
     }
     document.set_outline(outline);
-    document
+    let pdf = document
         .finish()
-        .map_err(|e| anyhow::anyhow!("cannot write the statement PDF {}: {e:?}", doc.number))
+        .map_err(|e| anyhow::anyhow!("cannot write the statement PDF {}: {e:?}", doc.number))?;
+    match invoice {
+        Some(_) => xmp_patch::with_facturx_xmp(pdf),
+        None => Ok(pdf),
+    }
 }
 
 /// The checks that make a statement printable.
@@ -405,6 +452,14 @@ fn check(doc: &StatementDocument) -> Result<(), StatementError> {
         });
     }
     Ok(())
+}
+
+fn pdf_date(date: NaiveDate) -> anyhow::Result<PdfDateTime> {
+    let year = u16::try_from(date.year())
+        .map_err(|_| anyhow::anyhow!("year {} cannot be printed", date.year()))?;
+    let month = u8::try_from(date.month()).unwrap_or(1);
+    let day = u8::try_from(date.day()).unwrap_or(1);
+    Ok(PdfDateTime::new(year).month(month).day(day))
 }
 
 fn metadata(doc: &StatementDocument) -> anyhow::Result<Metadata> {

@@ -33,6 +33,7 @@
 //! commit, seal: what the API and the command line call), [`SettleError`] — with the
 //! statements' reading and sealing.
 
+pub mod invoice;
 pub mod rounding;
 pub mod sheet;
 pub mod totals;
