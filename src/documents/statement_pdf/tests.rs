@@ -498,3 +498,109 @@ fn ten_thousand_lines() {
     );
     assert!(pages > 100);
 }
+
+/// What the `factur-x` package (`tests/api/facturx_check.py`, in the venv of
+/// `scripts/install-validators`) reads in `pdf`; `Err` with its message if invalid.
+pub(crate) fn facturx_check(pdf: &[u8]) -> Result<serde_json::Value, String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/target/validators/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "run `scripts/install-validators` (installs the factur-x package)"
+    );
+    let dir = std::env::temp_dir().join(format!("passnum-facturx-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("invoice.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let out = Command::new(&python)
+        .arg(format!("{root}/tests/api/facturx_check.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn invoice_parties() -> InvoiceParties {
+    InvoiceParties {
+        seller_siren: "732829320".into(),
+        seller_vat_number: "FR44732829320".into(),
+        seller_country: "FR".into(),
+        seller_iban: Some("FR7630006000011234567890189".into()),
+        chorus_service_code: Some("SERVICE-DSI-70".into()),
+        engagement_number: Some("EJ-2026-0042".into()),
+    }
+}
+
+#[test]
+fn funder_statements_are_factur_x_invoices_and_credit_notes() {
+    let mut bill = statement(12);
+    bill.kind = StatementKind::FunderBill;
+    bill.wording = Wording::Explained;
+    bill.recipient = party("Département de la Haute-Saône & <État>", Some("22700001900017"));
+    let mut note = statement(0);
+    note.kind = StatementKind::CreditNote;
+    note.lines = vec![StatementLine {
+        program: PROGRAMS[0].into(),
+        site: String::new(),
+        serial: String::new(),
+        checkbook: String::new(),
+        redeemed_at: None,
+        face_value: Decimal::new(12_345, 2),
+        rate: Decimal::ONE,
+        amount: Decimal::new(12_345, 2),
+        label: Some("Restitution des fonds non utilisés".into()),
+    }];
+    note.total = Decimal::new(12_345, 2);
+    for (doc, code) in [(&bill, "380"), (&note, "381")] {
+        let pdf = render_invoice(doc, &invoice_parties()).unwrap();
+        let found = facturx_check(&pdf).unwrap_or_else(|e| panic!("{code}: {e}"));
+        assert_eq!(found["file_name"], "factur-x.xml");
+        assert_eq!(found["level"], "en16931");
+        assert_eq!(found["guideline"], "urn:cen.eu:en16931:2017");
+        assert_eq!(found["type_code"], code);
+        assert_eq!(found["number"], doc.number.as_str());
+        assert_eq!(found["seller_siren"], "732829320");
+        assert_eq!(found["seller_vat"], "FR44732829320");
+        assert_eq!(found["buyer_siret"], doc.recipient.siret.as_deref().unwrap());
+        assert_eq!(found["buyer_name"], doc.recipient.name.as_str());
+        assert_eq!(found["buyer_reference"], "SERVICE-DSI-70");
+        assert_eq!(found["order_reference"], "EJ-2026-0042");
+        assert_eq!(
+            found["attachments"],
+            serde_json::json!([{"name": "factur-x.xml", "relationship": "/Data"}])
+        );
+        assert_eq!((found["pdfa_part"].as_str(), found["pdfa_conformance"].as_str()), (Some("3"), Some("B")));
+        assert_eq!(found["fx_level"], "EN 16931");
+        assert_eq!(found["fx_file"], "factur-x.xml");
+        // The XML's amounts are the statement's, and the PDF prints them.
+        let amount = |key: &str| found[key].as_str().unwrap().parse::<Decimal>().unwrap();
+        let lines: Decimal = found["line_totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().parse::<Decimal>().unwrap())
+            .sum();
+        assert_eq!(lines, amount("line_total"));
+        assert_eq!(amount("grand_total"), doc.total);
+        assert_eq!(amount("grand_total") - amount("prepaid"), amount("due"));
+        let text = squeeze(&text_of(&pdf));
+        assert!(text.contains(&squeeze(&french::euros(amount("grand_total")))), "{text}");
+        assert!(text.contains(&squeeze(&french::euros(amount("due")))), "{text}");
+    }
+    // On a bill the tickets used are prepaid and the fees are due.
+    let split = FunderSplit::of(&bill.lines);
+    let found = facturx_check(&render_invoice(&bill, &invoice_parties()).unwrap()).unwrap();
+    assert_eq!(found["prepaid"].as_str().unwrap().parse::<Decimal>().unwrap(), split.covered);
+    assert_eq!(found["due"].as_str().unwrap().parse::<Decimal>().unwrap(), split.fees);
+
+    // A site's statement stays a plain PDF/A-2u, with no invoice inside.
+    let mut payout = statement(3);
+    payout.kind = StatementKind::SitePayout;
+    let pdf = render_invoice(&payout, &invoice_parties()).unwrap();
+    assert!(facturx_check(&pdf).is_err());
+    assert!(!String::from_utf8_lossy(&pdf).contains("factur-x.xml"));
+}
