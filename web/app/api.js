@@ -329,9 +329,14 @@ function tabName() {
 // A page reloaded (or a tab reopened) keeps refreshing its session.
 scheduleRefresh();
 
-/** Downloads a file of the API (PDF, CSV) with the token, under `filename`. */
+/** Downloads a file of the API (PDF, CSV) with the token, under `filename` (null:
+ * the name the server gives in Content-Disposition). */
 export async function download(path, filename) {
   const res = await api('GET', path, { raw: true, headers: { Accept: '*/*' }, timeout: 60000 });
+  if (!filename) {
+    const given = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+    filename = given ? given[1] : path.split('/').pop();
+  }
   const blob = await res.blob();
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');

@@ -31,6 +31,7 @@ const NAV = {
     ['/operateur/dispositifs', 'Dispositifs'],
     ['/operateur/remboursements', 'Remboursements'],
     ['/operateur/courriels', 'Courriels'],
+    ['/operateur/comptabilite', 'Comptabilité'],
     ['/operateur/recherche', 'Rechercher'],
   ],
 };
@@ -63,6 +64,7 @@ const ROUTES = [
   [/^\/operateur\/dispositifs\/([0-9a-f-]{36})$/, './pages/operator.js', 'programPage', 'operator'],
   [/^\/operateur\/remboursements$/, './pages/operator.js', 'settlementsPage', 'operator'],
   [/^\/operateur\/courriels$/, './pages/operator-mail.js', 'outboxPage', 'operator'],
+  [/^\/operateur\/comptabilite$/, './pages/operator-ledger.js', 'ledgerPage', 'operator'],
   [/^\/operateur\/recherche$/, './pages/operator-lookup.js', 'lookupPage', 'operator'],
 ];
 

@@ -11,6 +11,9 @@ export const KIND = {
   credit_note: 'Avoir (clôture)',
 };
 
+/** Statements whose PDF is a Factur-X invoice (the funder's bills and credit notes). */
+const FACTUR_X = new Set(['funder_bill', 'credit_note']);
+
 /** The statements list with CSV and PDF downloads; `orgNames` names the parties. */
 export function statementsTable(statements, orgNames = {}) {
   const notice = h('div', { role: 'status' });
@@ -36,7 +39,9 @@ export function statementsTable(statements, orgNames = {}) {
       cell: (st) => h('span.downloads',
         h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en CSV`, onclick: (e) => dl(e.target, `/statements/${st.id}/csv`, `${st.number}.csv`) }, 'CSV'),
         ' ',
-        h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en PDF`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'PDF')),
+        FACTUR_X.has(st.kind)
+          ? h('button.link', { type: 'button', 'aria-label': `Facture ${st.number} en Factur-X (PDF)`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'Factur-X (PDF)')
+          : h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en PDF`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'PDF')),
     },
   ].filter(Boolean), statements, { caption: 'Relevés', empty: 'Aucun relevé pour l’instant : ils sont établis à chaque remboursement mensuel.' }));
 }
@@ -84,6 +89,7 @@ export async function statementsPage(main) {
   const statements = await all('/statements');
   main.append(title('Mes relevés'), section('Relevés à télécharger',
     h('p.hint', 'Le CSV s’ouvre tel quel dans Excel, pour votre comptabilité ; le PDF est à signer et archiver.'),
+    h('p.hint', 'Le PDF d’un relevé d’utilisation ou d’un avoir est une facture Factur-X : il contient la facture électronique (EN 16931) que Chorus Pro et les logiciels comptables lisent directement.'),
     h('p.hint', 'Un relevé d’utilisation liste les chèques utilisés : ils sont déjà couverts par vos versements, il n’y a rien à payer pour eux. Seuls les frais de gestion, s’il y en a, sont à payer.'),
     statementsTable(statements)));
 }
