@@ -8,7 +8,7 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launchBrowser, loginUi, see } from './harness.mjs';
-import { journey, screenshots, noErrors, saveDownload, pdfText, lastMonth, territory } from './journey.mjs';
+import { journey, screenshots, noErrors, saveDownload, pdfText, lastMonth, territory, OPERATOR } from './journey.mjs';
 
 const server = new Server('funders');
 let browser;
@@ -103,6 +103,41 @@ describe('the funder: money words, statistics with tables and CSV, statements (h
     assert.ok(text.includes('couverts par vos versements'), text);
     assert.ok(!text.includes('Facture') && !text.includes('Total à payer'), text);
     await screenshots(page, 'financeur-releves-utilisation');
+    noErrors(page);
+  });
+
+  step('the funder’s bill downloads as a Factur-X invoice: a PDF/A-3 with its factur-x.xml', async () => {
+    const page = state.pages.funder;
+    const row = page.getByRole('row').filter({ hasText: 'Relevé d’utilisation (financeur)' });
+    const button = row.getByRole('button', { name: /Factur-X/ });
+    await button.waitFor();
+    await see(page, 'une facture Factur-X');
+    const pdf = await saveDownload(page, () => button.click(), 'facture-financeur.pdf');
+    const raw = pdf.bytes.toString('latin1');
+    assert.ok(raw.includes('factur-x.xml') && raw.includes('/AFRelationship /Data'), 'factur-x.xml attached as Data');
+    assert.ok(raw.includes('<pdfaid:part>3</pdfaid:part>') || raw.includes('pdfaid:part="3"'), 'PDF/A-3');
+    assert.ok(raw.includes('<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>'), 'Factur-X XMP');
+    await screenshots(page, 'financeur-releves-facturx');
+    noErrors(page);
+  });
+
+  step('the operator downloads the year’s FEC from « Comptabilité »', async () => {
+    const page = await pageFor('operator', browser);
+    await page.goto(`${server.url}/connexion`);
+    await loginUi(page, OPERATOR);
+    await page.waitForURL('**/operateur');
+    await page.getByRole('link', { name: 'Comptabilité' }).click();
+    await page.waitForURL('**/operateur/comptabilite');
+    await see(page, 'Fichier des écritures comptables (FEC)');
+    const year = await page.locator('#fec-year').inputValue();
+    const fec = await saveDownload(page, () => page.getByRole('button', { name: 'Télécharger le FEC' }).click(), 'fec.txt');
+    assert.match(fec.suggested, new RegExp(`^[0-9]{9}FEC${year}1231\\.txt$`));
+    const lines = fec.bytes.toString('utf8').split('\r\n').filter(Boolean);
+    assert.equal(lines[0].split('\t').length, 18);
+    assert.equal(lines[0].split('\t')[0], 'JournalCode');
+    assert.ok(lines.length > 1, 'postings of the year');
+    await see(page, `FEC ${year} téléchargé.`);
+    await screenshots(page, 'operateur-comptabilite');
     noErrors(page);
   });
 });

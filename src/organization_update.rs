@@ -44,6 +44,8 @@ pub struct OrganizationPatch {
     pub opening_hours: Option<Option<String>>,
     pub accessibility: Option<Option<String>>,
     pub iban: Option<Option<Iban>>,
+    /// Funders only: the Chorus Pro service code of their invoices.
+    pub chorus_service_code: Option<Option<String>>,
 }
 
 /// A field of the patch, by its name in the request.
@@ -61,6 +63,7 @@ pub enum Field {
     OpeningHours,
     Accessibility,
     Iban,
+    ChorusServiceCode,
 }
 
 impl Field {
@@ -78,6 +81,7 @@ impl Field {
             Field::OpeningHours => "opening_hours",
             Field::Accessibility => "accessibility",
             Field::Iban => "iban",
+            Field::ChorusServiceCode => "chorus_service_code",
         }
     }
 
@@ -110,6 +114,7 @@ impl OrganizationPatch {
             (self.opening_hours.is_some(), Field::OpeningHours),
             (self.accessibility.is_some(), Field::Accessibility),
             (self.iban.is_some(), Field::Iban),
+            (self.chorus_service_code.is_some(), Field::ChorusServiceCode),
         ];
         named
             .into_iter()
@@ -130,6 +135,9 @@ pub enum UpdateError {
     /// A field of a site's entry sent for another kind of organisation.
     #[error("{} is for sites only", field.as_str())]
     OnlyForSites { field: Field },
+    /// The Chorus Pro service code sent for another kind than a funder.
+    #[error("{} is for funders only", field.as_str())]
+    OnlyForFunders { field: Field },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -214,6 +222,9 @@ pub async fn update_organization(
             if field.sites_only() && kind != OrgKind::Site {
                 return Err(UpdateError::OnlyForSites { field });
             }
+            if field == Field::ChorusServiceCode && kind != OrgKind::Funder {
+                return Err(UpdateError::OnlyForFunders { field });
+            }
         }
         let next = apply(&current, &patch);
         let (before, after) = differences(&current, &next);
@@ -235,6 +246,7 @@ pub async fn update_organization(
                 organizations::opening_hours.eq(&next.opening_hours),
                 organizations::accessibility.eq(&next.accessibility),
                 organizations::iban.eq(&next.iban),
+                organizations::chorus_service_code.eq(&next.chorus_service_code),
             ))
             .returning(Organization::as_returning())
             .get_result(conn)
@@ -299,6 +311,9 @@ fn apply(current: &Organization, patch: &OrganizationPatch) -> Organization {
     if let Some(iban) = &patch.iban {
         next.iban = iban.as_ref().map(|i| i.as_str().to_string());
     }
+    if let Some(code) = &patch.chorus_service_code {
+        next.chorus_service_code = code.clone();
+    }
     next
 }
 
@@ -322,6 +337,11 @@ fn differences(old: &Organization, new: &Organization) -> (Map<String, Value>, M
     note("longitude", json!(old.longitude), json!(new.longitude));
     note("phone", json!(old.phone), json!(new.phone));
     note("website", json!(old.website), json!(new.website));
+    note(
+        "chorus_service_code",
+        json!(old.chorus_service_code),
+        json!(new.chorus_service_code),
+    );
     note(
         "opening_hours",
         json!(old.opening_hours),

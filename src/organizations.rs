@@ -79,6 +79,8 @@ pub struct Organization {
     pub opening_hours: Option<String>,
     pub accessibility: Option<String>,
     pub iban: Option<String>,
+    /// A public funder's Chorus Pro service code, printed in its Factur-X invoices.
+    pub chorus_service_code: Option<String>,
 }
 
 impl Organization {

@@ -168,6 +168,7 @@ diesel::table! {
         opening_hours -> Nullable<Text>,
         accessibility -> Nullable<Text>,
         iban -> Nullable<Text>,
+        chorus_service_code -> Nullable<Text>,
     }
 }
 
@@ -233,6 +234,7 @@ diesel::table! {
         program_id -> Uuid,
         funder_id -> Uuid,
         share -> Numeric,
+        engagement_number -> Nullable<Text>,
     }
 }
 

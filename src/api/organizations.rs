@@ -156,6 +156,8 @@ pub struct OrganizationView {
     /// A site's public entry and payout account (`PATCH /organizations/{id}`).
     #[serde(flatten)]
     pub entry: crate::api::sites::EntryView,
+    /// Funders: the Chorus Pro service code of their Factur-X invoices.
+    pub chorus_service_code: Option<String>,
 }
 
 impl OrganizationView {
@@ -164,6 +166,7 @@ impl OrganizationView {
         let entry = crate::api::sites::EntryView::new(&org, caller);
         OrganizationView {
             entry,
+            chorus_service_code: org.chorus_service_code.clone(),
             kind: org.kind(),
             id: org.id,
             name: org.name,

@@ -117,6 +117,11 @@ pub struct UpdateOrganizationRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, example = "FR76 3000 6000 0112 3456 7890 189")]
     pub iban: Option<Option<String>>,
+    /// Funders only (the operator): the Chorus Pro service code of a public funder,
+    /// printed in its Factur-X invoices as the buyer reference. At most 100 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "SERVICE-FACTURES-70")]
+    pub chorus_service_code: Option<Option<String>>,
 }
 
 /// An optional field: `null` or blank clears it, anything else is parsed.
@@ -179,6 +184,9 @@ impl TryFrom<UpdateOrganizationRequest> for OrganizationPatch {
                 domain::text("accessibility", a, MAX_ACCESSIBILITY)
             })?,
             iban: clearable(req.iban, |i| Iban::parse("iban", i))?,
+            chorus_service_code: clearable(req.chorus_service_code, |c| {
+                domain::text("chorus_service_code", c, 100)
+            })?,
         })
     }
 }
@@ -203,6 +211,12 @@ impl From<UpdateError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Ce champ ne concerne que les lieux de formation.",
+            )
+            .with_field(field.as_str()),
+            UpdateError::OnlyForFunders { field } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Le code service Chorus Pro ne concerne que les financeurs.",
             )
             .with_field(field.as_str()),
             UpdateError::Db(e) => e.into(),

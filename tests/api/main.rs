@@ -13,6 +13,7 @@ mod cli;
 mod corrections;
 mod cover;
 mod errors;
+mod facturx;
 mod fec;
 mod generated;
 mod health;

@@ -540,7 +540,10 @@ fn funder_statements_are_factur_x_invoices_and_credit_notes() {
     let mut bill = statement(12);
     bill.kind = StatementKind::FunderBill;
     bill.wording = Wording::Explained;
-    bill.recipient = party("Département de la Haute-Saône & <État>", Some("22700001900017"));
+    bill.recipient = party(
+        "Département de la Haute-Saône & <État>",
+        Some("22700001900017"),
+    );
     let mut note = statement(0);
     note.kind = StatementKind::CreditNote;
     note.lines = vec![StatementLine {
@@ -565,7 +568,10 @@ fn funder_statements_are_factur_x_invoices_and_credit_notes() {
         assert_eq!(found["number"], doc.number.as_str());
         assert_eq!(found["seller_siren"], "732829320");
         assert_eq!(found["seller_vat"], "FR44732829320");
-        assert_eq!(found["buyer_siret"], doc.recipient.siret.as_deref().unwrap());
+        assert_eq!(
+            found["buyer_siret"],
+            doc.recipient.siret.as_deref().unwrap()
+        );
         assert_eq!(found["buyer_name"], doc.recipient.name.as_str());
         assert_eq!(found["buyer_reference"], "SERVICE-DSI-70");
         assert_eq!(found["order_reference"], "EJ-2026-0042");
@@ -573,7 +579,13 @@ fn funder_statements_are_factur_x_invoices_and_credit_notes() {
             found["attachments"],
             serde_json::json!([{"name": "factur-x.xml", "relationship": "/Data"}])
         );
-        assert_eq!((found["pdfa_part"].as_str(), found["pdfa_conformance"].as_str()), (Some("3"), Some("B")));
+        assert_eq!(
+            (
+                found["pdfa_part"].as_str(),
+                found["pdfa_conformance"].as_str()
+            ),
+            (Some("3"), Some("B"))
+        );
         assert_eq!(found["fx_level"], "EN 16931");
         assert_eq!(found["fx_file"], "factur-x.xml");
         // The XML's amounts are the statement's, and the PDF prints them.
@@ -588,14 +600,30 @@ fn funder_statements_are_factur_x_invoices_and_credit_notes() {
         assert_eq!(amount("grand_total"), doc.total);
         assert_eq!(amount("grand_total") - amount("prepaid"), amount("due"));
         let text = squeeze(&text_of(&pdf));
-        assert!(text.contains(&squeeze(&french::euros(amount("grand_total")))), "{text}");
-        assert!(text.contains(&squeeze(&french::euros(amount("due")))), "{text}");
+        assert!(
+            text.contains(&squeeze(&french::euros(amount("grand_total")))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&squeeze(&french::euros(amount("due")))),
+            "{text}"
+        );
     }
     // On a bill the tickets used are prepaid and the fees are due.
     let split = FunderSplit::of(&bill.lines);
     let found = facturx_check(&render_invoice(&bill, &invoice_parties()).unwrap()).unwrap();
-    assert_eq!(found["prepaid"].as_str().unwrap().parse::<Decimal>().unwrap(), split.covered);
-    assert_eq!(found["due"].as_str().unwrap().parse::<Decimal>().unwrap(), split.fees);
+    assert_eq!(
+        found["prepaid"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        split.covered
+    );
+    assert_eq!(
+        found["due"].as_str().unwrap().parse::<Decimal>().unwrap(),
+        split.fees
+    );
 
     // A site's statement stays a plain PDF/A-2u, with no invoice inside.
     let mut payout = statement(3);
