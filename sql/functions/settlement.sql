@@ -41,5 +41,7 @@ DROP TRIGGER IF EXISTS programs_keep_terms ON programs;
 CREATE TRIGGER programs_keep_terms BEFORE UPDATE ON programs
     FOR EACH ROW EXECUTE FUNCTION programs_keep_terms();
 DROP TRIGGER IF EXISTS program_funders_immutable ON program_funders;
-CREATE TRIGGER program_funders_immutable BEFORE UPDATE OR DELETE ON program_funders
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+-- A funder's line keeps its program, funder and share; its engagement number (the
+-- public buyer's reference on Factur-X invoices, migration 000036) may be set later.
+CREATE TRIGGER program_funders_immutable BEFORE UPDATE OF program_id, funder_id, share OR DELETE
+    ON program_funders FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
