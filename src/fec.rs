@@ -15,6 +15,9 @@
 //! hexadecimal digits of the organisation's id, `CompAuxLib` its name). The journal
 //! is the transaction's kind ([`journal`]).
 //!
+//! Ticket serials in the descriptions are cut to their last four symbols, as
+//! everyone but the issuing prescriber sees a ticket.
+//!
 //! [`write`] is pure (a domain rule with no I/O); [`entries`] reads the year's
 //! postings in one query.
 
@@ -164,6 +167,33 @@ fn cell(text: &str) -> String {
         .to_owned()
 }
 
+/// A description with every ticket serial (`7K3M-9QX2-ZAT`) cut to its last four
+/// symbols (`…2ZAT`), as everyone but the issuing prescriber sees a ticket.
+fn masked_serials(text: &str) -> String {
+    let symbols = |w: &str| {
+        w.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    let is_serial = |word: &str| {
+        let parts: Vec<&str> = word.split('-').collect();
+        let dashed = parts.len() == 3
+            && [4, 4, 3] == [parts[0].len(), parts[1].len(), parts[2].len()]
+            && parts.iter().all(|p| symbols(p));
+        dashed || (word.len() == 11 && symbols(word) && word.bytes().any(|b| b.is_ascii_digit()))
+    };
+    text.split(' ')
+        .map(|word| {
+            if is_serial(word) {
+                let plain: String = word.chars().filter(|c| *c != '-').collect();
+                format!("…{}", crate::codes::serial_hint_of(&plain))
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The whole file: the header line, then one line per posting (lines end with
 /// CR LF). `EcritureNum` counts the transactions from 1.
 pub fn write(postings: &[Posting]) -> String {
@@ -186,7 +216,7 @@ pub fn write(postings: &[Posting]) -> String {
             _ => (String::new(), String::new()),
         };
         let day = date(p.day);
-        let label = match cell(&p.description) {
+        let label = match masked_serials(&cell(&p.description)) {
             empty if empty.is_empty() => journal_lib.to_owned(),
             text => text,
         };
@@ -263,6 +293,18 @@ mod tests {
         assert_eq!(lines[2][6], "FINABCDEF12");
         assert_eq!(lines[2][7], "Département");
         assert_eq!(lines[1][10], "Versement du financeur");
+    }
+
+    #[test]
+    fn serials_are_cut_to_their_last_four_symbols() {
+        assert_eq!(
+            masked_serials("Encaissement du chèque 7K3M-9QX2-ZAT"),
+            "Encaissement du chèque …2ZAT"
+        );
+        assert_eq!(
+            masked_serials("Règlement du 2026-10-01"),
+            "Règlement du 2026-10-01"
+        );
     }
 
     #[test]

@@ -649,6 +649,7 @@ async fn request_for(
         }
         ("GET", "/api/v1/redemptions") => get(path.to_string()),
         ("GET", "/api/v1/ledger/accounts") => get(format!("{path}?owner_id={}", w.funder_a)),
+        ("GET", "/api/v1/ledger/fec") => get(format!("{path}?year=2026")),
         ("GET", "/api/v1/checkbooks") => get(format!("{path}?program_id={}", w.program)),
         ("GET", "/api/v1/statements") => get(format!("{path}?organization_id={}", w.site_a)),
 
