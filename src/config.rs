@@ -113,6 +113,10 @@ pub struct Settings {
     /// How long after a checkbook's end its beneficiary's record is kept before
     /// `purge` erases it (RGPD; `docs/DATA.md`).
     pub beneficiary_retention_months: u32,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`
+    /// (the money metrics name programs and amounts); unset, it answers everyone.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -347,6 +351,7 @@ impl Settings {
             daily_jobs: false,
             daily_jobs_at: DEFAULTS.daily_jobs_at.into(),
             beneficiary_retention_months: DEFAULTS.beneficiary_retention_months,
+            metrics_token: None,
         }
     }
 
@@ -404,6 +409,9 @@ impl Settings {
                 &format!("PASSNUM_TICKET_KEYS (ticket_keys, key {id})"),
                 &secret,
             )?;
+        }
+        if let Some(metrics_token) = self.metrics_token() {
+            refuse_weak_secret("PASSNUM_METRICS_TOKEN (metrics_token)", metrics_token)?;
         }
         if self.environment == Environment::Production && self.public_url_is_local() {
             return Err(ConfigError::Invalid(format!(
@@ -506,6 +514,14 @@ impl Settings {
                 self.bind
             ))
         })
+    }
+
+    /// The token `GET /metrics` asks for, if any (a blank one is none).
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.metrics_token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .filter(|t| !t.trim().is_empty())
     }
 
     pub fn token_secret_bytes(&self) -> &[u8] {
@@ -723,6 +739,16 @@ mod tests {
                     )
                 }),
                 "key k1",
+            ),
+            (
+                "short metrics token",
+                Box::new(|s| s.metrics_token = Some("short".to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
+            ),
+            (
+                "published metrics token",
+                Box::new(|s| s.metrics_token = Some(public[0].to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
             ),
             (
                 "malformed ticket keys",

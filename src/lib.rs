@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod limits;
 pub mod lookup;
 pub mod mail;
+pub mod metrics;
 pub mod money;
 pub mod one_time;
 pub mod organization_update;

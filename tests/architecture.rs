@@ -39,6 +39,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "mail",
             "lookup",
             "alerts",
+            "metrics",
         ],
     ),
     (

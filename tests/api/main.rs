@@ -22,6 +22,7 @@ mod login_limits;
 mod lookup;
 mod mail;
 mod migrations;
+mod money_metrics;
 mod organizations;
 mod prescribers;
 mod programs;
