@@ -288,3 +288,55 @@ async fn with_a_metrics_token_only_its_bearer_reads_the_metrics() {
     assert_eq!(res.status.as_u16(), 200);
     assert_eq!(must(&res.text, "passnum_money_metrics_up", ""), "1");
 }
+
+/// The names `passnum_…` that a deployment file reads (histogram series by their
+/// family's name).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("passnum_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let name = name.strip_suffix("_bucket").unwrap_or(name);
+        names.insert(name.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// A rule or a panel that reads a metric nobody writes would stay silent forever.
+#[tokio::test]
+async fn every_metric_the_alerts_and_the_dashboard_read_is_exposed() {
+    let app = TestApp::spawn().await;
+    let t = app.funded_territory(1).await;
+    let book = app
+        .issue(
+            &t.prescriber,
+            &t.program,
+            Some(json!({"reference": "MET-2"})),
+        )
+        .await
+        .ok(201)
+        .clone();
+    let site = app.labelled_site_agent(json!({})).await;
+    app.redeem(&site, &book["tickets"][0]).await.ok(201);
+    let exposed = scrape(&app).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "deploy/prometheus/alerts.yml",
+        "deploy/grafana/passnum.json",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let names = metric_names(&text);
+        assert!(names.len() > 5, "{file}: {names:?}");
+        for name in names {
+            assert!(
+                exposed.contains(&format!("# TYPE {name} ")),
+                "{file} reads {name}, which GET /metrics does not expose:\n{exposed}"
+            );
+        }
+    }
+}
