@@ -49,10 +49,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text: requests by route and status, latency, database pool,
-/// redemptions by outcome (this node's counters), then the money read from the
-/// database ([`crate::metrics`]). With `PASSNUM_METRICS_TOKEN` set, only
-/// `Authorization: Bearer <token>` is answered.
+/// Prometheus text: this node's requests, latency, pool and redemptions by outcome, then the money read from the database. With `PASSNUM_METRICS_TOKEN` set, only its bearer is answered.
+///
+/// The money: `crate::metrics` (docs/OPERATIONS.md lists every metric).
 #[utoipa::path(
     tag = "operations",
     responses(

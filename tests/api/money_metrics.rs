@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::{Actor, Options, Territory, TestApp};
 
 async fn scrape(app: &TestApp) -> String {
     let res = app.request(Method::GET, "/metrics", None, None).await;
@@ -35,10 +35,8 @@ async fn sql(app: &TestApp, query: String) {
     diesel::sql_query(query).execute(&mut conn).await.unwrap();
 }
 
-#[tokio::test]
-async fn money_metrics_follow_scans_mails_unsettled_months_and_checks() {
-    let app = TestApp::spawn().await;
-    let operator = app.operator().await;
+/// A funded program, a checkbook of 10 tickets handed out, and a labelled site.
+async fn scene(app: &TestApp) -> (Territory, serde_json::Value, Actor) {
     let t = app.funded_territory(1).await;
     let book = app
         .issue(
@@ -50,6 +48,14 @@ async fn money_metrics_follow_scans_mails_unsettled_months_and_checks() {
         .ok(201)
         .clone();
     let site = app.labelled_site_agent(json!({})).await;
+    (t, book, site)
+}
+
+#[tokio::test]
+async fn money_metrics_follow_scans_mails_unsettled_months_and_checks() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let (t, book, site) = scene(&app).await;
     let program = format!("program_id=\"{}\"", t.program);
 
     let before = scrape(&app).await;
@@ -311,17 +317,7 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 #[tokio::test]
 async fn every_metric_the_alerts_and_the_dashboard_read_is_exposed() {
     let app = TestApp::spawn().await;
-    let t = app.funded_territory(1).await;
-    let book = app
-        .issue(
-            &t.prescriber,
-            &t.program,
-            Some(json!({"reference": "MET-2"})),
-        )
-        .await
-        .ok(201)
-        .clone();
-    let site = app.labelled_site_agent(json!({})).await;
+    let (_, book, site) = scene(&app).await;
     app.redeem(&site, &book["tickets"][0]).await.ok(201);
     let exposed = scrape(&app).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
