@@ -30,6 +30,13 @@ fn must(text: &str, name: &str, labels: &str) -> String {
     value(text, name, labels).unwrap_or_else(|| panic!("no {name} {{{labels}}} in:\n{text}"))
 }
 
+/// Every `(name, labels, value)` of `expected` is in `text`, each failure named.
+fn expect(text: &str, expected: &[(&str, &str, &str)]) {
+    for (name, labels, want) in expected {
+        assert_eq!(&must(text, name, labels), want, "{name} {{{labels}}}");
+    }
+}
+
 async fn sql(app: &TestApp, query: String) {
     let mut conn = app.db.connect().await;
     diesel::sql_query(query).execute(&mut conn).await.unwrap();
@@ -59,33 +66,23 @@ async fn money_metrics_follow_scans_mails_unsettled_months_and_checks() {
     let program = format!("program_id=\"{}\"", t.program);
 
     let before = scrape(&app).await;
-    assert_eq!(must(&before, "passnum_money_metrics_up", ""), "1");
-    assert_eq!(
-        must(&before, "passnum_program_held_euros", &program),
-        "10000.00"
+    expect(
+        &before,
+        &[
+            ("passnum_money_metrics_up", "", "1"),
+            ("passnum_program_held_euros", &program, "10000.00"),
+            ("passnum_program_outstanding_euros", &program, "100.00"),
+            ("passnum_program_payable_euros", &program, "0.00"),
+            ("passnum_program_cover_margin_euros", &program, "9900.00"),
+            ("passnum_program_cover_level", &program, "0"),
+            ("passnum_unsettled_finished_months", "", "0"),
+            // No check ever ran.
+            ("passnum_check_last_run_timestamp_seconds", "", "0"),
+        ],
     );
-    assert_eq!(
-        must(&before, "passnum_program_outstanding_euros", &program),
-        "100.00"
-    );
-    assert_eq!(
-        must(&before, "passnum_program_payable_euros", &program),
-        "0.00"
-    );
-    assert_eq!(
-        must(&before, "passnum_program_cover_margin_euros", &program),
-        "9900.00"
-    );
-    assert_eq!(must(&before, "passnum_program_cover_level", &program), "0");
     assert_eq!(
         value(&before, "passnum_redemptions_total", "outcome=\"redeemed\""),
         None
-    );
-    assert_eq!(must(&before, "passnum_unsettled_finished_months", ""), "0");
-    assert_eq!(
-        must(&before, "passnum_check_last_run_timestamp_seconds", ""),
-        "0",
-        "no check ever ran"
     );
 
     // Two scans and a refused one: the ledger's buckets and the outcomes move.
@@ -99,29 +96,19 @@ async fn money_metrics_follow_scans_mails_unsettled_months_and_checks() {
         .await
         .problem(409, "already_redeemed");
     let after = scrape(&app).await;
-    assert_eq!(
-        must(&after, "passnum_program_outstanding_euros", &program),
-        "80.00"
-    );
-    assert_eq!(
-        must(&after, "passnum_program_payable_euros", &program),
-        "20.00"
-    );
-    assert_eq!(
-        must(&after, "passnum_program_owed_euros", &program),
-        "100.00"
-    );
-    assert_eq!(
-        must(&after, "passnum_redemptions_total", "outcome=\"redeemed\""),
-        "2"
-    );
-    assert_eq!(
-        must(
-            &after,
-            "passnum_redemptions_total",
-            "outcome=\"already_redeemed\""
-        ),
-        "1"
+    expect(
+        &after,
+        &[
+            ("passnum_program_outstanding_euros", &program, "80.00"),
+            ("passnum_program_payable_euros", &program, "20.00"),
+            ("passnum_program_owed_euros", &program, "100.00"),
+            ("passnum_redemptions_total", "outcome=\"redeemed\"", "2"),
+            (
+                "passnum_redemptions_total",
+                "outcome=\"already_redeemed\"",
+                "1",
+            ),
+        ],
     );
 
     // A scan moved to last month: a finished month is unsettled, until settled.
