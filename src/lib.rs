@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod limits;
 pub mod lookup;
 pub mod mail;
+pub mod metrics;
 pub mod money;
 pub mod one_time;
 pub mod operator_identity;

@@ -71,6 +71,13 @@ impl Application {
         {
             tracing::warn!(public_url = %settings.public_url, "PASSNUM_PUBLIC_URL is not set: the links of the mails (invitations, password resets) point to this machine and open nowhere else");
         }
+        if settings.environment == crate::config::Environment::Production
+            && settings.metrics_token().is_none()
+        {
+            tracing::warn!(
+                "no PASSNUM_METRICS_TOKEN in production: GET /metrics shows the programs' money to whoever reaches this node (docs/OPERATIONS.md)"
+            );
+        }
         let daily_jobs = if settings.daily_jobs {
             let at = settings.daily_jobs_time()?;
             Some(tokio::spawn(crate::jobs::run(

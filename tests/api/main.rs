@@ -24,6 +24,7 @@ mod login_limits;
 mod lookup;
 mod mail;
 mod migrations;
+mod money_metrics;
 mod organizations;
 mod prescribers;
 mod programs;
