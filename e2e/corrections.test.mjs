@@ -1,6 +1,7 @@
 // The operator's corrections (issue 13): rename a program, change its budget (refused
 // below what is committed, the refusal shown on the field), change an allocation,
-// extend the validity with a reason, and read it all back in the "Historique" panels
+// allocate past what the budget pays for only once confirmed, extend the validity
+// with a reason, and read it all back in the "Historique" panels
 // of the program and the organisation pages, at 360 px and 1280 px.
 //
 // Run: cargo build && cd e2e && node --test corrections.test.mjs
@@ -80,6 +81,27 @@ describe('operator corrections and history (headless Chromium)', { concurrency: 
     await see(page, 'motif : Ateliers reportés');
     await see(page, /par operateur@e2e\.example\.org .*, le \d{1,2} [a-zéû.]+ \d{4} à \d{2}:\d{2}/);
     await screenshots(page, 'operateur-dispositif-historique');
+    noErrors(page);
+  });
+
+  step('the operator is warned before allocating past the budget, then confirms', async () => {
+    const page = state.operator;
+    await page.goto(`/operateur/dispositifs/${world.program.id}`);
+    // Budget 1 500 € = 15 checkbooks of 100 €; 8 allocated already.
+    await see(page, /paie 15 chéquier\(s\) de 100,00.€ ; 8 déjà alloué\(s\)/);
+    const allocate = page.locator('form').filter({ has: page.getByRole('button', { name: 'Allouer', exact: true }) });
+    const confirm = allocate.getByLabel('Allouer quand même, au-delà de ce que le budget paie');
+    assert.equal(await confirm.isVisible(), false, 'no confirmation before the refusal');
+    await allocate.getByLabel('Nombre de chéquiers').fill('2000');
+    await allocate.getByRole('button', { name: 'Allouer', exact: true }).click();
+    await see(page, 'ne paie plus que 7 chéquier(s), toutes dotations comptées');
+    await confirm.waitFor({ state: 'visible' });
+    assert.equal(server.sql(`SELECT sum(checkbooks) FROM allocations WHERE program_id = '${world.program.id}'`), '8', 'nothing allocated by the refusal');
+    await screenshots(page, 'operateur-dotation-hors-budget');
+    await confirm.check();
+    await allocate.getByRole('button', { name: 'Allouer', exact: true }).click();
+    await see(page, 'Dotation enregistrée');
+    assert.equal(server.sql(`SELECT sum(checkbooks) FROM allocations WHERE program_id = '${world.program.id}'`), '2008');
     noErrors(page);
   });
 

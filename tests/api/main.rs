@@ -23,6 +23,7 @@ mod lookup;
 mod mail;
 mod migrations;
 mod organizations;
+mod over_allocation;
 mod prescribers;
 mod programs;
 mod public_sites;

@@ -216,15 +216,29 @@ export const ISSUANCE_BLOCKED = {
   program_closed: 'Dispositif clos.',
 };
 
+/**
+ * Why a program issues nothing now, in a sentence: for a payment awaited, the funder
+ * by name (“votre” for the reader's own organisation) and, when the reader may see
+ * it, the least it must still pay for one more checkbook.
+ */
+export function issuanceNote(program, myOrganizationId) {
+  const i = program.issuance;
+  if (!i || i.open) return null;
+  if (i.reason !== 'funds_not_received' || !i.funder_name) return ISSUANCE_BLOCKED[i.reason] || null;
+  const who = i.funder_id === myOrganizationId ? 'de votre versement' : `du versement de ${i.funder_name}`;
+  const missing = i.missing_amount ? ` : il manque ${money(i.missing_amount)} pour émettre un chéquier de plus` : '';
+  return `Bloqué : en attente ${who}${missing}.`;
+}
+
 /** The money of a program: received, available, outstanding, and its cover. */
-export function moneyView(program, cover) {
+export function moneyView(program, cover, myOrganizationId) {
   const f = program.funding;
   return h('div.kpis',
     f ? [
       kpi('Reçu des financeurs', money(f.received), WORDS.received),
       kpi('Disponible', money(f.available), WORDS.available),
       kpi('Chèques en circulation', money(f.outstanding), WORDS.outstanding),
-      kpi('Encore émettable', money(f.issuable), ISSUANCE_BLOCKED[program.issuance?.reason] || WORDS.issuable),
+      kpi('Encore émettable', money(f.issuable), issuanceNote(program, myOrganizationId) || WORDS.issuable),
     ] : null,
     cover ? kpi('Couverture', cover.covered ? 'Couvert' : 'NON couvert',
       `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux). ${WORDS.cover} ${WORDS.held}`) : null,

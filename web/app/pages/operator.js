@@ -8,7 +8,7 @@ import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
 import { term, legend } from '../terms.js';
-import { correctionsSection, historyPanel } from './operator-program.js';
+import { correctionsSection, historyPanel, overBudgetGuard, budgetHint } from './operator-program.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -313,7 +313,7 @@ function issuanceAlert(program, names) {
   // '' rather than null: the page's body is filled by append(), which would print "null".
   if (!i || i.open || i.reason === 'program_closed') return '';
   return h('p.alert.warn', { role: 'status' }, i.reason === 'funds_not_received'
-    ? `Émission bloquée : en attente du versement de ${names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus ; les prescripteurs ne peuvent rien émettre d’ici là.`
+    ? `Émission bloquée : en attente du versement de ${i.funder_name || names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus${i.missing_amount ? ` (il manque ${money(i.missing_amount)})` : ''} ; les prescripteurs ne peuvent rien émettre d’ici là.`
     : 'Émission bloquée : le budget est entièrement émis. Relevez le budget pour émettre de nouveaux chéquiers.');
 }
 
@@ -329,6 +329,7 @@ export async function programPage(main, { args }) {
     const [list, stats] = await Promise.all([all('/programs'), get(`/programs/${id}/stats`)]);
     const program = list.find((p) => p.id === id) || { ...(await get(`/programs/${id}`)), allocations: [] };
     const open = program.status === 'open';
+    const allocationGuard = overBudgetGuard();
     heading.textContent = program.name;
     document.title = `${program.name} — Pass Numérique`;
     clear(body).append(
@@ -370,14 +371,16 @@ export async function programPage(main, { args }) {
           label: 'Dotation',
           submit: 'Allouer',
           action: async (v) => {
-            await post(`/programs/${id}/allocations`, { prescriber_id: v.prescriber_id, checkbooks: Number(v.checkbooks) });
+            await allocationGuard.send(v, (confirm) => post(`/programs/${id}/allocations`, { prescriber_id: v.prescriber_id, checkbooks: Number(v.checkbooks), confirm_over_budget: confirm }));
             await draw();
             toast('Dotation enregistrée.');
           },
         },
+        h('p.hint', budgetHint(program)),
         h('div.row',
           field({ label: 'Prescripteur', name: 'prescriber_id', required: true, options: prescribers.map((p) => [p.id, p.name]) }),
-          field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, value: '10' })))] : null),
+          field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, value: '10' })),
+        allocationGuard.element)] : null),
       open ? correctionsSection(program, async (message) => {
         await draw();
         toast(message);
