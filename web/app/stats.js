@@ -103,20 +103,29 @@ function funnelWithTable(stats) {
   return figure;
 }
 
+/**
+ * A count of people that small-cell secrecy may hide: a number, or the API's "<5"
+ * (its tickets then `null`), written as it is rather than as "NaN".
+ */
+function people(value) {
+  if (typeof value === 'number') return n.format(value);
+  return value === null || value === undefined ? '—' : String(value);
+}
+
 /** The columns of a beneficiary breakdown (age, situation, postcode). */
 function groupColumns(first, name) {
   return [
     { label: first, cell: name },
-    { label: 'Chéquiers remis', cell: (g) => n.format(g.checkbooks_handed_out), class: 'num' },
-    { label: 'Entamés', cell: (g) => n.format(g.checkbooks_started), class: 'num' },
-    { label: 'Chèques utilisés', cell: (g) => n.format(g.tickets_redeemed), class: 'num' },
+    { label: 'Chéquiers remis', cell: (g) => people(g.checkbooks_handed_out), class: 'num' },
+    { label: 'Entamés', cell: (g) => people(g.checkbooks_started), class: 'num' },
+    { label: 'Chèques utilisés', cell: (g) => people(g.tickets_redeemed), class: 'num' },
     { label: 'Montant utilisé', cell: (g) => money(g.amount_redeemed), class: 'num' },
     { label: 'Taux d’usage', cell: (g) => (g.usage_rate ? percent(g.usage_rate) : '—'), class: 'num' },
   ];
 }
 
 function groupRows(groups, name) {
-  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed, text: `${n.format(g.tickets_redeemed)} sur ${n.format(g.tickets_handed_out)}` }));
+  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed ?? 0, text: `${people(g.tickets_redeemed)} sur ${people(g.tickets_handed_out)}` }));
 }
 
 export function statsView(stats) {
