@@ -1,8 +1,8 @@
 // The operator's corrections (issue 13): rename a program, change its budget (refused
 // below what is committed, the refusal shown on the field), change an allocation,
 // allocate past what the budget pays for only once confirmed, extend the validity
-// with a reason, and read it all back in the "Historique" panels
-// of the program and the organisation pages, at 360 px and 1280 px.
+// with a reason, correct an organisation's address, and read it all back in the
+// "Historique" panels of the program and the organisation pages, at 360 px and 1280 px.
 //
 // Run: cargo build && cd e2e && node --test corrections.test.mjs
 
@@ -105,11 +105,18 @@ describe('operator corrections and history (headless Chromium)', { concurrency: 
     noErrors(page);
   });
 
-  step('the organisation page shows its history', async () => {
+  step('the organisation page corrects an address and shows its history', async () => {
     const page = state.operator;
     await page.goto(`/operateur/organisations/${world.prescriber.id}`);
     await see(page, 'Historique');
     await see(page, ': 5 → 8 chéquier(s)');
+    await page.getByText('Corriger les coordonnées').click();
+    const contact = page.locator('details').filter({ hasText: 'Corriger les coordonnées' });
+    await contact.getByLabel('Adresse').fill('12 rue des Arènes');
+    await contact.getByRole('button', { name: 'Enregistrer les coordonnées' }).click();
+    await see(page, 'Coordonnées corrigées : la modification est inscrite');
+    await see(page, 'Coordonnées corrigées — Adresse : — → 12 rue des Arènes');
+    await see(page, '12 rue des Arènes, 39100 Dole');
     await screenshots(page, 'operateur-organisation-historique');
     noErrors(page);
   });

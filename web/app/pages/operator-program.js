@@ -31,7 +31,17 @@ const FIELD = {
   role: 'Rôle',
   active: 'Accès',
   status: 'État',
+  siret: 'SIRET',
+  latitude: 'Latitude',
+  longitude: 'Longitude',
 };
+
+const ROLE = { admin: 'administrateur', agent: 'agent' };
+
+/** A user's change with its role in words. */
+function roleWords(v) {
+  return v && v.role ? { ...v, role: ROLE[v.role] || v.role } : v;
+}
 
 function value(key, v) {
   if (v === null || v === undefined || v === '') return '—';
@@ -65,6 +75,13 @@ export function describe(e, names = {}) {
       return `Versement de ${names[a.funder_id] || 'un financeur'} : ${money(a.amount)} (réf. ${a.reference}, reçu le ${day(a.received_on)})`;
     case 'settlement.created':
       return `Règlement du ${day(a.period_start)} au ${day(a.period_end)} : ${(a.statements || []).length} relevé(s)`;
+    case 'organization.updated': return `Coordonnées corrigées — ${changes(b, a)}`;
+    case 'label.granted': return `Label attribué du ${day(a.valid_from)} au ${day(a.valid_until)}`;
+    case 'label.renewed': return `Label renouvelé : du ${day(b.valid_from)} au ${day(b.valid_until)} → du ${day(a.valid_from)} au ${day(a.valid_until)}`;
+    case 'label.suspended': return 'Label suspendu';
+    case 'label.reinstated': return 'Label rétabli';
+    case 'user.created': return `Utilisateur ajouté : ${a.email || ''} (${ROLE[a.role] || a.role})`;
+    case 'user.updated': return `Utilisateur modifié — ${changes(roleWords(b), roleWords(a))}`;
     default: return `${e.action} — ${changes(b, a)}`;
   }
 }

@@ -3,7 +3,7 @@
 // it warns about. Mails: operator-mail.js; support's lookup: operator-lookup.js.
 
 import { h, title, clear, field, form, money, day, dateTime, percent, percentToRate, moneyInput, table, section, pill, toast, parisToday } from '../dom.js';
-import { get, post, all, ApiError, SessionExpired } from '../api.js';
+import { get, post, patch, all, ApiError, SessionExpired } from '../api.js';
 import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
@@ -206,18 +206,65 @@ export async function organizationPage(main, { args, me }) {
 
   const team = teamSection(id, me);
   const history = historyPanel(`organization_id=${id}`, { [id]: org.name });
+  const summaryOf = (o) => `${ORG_KIND[o.kind]} — ${[o.address, `${o.postcode} ${o.city}`].filter(Boolean).join(', ')} — ${o.email}${o.siret ? ` — SIRET ${o.siret}` : ''}`;
+  const summary = h('p', summaryOf(org));
+  const heading = title(org.name);
 
   main.append(
     h('p.back', h('a', { href: '/operateur/organisations' }, '← Organisations')),
-    title(org.name),
-    h('p', `${ORG_KIND[org.kind]} — ${[org.address, `${org.postcode} ${org.city}`].filter(Boolean).join(', ')} — ${org.email}${org.siret ? ` — SIRET ${org.siret}` : ''}`),
+    heading,
+    summary,
     notice,
     labelBox,
+    contactSection(org, async (updated) => {
+      org = updated;
+      heading.textContent = org.name;
+      summary.textContent = summaryOf(org);
+      await history.draw();
+    }),
     section('Utilisateurs', team.element),
     history.element,
   );
   drawLabel();
   await Promise.all([team.draw(), history.draw()]);
+}
+
+/** The fields of an organisation the operator corrects (PATCH /organizations/{id}). */
+const CONTACT_FIELDS = ['name', 'email', 'address', 'postcode', 'city', 'siret'];
+
+/**
+ * "Corriger les coordonnées": name, e-mail, address, postcode, town and SIRET, sent
+ * only when changed (an emptied optional field is cleared); `saved(org)` redraws.
+ */
+function contactSection(org, saved) {
+  return h('details.card',
+    h('summary', 'Corriger les coordonnées'),
+    form({
+      label: 'Coordonnées',
+      submit: 'Enregistrer les coordonnées',
+      action: async (v) => {
+        const body = {};
+        for (const key of CONTACT_FIELDS) {
+          const now = v[key] ?? '';
+          if (now !== (org[key] ?? '')) body[key] = now === '' ? null : now;
+        }
+        if (!Object.keys(body).length) {
+          toast('Rien à changer : les coordonnées sont déjà celles-ci.');
+          return;
+        }
+        org = await patch(`/organizations/${org.id}`, body);
+        await saved(org);
+        toast('Coordonnées corrigées : la modification est inscrite dans l’historique.');
+      },
+    },
+    h('div.row',
+      field({ label: 'Nom', name: 'name', required: true, value: org.name, maxlength: 200 }),
+      field({ label: 'E-mail de contact', name: 'email', required: true, type: 'email', value: org.email })),
+    field({ label: 'Adresse', name: 'address', value: org.address || '', maxlength: 300 }),
+    h('div.row',
+      field({ label: 'Code postal', name: 'postcode', required: true, value: org.postcode, inputmode: 'numeric', maxlength: 5 }),
+      field({ label: 'Commune', name: 'city', required: true, value: org.city, maxlength: 100 })),
+    field({ label: 'SIRET', name: 'siret', value: org.siret || '', inputmode: 'numeric', maxlength: 17 })));
 }
 
 function funderRow(funders, index) {
