@@ -61,9 +61,18 @@ impl ProgramMoney {
         self.outstanding + self.payable + self.commission
     }
 
-    /// The dashboard's rule ([`alerts::cover_level`]): 0 all well, 1 low, 2 broken.
+    /// The dashboard's rule ([`alerts::cover_level`], on the cover rule of
+    /// [`programs::Funding`]): 0 all well, 1 low, 2 broken.
     pub fn cover_level(&self) -> u8 {
-        match alerts::cover_level(self.held, self.owed(), self.open) {
+        let funding = programs::Funding {
+            // Held is received − paid out − refunded; the sum is all the rule reads.
+            paid: std::collections::HashMap::from([(Uuid::nil(), self.held)]),
+            outstanding: self.outstanding,
+            payable: self.payable,
+            commission: self.commission,
+            ..programs::Funding::default()
+        };
+        match alerts::cover_level(&funding, self.open) {
             None => 0,
             Some(CoverLevel::Low) => 1,
             Some(CoverLevel::Broken) => 2,

@@ -24,12 +24,12 @@ impl From<SettleError> for ApiError {
             SettleError::Invalid(invalid) => ApiError::validation(invalid),
             SettleError::PeriodNotOver { .. } => ApiError::conflict(
                 "period_not_over",
-                "Une période ne se règle qu'une fois terminée : son dernier jour doit être passé.",
+                "Une période ne se règle qu’une fois terminée : son dernier jour doit être passé.",
             )
             .with_field("period_end"),
             SettleError::PeriodAlreadySettled { .. } => ApiError::conflict(
                 "period_already_settled",
-                "Cette période recouvre une période déjà réglée : aucun chèque n'est payé deux fois.",
+                "Cette période recouvre une période déjà réglée : aucun chèque n’est payé deux fois.",
             ),
             SettleError::MixedFaceValues => ApiError::internal(err),
             SettleError::Db(db) => db.into(),

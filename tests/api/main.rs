@@ -26,6 +26,7 @@ mod mail;
 mod migrations;
 mod money_metrics;
 mod organizations;
+mod over_allocation;
 mod prescribers;
 mod programs;
 mod public_sites;
