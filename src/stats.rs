@@ -44,6 +44,7 @@ use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
 pub mod disclosure;
+pub mod publics;
 
 pub use disclosure::{GroupFigures, People};
 
@@ -174,6 +175,8 @@ pub struct ProgramStats {
     pub by_postcode_prefix: Vec<(String, GroupFigures)>,
     /// Full postcode (the commune); rare ones folded into [`disclosure::OTHER`].
     pub by_commune: Vec<(String, GroupFigures)>,
+    /// Priority public (a person in each of theirs): [`publics`].
+    pub by_public: Vec<(String, GroupFigures)>,
 }
 
 impl ProgramStats {
@@ -507,6 +510,7 @@ async fn compute(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
+        by_public: Vec::new(),
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds
@@ -550,6 +554,7 @@ async fn compute(
     }
     stats.by_postcode_prefix = disclosure::disclose(disclosure::fold_rare(prefixes), rates);
     stats.by_commune = disclosure::disclose(disclosure::fold_rare(communes), rates);
+    stats.by_public = publics::by_public(conn, program.id, scope, rates).await?;
 
     // The redemption side.
     let mut sites: Vec<(Uuid, Usage)> = Vec::new();
