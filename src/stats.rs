@@ -160,6 +160,7 @@ pub struct Named {
 #[derive(Debug, Clone)]
 pub struct ProgramStats {
     pub program_id: Uuid,
+    pub program_name: String,
     pub scope: Scope,
     /// The French day the figures are computed for (ages, expiry).
     pub as_of: NaiveDate,
@@ -499,6 +500,7 @@ async fn compute(
 
     let mut stats = ProgramStats {
         program_id: program.id,
+        program_name: program.name.clone(),
         scope,
         as_of,
         totals: Counts::default(),

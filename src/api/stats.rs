@@ -282,6 +282,8 @@ beneficiary_group!(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramStatsView {
     pub program_id: Uuid,
+    /// The program's name, for a page that shows its figures (the open indicators).
+    pub program_name: String,
     pub scope: StatsScope,
     /// The French day of the figures: ages and expiry are computed for it.
     pub as_of: NaiveDate,
@@ -315,6 +317,7 @@ impl From<ProgramStats> for ProgramStatsView {
         let t = &s.totals;
         ProgramStatsView {
             program_id: s.program_id,
+            program_name: s.program_name.clone(),
             scope: match s.scope {
                 Scope::Program => StatsScope::Program,
                 Scope::Prescriber(_) => StatsScope::Prescriber,

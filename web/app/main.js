@@ -44,6 +44,7 @@ const ROUTES = [
   [/^\/changer-mot-de-passe$/, './pages/account.js', 'changePasswordPage', '*'],
   [/^\/equipe$/, './pages/team.js', 'teamPage', '*'],
   [/^\/lieux$/, './pages/sites.js', 'publicSitesPage', null],
+  [/^\/indicateurs\/([0-9a-f-]{36})$/, './pages/indicators.js', 'publicIndicatorsPage', null],
   [/^\/site$/, './pages/site.js', 'scanPage', 'site'],
   [/^\/site\/verifier$/, './pages/site-verify.js', 'siteVerifyPage', 'site'],
   [/^\/site\/historique$/, './pages/site-history.js', 'siteHistoryPage', 'site'],
