@@ -60,10 +60,11 @@ function csvButton(programId, breakdown, what) {
 /** A chart, the table of its figures (read by screen readers, copied by hand) and its CSV. */
 function chartWithTableAndCsv({ stats, breakdown, heading, caption, rows, columns, data, csv }) {
   const figure = bars({ heading, caption, rows });
-  figure.append(
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
     table(columns, data, { caption: `${heading} — le tableau`, empty: 'Pas encore de données.' }),
     csv ? csvButton(stats.program_id, breakdown, heading) : null,
-  );
+  ].filter(Boolean));
   return figure;
 }
 
@@ -98,13 +99,14 @@ function funnelWithTable(stats, csv) {
     ['Chèques émis', t.issued], ['Chèques utilisés', t.redeemed], ['Chèques expirés', t.expired],
     ['Chèques annulés', t.cancelled], ['Chèques en circulation', t.outstanding],
   ];
-  figure.append(
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
     table([
       { label: 'Étape', cell: (r) => r[0] },
       { label: 'Nombre', cell: (r) => n.format(r[1]), class: 'num' },
     ], steps, { caption: 'Entonnoir d’usage — le tableau' }),
     csv ? csvButton(stats.program_id, 'funnel', 'Entonnoir d’usage') : null,
-  );
+  ].filter(Boolean));
   return figure;
 }
 
@@ -122,7 +124,8 @@ export function peopleBreakdown(stats, b, { csv = true } = {}) {
       ? { label: r.label, value: 0, text: HIDDEN_TEXT, tone: 'secret' }
       : { label: r.label, value: r.people, text: `${n.format(r.people)} personnes` })),
   });
-  figure.append(
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
     hidden ? h('p.hint.secret-why', HIDDEN_WHY) : null,
     table([
       { label: 'Groupe', cell: (r) => r.label },
@@ -134,7 +137,7 @@ export function peopleBreakdown(stats, b, { csv = true } = {}) {
       { label: 'Taux d’usage', cell: (r) => maybe(r.usage_rate, percent), class: 'num' },
     ], b.rows, { caption: `${b.title} — le tableau`, empty: 'Pas encore de données.' }),
     csv ? csvButton(stats.program_id, b.key, b.title) : null,
-  );
+  ].filter(Boolean));
   return figure;
 }
 
