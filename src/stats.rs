@@ -1,7 +1,8 @@
 //! Program statistics: what funders follow — checkbooks issued → handed out
 //! (*injectés*) → started (*entamés*, one ticket used); tickets redeemed, settled,
 //! expired, cancelled, outstanding; breakdowns by prescriber, site, month,
-//! beneficiaries' age band, situation, département and commune (full postcode).
+//! beneficiaries' age band, situation, priority public ([`publics`]), département and
+//! commune (full postcode).
 //! Beneficiary breakdowns never single out a person: see [`disclosure`].
 //!
 //! Everything is computed by PostgreSQL with aggregates (`GROUP BY GROUPING SETS`),

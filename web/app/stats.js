@@ -130,10 +130,10 @@ export function peopleBreakdown(stats, b, { csv = true } = {}) {
     table([
       { label: 'Groupe', cell: (r) => r.label },
       { label: 'Personnes', cell: (r) => people(r.people), class: 'num' },
-      { label: 'Dont ayant utilisé un chèque', cell: (r) => people(r.people_started), class: 'num' },
+      { label: 'Ont utilisé un chèque', cell: (r) => people(r.people_started), class: 'num' },
       { label: 'Chèques remis', cell: (r) => maybe(r.tickets_handed_out), class: 'num' },
       { label: 'Chèques utilisés', cell: (r) => maybe(r.tickets_redeemed), class: 'num' },
-      { label: 'Montant utilisé', cell: (r) => maybe(r.amount_redeemed, money), class: 'num' },
+      { label: 'Montant', cell: (r) => maybe(r.amount_redeemed, money), class: 'num' },
       { label: 'Taux d’usage', cell: (r) => maybe(r.usage_rate, percent), class: 'num' },
     ], b.rows, { caption: `${b.title} — le tableau`, empty: 'Pas encore de données.' }),
     csv ? csvButton(stats.program_id, b.key, b.title) : null,
