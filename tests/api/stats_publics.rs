@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{Actor, TestApp};
-use crate::stats::{labelled_site, redeem};
+use crate::stats::{keys, labelled_site, redeem, row, stats};
 
 struct World {
     program: String,
@@ -48,13 +48,6 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
-async fn stats(app: &TestApp, actor: &Actor, program: &str) -> Value {
-    app.get(&format!("/api/v1/programs/{program}/stats"), &actor.token)
-        .await
-        .ok(200)
-        .clone()
-}
-
 async fn csv(app: &TestApp, actor: &Actor, program: &str, breakdown: &str) -> String {
     let res = app
         .get(
@@ -78,14 +71,6 @@ async fn open_csv(app: &TestApp, program: &str) -> Vec<String> {
         .collect()
 }
 
-fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r[key] == value)
-        .unwrap_or_else(|| panic!("no row {key} = {value} in {rows}"))
-}
-
 fn generic<'a>(stats: &'a Value, key: &str) -> &'a Value {
     row(&stats["breakdowns"], "key", key)
 }
@@ -96,14 +81,8 @@ async fn people_count_in_each_of_their_publics_and_small_groups_are_hidden() {
     let w = world(&app).await;
     let s = stats(&app, &w.funder, &w.program).await;
     let publics = &s["by_public"];
-    let keys: Vec<&str> = publics
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["public"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        keys,
+        keys(publics, "public"),
         [
             "rsa",
             "jeunes",
@@ -147,14 +126,8 @@ async fn people_count_in_each_of_their_publics_and_small_groups_are_hidden() {
                 "usage_rate": "0.1000"})
     );
     assert_eq!(row(&g["rows"], "key", "handicap")["people"], "<5");
-    let order: Vec<&str> = s["breakdowns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["key"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        order,
+        keys(&s["breakdowns"], "key"),
         [
             "age_band",
             "situation",
