@@ -46,6 +46,7 @@ use crate::schema::{organizations, redemptions};
 
 pub mod disclosure;
 pub mod publics;
+pub mod published;
 
 pub use disclosure::{GroupFigures, People};
 

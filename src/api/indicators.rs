@@ -7,8 +7,8 @@
 //! statistics in the first place: organisations are named, beneficiaries never.
 
 use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
@@ -17,6 +17,45 @@ use crate::csv_cells::{self, Cell, Dialect};
 use crate::domain::ValidationError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::stats::{self, ProgramStats};
+
+/// A program whose indicators are public.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedProgram {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The programs with public indicators, all on one page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedPrograms {
+    pub items: Vec<PublishedProgram>,
+    /// Always `null`: a territory publishes a handful of programs, listed at once.
+    pub next_cursor: Option<String>,
+}
+
+/// The programs whose indicators the operator made public (no token), by name: where
+/// to read `GET /public/programs/{id}/indicators`. Programs not public are not listed.
+#[utoipa::path(
+    tag = "public",
+    responses((status = 200, body = PublishedPrograms)),
+)]
+#[get("/public/programs")]
+pub async fn published_programs(
+    state: web::Data<AppState>,
+) -> ApiResult<web::Json<PublishedPrograms>> {
+    let mut conn = state.conn().await?;
+    let programs = stats::published::published_programs(&mut conn).await?;
+    Ok(web::Json(PublishedPrograms {
+        items: programs
+            .into_iter()
+            .map(|p| PublishedProgram {
+                id: p.id,
+                name: p.name,
+            })
+            .collect(),
+        next_cursor: None,
+    }))
+}
 
 /// In which form.
 #[derive(Debug, Deserialize, IntoParams)]
