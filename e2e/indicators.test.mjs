@@ -105,9 +105,15 @@ describe('indicators: breakdowns with small cells hidden, open data published by
     noErrors(page);
   });
 
-  step('anyone reads them on the public page, without an account, with the same secrecy', async () => {
+  step('anyone finds them from the public pages and reads them without an account, with the same secrecy', async () => {
     const page = await pageFor('public', browser);
-    await page.goto(`${server.url}/indicateurs/${state.t.program.id}`);
+    await page.goto(`${server.url}/lieux`);
+    await page.getByRole('link', { name: 'Indicateurs', exact: true }).click();
+    await page.waitForURL('**/indicateurs');
+    await see(page, 'Indicateurs du Pass Numérique');
+    await screenshots(page, 'indicateurs-liste');
+    await page.getByRole('link', { name: state.t.program.name }).click();
+    await page.waitForURL(`**/indicateurs/${state.t.program.id}`);
     await see(page, `Indicateurs : ${state.t.program.name}`);
     await page.getByRole('region', { name: 'Par public prioritaire — le tableau' }).waitFor();
     assert.match(await rowOf(page, 'Par public prioritaire', 'En situation de handicap').innerText(), /moins de 5/);
@@ -127,6 +133,8 @@ describe('indicators: breakdowns with small cells hidden, open data published by
     await page.reload();
     await see(page, 'Indicateurs non publiés');
     await see(page, 'ne sont pas publics');
+    await page.goto(`${server.url}/indicateurs`);
+    await see(page, 'Aucun dispositif n’a encore publié ses indicateurs.');
     noErrors(operator);
   });
 });
