@@ -165,6 +165,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(lookup::search)
             .service(alerts::dashboard_alerts)
             .service(public::list_sites)
+            .service(indicators::published_programs)
             .service(indicators::program_indicators),
     );
     cfg.service(ops::healthz)

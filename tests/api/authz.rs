@@ -620,7 +620,10 @@ async fn request_for(
     let post = |p: String, body: Option<Value>| Some((Method::POST, p, body));
     let new_password = format!("a-new-long-password-{n}");
     match (method, path) {
-        ("GET", "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => get(path.to_string()),
+        (
+            "GET",
+            "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/api/v1/public/programs",
+        ) => get(path.to_string()),
         ("GET", "/api/v1/public/sites") => get(format!("{path}?postcode=70000")),
         // The world's program is not public: nobody sees its indicators.
         ("GET", "/api/v1/public/programs/{id}/indicators") => {

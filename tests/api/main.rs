@@ -39,6 +39,7 @@ mod settlements;
 mod sites;
 mod smtp;
 mod stats;
+mod stats_publics;
 mod statuses;
 mod telemetry;
 mod verdicts;

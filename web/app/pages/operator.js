@@ -8,7 +8,7 @@ import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
 import { term, legend } from '../terms.js';
-import { correctionsSection, historyPanel, overBudgetGuard, budgetHint } from './operator-program.js';
+import { correctionsSection, historyPanel, overBudgetGuard, budgetHint, openDataSection } from './operator-program.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -433,6 +433,10 @@ export async function programPage(main, { args }) {
         toast(message);
       }) : null,
       section('Usage', statsView(stats)),
+      openDataSection(program, async (message) => {
+        await draw();
+        toast(message);
+      }),
       history.element,
       open ? h('details.card.danger', h('summary', 'Clore le dispositif'),
         h('p', 'Possible quand plus aucun chèque ne peut être utilisé. Ce qui reste revient à chaque financeur, selon sa part, sous forme d’avoir.'),
