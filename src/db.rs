@@ -90,6 +90,13 @@ const VALUE_ERRORS: &[&str] = &[
     "value too long",
 ];
 
+/// What PostgreSQL says as it ends a session or refuses one: a fast or immediate stop,
+/// a crash of another backend, a restart or a promotion under way (SQL states 57P01 to
+/// 57P03, which diesel does not classify: only the message tells). The work was not
+/// committed, or its commit is unknown: a retry (with the same Idempotency-Key) finds
+/// out. Without this, a database restart answered 500.
+const GONE_MESSAGES: &[&str] = &["terminating connection", "the database system is"];
+
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
         match err {
@@ -105,6 +112,15 @@ impl From<DieselError> for DbError {
                     // No SQL state: the connection broke (or could not send).
                     DatabaseErrorKind::ClosedConnection
                     | DatabaseErrorKind::UnableToSendCommand => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
+                    // A connection to a server that is no longer the primary (a
+                    // demoted one): nothing was written, the next connection finds the
+                    // primary.
+                    DatabaseErrorKind::ReadOnlyTransaction => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
+                    _ if GONE_MESSAGES.iter().any(|m| info.message().contains(m)) => {
                         DbError::Unavailable(info.message().to_string())
                     }
                     _ if VALUE_ERRORS.iter().any(|m| info.message().contains(m)) => {
