@@ -861,3 +861,357 @@ async fn scanning_survives_a_killed_node_a_promoted_standby_and_a_database_resta
     drop(node_a);
     drop(node_b);
 }
+
+/// An SMTP server that takes `delay` to accept each message (after its data, before
+/// its `250`), and remembers the recipients of the messages it accepted.
+struct SlowSmtp {
+    port: u16,
+    accepted: Arc<Mutex<Vec<String>>>,
+}
+
+impl SlowSmtp {
+    async fn start(delay: Duration) -> SlowSmtp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("smtp port");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let shared = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(stream, delay, shared.clone()));
+            }
+        });
+        SlowSmtp { port, accepted }
+    }
+
+    fn accepted(&self) -> Vec<String> {
+        self.accepted.lock().expect("lock").clone()
+    }
+}
+
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    delay: Duration,
+    accepted: Arc<Mutex<Vec<String>>>,
+) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut recipients = Vec::new();
+    if write.write_all(b"220 slow ESMTP\r\n").await.is_err() {
+        return;
+    }
+    while let Ok(Some(line)) = lines.next_line().await {
+        let upper = line.to_ascii_uppercase();
+        let answer: &[u8] = if upper.starts_with("RCPT TO:") {
+            recipients.push(
+                line[8..]
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .to_ascii_lowercase(),
+            );
+            b"250 ok\r\n"
+        } else if upper == "DATA" {
+            if write.write_all(b"354 go on\r\n").await.is_err() {
+                return;
+            }
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l == "." {
+                    break;
+                }
+            }
+            tokio::time::sleep(delay).await;
+            accepted.lock().expect("lock").extend(recipients.drain(..));
+            b"250 queued\r\n"
+        } else if upper.starts_with("QUIT") {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            b"250 ok\r\n"
+        };
+        if write.write_all(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What became of one request sent while the server stopped.
+#[derive(Debug)]
+enum Fate {
+    Answered(u16),
+    RefusedAtConnect,
+    Broken(String),
+}
+
+async fn fate(sent: Result<reqwest::Response, reqwest::Error>) -> Fate {
+    match sent {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            match res.bytes().await {
+                Ok(_) => Fate::Answered(status),
+                Err(e) => Fate::Broken(format!("{status}, then the body broke: {e:?}")),
+            }
+        }
+        Err(e) if e.is_connect() => Fate::RefusedAtConnect,
+        Err(e) => Fate::Broken(format!("{e:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_its_mails() {
+    let dir = Workdir::new("sigterm");
+    let pg = Pg::primary(&dir, "db").await;
+    pg.client("postgres")
+        .await
+        .batch_execute("CREATE DATABASE passnum")
+        .await
+        .expect("database");
+    let url = pg.url("passnum");
+    passnum(
+        &url,
+        &[
+            "create-operator",
+            "--email",
+            OPERATOR,
+            "--password",
+            PASSWORD,
+        ],
+    )
+    .await;
+    let smtp = SlowSmtp::start(Duration::from_millis(1500)).await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let shared = secrets();
+    let mut env: Vec<(&str, &str)> = shared
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.extend([
+        ("DATABASE_URL", url.as_str()),
+        ("PASSNUM_SMTP_URL", smtp_url.as_str()),
+        ("PASSNUM_MAIL_POLL_INTERVAL_MS", "100"),
+    ]);
+    let mut node = Node::new(&dir, "node", &env);
+    node.start().await;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: node.base(),
+    };
+    let land = territory(&api, 1).await;
+    let db = pg.client("passnum").await;
+
+    // Load: requests one after another on fresh connections and on kept-alive ones.
+    let done = Arc::new(AtomicBool::new(false));
+    let fates = Arc::new(Mutex::new(Vec::<Fate>::new()));
+    let mut loaders = Vec::new();
+    for i in 0..4 {
+        let (done, fates, base, token) = (
+            done.clone(),
+            fates.clone(),
+            node.base(),
+            land.operator.clone(),
+        );
+        loaders.push(tokio::spawn(async move {
+            let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(40));
+            if i % 2 == 0 {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            let client = builder.build().expect("client");
+            while !done.load(Ordering::SeqCst) {
+                let sent = client
+                    .get(format!("{base}/api/v1/me"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                let fate = fate(sent).await;
+                fates.lock().expect("lock").push(fate);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+
+    // Mails: invitations, sent slowly; wait until the worker holds several.
+    let mut invited = Vec::new();
+    for _ in 0..8 {
+        let email = format!("invite-{}@example.org", random(8).to_lowercase());
+        let org = api.organization(&land.operator, "prescriber").await;
+        api.call(
+            Method::POST,
+            &format!("/organizations/{org}/users"),
+            Some(&land.operator),
+            json!({"email": email, "role": "agent"}),
+        )
+        .await;
+        invited.push(email);
+    }
+    let outbox_count = async |status: &str| -> i64 {
+        db.query_one(
+            "SELECT count(*) FROM outbox WHERE status = $1 AND recipient = ANY($2)",
+            &[&status, &invited],
+        )
+        .await
+        .expect("outbox")
+        .get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while outbox_count("sending").await < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the mail worker never held four mails at once"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Slow requests: scans of tickets whose rows this test holds locked.
+    let held: Vec<String> = land.tickets[..3].iter().map(|(id, _)| id.clone()).collect();
+    let locker = pg.client("passnum").await;
+    locker.batch_execute("BEGIN").await.expect("begin");
+    locker
+        .execute(
+            "SELECT 1 FROM tickets WHERE id = ANY($1::text[]::uuid[]) FOR UPDATE",
+            &[&held],
+        )
+        .await
+        .expect("lock the tickets");
+    let mut slow = Vec::new();
+    for (_, code) in &land.tickets[..3] {
+        let (base, token, code) = (node.base(), land.site_agent.clone(), code.clone());
+        slow.push(tokio::spawn(async move {
+            let sent = reqwest::Client::new()
+                .post(format!("{base}/api/v1/redemptions"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&json!({"code": code}))
+                .timeout(Duration::from_secs(40))
+                .send()
+                .await;
+            fate(sent).await
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'passnum'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow scans never waited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // SIGTERM: new connections are refused while the slow scans are still in flight.
+    let term = Instant::now();
+    run(
+        {
+            let mut kill = Command::new("kill");
+            kill.arg("-TERM").arg(node.pid().to_string());
+            kill
+        },
+        "kill -TERM",
+    )
+    .await;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", node.port))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        assert!(
+            term.elapsed() < Duration::from_secs(5),
+            "connections still accepted 5 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused_after = term.elapsed();
+    assert!(
+        slow.iter().all(|s| !s.is_finished()),
+        "the slow scans ended before the locks were released"
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    locker.batch_execute("COMMIT").await.expect("release");
+    for s in slow {
+        match s.await.expect("slow scan") {
+            Fate::Answered(201) => {}
+            other => panic!("a scan in flight at SIGTERM: {other:?}"),
+        }
+    }
+    let mut child = node.child.take().expect("node");
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the node exits within 60 s of SIGTERM")
+        .expect("exit status");
+    let stopped_after = term.elapsed();
+    assert!(
+        status.success(),
+        "exit {status}: {}",
+        std::fs::read_to_string(&node.log).unwrap_or_default()
+    );
+    done.store(true, Ordering::SeqCst);
+    for l in loaders {
+        l.await.expect("loader");
+    }
+
+    let fates = std::mem::take(&mut *fates.lock().expect("lock"));
+    let broken: Vec<&Fate> = fates
+        .iter()
+        .filter(|f| !matches!(f, Fate::Answered(200) | Fate::RefusedAtConnect))
+        .collect();
+    assert!(broken.is_empty(), "half-answered or failed: {broken:#?}");
+    let answered = fates
+        .iter()
+        .filter(|f| matches!(f, Fate::Answered(_)))
+        .count();
+    assert!(answered > 0 && answered < fates.len(), "{fates:?}");
+
+    // The mails: none left claimed; each one the SMTP server took is marked sent, the
+    // others wait for the next node.
+    assert_eq!(outbox_count("sending").await, 0, "a mail left claimed");
+    let sent = outbox_count("sent").await;
+    let waiting = outbox_count("waiting").await;
+    let took: Vec<String> = smtp
+        .accepted()
+        .into_iter()
+        .filter(|r| invited.contains(r))
+        .collect();
+    assert_eq!(
+        sent as usize,
+        took.len(),
+        "sent in the outbox, taken by the SMTP server: {took:?}"
+    );
+    assert!(
+        waiting > 0,
+        "every mail was sent before the stop: nothing to give back"
+    );
+    assert_eq!(sent + waiting, invited.len() as i64);
+    let never_tried: i64 = db
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE status = 'waiting' AND attempts = 0 AND recipient = ANY($1)",
+            &[&invited],
+        )
+        .await
+        .expect("attempts")
+        .get(0);
+    assert_eq!(never_tried, waiting, "a mail given back counts no attempt");
+    let given_back: i64 = db
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE status = 'waiting' AND message_id IS NOT NULL AND recipient = ANY($1)",
+            &[&invited],
+        )
+        .await
+        .expect("released")
+        .get(0);
+    assert!(given_back > 0, "no claimed mail was given back");
+    println!(
+        "sigterm: new connections refused {} ms after SIGTERM; stopped after {} ms; {} requests answered, {} refused at connect; mails: {sent} sent, {given_back} claimed then given back, {waiting} waiting",
+        refused_after.as_millis(),
+        stopped_after.as_millis(),
+        answered,
+        fates.len() - answered
+    );
+}
