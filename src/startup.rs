@@ -223,14 +223,14 @@ impl Application {
         signals.abort();
         // Nobody listens any more once the worker is gone: nothing to report.
         let _ = self.stop_mail.send(true);
-        if let Some(mut worker) = self.mail_worker {
-            if tokio::time::timeout(MAIL_GRACE, &mut worker).await.is_err() {
-                tracing::warn!(
-                    grace_seconds = MAIL_GRACE.as_secs(),
-                    "the mail worker did not finish its mail in time: cut"
-                );
-                worker.abort();
-            }
+        if let Some(mut worker) = self.mail_worker
+            && tokio::time::timeout(MAIL_GRACE, &mut worker).await.is_err()
+        {
+            tracing::warn!(
+                grace_seconds = MAIL_GRACE.as_secs(),
+                "the mail worker did not finish its mail in time: cut"
+            );
+            worker.abort();
         }
         self.revocation_watch.abort();
         if let Some(jobs) = self.daily_jobs {

@@ -17,6 +17,8 @@
 //!
 //! As root (CI), the clusters run as the `postgres` user, as `src/pg_cluster.rs` does.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -937,6 +939,7 @@ async fn smtp_session(
 
 /// What became of one request sent while the server stopped.
 #[derive(Debug)]
+#[allow(dead_code)] // Read through Debug, in the failure's message.
 enum Fate {
     Answered(u16),
     RefusedAtConnect,
