@@ -679,7 +679,7 @@ async fn scanning_survives_a_killed_node_a_promoted_standby_and_a_database_resta
         client: reqwest::Client::new(),
         base: node_a.base(),
     };
-    let land = territory(&api, 40).await;
+    let land = territory(&api, 60).await;
     let set_up = started.elapsed();
 
     // Every fifth ticket is scanned twice, under two keys, by two scanners at once.
@@ -695,7 +695,7 @@ async fn scanning_survives_a_killed_node_a_promoted_standby_and_a_database_resta
     let stop = Arc::new(AtomicBool::new(false));
     let nodes = vec![node_a.base(), node_b.base()];
     let mut scanners = Vec::new();
-    for i in 0..4 {
+    for i in 0..8 {
         let (queue, scans, stop, nodes) =
             (queue.clone(), scans.clone(), stop.clone(), nodes.clone());
         let token = land.site_agent.clone();
@@ -706,7 +706,7 @@ async fn scanning_survives_a_killed_node_a_promoted_standby_and_a_database_resta
                     break;
                 };
                 scan(&client, &nodes, i % 2, &token, &code, &scans).await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
             }
         }));
     }
@@ -846,7 +846,7 @@ async fn scanning_survives_a_killed_node_a_promoted_standby_and_a_database_resta
         scans.transport_errors.load(Ordering::Relaxed)
     );
     println!(
-        "failover: before any fault, longest gap between acknowledged scans {} ms (4 scanners, 300 ms apart)",
+        "failover: before any fault, longest gap between acknowledged scans {} ms (8 scanners, 150 ms apart)",
         longest_gap(times[0], faults[0].1).as_millis()
     );
     for (i, (fault, at)) in faults.iter().enumerate() {
