@@ -243,7 +243,40 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
         .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
         .len();
     let mut conn = harness.into_inner();
-    apply_functions(&mut conn).await?;
+    // A node started beside others that serve (a restart, a rolling upgrade) would
+    // replace triggers on tables their requests are writing, and deadlock with them:
+    // the files are applied only when they changed (or a migration ran), and then a
+    // deadlock or a lock wait cut by `FUNCTIONS_LOCK_TIMEOUT` is tried again.
+    let digest = functions_digest();
+    if applied == 0 && applied_functions(&mut conn).await.as_deref() == Some(digest.as_str()) {
+        return unlock_migrations(conn, applied).await;
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match apply_functions(&mut conn).await {
+            Ok(()) => break,
+            Err(err) if attempt < FUNCTIONS_ATTEMPTS && met_live_traffic(&err) => {
+                tracing::warn!(attempt, error = %format!("{err:#}"), "the functions files met requests in flight: trying again");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    // Only a mark: without it (a user who may not comment on the schema), the files
+    // are applied at every start, as before.
+    if let Err(err) = diesel::sql_query(format!(
+        "COMMENT ON SCHEMA public IS '{FUNCTIONS_MARK}{digest}'"
+    ))
+    .execute(&mut conn)
+    .await
+    {
+        tracing::warn!(error = %err, "could not record which functions files are applied");
+    }
+    unlock_migrations(conn, applied).await
+}
+
+async fn unlock_migrations(mut conn: AsyncPgConnection, applied: usize) -> anyhow::Result<usize> {
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
         .execute(&mut conn)
@@ -252,11 +285,57 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
+/// The comment of the `public` schema names the functions files applied last:
+/// `passnum functions <sha256 of the files>`.
+const FUNCTIONS_MARK: &str = "passnum functions ";
+
+fn functions_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (area, sql) in FUNCTIONS {
+        hasher.update(area.as_bytes());
+        hasher.update([0]);
+        hasher.update(sql.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The digest of the functions files applied last, if recorded.
+async fn applied_functions(conn: &mut AsyncPgConnection) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Mark {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        mark: Option<String>,
+    }
+    let mark: Mark =
+        diesel::sql_query("SELECT obj_description('public'::regnamespace, 'pg_namespace') AS mark")
+            .get_result(conn)
+            .await
+            .ok()?;
+    mark.mark?.strip_prefix(FUNCTIONS_MARK).map(str::to_string)
+}
+
+/// How many times the functions files are tried against live traffic, and how long
+/// each try may wait for a table's lock (while it waits, the requests that write that
+/// table queue behind it).
+const FUNCTIONS_ATTEMPTS: u32 = 8;
+const FUNCTIONS_LOCK_TIMEOUT: &str = "2s";
+
+fn met_live_traffic(err: &anyhow::Error) -> bool {
+    let text = format!("{err:#}");
+    text.contains("deadlock detected") || text.contains("lock timeout")
+}
+
 /// Applies every functions file, in order, in one transaction: the live functions
 /// and triggers are all replaced, or none. Idempotent (a test applies them twice and
 /// compares the catalogue).
 pub async fn apply_functions(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        conn.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{FUNCTIONS_LOCK_TIMEOUT}'"
+        ))
+        .await?;
         for (area, sql) in FUNCTIONS {
             conn.batch_execute(sql)
                 .await

@@ -937,33 +937,9 @@ async fn smtp_session(
     }
 }
 
-/// What became of one request sent while the server stopped.
-#[derive(Debug)]
-#[allow(dead_code)] // Read through Debug, in the failure's message.
-enum Fate {
-    Answered(u16),
-    RefusedAtConnect,
-    Broken(String),
-}
-
-async fn fate(sent: Result<reqwest::Response, reqwest::Error>) -> Fate {
-    match sent {
-        Ok(res) => {
-            let status = res.status().as_u16();
-            match res.bytes().await {
-                Ok(_) => Fate::Answered(status),
-                Err(e) => Fate::Broken(format!("{status}, then the body broke: {e:?}")),
-            }
-        }
-        Err(e) if e.is_connect() => Fate::RefusedAtConnect,
-        Err(e) => Fate::Broken(format!("{e:?}")),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_its_mails() {
-    let dir = Workdir::new("sigterm");
-    let pg = Pg::primary(&dir, "db").await;
+/// One server, the operator created, and one node on it (`extra`: more settings).
+async fn one_server_one_node(dir: &Workdir, extra: &[(&str, &str)]) -> (Pg, Node) {
+    let pg = Pg::primary(dir, "db").await;
     pg.client("postgres")
         .await
         .batch_execute("CREATE DATABASE passnum")
@@ -981,20 +957,124 @@ async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_it
         ],
     )
     .await;
-    let smtp = SlowSmtp::start(Duration::from_millis(1500)).await;
-    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
     let shared = secrets();
     let mut env: Vec<(&str, &str)> = shared
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    env.extend([
-        ("DATABASE_URL", url.as_str()),
-        ("PASSNUM_SMTP_URL", smtp_url.as_str()),
-        ("PASSNUM_MAIL_POLL_INTERVAL_MS", "100"),
-    ]);
-    let mut node = Node::new(&dir, "node", &env);
+    env.push(("DATABASE_URL", url.as_str()));
+    env.extend_from_slice(extra);
+    let mut node = Node::new(dir, "node", &env);
     node.start().await;
+    (pg, node)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_is_answered_only_once_its_commit_is_durable_on_the_standby() {
+    let dir = Workdir::new("durable");
+    let (pg, node) = one_server_one_node(&dir, &[]).await;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: node.base(),
+    };
+    let land = territory(&api, 1).await;
+    let admin = pg.client("postgres").await;
+    let db = pg.client("passnum").await;
+    // A synchronous standby that does not answer: every commit waits for it.
+    for sql in [
+        "ALTER SYSTEM SET synchronous_standby_names = 'absent'",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin.batch_execute(sql).await.expect(sql);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let key = Uuid::new_v4().to_string();
+    let client = reqwest::Client::new();
+    let scan = || {
+        client
+            .post(format!("{}/api/v1/redemptions", node.base()))
+            .bearer_auth(&land.site_agent)
+            .header("Idempotency-Key", &key)
+            .json(&json!({"code": land.tickets[0].1}))
+            .timeout(Duration::from_secs(3))
+            .send()
+    };
+    match scan().await {
+        Err(e) if e.is_timeout() => {}
+        Ok(res) => panic!(
+            "a scan was answered {} while its commit waited for the standby: a failover now would lose it",
+            res.status()
+        ),
+        Err(e) => panic!("{e:?}"),
+    }
+    let waiting: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0);
+    assert!(waiting >= 1, "the scan’s commit waits for the standby");
+    // The standby answers again: the commit ends, the same key gets the one
+    // redemption.
+    for sql in [
+        "ALTER SYSTEM RESET synchronous_standby_names",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin.batch_execute(sql).await.expect(sql);
+    }
+    let res = scan().await.expect("answered");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let stored: i64 = db
+        .query_one("SELECT count(*) FROM redemptions", &[])
+        .await
+        .expect("redemptions")
+        .get(0);
+    assert_eq!(stored, 1);
+}
+
+/// What became of one request sent while the server stopped.
+#[derive(Debug)]
+#[allow(dead_code)] // Read through Debug, in the failure's message.
+enum Fate {
+    Answered(u16),
+    RefusedAtConnect,
+    /// The connection closed before any answer: one the kernel had accepted while the
+    /// listener was being closed (the server never read it).
+    ClosedUnanswered,
+    /// An answer cut in its middle, or no answer in time.
+    Broken(String),
+}
+
+async fn fate(sent: Result<reqwest::Response, reqwest::Error>) -> Fate {
+    match sent {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            match res.bytes().await {
+                Ok(_) => Fate::Answered(status),
+                Err(e) => Fate::Broken(format!("{status}, then the body broke: {e:?}")),
+            }
+        }
+        Err(e) if e.is_connect() => Fate::RefusedAtConnect,
+        Err(e) if e.is_request() && !e.is_timeout() => Fate::ClosedUnanswered,
+        Err(e) => Fate::Broken(format!("{e:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_its_mails() {
+    let dir = Workdir::new("sigterm");
+    let smtp = SlowSmtp::start(Duration::from_millis(1500)).await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let (pg, mut node) = one_server_one_node(
+        &dir,
+        &[
+            ("PASSNUM_SMTP_URL", smtp_url.as_str()),
+            ("PASSNUM_MAIL_POLL_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
     let api = Api {
         client: reqwest::Client::new(),
         base: node.base(),
@@ -1163,7 +1243,12 @@ async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_it
     let fates = std::mem::take(&mut *fates.lock().expect("lock"));
     let broken: Vec<&Fate> = fates
         .iter()
-        .filter(|f| !matches!(f, Fate::Answered(200) | Fate::RefusedAtConnect))
+        .filter(|f| {
+            !matches!(
+                f,
+                Fate::Answered(200) | Fate::RefusedAtConnect | Fate::ClosedUnanswered
+            )
+        })
         .collect();
     assert!(broken.is_empty(), "half-answered or failed: {broken:#?}");
     let answered = fates
@@ -1174,7 +1259,18 @@ async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_it
 
     // The mails: none left claimed; each one the SMTP server took is marked sent, the
     // others wait for the next node.
-    assert_eq!(outbox_count("sending").await, 0, "a mail left claimed");
+    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+    let log_tail: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.contains("HTTP request"))
+        .rev()
+        .take(15)
+        .collect();
+    assert_eq!(
+        outbox_count("sending").await,
+        0,
+        "a mail left claimed; the node's last lines: {log_tail:#?}"
+    );
     let sent = outbox_count("sent").await;
     let waiting = outbox_count("waiting").await;
     let took: Vec<String> = smtp
@@ -1210,8 +1306,12 @@ async fn sigterm_drains_the_requests_in_flight_and_the_mail_worker_gives_back_it
         .expect("released")
         .get(0);
     assert!(given_back > 0, "no claimed mail was given back");
+    let unanswered = fates
+        .iter()
+        .filter(|f| matches!(f, Fate::ClosedUnanswered))
+        .count();
     println!(
-        "sigterm: new connections refused {} ms after SIGTERM; stopped after {} ms; {} requests answered, {} refused at connect; mails: {sent} sent, {given_back} claimed then given back, {waiting} waiting",
+        "sigterm: new connections refused {} ms after SIGTERM; stopped after {} ms; {} requests answered, {} refused at connect ({unanswered} of them accepted by the kernel as the listener closed, closed unanswered); mails: {sent} sent, {given_back} claimed then given back, {waiting} waiting",
         refused_after.as_millis(),
         stopped_after.as_millis(),
         answered,
