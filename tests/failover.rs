@@ -14,6 +14,9 @@
 //!   SIGTERM under load, with slow requests (held by a row lock) and a slow SMTP
 //!   server: new connections are refused at once, every request sent is answered in
 //!   full or refused at connect, and no mail is left claimed.
+//! - `a_scan_is_answered_only_once_its_commit_is_durable_on_the_standby`: with a
+//!   synchronous standby that does not answer, a scan waits (no 201 for a commit a
+//!   failover could lose); once it answers, the same key gets the one redemption.
 //!
 //! As root (CI), the clusters run as the `postgres` user, as `src/pg_cluster.rs` does.
 
