@@ -10,7 +10,9 @@ use deadpool::Runtime;
 use deadpool::managed::{Metrics, RecycleResult};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::PoolError;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolableConnection};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection,
+};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
@@ -186,9 +188,29 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     Ok(())
 }
 
+/// The pool. Its connections are opened on the runtime that builds it (the
+/// process's main one), wherever they are asked for: a connection's driver task lives
+/// on the runtime that opened it, and the HTTP workers' runtimes end with the server —
+/// a connection opened there and then used by the mail worker as the server stopped
+/// was closed under it, leaving its mails claimed.
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            match runtime {
+                Some(runtime) => runtime
+                    .spawn(async move { AsyncPgConnection::establish(&url).await })
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?,
+                None => AsyncPgConnection::establish(&url).await,
+            }
+        })
+    });
     let manager = Manager {
-        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new(url),
+        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config),
     };
     deadpool::managed::Pool::builder(manager)
         .max_size(size)
