@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -316,10 +316,18 @@ extern "SQL" {
     ) -> diesel::sql_types::Jsonb;
 }
 
-/// Judges a scan in one statement, which is its own transaction: the key's stored
+/// Judges a scan in one statement, in a transaction of its own: the key's stored
 /// outcome when it was answered before; else the redemption with its ledger
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
+///
+/// The transaction is explicit (`BEGIN`, the statement, `COMMIT`) although the
+/// statement alone would be one: a lone statement's row is produced *before* its
+/// implicit commit, and `get_result` returns on the first row without waiting for the
+/// end of the exchange. A primary stopped at once while that commit waited for its
+/// synchronous standby flushes the row as it dies: the scan was answered 201, and the
+/// promoted standby never saw it (`tests/failover.rs` caught it). `COMMIT` answers
+/// only once the commit is durable, on the standby too.
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -352,7 +360,7 @@ pub async fn redeem(
     let value: serde_json::Value = loop {
         attempts += 1;
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        let result = diesel::select(redeem_ticket(
+        let statement = diesel::select(redeem_ticket(
             scan.caller.user_id,
             site,
             scan.key,
@@ -366,10 +374,12 @@ pub async fn redeem(
             format!("Encaissement du chèque {serial}"),
             &names,
             ids,
-        ))
-        .get_result(conn)
-        .await
-        .map_err(DbError::from);
+        ));
+        let result = conn
+            .transaction::<serde_json::Value, DbError, _>(async |conn| {
+                Ok(statement.get_result(conn).await?)
+            })
+            .await;
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {

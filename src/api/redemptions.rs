@@ -437,7 +437,7 @@ pub struct BatchResponse {
     responses(
         (status = 200, body = BatchResponse),
         (status = 422, description = "`validation_failed` (no item, more than 200)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`period_being_settled`, `service_unavailable`: send the batch again", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`period_being_settled`, `database_unavailable`: send the batch again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/redemptions/batch")]
