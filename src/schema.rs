@@ -282,6 +282,8 @@ diesel::table! {
         serial -> Text,
         checkbook_number -> Text,
         turn -> Int2,
+        service_id -> Nullable<Uuid>,
+        session_id -> Nullable<Uuid>,
     }
 }
 
@@ -395,6 +397,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_sessions (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        service_id -> Uuid,
+        opened_by -> Uuid,
+        opened_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    site_services (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        title -> Text,
+        theme -> Text,
+        format -> Text,
+        duration_minutes -> Int4,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(allocations -> organizations (prescriber_id));
 diesel::joinable!(allocations -> programs (program_id));
 diesel::joinable!(audit_entries -> users (actor_user_id));
@@ -421,8 +448,10 @@ diesel::joinable!(site_labels -> organizations (site_id));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
+diesel::joinable!(service_sessions -> site_services (service_id));
+diesel::joinable!(site_services -> organizations (site_id));
 diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statements, tickets, users,);

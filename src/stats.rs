@@ -44,6 +44,7 @@ use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
 pub mod disclosure;
+pub mod services;
 
 pub use disclosure::{GroupFigures, People};
 
@@ -174,6 +175,8 @@ pub struct ProgramStats {
     pub by_postcode_prefix: Vec<(String, GroupFigures)>,
     /// Full postcode (the commune); rare ones folded into [`disclosure::OTHER`].
     pub by_commune: Vec<(String, GroupFigures)>,
+    /// By the theme and the format of the service the tickets paid for.
+    pub services: services::ServiceBreakdowns,
 }
 
 impl ProgramStats {
@@ -507,6 +510,7 @@ async fn compute(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
+        services: services::breakdowns(conn, program.id, scope).await?,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::api::services::ServiceStats;
 use crate::auth::Caller;
 use crate::csv_cells::{self, Cell};
 use crate::domain::ValidationError;
@@ -289,6 +290,11 @@ pub struct ProgramStatsView {
     pub by_situation: Vec<SituationStats>,
     pub by_postcode_prefix: Vec<PostcodePrefixStats>,
     pub by_commune: Vec<CommuneStats>,
+    /// By the theme of the service the tickets paid for: every theme of the national
+    /// list, in order, then `unknown` (the scan named no service).
+    pub by_theme: Vec<ServiceStats>,
+    /// By the format of that service: `individual`, `collective`, `unknown`.
+    pub by_format: Vec<ServiceStats>,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -358,6 +364,8 @@ impl From<ProgramStats> for ProgramStatsView {
                 .map(PostcodePrefixStats::new)
                 .collect(),
             by_commune: s.by_commune.iter().map(CommuneStats::new).collect(),
+            by_theme: s.services.by_theme.iter().map(ServiceStats::of).collect(),
+            by_format: s.services.by_format.iter().map(ServiceStats::of).collect(),
         }
     }
 }

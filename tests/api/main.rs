@@ -30,6 +30,7 @@ mod redemptions;
 mod roles;
 mod secrets;
 mod serving;
+mod services;
 mod sessions;
 mod settlements;
 mod sites;
