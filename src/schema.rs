@@ -297,6 +297,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    service_sessions (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        service_id -> Uuid,
+        opened_by -> Uuid,
+        opened_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -335,6 +345,21 @@ diesel::table! {
         valid_until -> Date,
         suspended_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    site_services (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        title -> Text,
+        theme -> Text,
+        format -> Text,
+        duration_minutes -> Int4,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -397,31 +422,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    service_sessions (id) {
-        id -> Uuid,
-        site_id -> Uuid,
-        service_id -> Uuid,
-        opened_by -> Uuid,
-        opened_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    site_services (id) {
-        id -> Uuid,
-        site_id -> Uuid,
-        title -> Text,
-        theme -> Text,
-        format -> Text,
-        duration_minutes -> Int4,
-        position -> Int4,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-        retired_at -> Nullable<Timestamptz>,
-    }
-}
-
 diesel::joinable!(allocations -> organizations (prescriber_id));
 diesel::joinable!(allocations -> programs (program_id));
 diesel::joinable!(audit_entries -> users (actor_user_id));
@@ -441,15 +441,17 @@ diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
 diesel::joinable!(redemptions -> ledger_transactions (reversal_transaction_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(service_sessions -> organizations (site_id));
+diesel::joinable!(service_sessions -> site_services (service_id));
+diesel::joinable!(service_sessions -> users (opened_by));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(site_services -> organizations (site_id));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
-diesel::joinable!(service_sessions -> site_services (service_id));
-diesel::joinable!(site_services -> organizations (site_id));
 diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));

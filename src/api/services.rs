@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, from_value};
 use crate::api::public::ServiceView;
 use crate::api::redemptions::{BatchItem, BatchResult, Named, redeem_items};
 use crate::api::stats::PeopleCount;
@@ -116,14 +116,14 @@ pub async fn list(
 )]
 #[put("/sites/{id}/services")]
 pub async fn replace(
+    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: ApiJson<Vec<ServiceRequest>>,
+    body: web::Bytes,
 ) -> ApiResult<web::Json<Vec<ServiceView>>> {
     let site = id.into_inner();
-    let wanted = body
-        .0
+    let wanted = service_list(&req, &body)?
         .into_iter()
         .enumerate()
         .map(|(i, s)| NewService::parse(i, s.id, &s.title, s.theme, s.format, s.duration_minutes))
@@ -136,6 +136,41 @@ pub async fn replace(
         })
         .await?;
     Ok(web::Json(found.iter().map(ServiceView::of).collect()))
+}
+
+/// The body of `PUT /sites/{id}/services`: a JSON list, which `ApiJson` (objects
+/// only) does not read; the same French errors naming the field (`[1].theme`).
+fn service_list(req: &HttpRequest, body: &[u8]) -> Result<Vec<ServiceRequest>, ApiError> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Le corps de la requête doit être du JSON (en-tête Content-Type: application/json).",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::bad_request(
+            "malformed_json",
+            "Le corps de la requête n’est pas un JSON valide.",
+        )
+    })?;
+    if !value.is_array() {
+        return Err(ValidationError::new(
+            "",
+            "Le corps de la requête est la liste des services : [ { … }, … ].",
+        )
+        .into());
+    }
+    from_value(value)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -227,7 +262,9 @@ impl ServiceStats {
             key: key.clone(),
             people: f.people.into(),
             tickets_redeemed: f.tickets_redeemed,
-            amount_redeemed: f.amount_redeemed.map(|a| Money::from_decimal_unchecked(a).to_string()),
+            amount_redeemed: f
+                .amount_redeemed
+                .map(|a| Money::from_decimal_unchecked(a).to_string()),
         }
     }
 }

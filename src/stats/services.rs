@@ -81,7 +81,9 @@ pub async fn breakdowns(
         .bind::<SqlUuid, _>(program);
     query = match scope {
         Scope::Program => query,
-        Scope::Prescriber(org) => query.sql(" AND c.prescriber_id = $2").bind::<SqlUuid, _>(org),
+        Scope::Prescriber(org) => query
+            .sql(" AND c.prescriber_id = $2")
+            .bind::<SqlUuid, _>(org),
         Scope::Site(org) => query.sql(" AND r.site_id = $2").bind::<SqlUuid, _>(org),
     };
     let rows: Vec<Row> = query.sql(TAIL).load(conn).await?;
@@ -102,7 +104,11 @@ fn in_order(order: &[&str], grouping_set: &str, rows: &[Row]) -> Vec<(String, i6
         .map(|k| ((*k).to_string(), 0, 0, Decimal::ZERO))
         .collect();
     for row in rows.iter().filter(|r| r.grouping_set == grouping_set) {
-        let key = row.key.as_deref().filter(|k| order.contains(k)).unwrap_or(UNKNOWN);
+        let key = row
+            .key
+            .as_deref()
+            .filter(|k| order.contains(k))
+            .unwrap_or(UNKNOWN);
         if let Some(cell) = out.iter_mut().find(|(k, ..)| k == key) {
             cell.1 += row.people;
             cell.2 += row.tickets;
