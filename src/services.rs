@@ -232,7 +232,7 @@ fn may_edit(caller: &Caller, site: Uuid) -> Result<(), ServiceError> {
 
 /// The live services of `site`, in their order.
 pub async fn live(conn: &mut AsyncPgConnection, site: Uuid) -> Result<Vec<Service>, DbError> {
-    Ok(live_of(conn, &[site]).await?)
+    live_of(conn, &[site]).await
 }
 
 /// The live services of several sites, by site then in their order.
