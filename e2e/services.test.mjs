@@ -100,7 +100,7 @@ describe('services: the editor, the scan page’s picker, a collective session, 
     await screenshots(page, 'site-seance');
     await page.getByRole('button', { name: 'Valider la séance' }).click();
     await see(page, 'Séance validée : 2 chèque(s) accepté(s) sur 3');
-    await see(page, 'déjà été encaissé');
+    await see(page, 'Refusé : chèque déjà encaissé');
     const site = await server.as(state.t.users.siteAgent);
     const mine = await site.get('/redemptions');
     const sessions = new Set(mine.items.filter((r) => r.session_id).map((r) => r.session_id));
