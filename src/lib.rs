@@ -41,6 +41,7 @@ pub mod redemptions;
 #[rustfmt::skip]
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod sessions;
 pub mod settlement;
 pub mod site_history;

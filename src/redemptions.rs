@@ -85,6 +85,13 @@ pub struct Redemption {
     pub reversed_at: Option<DateTime<Utc>>,
     pub ledger_transaction_id: Uuid,
     pub reversal_transaction_id: Option<Uuid>,
+    /// The service the ticket paid for, when the scan named one (migration 000026;
+    /// answers stored before it have none).
+    #[serde(default)]
+    pub service_id: Option<Uuid>,
+    /// The collective session the scan belonged to.
+    #[serde(default)]
+    pub session_id: Option<Uuid>,
 }
 
 /// Why a redemption, its reversal or a verification did not go through (a
@@ -173,6 +180,11 @@ pub struct Scan<'a> {
     pub scanned_at: DateTime<Utc>,
     /// The French day the scan counts for (see `scan_day`).
     pub day: NaiveDate,
+    /// The service the ticket paid for: one of the site's live services (else
+    /// [`Outcome::UnknownService`]).
+    pub service: Option<Uuid>,
+    /// The collective session, opened beforehand for `service` (`services::open_session`).
+    pub session: Option<Uuid>,
 }
 
 /// Why a ticket cannot be redeemed: the codes of the SQL verdict (`ticket_verdict`),
@@ -238,6 +250,7 @@ enum OtherCode {
     Redeemed,
     UnknownSite,
     IdempotencyKeyReused,
+    UnknownService,
 }
 
 /// When and where a ticket already used was redeemed.
@@ -258,6 +271,9 @@ pub enum Outcome {
     },
     UnknownSite,
     IdempotencyKeyReused,
+    /// The scan named a service that is not one of the site's live services; nothing
+    /// was written, not even the key's answer.
+    UnknownService,
 }
 
 /// The JSON `redeem_ticket` returns (and stores with the key).
@@ -284,6 +300,7 @@ impl TryFrom<StoredOutcome> for Outcome {
             },
             VerdictCode::Other(OtherCode::UnknownSite) => Outcome::UnknownSite,
             VerdictCode::Other(OtherCode::IdempotencyKeyReused) => Outcome::IdempotencyKeyReused,
+            VerdictCode::Other(OtherCode::UnknownService) => Outcome::UnknownService,
             VerdictCode::Refused(refusal) => Outcome::Refused {
                 refusal,
                 prior: stored.redeemed_at.map(|redeemed_at| Prior {
@@ -313,6 +330,8 @@ extern "SQL" {
         description: diesel::sql_types::Text,
         account_names: diesel::sql_types::Array<diesel::sql_types::Text>,
         ids: diesel::sql_types::Array<diesel::sql_types::Uuid>,
+        service: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        session: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
     ) -> diesel::sql_types::Jsonb;
 }
 
@@ -374,6 +393,8 @@ pub async fn redeem(
             format!("Encaissement du chèque {serial}"),
             &names,
             ids,
+            scan.service,
+            scan.session,
         ));
         let result = conn
             .transaction::<serde_json::Value, DbError, _>(async |conn| {

@@ -282,6 +282,8 @@ diesel::table! {
         serial -> Text,
         checkbook_number -> Text,
         turn -> Int2,
+        service_id -> Nullable<Uuid>,
+        session_id -> Nullable<Uuid>,
     }
 }
 
@@ -291,6 +293,16 @@ diesel::table! {
         session_id -> Uuid,
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    service_sessions (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        service_id -> Uuid,
+        opened_by -> Uuid,
+        opened_at -> Timestamptz,
     }
 }
 
@@ -333,6 +345,21 @@ diesel::table! {
         valid_until -> Date,
         suspended_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    site_services (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        title -> Text,
+        theme -> Text,
+        format -> Text,
+        duration_minutes -> Int4,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -414,10 +441,14 @@ diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
 diesel::joinable!(redemptions -> ledger_transactions (reversal_transaction_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(service_sessions -> organizations (site_id));
+diesel::joinable!(service_sessions -> site_services (service_id));
+diesel::joinable!(service_sessions -> users (opened_by));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(site_services -> organizations (site_id));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
@@ -425,4 +456,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statements, tickets, users,);

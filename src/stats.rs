@@ -47,6 +47,7 @@ use crate::schema::{organizations, redemptions};
 pub mod disclosure;
 pub mod publics;
 pub mod published;
+pub mod services;
 
 pub use disclosure::{GroupFigures, People};
 
@@ -180,6 +181,8 @@ pub struct ProgramStats {
     pub by_commune: Vec<(String, GroupFigures)>,
     /// Priority public (a person in each of theirs): [`publics`].
     pub by_public: Vec<(String, GroupFigures)>,
+    /// By the theme and the format of the service the tickets paid for.
+    pub services: services::ServiceBreakdowns,
 }
 
 impl ProgramStats {
@@ -515,6 +518,7 @@ async fn compute(
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
         by_public: Vec::new(),
+        services: services::breakdowns(conn, program.id, scope).await?,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds

@@ -33,6 +33,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "programs",
             "checkbooks",
             "redemptions",
+            "services",
             "settlement",
             "closing",
             "stats",

@@ -33,6 +33,7 @@ pub mod program_corrections;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
+pub mod services;
 pub mod settlements;
 pub mod sites;
 pub mod stats;
@@ -116,6 +117,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::update_user)
             .service(sites::update_organization)
             .service(sites::history)
+            .service(services::list)
+            .service(services::replace)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)
@@ -149,6 +152,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(redemptions::verify)
             .service(redemptions::redeem)
             .service(redemptions::redeem_batch)
+            .service(services::redeem_session)
             .service(redemptions::reverse)
             .service(redemptions::list)
             .service(settlements::create)
@@ -166,6 +170,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(alerts::dashboard_alerts)
             .service(public::list_sites)
             .service(indicators::published_programs)
+            .service(public::themes)
             .service(indicators::program_indicators),
     );
     cfg.service(ops::healthz)

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::api::services::ServiceStats;
 use crate::auth::Caller;
 use crate::csv_cells::{self, Cell};
 use crate::domain::ValidationError;
@@ -309,6 +310,11 @@ pub struct ProgramStatsView {
     /// commune, and those to come) in one generic shape, with French titles and
     /// labels, in the order the app shows them.
     pub breakdowns: Vec<BreakdownView>,
+    /// By the theme of the service the tickets paid for: every theme of the national
+    /// list, in order, then `unknown` (the scan named no service).
+    pub by_theme: Vec<ServiceStats>,
+    /// By the format of that service: `individual`, `collective`, `unknown`.
+    pub by_format: Vec<ServiceStats>,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -381,6 +387,8 @@ impl From<ProgramStats> for ProgramStatsView {
             by_commune: s.by_commune.iter().map(CommuneStats::new).collect(),
             by_public: s.by_public.iter().map(PublicStats::new).collect(),
             breakdowns: breakdowns::views(&s),
+            by_theme: s.services.by_theme.iter().map(ServiceStats::of).collect(),
+            by_format: s.services.by_format.iter().map(ServiceStats::of).collect(),
         }
     }
 }

@@ -625,6 +625,7 @@ async fn request_for(
             "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/api/v1/public/programs",
         ) => get(path.to_string()),
         ("GET", "/api/v1/public/sites") => get(format!("{path}?postcode=70000")),
+        ("GET", "/api/v1/public/themes") => get(path.to_string()),
         // The world's program is not public: nobody sees its indicators.
         ("GET", "/api/v1/public/programs/{id}/indicators") => {
             get(format!("/api/v1/public/programs/{}/indicators", w.program))
@@ -728,6 +729,16 @@ async fn request_for(
             Some(json!({"phone": "03 84 75 12 34"})),
         )),
         ("GET", "/api/v1/sites/{id}/history") => get(format!("/api/v1/sites/{}/history", w.site_a)),
+        ("GET", "/api/v1/sites/{id}/services") => {
+            get(format!("/api/v1/sites/{}/services", w.site_a))
+        }
+        ("PUT", "/api/v1/sites/{id}/services") => Some((
+            Method::PUT,
+            format!("/api/v1/sites/{}/services", w.site_a),
+            Some(
+                json!([{"title": "Atelier", "theme": "smartphone", "format": "individual", "duration_minutes": 60}]),
+            ),
+        )),
         ("PATCH", "/api/v1/organizations/{id}/users/{user_id}") => Some((
             Method::PATCH,
             format!(
@@ -878,6 +889,15 @@ async fn request_for(
                 }]})),
             )
         }
+        // A service that is not the caller's: a site gets through to 422.
+        ("POST", "/api/v1/redemptions/sessions") => post(
+            path.to_string(),
+            Some(json!({
+                "session_id": Uuid::new_v4(),
+                "service_id": Uuid::new_v4(),
+                "items": [{"idempotency_key": Uuid::new_v4().to_string(), "serial": w.verify_serial}],
+            })),
+        ),
         ("POST", "/api/v1/redemptions/{id}/reverse") => {
             let ticket = w.tickets.pop_front().expect("tickets left for the walk");
             let redemption = id_of(&redeem(app, w, &ticket).await);

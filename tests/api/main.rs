@@ -33,6 +33,7 @@ mod public_sites;
 mod redemptions;
 mod roles;
 mod secrets;
+mod services;
 mod serving;
 mod sessions;
 mod settlements;

@@ -4,6 +4,7 @@
 
 import { h, title, section, field, form, toast, clear } from '../dom.js';
 import { get, patch } from '../api.js';
+import { servicesSection } from './site-services.js';
 
 const ENTRY = ['phone', 'website', 'opening_hours', 'accessibility', 'iban'];
 
@@ -31,6 +32,7 @@ export async function siteEntryPage(main, { me }) {
   const org = await get(`/organizations/${me.organization.id}`);
   const shown = h('div', summary(org));
   main.append(title('Ma fiche'), section('Ce que voient les bénéficiaires et les prescripteurs', shown));
+  main.append(await servicesSection(me));
   if (me.role !== 'admin') {
     main.append(h('p.alert.info', 'Seuls les administrateurs de votre lieu modifient la fiche et l’IBAN. Le nom, l’adresse et la position sont corrigés par l’opérateur.'));
     return;

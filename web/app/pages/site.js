@@ -7,6 +7,8 @@ import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
 import { describeRefusal } from '../refusals.js';
 import { SCAN_STATUS } from '../terms.js';
+import { servicePicker } from '../service-picker.js';
+import { collectiveSession } from '../collective.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
@@ -54,6 +56,12 @@ export async function scanPage(main, { me }) {
   const nextButton = h('button.primary.big', { type: 'button', hidden: true, onclick: () => resumeCamera() }, 'Scanner le chèque suivant');
   const stopButton = h('button.secondary', { type: 'button', hidden: true, onclick: () => stopCamera() }, 'Fermer la caméra');
   const startButton = h('button.primary.big', { type: 'button', onclick: () => openCamera() }, 'Scanner avec la caméra');
+  const picker = servicePicker(me.organization.id);
+  const collective = collectiveSession(me.organization.id, {
+    picker,
+    describe,
+    onAnswered: () => loadToday().catch(() => {}),
+  });
 
   function showResult(outcome, problem, redemption, extra) {
     const d = describe(outcome, problem, redemption);
@@ -174,12 +182,18 @@ export async function scanPage(main, { me }) {
 
   /** A scan: queued first (with its key and time), then sent; kept when unsent. */
   async function scan(designation) {
+    if (collective.active()) {
+      collective.add(designation);
+      return;
+    }
     const item = {
       idempotency_key: uuid(),
       scanned_at: new Date().toISOString(),
       ...designation,
       label: designation.serial ? `Chèque ${designation.serial.toUpperCase()}` : `Chèque ${serialOfCode(designation.code) || '(QR)'}`,
     };
+    const service = picker.current();
+    if (service) item.service_id = service.id;
     queue.add(item);
     drawQueue();
     if (!navigator.onLine) {
@@ -191,6 +205,7 @@ export async function scanPage(main, { me }) {
       const body = { scanned_at: item.scanned_at };
       if (item.code) body.code = item.code;
       else body.serial = item.serial;
+      if (item.service_id) body.service_id = item.service_id;
       let outcome;
       let problem = null;
       let redemption = null;
@@ -242,6 +257,7 @@ export async function scanPage(main, { me }) {
         const one = { idempotency_key: i.idempotency_key, scanned_at: i.scanned_at };
         if (i.code) one.code = i.code;
         else one.serial = i.serial;
+        if (i.service_id) one.service_id = i.service_id;
         return one;
       });
       const answer = await api('POST', '/redemptions/batch', { body: { items: payload }, timeout: 30000 });
@@ -324,6 +340,8 @@ export async function scanPage(main, { me }) {
     title('Encaisser un chèque'),
     labelBox,
     queueBox,
+    picker.element,
+    collective.element,
     result,
     h('section.card.scanner',
       h('h2', 'Scanner le QR code'),
@@ -346,6 +364,7 @@ export async function scanPage(main, { me }) {
   window.addEventListener('offline', onOffline);
 
   drawQueue();
+  picker.load().then(() => collective.draw()).catch(() => {});
   get(`/organizations/${me.organization.id}`).then((org) => {
     if (org.label && !org.label.active) {
       labelBox.append(h('p.alert.bad', { role: 'alert' }, `Le label de votre lieu n’est pas actif (${org.label.status === 'suspended' ? 'suspendu' : 'hors de sa période de validité'}) : les chèques seront refusés.`));
