@@ -168,6 +168,7 @@ diesel::table! {
         opening_hours -> Nullable<Text>,
         accessibility -> Nullable<Text>,
         iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -311,6 +312,8 @@ diesel::table! {
         named_id -> Uuid,
         name -> Text,
         siret -> Nullable<Text>,
+        iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -340,6 +343,17 @@ diesel::table! {
     statement_counters (year) {
         year -> Int4,
         last -> Int4,
+    }
+}
+
+diesel::table! {
+    statement_payments (statement_id) {
+        statement_id -> Uuid,
+        paid_on -> Date,
+        bank_reference -> Text,
+        ledger_transaction_id -> Nullable<Uuid>,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -418,6 +432,9 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(statement_payments -> ledger_transactions (ledger_transaction_id));
+diesel::joinable!(statement_payments -> statements (statement_id));
+diesel::joinable!(statement_payments -> users (recorded_by));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
@@ -425,4 +442,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statement_payments, statements, tickets, users,);

@@ -39,6 +39,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "mail",
             "lookup",
             "alerts",
+            "payouts",
         ],
     ),
     (
@@ -68,6 +69,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "domain",
             "bank",
             "operator_identity",
+            "sepa",
             "vocabulary",
             "money",
             "codes",

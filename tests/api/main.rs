@@ -23,6 +23,7 @@ mod lookup;
 mod mail;
 mod migrations;
 mod organizations;
+mod payouts;
 mod prescribers;
 mod programs;
 mod public_sites;

@@ -256,7 +256,8 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
     );
     assert!(payout.contains(";10,00;0,0400;9,60\r\n"), "{payout}");
 
-    // The ledger moved payable to paid; nothing left owed for the period.
+    // The ledger moved payable onto the statements (owed until the transfer is
+    // confirmed: tests/api/payouts.rs); nothing left payable for the period.
     let trial = app
         .get("/api/v1/ledger/trial-balance", &operator.token)
         .await;
@@ -268,7 +269,7 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
     }
     let paid: Vec<&Value> = accounts
         .iter()
-        .filter(|a| a["kind"] == "site_paid")
+        .filter(|a| a["kind"] == "site_owed")
         .collect();
     assert_eq!(paid.len(), 2);
     app.assert_ledger_invariants().await;
