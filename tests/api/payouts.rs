@@ -280,7 +280,11 @@ async fn a_settlement_whose_sites_gave_no_account_has_no_file_to_send() {
     let operator = app.operator().await;
     let territory = app.funded_territory(1).await;
     let book = app
-        .issue(&territory.prescriber, &territory.program, None)
+        .issue(
+            &territory.prescriber,
+            &territory.program,
+            Some(json!({"reference": "Y"})),
+        )
         .await
         .ok(201)
         .clone();
