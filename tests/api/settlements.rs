@@ -302,7 +302,7 @@ async fn a_period_is_settled_once_even_by_two_settlements_at_once() {
     app.post("/api/v1/settlements", &operator.token, body)
         .await
         .problem(409, "period_already_settled");
-    // Site A was paid once.
+    // Site A is owed once (on its one statement).
     let trial = app
         .get("/api/v1/ledger/trial-balance", &operator.token)
         .await;
@@ -314,7 +314,7 @@ async fn a_period_is_settled_once_even_by_two_settlements_at_once() {
             x["code"]
                 .as_str()
                 .unwrap()
-                .ends_with(&format!("site:{}:paid", m.site_a.org_id))
+                .ends_with(&format!("site:{}:owed", m.site_a.org_id))
         })
         .unwrap()["balance"]
         .clone();
