@@ -102,17 +102,7 @@ async fn settled_scene(app: &TestApp) -> Scene {
     for t in &tickets[4..6] {
         redeem(app, &site_c, t).await;
     }
-    let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
-    backdate(app, day).await;
-    let settlement = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": day, "period_end": day}),
-        )
-        .await
-        .ok(201)
-        .clone();
+    let settlement = settle_40_days_back(app, &operator).await;
     Scene {
         operator,
         program,
@@ -122,6 +112,20 @@ async fn settled_scene(app: &TestApp) -> Scene {
         site_c,
         settlement,
     }
+}
+
+/// Moves every scan 40 days back and settles that day: the settlement.
+async fn settle_40_days_back(app: &TestApp, operator: &Actor) -> Value {
+    let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
+    backdate(app, day).await;
+    app.post(
+        "/api/v1/settlements",
+        &operator.token,
+        json!({"period_start": day, "period_end": day}),
+    )
+    .await
+    .ok(201)
+    .clone()
 }
 
 async fn sepa(app: &TestApp, token: &str, settlement: &Value) -> crate::helpers::Response {
@@ -290,17 +294,7 @@ async fn a_settlement_whose_sites_gave_no_account_has_no_file_to_send() {
         .clone();
     let site = app.labelled_site_agent(json!({})).await;
     redeem(&app, &site, &book["tickets"][0]).await;
-    let day = passnum::domain::french_date(chrono::Utc::now()) - Days::new(40);
-    backdate(&app, day).await;
-    let settlement = app
-        .post(
-            "/api/v1/settlements",
-            &operator.token,
-            json!({"period_start": day, "period_end": day}),
-        )
-        .await
-        .ok(201)
-        .clone();
+    let settlement = settle_40_days_back(&app, &operator).await;
     assert_eq!(settlement["missing_iban"].as_array().unwrap().len(), 1);
     sepa(&app, &operator.token, &settlement)
         .await
