@@ -155,11 +155,12 @@ describe('the site: verify, history, statements, its entry; the directory (headl
     assert.match(text, /pain\.001\.001\.03/);
     assert.match(text, /<IBAN>FR7630006000011234567890189<\/IBAN>/);
     assert.match(text, /IDENTIT|Hub numerique/);
-    const row = section.getByRole('row').filter({ hasText: 'Médiathèque de Dole' });
-    await row.getByText('Marquer payé').click();
-    await row.getByLabel('Référence de la banque').fill('VIR-E2E-0001');
+    assert.match(await section.getByRole('row').filter({ hasText: 'Médiathèque de Dole' }).innerText(), /à confirmer/);
+    const mark = section.locator('details.mark-paid', { hasText: 'Médiathèque de Dole' });
+    await mark.getByText(/Marquer payé/).click();
+    await mark.getByLabel('Référence de la banque').fill('VIR-E2E-0001');
     await screenshots(page, 'operateur-virements');
-    await row.getByRole('button', { name: 'Enregistrer le virement' }).click();
+    await mark.getByRole('button', { name: 'Enregistrer le virement' }).click();
     await see(page, /payé le .*, référence VIR-E2E-0001/);
     await screenshots(page, 'operateur-virements-payes');
     noErrors(page);

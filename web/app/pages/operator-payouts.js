@@ -57,13 +57,8 @@ async function batchBlock(settlementId, orgNames, redraw) {
     {
       label: 'Virement',
       cell: (st) => (st.paid_on
-        ? pill(`payé le ${day(st.paid_on)}, référence ${st.bank_reference}`, 'ok')
-        : h('details.mark-paid',
-          h('summary', noIban.has(st.id) ? 'Sans IBAN — marquer payé' : 'Marquer payé'),
-          paidForm('Enregistrer le virement', async (v) => {
-            await post(`/statements/${st.id}/paid`, { paid_on: v.paid_on, bank_reference: v.bank_reference });
-            await redraw();
-          }))),
+        ? h('span.paid', `payé le ${day(st.paid_on)}, référence ${st.bank_reference}`)
+        : pill(noIban.has(st.id) ? 'sans IBAN' : 'à confirmer', 'warn')),
     },
   ], payouts, { caption: `Virements du ${day(s.period_start)} au ${day(s.period_end)}`, empty: 'Aucun lieu à payer dans ce remboursement.' });
   return h('div.batch',
@@ -75,6 +70,13 @@ async function batchBlock(settlementId, orgNames, redraw) {
     transferable > 0 ? h('div.actions', file) : null,
     notice,
     rows,
+    // The forms below the table, so that it stays narrow on a phone.
+    unpaid.map((st) => h('details.mark-paid',
+      h('summary', `Marquer payé : ${st.number} — ${orgNames[st.organization_id] || ''} (${money(st.total)})`),
+      paidForm('Enregistrer le virement', async (v) => {
+        await post(`/statements/${st.id}/paid`, { paid_on: v.paid_on, bank_reference: v.bank_reference });
+        await redraw();
+      }))),
     unpaid.length > 1
       ? h('details.mark-paid',
         h('summary', `Tout marquer payé (${plural(unpaid.length, 'relevé', 'relevés')} de cette remise)`),
