@@ -16,7 +16,7 @@ export function unpaidAlerts(alerts) {
   const oldest = unpaid[0];
   return [h('li.alert.warn',
     h('strong', `${plural(unpaid.length, 'virement à confirmer', 'virements à confirmer')}. `),
-    `${money(total.toFixed(2))} dus aux lieux sur des relevés réglés et pas encore marqués payés ; le plus ancien (${oldest.number}, ${oldest.name}) attend depuis ${plural(oldest.age_days, 'jour', 'jours')}. `,
+    `${money(total.toFixed(2))} dus aux lieux sur des relevés réglés et pas encore marqués payés ; le plus ancien (${oldest.number}, ${oldest.name}) attend ${oldest.age_days > 0 ? `depuis ${plural(oldest.age_days, 'jour', 'jours')}` : 'depuis aujourd’hui'}. `,
     h('a', { href: '/operateur/remboursements#virements' }, 'Voir les virements'))];
 }
 
