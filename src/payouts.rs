@@ -338,7 +338,7 @@ pub async fn record_paid(
 }
 
 /// A payout statement settled and not yet confirmed paid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct UnpaidPayout {
     pub statement_id: Uuid,
     pub number: String,
@@ -351,15 +351,7 @@ pub struct UnpaidPayout {
 
 /// Payout statements without a payment, oldest first.
 pub async fn unpaid(conn: &mut AsyncPgConnection) -> Result<Vec<UnpaidPayout>, DbError> {
-    let rows: Vec<(
-        Uuid,
-        String,
-        Option<Uuid>,
-        Uuid,
-        String,
-        Decimal,
-        DateTime<Utc>,
-    )> = statements::table
+    Ok(statements::table
         .inner_join(organizations::table)
         .left_join(statement_payments::table)
         .filter(statements::kind.eq(StatementKind::SitePayout))
@@ -374,22 +366,6 @@ pub async fn unpaid(conn: &mut AsyncPgConnection) -> Result<Vec<UnpaidPayout>, D
             statements::created_at,
         ))
         .order((statements::created_at.asc(), statements::number.asc()))
-        .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(statement_id, number, settlement_id, organization_id, name, total, issued_at)| {
-                UnpaidPayout {
-                    statement_id,
-                    number,
-                    settlement_id,
-                    organization_id,
-                    name,
-                    total,
-                    issued_at,
-                }
-            },
-        )
-        .collect())
+        .load::<UnpaidPayout>(conn)
+        .await?)
 }
