@@ -35,12 +35,14 @@ pub mod operator_identity;
 pub mod organization_update;
 pub mod organizations;
 pub mod passwords;
+pub mod payouts;
 pub mod pg_cluster;
 pub mod programs;
 pub mod redemptions;
 #[rustfmt::skip]
 pub mod schema;
 pub mod secrets;
+pub mod sepa;
 pub mod services;
 pub mod sessions;
 pub mod settlement;

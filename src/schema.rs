@@ -168,6 +168,7 @@ diesel::table! {
         opening_hours -> Nullable<Text>,
         accessibility -> Nullable<Text>,
         iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -323,6 +324,8 @@ diesel::table! {
         named_id -> Uuid,
         name -> Text,
         siret -> Nullable<Text>,
+        iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -367,6 +370,17 @@ diesel::table! {
     statement_counters (year) {
         year -> Int4,
         last -> Int4,
+    }
+}
+
+diesel::table! {
+    statement_payments (statement_id) {
+        statement_id -> Uuid,
+        paid_on -> Date,
+        bank_reference -> Text,
+        ledger_transaction_id -> Nullable<Uuid>,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -449,6 +463,9 @@ diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
 diesel::joinable!(site_services -> organizations (site_id));
+diesel::joinable!(statement_payments -> ledger_transactions (ledger_transaction_id));
+diesel::joinable!(statement_payments -> statements (statement_id));
+diesel::joinable!(statement_payments -> users (recorded_by));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
@@ -456,4 +473,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, tickets, users,);

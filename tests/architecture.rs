@@ -42,6 +42,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "alerts",
             "check",
             "metrics",
+            "payouts",
         ],
     ),
     (
@@ -71,6 +72,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "domain",
             "bank",
             "operator_identity",
+            "sepa",
             "vocabulary",
             "money",
             "codes",

@@ -29,6 +29,7 @@ pub mod ops;
 pub mod organizations;
 pub mod outbox;
 pub mod pagination;
+pub mod payouts;
 pub mod program_corrections;
 pub mod programs;
 pub mod public;
@@ -161,6 +162,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(settlements::get_statement)
             .service(settlements::statement_csv)
             .service(settlements::statement_pdf)
+            .service(payouts::sepa_file)
+            .service(payouts::mark_paid)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(ledger::cover)

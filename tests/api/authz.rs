@@ -918,6 +918,21 @@ async fn request_for(
             )
         }
         ("GET", "/api/v1/settlements/{id}") => get(format!("/api/v1/settlements/{}", w.settlement)),
+        ("GET", "/api/v1/settlements/{id}/sepa.xml") => {
+            get(format!("/api/v1/settlements/{}/sepa.xml", w.settlement))
+        }
+        ("POST", "/api/v1/statements/{id}/paid") => {
+            let statement = if who.home() == Home::Funder {
+                &w.funder_statement
+            } else {
+                &w.site_statement
+            };
+            let today = passnum::domain::french_date(chrono::Utc::now());
+            post(
+                path.replace("{id}", statement),
+                Some(json!({"paid_on": today, "bank_reference": "VIR-1"})),
+            )
+        }
         (
             "GET",
             "/api/v1/statements/{id}"

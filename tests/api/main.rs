@@ -27,6 +27,7 @@ mod migrations;
 mod money_metrics;
 mod organizations;
 mod over_allocation;
+mod payouts;
 mod prescribers;
 mod programs;
 mod public_sites;
