@@ -43,6 +43,7 @@ use crate::domain::{OrgKind, french_date};
 use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
+pub mod autonomy;
 pub mod disclosure;
 
 pub use disclosure::{GroupFigures, People};
@@ -174,6 +175,8 @@ pub struct ProgramStats {
     pub by_postcode_prefix: Vec<(String, GroupFigures)>,
     /// Full postcode (the commune); rare ones folded into [`disclosure::OTHER`].
     pub by_commune: Vec<(String, GroupFigures)>,
+    /// Levels of autonomy before and after, and gained (see [`autonomy`]).
+    pub autonomy: autonomy::Autonomy,
 }
 
 impl ProgramStats {
@@ -507,6 +510,7 @@ async fn compute(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
+        autonomy: autonomy::breakdown(conn, program.id, scope).await?,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds

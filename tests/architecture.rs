@@ -40,6 +40,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "lookup",
             "alerts",
             "check",
+            "evaluations",
         ],
     ),
     (

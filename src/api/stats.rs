@@ -289,6 +289,7 @@ pub struct ProgramStatsView {
     pub by_situation: Vec<SituationStats>,
     pub by_postcode_prefix: Vec<PostcodePrefixStats>,
     pub by_commune: Vec<CommuneStats>,
+    pub autonomy_gained: super::evaluations::AutonomyStats,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -358,6 +359,7 @@ impl From<ProgramStats> for ProgramStatsView {
                 .map(PostcodePrefixStats::new)
                 .collect(),
             by_commune: s.by_commune.iter().map(CommuneStats::new).collect(),
+            autonomy_gained: (&s.autonomy).into(),
         }
     }
 }
