@@ -3,6 +3,7 @@
 
 import { h, title, section, table, money, month, day, pill } from '../dom.js';
 import { get } from '../api.js';
+import { followUpSection } from '../follow-up.js';
 
 function paidBy(m) {
   if (m.status !== 'settled') return pill('À régler', 'warn');
@@ -13,6 +14,7 @@ function paidBy(m) {
 export async function siteHistoryPage(main, { me }) {
   const history = await get(`/sites/${me.organization.id}/history`);
   const pending = history.months.filter((m) => m.status === 'pending');
+  const followUps = await followUpSection();
   main.append(
     title('Historique des encaissements'),
     section('À venir',
@@ -31,5 +33,6 @@ export async function siteHistoryPage(main, { me }) {
         { label: 'Règlement', cell: paidBy },
         { label: 'Période réglée', cell: (m) => (m.period_start ? `du ${day(m.period_start)} au ${day(m.period_end)}` : '—') },
       ], history.months, { caption: 'Encaissements par mois', empty: 'Aucun chèque encaissé pour l’instant.' })),
+    followUps,
   );
 }

@@ -7,6 +7,7 @@ import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
 import { describeRefusal } from '../refusals.js';
 import { SCAN_STATUS } from '../terms.js';
+import { offerAfterScan } from '../follow-up.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
@@ -47,6 +48,7 @@ export async function scanPage(main, { me }) {
   const result = h('div.result', { id: 'scan-result', role: 'status', 'aria-live': 'assertive', 'aria-atomic': 'true', hidden: true });
   const queueBox = h('div.queue', { id: 'scan-queue', role: 'status', 'aria-live': 'polite' });
   const syncedBox = h('div', { id: 'scan-synced' });
+  const followUpBox = h('div', { id: 'scan-follow-up' });
   const todayBox = h('div', { id: 'scan-today' });
   const labelBox = h('div');
   const video = h('video.camera', { playsinline: true, muted: true, 'aria-label': 'Image de la caméra', hidden: true });
@@ -205,6 +207,7 @@ export async function scanPage(main, { me }) {
       queue.remove(item.idempotency_key);
       showResult(outcome, problem, redemption);
       if (outcome === 'redeemed' && navigator.vibrate) navigator.vibrate(120);
+      offerAfterScan(followUpBox, redemption).catch(() => {});
       loadToday().catch(() => {});
     } catch (err) {
       if (err instanceof SessionExpired) return;
@@ -325,6 +328,7 @@ export async function scanPage(main, { me }) {
     labelBox,
     queueBox,
     result,
+    followUpBox,
     h('section.card.scanner',
       h('h2', 'Scanner le QR code'),
       h('div.camera-frame', video),
