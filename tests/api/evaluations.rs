@@ -47,7 +47,11 @@ async fn the_redeeming_site_records_and_corrects_a_follow_up_and_no_one_else_wri
     let tickets = b["tickets"].as_array().unwrap().clone();
     let redemption = app.redeem(&site, &tickets[0]).await.ok(201).clone();
     // A site whose only scan was undone has not trained the person.
-    let undone = app.redeem(&reversing_site, &tickets[1]).await.ok(201).clone();
+    let undone = app
+        .redeem(&reversing_site, &tickets[1])
+        .await
+        .ok(201)
+        .clone();
     app.post(
         &format!(
             "/api/v1/redemptions/{}/reverse",
@@ -87,8 +91,14 @@ async fn the_redeeming_site_records_and_corrects_a_follow_up_and_no_one_else_wri
         (json!({"before": 1, "after": 5}), "after"),
         (json!({"before": -2, "after": 2}), "before"),
         (json!({"before": "deux", "after": 2}), "before"),
-        (json!({"before": 1, "after": 2, "themes": ["cuisine"]}), "themes"),
-        (json!({"before": 1, "after": 2, "themes": "smartphone"}), "themes"),
+        (
+            json!({"before": 1, "after": 2, "themes": ["cuisine"]}),
+            "themes",
+        ),
+        (
+            json!({"before": 1, "after": 2, "themes": "smartphone"}),
+            "themes",
+        ),
         (json!({"after": 2}), "before"),
     ] {
         let res = app.post(&path, &site.token, bad.clone()).await;
@@ -146,7 +156,10 @@ async fn the_redeeming_site_records_and_corrects_a_follow_up_and_no_one_else_wri
     let correction = &entries[0];
     assert_eq!(correction["action"], "checkbook.evaluation_corrected");
     assert_eq!(correction["before"]["before"], 1);
-    assert_eq!(correction["before"]["themes"], json!(["smartphone", "securite"]));
+    assert_eq!(
+        correction["before"]["themes"],
+        json!(["smartphone", "securite"])
+    );
     assert_eq!(correction["after"]["after"], 4);
     assert_eq!(entries[1]["action"], "checkbook.evaluation_recorded");
 
@@ -324,8 +337,14 @@ async fn autonomy_gained_counts_people_and_hides_cells_under_five_erasure_includ
             .collect()
     };
     let h = json!("<5");
-    assert_eq!(people("by_level_before"), [json!(5), h.clone(), h.clone(), h.clone()]);
-    assert_eq!(people("by_level_after"), [h.clone(), h.clone(), json!(5), h.clone()]);
+    assert_eq!(
+        people("by_level_before"),
+        [json!(5), h.clone(), h.clone(), h.clone()]
+    );
+    assert_eq!(
+        people("by_level_after"),
+        [h.clone(), h.clone(), json!(5), h.clone()]
+    );
     let gains: Vec<Value> = a["by_gain"]
         .as_array()
         .unwrap()
