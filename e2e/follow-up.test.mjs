@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Server, launchBrowser, loginUi, see } from './harness.mjs';
 import { journey, screenshots, noErrors, territory } from './journey.mjs';
 
-const server = new Server('follow-up');
+const server = new Server('followup');
 let browser;
 const { state, step, pageFor, report, timings } = journey(server);
 
@@ -43,9 +43,9 @@ describe('the site’s follow-up of a checkbook (headless Chromium)', { concurre
     await page.getByRole('button', { name: 'Encaisser ce numéro' }).click();
     await see(page, 'C’était le dernier chèque de ce chéquier');
     const box = page.locator('#scan-follow-up');
-    await box.locator('#follow-up-before').getByText('Ne sait pas allumer l’appareil').click();
-    await box.locator('#follow-up-after').getByText('Se débrouille avec un peu d’aide').click();
-    await box.getByText('Utiliser son smartphone').click();
+    await box.locator('#follow-up-before').getByRole('radio', { name: /Ne sait pas allumer/ }).check();
+    await box.locator('#follow-up-after').getByRole('radio', { name: /Se débrouille/ }).check();
+    await box.getByRole('checkbox', { name: 'Utiliser son smartphone' }).check();
     await screenshots(page, 'site-suivi-apres-scan');
     await box.getByRole('button', { name: 'Enregistrer le suivi' }).click();
     await see(page, 'Suivi enregistré');
@@ -64,8 +64,8 @@ describe('the site’s follow-up of a checkbook (headless Chromium)', { concurre
     await item.getByText('Avant : Ne sait pas allumer l’appareil').waitFor();
     await item.getByRole('button', { name: 'Corriger le suivi' }).click();
     const form = page.locator('#follow-up-box');
-    await form.locator('#follow-up-after').getByText('Autonome').click();
-    await form.getByText('E-mails et messagerie').click();
+    await form.locator('#follow-up-after').getByRole('radio', { name: /Autonome/ }).check();
+    await form.getByRole('checkbox', { name: 'E-mails et messagerie' }).check();
     await screenshots(page, 'site-historique-suivi');
     await form.getByRole('button', { name: 'Corriger le suivi' }).click();
     await item.getByText('Après : Autonome').waitFor();
