@@ -234,6 +234,33 @@ fn values(f: &FollowUp) -> serde_json::Value {
     })
 }
 
+/// The audit entry of a recording or a correction (levels and themes only), in the
+/// transaction of the change; the site's admins read it.
+async fn audited(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    checkbook: Uuid,
+    action: &'static str,
+    before: Option<&FollowUp>,
+    after: &FollowUp,
+) -> Result<(), DbError> {
+    audit::record(
+        conn,
+        audit::Change {
+            actor: caller.into(),
+            organization_id: Some(caller.organization_id),
+            entity: Entity::Checkbook,
+            entity_id: checkbook,
+            action,
+            before: before.map(values),
+            after: Some(values(after)),
+            reason: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records (or corrects) the caller site's evaluation of a checkbook, audited in
 /// the same transaction.
 pub async fn record(
@@ -274,18 +301,13 @@ pub async fn record(
                 .bind::<SqlUuid, _>(caller.user_id)
                 .execute(conn)
                 .await?;
-                audit::record(
+                audited(
                     conn,
-                    audit::Change {
-                        actor: caller.into(),
-                        organization_id: Some(site),
-                        entity: Entity::Checkbook,
-                        entity_id: checkbook,
-                        action: "checkbook.evaluation_corrected",
-                        before: Some(values(&old.follow_up)),
-                        after: Some(values(&follow_up)),
-                        reason: None,
-                    },
+                    caller,
+                    checkbook,
+                    "checkbook.evaluation_corrected",
+                    Some(&old.follow_up),
+                    &follow_up,
                 )
                 .await?;
                 Outcome::Corrected
@@ -306,18 +328,13 @@ pub async fn record(
                 .bind::<SqlUuid, _>(caller.user_id)
                 .execute(conn)
                 .await?;
-                audit::record(
+                audited(
                     conn,
-                    audit::Change {
-                        actor: caller.into(),
-                        organization_id: Some(site),
-                        entity: Entity::Checkbook,
-                        entity_id: checkbook,
-                        action: "checkbook.evaluation_recorded",
-                        before: None,
-                        after: Some(values(&follow_up)),
-                        reason: None,
-                    },
+                    caller,
+                    checkbook,
+                    "checkbook.evaluation_recorded",
+                    None,
+                    &follow_up,
                 )
                 .await?;
                 Outcome::Created
