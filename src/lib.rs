@@ -20,6 +20,7 @@ pub mod directory;
 pub mod documents;
 pub mod domain;
 pub mod error;
+pub mod evaluations;
 pub mod french;
 pub mod idempotency;
 pub mod invitations;

@@ -82,6 +82,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    evaluations (id) {
+        id -> Uuid,
+        checkbook_id -> Uuid,
+        site_id -> Uuid,
+        program_id -> Uuid,
+        level_before -> Int2,
+        level_after -> Int2,
+        themes -> Array<Nullable<Text>>,
+        recorded_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, scope, key) {
         user_id -> Uuid,
         scope -> Text,
@@ -442,6 +457,10 @@ diesel::joinable!(audit_entries -> users (actor_user_id));
 diesel::joinable!(checkbooks -> organizations (prescriber_id));
 diesel::joinable!(checkbooks -> print_runs (print_run_id));
 diesel::joinable!(checkbooks -> programs (program_id));
+diesel::joinable!(evaluations -> checkbooks (checkbook_id));
+diesel::joinable!(evaluations -> organizations (site_id));
+diesel::joinable!(evaluations -> programs (program_id));
+diesel::joinable!(evaluations -> users (recorded_by));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(ledger_accounts -> organizations (organization_id));
 diesel::joinable!(ledger_accounts -> programs (program_id));
@@ -473,4 +492,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, tickets, users,);

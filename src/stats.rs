@@ -44,6 +44,7 @@ use crate::domain::{OrgKind, french_date};
 use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
+pub mod autonomy;
 pub mod disclosure;
 pub mod publics;
 pub mod published;
@@ -183,6 +184,8 @@ pub struct ProgramStats {
     pub by_public: Vec<(String, GroupFigures)>,
     /// By the theme and the format of the service the tickets paid for.
     pub services: services::ServiceBreakdowns,
+    /// Levels of autonomy before and after, and gained (see [`autonomy`]).
+    pub autonomy: autonomy::Autonomy,
 }
 
 impl ProgramStats {
@@ -519,6 +522,7 @@ async fn compute(
         by_commune: Vec::new(),
         by_public: Vec::new(),
         services: services::breakdowns(conn, program.id, scope).await?,
+        autonomy: autonomy::breakdown(conn, program.id, scope).await?,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds

@@ -43,6 +43,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "check",
             "metrics",
             "payouts",
+            "evaluations",
         ],
     ),
     (

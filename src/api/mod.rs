@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod checkbooks;
+pub mod evaluations;
 pub mod extract;
 pub mod indicators;
 pub mod invitations;
@@ -140,6 +141,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(checkbooks::get_checkbook)
             .service(checkbooks::correct_checkbook)
             .service(checkbooks::erase_beneficiary)
+            .service(evaluations::record)
+            .service(evaluations::list)
+            .service(evaluations::to_follow)
             .service(checkbooks::hand_out)
             .service(checkbooks::cancel)
             .service(checkbooks::checkbook_pdf)

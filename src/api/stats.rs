@@ -315,6 +315,7 @@ pub struct ProgramStatsView {
     pub by_theme: Vec<ServiceStats>,
     /// By the format of that service: `individual`, `collective`, `unknown`.
     pub by_format: Vec<ServiceStats>,
+    pub autonomy_gained: super::evaluations::AutonomyStats,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -389,6 +390,7 @@ impl From<ProgramStats> for ProgramStatsView {
             breakdowns: breakdowns::views(&s),
             by_theme: s.services.by_theme.iter().map(ServiceStats::of).collect(),
             by_format: s.services.by_format.iter().map(ServiceStats::of).collect(),
+            autonomy_gained: (&s.autonomy).into(),
         }
     }
 }

@@ -851,6 +851,14 @@ async fn request_for(
                 Some(json!({})),
             )
         }
+        ("POST", "/api/v1/checkbooks/{id}/evaluation") => post(
+            format!("/api/v1/checkbooks/{}/evaluation", w.checkbook),
+            Some(json!({"before": 1, "after": 3, "themes": ["smartphone"]})),
+        ),
+        ("GET", "/api/v1/checkbooks/{id}/evaluations") => {
+            get(format!("/api/v1/checkbooks/{}/evaluations", w.checkbook))
+        }
+        ("GET", "/api/v1/follow-ups") => get(path.to_string()),
         ("POST", "/api/v1/print-runs") => post(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),

@@ -13,6 +13,7 @@ mod cli;
 mod corrections;
 mod cover;
 mod errors;
+mod evaluations;
 mod generated;
 mod health;
 mod helpers;

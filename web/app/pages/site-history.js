@@ -3,6 +3,7 @@
 
 import { h, title, section, table, money, month, day, pill } from '../dom.js';
 import { get, all } from '../api.js';
+import { followUpSection } from '../follow-up.js';
 
 /** Settled months name their statement, and its transfer once confirmed. */
 function paidBy(m, paid) {
@@ -20,6 +21,7 @@ export async function siteHistoryPage(main, { me }) {
   ]);
   const paid = new Map(statements.map((st) => [st.number, st]));
   const pending = history.months.filter((m) => m.status === 'pending');
+  const followUps = await followUpSection();
   main.append(
     title('Historique des encaissements'),
     section('À venir',
@@ -38,5 +40,6 @@ export async function siteHistoryPage(main, { me }) {
         { label: 'Règlement', cell: (m) => paidBy(m, paid) },
         { label: 'Période réglée', cell: (m) => (m.period_start ? `du ${day(m.period_start)} au ${day(m.period_end)}` : '—') },
       ], history.months, { caption: 'Encaissements par mois', empty: 'Aucun chèque encaissé pour l’instant.' })),
+    followUps,
   );
 }

@@ -9,6 +9,7 @@ import { describeRefusal } from '../refusals.js';
 import { SCAN_STATUS } from '../terms.js';
 import { servicePicker } from '../service-picker.js';
 import { collectiveSession } from '../collective.js';
+import { offerAfterScan } from '../follow-up.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
@@ -49,6 +50,7 @@ export async function scanPage(main, { me }) {
   const result = h('div.result', { id: 'scan-result', role: 'status', 'aria-live': 'assertive', 'aria-atomic': 'true', hidden: true });
   const queueBox = h('div.queue', { id: 'scan-queue', role: 'status', 'aria-live': 'polite' });
   const syncedBox = h('div', { id: 'scan-synced' });
+  const followUpBox = h('div', { id: 'scan-follow-up' });
   const todayBox = h('div', { id: 'scan-today' });
   const labelBox = h('div');
   const video = h('video.camera', { playsinline: true, muted: true, 'aria-label': 'Image de la caméra', hidden: true });
@@ -220,6 +222,7 @@ export async function scanPage(main, { me }) {
       queue.remove(item.idempotency_key);
       showResult(outcome, problem, redemption);
       if (outcome === 'redeemed' && navigator.vibrate) navigator.vibrate(120);
+      offerAfterScan(followUpBox, redemption).catch(() => {});
       loadToday().catch(() => {});
     } catch (err) {
       if (err instanceof SessionExpired) return;
@@ -343,6 +346,7 @@ export async function scanPage(main, { me }) {
     picker.element,
     collective.element,
     result,
+    followUpBox,
     h('section.card.scanner',
       h('h2', 'Scanner le QR code'),
       h('div.camera-frame', video),
