@@ -124,6 +124,8 @@ async fn redeem_via_library(
         request_hash: &request_hash,
         scanned_at,
         day,
+        service: None,
+        session: None,
     };
     let mut conn = pool
         .get()
@@ -536,6 +538,7 @@ async fn seed(bench: &mut Bench) -> Seed {
         program.id,
         prescriber.id,
         print_runs * checkbooks::MAX_PRINT_RUN,
+        programs::OverBudget::Refuse,
     )
     .await
     .unwrap();

@@ -1,5 +1,7 @@
 //! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`,
 //! `expire`, `settle`, `remind`, `purge`, `check`, `database-url`, `stop-database`.
+//! `expire`, `remind` and `purge` record their run in `job_runs` as `serve`'s daily
+//! jobs do.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +13,7 @@ use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::settlement::{self, SettleError};
 use crate::startup::{Application, prepare_database};
-use crate::{db, demo, organizations, telemetry};
+use crate::{db, demo, jobs, organizations, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -159,17 +161,23 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let mut conn = pool.get().await?;
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
+            let node = jobs::command_node("expire");
             let expired = conn
                 .transaction::<_, crate::db::DbError, _>(async |conn| {
-                    crate::closing::expire_due(
+                    jobs::claim_command_run(conn, "expire", today, &node).await?;
+                    let expired = crate::closing::expire_due(
                         conn,
                         crate::audit::Actor::Service("passnum expire"),
                         today,
                         None,
                     )
-                    .await
+                    .await?;
+                    jobs::finish_run(conn, "expire", today, &jobs::expire_outcome(&expired))
+                        .await?;
+                    Ok(expired)
                 })
-                .await?;
+                .await;
+            let expired = recorded(&mut conn, "expire", today, &node, expired).await?;
             if expired.is_empty() {
                 println!("no ticket to expire");
             }
@@ -216,11 +224,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let mut conn = pool.get().await?;
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
+            let node = jobs::command_node("remind");
             let queued = conn
                 .transaction::<_, crate::mail::events::MailEventError, _>(async |conn| {
-                    crate::mail::events::queue_expiry_reminders(conn, today).await
+                    jobs::claim_command_run(conn, "remind", today, &node).await?;
+                    let queued = crate::mail::events::queue_expiry_reminders(conn, today).await?;
+                    jobs::finish_run(conn, "remind", today, &jobs::remind_outcome(queued.len()))
+                        .await?;
+                    Ok(queued)
                 })
-                .await?;
+                .await;
+            let queued = recorded(&mut conn, "remind", today, &node, queued).await?;
             if queued.is_empty() {
                 println!("no reminder to send");
             }
@@ -237,17 +251,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
             let months = settings.beneficiary_retention_months;
+            let node = jobs::command_node("purge");
             let purged = conn
                 .transaction::<_, crate::db::DbError, _>(async |conn| {
-                    crate::checkbooks::purge(
+                    jobs::claim_command_run(conn, "purge", today, &node).await?;
+                    let purged = crate::checkbooks::purge(
                         conn,
                         crate::audit::Actor::Service("passnum purge"),
                         today,
                         months,
                     )
-                    .await
+                    .await?;
+                    jobs::finish_run(conn, "purge", today, &jobs::purge_outcome(&purged)).await?;
+                    Ok(purged)
                 })
-                .await?;
+                .await;
+            let purged = recorded(&mut conn, "purge", today, &node, purged).await?;
             println!(
                 "{} beneficiary record(s) erased ({} month(s) after their checkbook's end), {} waiting mail(s) withdrawn",
                 purged.erased, months, purged.mails_withdrawn
@@ -310,6 +329,25 @@ async fn check(settings: &Settings) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// A daily job's run from the command line, as `serve` records its own: a failure
+/// is written on the day's row of `job_runs` (after the rollback), then returned.
+async fn recorded<T, E: std::fmt::Display>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    job: &str,
+    day: chrono::NaiveDate,
+    node: &str,
+    result: Result<T, E>,
+) -> anyhow::Result<T> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let message = err.to_string();
+            jobs::record_failure(conn, job, day, node, &message).await;
+            anyhow::bail!("{message}")
+        }
     }
 }
 

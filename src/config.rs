@@ -122,6 +122,10 @@ pub struct Settings {
     /// one, or outside production the demonstration identity (marked as such).
     #[serde(skip)]
     pub operator: OperatorIdentity,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`
+    /// (the money metrics name programs and amounts); unset, it answers everyone.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -357,6 +361,7 @@ impl Settings {
             daily_jobs: false,
             daily_jobs_at: DEFAULTS.daily_jobs_at.into(),
             beneficiary_retention_months: DEFAULTS.beneficiary_retention_months,
+            metrics_token: None,
             operator_config: OperatorConfig::default(),
             operator: OperatorIdentity::demonstration(),
         }
@@ -437,6 +442,9 @@ impl Settings {
                 &format!("PASSNUM_TICKET_KEYS (ticket_keys, key {id})"),
                 &secret,
             )?;
+        }
+        if let Some(metrics_token) = self.metrics_token() {
+            refuse_weak_secret("PASSNUM_METRICS_TOKEN (metrics_token)", metrics_token)?;
         }
         if self.environment == Environment::Production && self.public_url_is_local() {
             return Err(ConfigError::Invalid(format!(
@@ -539,6 +547,14 @@ impl Settings {
                 self.bind
             ))
         })
+    }
+
+    /// The token `GET /metrics` asks for, if any (a blank one is none).
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.metrics_token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .filter(|t| !t.trim().is_empty())
     }
 
     pub fn token_secret_bytes(&self) -> &[u8] {
@@ -820,6 +836,16 @@ mod tests {
                     )
                 }),
                 "key k1",
+            ),
+            (
+                "short metrics token",
+                Box::new(|s| s.metrics_token = Some("short".to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
+            ),
+            (
+                "published metrics token",
+                Box::new(|s| s.metrics_token = Some(public[0].to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
             ),
             (
                 "malformed ticket keys",

@@ -176,7 +176,7 @@ const TERRITORY: &[DemoOrg] = &[
     ),
     org(
         OrgKind::Site,
-        "Atelier numérique d'Héricourt",
+        "Atelier numérique d’Héricourt",
         "mediateur.hericourt@example.org",
         "70400",
         "Héricourt",
@@ -330,7 +330,15 @@ async fn demo_program(
         .await?;
     }
     for (prescriber, _) in prescribers {
-        programs::add_allocation(conn, DEMO, program.id, *prescriber, 50).await?;
+        programs::add_allocation(
+            conn,
+            DEMO,
+            program.id,
+            *prescriber,
+            50,
+            programs::OverBudget::Refuse,
+        )
+        .await?;
     }
     if let Some((prescriber, agent)) = prescribers.first() {
         let caller = Caller {

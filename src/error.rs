@@ -146,7 +146,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "Cette ressource n'existe pas, ou vous n'y avez pas accès.",
+            "Cette ressource n’existe pas, ou vous n’y avez pas accès.",
         )
     }
 
@@ -178,9 +178,10 @@ impl ApiError {
     pub fn unavailable(source: impl Into<anyhow::Error>) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Le service est momentanément indisponible. Réessayez dans un instant ; rien n'a été enregistré.",
+            "database_unavailable",
+            "Le service est momentanément indisponible. Réessayez dans un instant : un scan renvoyé avec la même clé d’idempotence ne compte qu’une fois.",
         )
+        .with_retry_after(1)
         .with_source(source)
     }
 

@@ -81,6 +81,8 @@ pub struct Organization {
     pub iban: Option<String>,
     /// A public funder's Chorus Pro service code, printed in its Factur-X invoices.
     pub chorus_service_code: Option<String>,
+    /// ISO 9362, upper case, of the IBAN's country.
+    pub bic: Option<String>,
 }
 
 impl Organization {

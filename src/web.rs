@@ -51,6 +51,7 @@ pub const APP_SECTIONS: &[&str] = &[
     "connexion",
     "invitation",
     "lieux",
+    "indicateurs",
     "site",
     "prescripteur",
     "financeur",
@@ -262,7 +263,7 @@ fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "Cette adresse ne correspond à aucune ressource de l'API.",
+        "Cette adresse ne correspond à aucune ressource de l’API.",
     )
 }
 
@@ -300,6 +301,7 @@ mod tests {
             "/site",
             "/operateur/organisations/x",
             "/lieux",
+            "/indicateurs/x",
             "/equipe",
             "/mot-de-passe-oublie",
             "/mot-de-passe",

@@ -170,7 +170,7 @@ pub async fn cover(
         crate::domain::OrgKind::Funder => Some(caller.organization_id),
         _ => {
             return Err(crate::error::ApiError::forbidden(
-                "La couverture des fonds est réservée à l'opérateur et aux financeurs.",
+                "La couverture des fonds est réservée à l’opérateur et aux financeurs.",
             ));
         }
     };

@@ -63,6 +63,20 @@ impl Funding {
         least.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
     }
 
+    /// What `funder` must still pay before `amount` more may be issued: its share of
+    /// the value issued with `amount`, less what it paid, rounded up to the cent
+    /// (zero when its payments cover it already).
+    pub fn awaited_from(&self, funder: &ProgramFunder, amount: Decimal) -> Decimal {
+        let paid = self
+            .paid
+            .get(&funder.funder_id)
+            .copied()
+            .unwrap_or_default();
+        ((self.issued() + amount) * funder.share - paid)
+            .max(Decimal::ZERO)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
+    }
+
     /// Money still held for the program: received, less paid out and returned.
     pub fn held(&self) -> Decimal {
         self.received() - self.paid_out - self.refunded
@@ -100,7 +114,8 @@ pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Fund
             }
             (AccountKind::Available, _) => funding.available += balance,
             (AccountKind::Outstanding, _) => funding.outstanding += balance,
-            (AccountKind::SitePayable, _) => funding.payable += balance,
+            // Settled but not yet transferred: still owed, still held.
+            (AccountKind::SitePayable | AccountKind::SiteOwed, _) => funding.payable += balance,
             (AccountKind::Commission, _) => funding.commission += balance,
             (AccountKind::SitePaid | AccountKind::CommissionPaid, _) => funding.paid_out += balance,
             (AccountKind::FunderRefunded, _) => funding.refunded += balance,
