@@ -188,7 +188,8 @@ mod tests {
     fn text_is_kept_to_the_sepa_character_set() {
         for (raw, expected) in [
             ("Médiathèque de Lure", "Mediatheque de Lure"),
-            ("L’Œuvre & Cie « Ça va »", "L'OEuvre + Cie Ca va"),
+            // The SEPA set has no ’: the straight apostrophe, written as an escape.
+            ("L’Œuvre & Cie « Ça va »", "L\u{27}OEuvre + Cie Ca va"),
             ("Espace   numérique\n(Vesoul)", "Espace numerique (Vesoul)"),
             ("Ärger — 50 %", "Arger - 50"),
             ("", ""),
