@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod payouts;
 pub mod program_corrections;
+pub mod program_funders;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
@@ -131,6 +132,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(programs::add_allocation)
             .service(program_corrections::update_program)
             .service(program_corrections::update_allocation)
+            .service(program_funders::update_program_funder)
             .service(program_corrections::extend)
             .service(audit::list)
             .service(stats::program_stats)

@@ -219,6 +219,10 @@ pub struct FunderShareView {
     /// Received so far (not shown to prescribers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid: Option<String>,
+    /// A public funder's engagement number for this program, printed on its
+    /// Factur-X invoices (`PATCH /programs/{id}/funders/{funder_id}`).
+    #[schema(example = "EJ-2026-0042")]
+    pub engagement_number: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -352,6 +356,7 @@ impl ProgramView {
                     paid: Some(money(
                         funding.paid.get(&f.funder_id).copied().unwrap_or_default(),
                     )),
+                    engagement_number: f.engagement_number.clone(),
                 })
                 .collect(),
             funding: Some(FundingView {

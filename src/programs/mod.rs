@@ -24,6 +24,7 @@ use crate::schema::{allocations, program_funders, programs};
 
 mod allocation;
 mod corrections;
+mod engagement;
 mod funds;
 mod payment;
 
@@ -33,6 +34,7 @@ pub use allocation::{
     change_allocation, checkbooks_paid_by, remaining_allocation,
 };
 pub use corrections::{Extension, ProgramChanges, extend_validity, update_program};
+pub use engagement::{FunderLine, set_engagement_number};
 pub use funds::{Funding, check_ring_fence, funding};
 pub use payment::{Payment, record_payment};
 
@@ -88,6 +90,8 @@ pub struct ProgramFunder {
     pub program_id: Uuid,
     pub funder_id: Uuid,
     pub share: Decimal,
+    /// A public funder's engagement number (`set_engagement_number`).
+    pub engagement_number: Option<String>,
 }
 
 /// The largest ticket value: 1,000 € (a training voucher, not a bank note).

@@ -10,29 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-
-/// What `tests/api/facturx_check.py` reads in `pdf` (`Err`: its message).
-fn facturx_check(pdf: &[u8]) -> Result<Value, String> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let python = format!("{root}/target/validators/bin/python");
-    assert!(
-        std::path::Path::new(&python).exists(),
-        "run `scripts/install-validators` (installs the factur-x package)"
-    );
-    let file = std::env::temp_dir().join(format!("passnum-fx-{}.pdf", uuid::Uuid::new_v4()));
-    std::fs::write(&file, pdf).unwrap();
-    let out = std::process::Command::new(&python)
-        .arg(format!("{root}/tests/api/facturx_check.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&file).ok();
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
+use crate::validators::facturx_check;
 
 async fn pdf_bytes(app: &TestApp, token: &str, statement: &str) -> Vec<u8> {
     let res = app

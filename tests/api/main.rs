@@ -47,5 +47,6 @@ mod stats;
 mod stats_publics;
 mod statuses;
 mod telemetry;
+mod validators;
 mod verdicts;
 mod web;

@@ -2,9 +2,6 @@
 //! `xmllint` against the official `pain.001.001.03` XSD), payouts confirmed paid in
 //! the ledger, the unpaid ones on the dashboard, the operator's identity on the PDFs.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use chrono::Days;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
@@ -139,25 +136,6 @@ async fn sepa(app: &TestApp, token: &str, settlement: &Value) -> crate::helpers:
     .await
 }
 
-/// The official XSD, from the `sepaxml` package (`scripts/fetch-validators`, run by
-/// `scripts/test`; run here once when the file is not there yet).
-fn pain_001_001_03_xsd() -> PathBuf {
-    static XSD: OnceLock<PathBuf> = OnceLock::new();
-    XSD.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let xsd = root.join("target/validators/sepaxml/schemas/pain.001.001.03.xsd");
-        if !xsd.exists() {
-            let status = std::process::Command::new(root.join("scripts/fetch-validators"))
-                .status()
-                .expect("scripts/fetch-validators");
-            assert!(status.success(), "scripts/fetch-validators failed");
-        }
-        assert!(xsd.exists(), "{} missing", xsd.display());
-        xsd
-    })
-    .clone()
-}
-
 /// `xmllint --schema` on the file: `Ok` or its complaints.
 fn xmllint(xml: &str) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("passnum-sepa-{}", Uuid::new_v4()));
@@ -167,7 +145,7 @@ fn xmllint(xml: &str) -> Result<(), String> {
     let out = std::process::Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
-        .arg(pain_001_001_03_xsd())
+        .arg(crate::validators::sepa_xsd())
         .arg(&file)
         .output()
         .expect("xmllint (libxml2-utils: scripts/install-test-tools)");

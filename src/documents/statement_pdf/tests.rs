@@ -14,6 +14,11 @@ use crate::documents::fonts::{Fonts, fonts};
 use crate::documents::page::Flow;
 use crate::french;
 
+/// The validators that the project did not write (`scripts/install-validators`).
+#[path = "../../../tests/api/validators.rs"]
+mod validators;
+use validators::facturx_check;
+
 const INSTALL_HINT: &str =
     "run `scripts/install-test-tools` (installs poppler-utils and zbar-tools)";
 const SHA: &str = "3f2a9c0d5e8b7a6f4c1d2e3b4a5f6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b";
@@ -497,31 +502,6 @@ fn ten_thousand_lines() {
         pdf.len() / 1024
     );
     assert!(pages > 100);
-}
-
-/// What the `factur-x` package (`tests/api/facturx_check.py`, in the venv of
-/// `scripts/install-validators`) reads in `pdf`; `Err` with its message if invalid.
-pub(crate) fn facturx_check(pdf: &[u8]) -> Result<serde_json::Value, String> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let python = format!("{root}/target/validators/bin/python");
-    assert!(
-        std::path::Path::new(&python).exists(),
-        "run `scripts/install-validators` (installs the factur-x package)"
-    );
-    let dir = std::env::temp_dir().join(format!("passnum-facturx-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("invoice.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let out = Command::new(&python)
-        .arg(format!("{root}/tests/api/facturx_check.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
 
 fn invoice_parties() -> InvoiceParties {
