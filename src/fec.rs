@@ -29,6 +29,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::db::DbError;
+use crate::ledger::{AccountKind, TransactionKind};
 
 /// The 18 columns of article A47 A-1, in order, with their names.
 pub const COLUMNS: [&str; 18] = [
@@ -104,35 +105,85 @@ pub fn file_name(siren: &str, year: i32) -> String {
     format!("{siren}FEC{year:04}1231.txt")
 }
 
-/// The plan comptable général account of a ledger account kind: number and label.
-pub fn pcg_account(kind: &str) -> (&'static str, &'static str) {
+/// Every kind of ledger account, to read the kinds stored as text.
+const ACCOUNT_KINDS: [AccountKind; 12] = [
+    AccountKind::Available,
+    AccountKind::Outstanding,
+    AccountKind::FunderCommitment,
+    AccountKind::FunderUnpaid,
+    AccountKind::FunderRefunded,
+    AccountKind::Commission,
+    AccountKind::SitePayable,
+    AccountKind::SiteOwed,
+    AccountKind::SitePaid,
+    AccountKind::FeeReceivable,
+    AccountKind::CommissionPaid,
+    AccountKind::FeeIncome,
+];
+
+/// Every kind of ledger transaction, to read the kinds stored as text.
+const TRANSACTION_KINDS: [TransactionKind; 10] = [
+    TransactionKind::Commitment,
+    TransactionKind::Payment,
+    TransactionKind::Issuance,
+    TransactionKind::Cancellation,
+    TransactionKind::Expiry,
+    TransactionKind::Redemption,
+    TransactionKind::Reversal,
+    TransactionKind::Settlement,
+    TransactionKind::Closing,
+    TransactionKind::Payout,
+];
+
+/// The plan comptable général account of a ledger account kind: number and label
+/// (a kind added to the ledger does not compile until it is given one here).
+pub fn pcg_of(kind: AccountKind) -> (&'static str, &'static str) {
     match kind {
-        "available" => ("512100", "Banque – fonds des financeurs disponibles"),
-        "outstanding" => ("512200", "Banque – fonds des chèques en circulation"),
-        "funder_commitment" => ("467100", "Financeurs – fonds engagés"),
-        "funder_unpaid" => ("467200", "Financeurs – engagements à recevoir"),
-        "funder_refunded" => ("467300", "Financeurs – fonds restitués"),
-        "commission" => ("467400", "Commission de l’opérateur à prélever"),
-        "site_payable" => ("401100", "Lieux de formation – chèques à payer"),
-        "site_paid" => ("401200", "Lieux de formation – relevés de paiement"),
-        "fee_receivable" => ("411000", "Financeurs – frais de gestion facturés"),
-        "commission_paid" => ("706000", "Prestations de services – commission"),
-        "fee_income" => ("708000", "Produits annexes – frais de gestion"),
-        _ => ("471000", "Comptes d’attente"),
+        AccountKind::Available => ("512100", "Banque – fonds des financeurs disponibles"),
+        AccountKind::Outstanding => ("512200", "Banque – fonds des chèques en circulation"),
+        AccountKind::FunderCommitment => ("467100", "Financeurs – fonds engagés"),
+        AccountKind::FunderUnpaid => ("467200", "Financeurs – engagements à recevoir"),
+        AccountKind::FunderRefunded => ("467300", "Financeurs – fonds restitués"),
+        AccountKind::Commission => ("467400", "Commission de l’opérateur à prélever"),
+        AccountKind::SitePayable => ("401100", "Lieux de formation – chèques à payer"),
+        AccountKind::SiteOwed => ("401200", "Lieux de formation – relevés à virer"),
+        AccountKind::SitePaid => ("401300", "Lieux de formation – virements effectués"),
+        AccountKind::FeeReceivable => ("411000", "Financeurs – frais de gestion facturés"),
+        AccountKind::CommissionPaid => ("706000", "Prestations de services – commission"),
+        AccountKind::FeeIncome => ("708000", "Produits annexes – frais de gestion"),
     }
 }
 
+/// The account of a kind read from the database; a kind this code does not know
+/// (none should be) goes to the suspense account.
+pub fn pcg_account(kind: &str) -> (&'static str, &'static str) {
+    ACCOUNT_KINDS
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .map_or(("471000", "Comptes d’attente"), pcg_of)
+}
+
 /// The journal of a ledger transaction kind: code and label.
-pub fn journal(kind: &str) -> (&'static str, &'static str) {
+pub fn journal_of(kind: TransactionKind) -> (&'static str, &'static str) {
     match kind {
-        "commitment" => ("ENG", "Engagements des financeurs"),
-        "payment" => ("BQ", "Banque – versements des financeurs"),
-        "issuance" | "cancellation" | "expiry" => ("CHQ", "Chèques émis, annulés, expirés"),
-        "redemption" | "reversal" => ("UTI", "Chèques utilisés"),
-        "settlement" => ("REG", "Règlements mensuels"),
-        "closing" => ("CLO", "Clôtures des dispositifs"),
-        _ => ("OD", "Opérations diverses"),
+        TransactionKind::Commitment => ("ENG", "Engagements des financeurs"),
+        TransactionKind::Payment => ("BQ", "Banque – versements des financeurs"),
+        TransactionKind::Issuance | TransactionKind::Cancellation | TransactionKind::Expiry => {
+            ("CHQ", "Chèques émis, annulés, expirés")
+        }
+        TransactionKind::Redemption | TransactionKind::Reversal => ("UTI", "Chèques utilisés"),
+        TransactionKind::Settlement => ("REG", "Règlements mensuels"),
+        TransactionKind::Closing => ("CLO", "Clôtures des dispositifs"),
+        TransactionKind::Payout => ("VIR", "Virements aux lieux de formation"),
     }
+}
+
+/// The journal of a kind read from the database (an unknown one: OD).
+pub fn journal(kind: &str) -> (&'static str, &'static str) {
+    TRANSACTION_KINDS
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .map_or(("OD", "Opérations diverses"), journal_of)
 }
 
 /// The auxiliary account of an organisation: `FIN`/`LIEU`/`PRES`/`OPE` and the
@@ -305,6 +356,25 @@ mod tests {
             masked_serials("Règlement du 2026-10-01"),
             "Règlement du 2026-10-01"
         );
+    }
+
+    #[test]
+    fn every_ledger_kind_has_its_own_account_and_journal() {
+        let mut numbers: Vec<&str> = ACCOUNT_KINDS
+            .iter()
+            .map(|k| pcg_account(k.as_str()).0)
+            .collect();
+        assert!(!numbers.contains(&"471000"), "{numbers:?}");
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ACCOUNT_KINDS.len(), "one account per kind");
+        assert_eq!(pcg_account("site_owed").0, "401200");
+        assert_eq!(pcg_account("site_paid").0, "401300");
+        assert_eq!(pcg_account("unheard_of").0, "471000");
+        for kind in TRANSACTION_KINDS {
+            assert_ne!(journal(kind.as_str()).0, "OD", "{kind:?}");
+        }
+        assert_eq!(journal("payout").0, "VIR");
     }
 
     #[test]

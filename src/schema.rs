@@ -183,8 +183,8 @@ diesel::table! {
         opening_hours -> Nullable<Text>,
         accessibility -> Nullable<Text>,
         iban -> Nullable<Text>,
-        chorus_service_code -> Nullable<Text>,
         bic -> Nullable<Text>,
+        chorus_service_code -> Nullable<Text>,
     }
 }
 

@@ -71,9 +71,7 @@ pub async fn update_program_funder(
 ) -> ApiResult<web::Json<ProgramFunderView>> {
     caller.require_operator_admin()?;
     let engagement_number = match body.0.engagement_number {
-        Some(raw) if !raw.trim().is_empty() => {
-            Some(domain::text("engagement_number", &raw, 50)?)
-        }
+        Some(raw) if !raw.trim().is_empty() => Some(domain::text("engagement_number", &raw, 50)?),
         _ => None,
     };
     let (program, funder) = path.into_inner();

@@ -800,6 +800,11 @@ async fn request_for(
             format!("/api/v1/programs/{}/allocations/{}", w.program, w.presc_a),
             Some(json!({"checkbooks": 100_000})),
         )),
+        ("PATCH", "/api/v1/programs/{id}/funders/{funder_id}") => Some((
+            Method::PATCH,
+            format!("/api/v1/programs/{}/funders/{}", w.program, w.funder_a),
+            Some(json!({"engagement_number": format!("EJ-AUTHZ-{n}")})),
+        )),
         ("POST", "/api/v1/programs/{id}/extend") => post(
             format!("/api/v1/programs/{}/extend", w.program),
             Some(

@@ -5,7 +5,6 @@
 //! code and engagement number, and the amounts the PDF prints.
 
 use chrono::Days;
-use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -65,13 +64,17 @@ async fn a_public_funders_bill_is_a_factur_x_invoice_with_its_chorus_references(
         updated.ok(200)["chorus_service_code"],
         "SERVICE-FACTURES-70"
     );
-    let mut conn = app.db.connect().await;
-    diesel::sql_query(format!(
-        "UPDATE program_funders SET engagement_number = 'EJ-2026-0042' WHERE program_id = '{program}' AND funder_id = '{funder}'"
-    ))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    let line = app
+        .patch(
+            &format!("/api/v1/programs/{program}/funders/{funder}"),
+            &operator.token,
+            json!({"engagement_number": " EJ-2026-0042 "}),
+        )
+        .await;
+    assert_eq!(
+        line.ok(200).clone(),
+        json!({"program_id": program, "organization_id": funder, "share": "0.6000", "engagement_number": "EJ-2026-0042"})
+    );
 
     let bill = statements
         .iter()
@@ -146,4 +149,130 @@ async fn a_public_funders_bill_is_a_factur_x_invoice_with_its_chorus_references(
     )
     .await
     .problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn the_engagement_number_is_set_through_the_api_audited_and_on_the_credit_note() {
+    let app = TestApp::spawn().await;
+    let operator = app.operator().await;
+    let (program, funders) = app.program(&["1.00"], json!({})).await;
+    let funder = &funders[0];
+    app.pay(&program, funder, "10000.00").await.ok(201);
+    let line = format!("/api/v1/programs/{program}/funders/{funder}");
+    let set = |value: Value| app.patch(&line, &operator.token, json!({"engagement_number": value}));
+
+    // Set, shown on the program, written once to the audit trail (the same value
+    // again writes nothing), then cleared by null.
+    assert_eq!(
+        set(json!("EJ-1")).await.ok(200)["engagement_number"],
+        "EJ-1"
+    );
+    let shown = app
+        .get(&format!("/api/v1/programs/{program}"), &operator.token)
+        .await;
+    assert_eq!(shown.ok(200)["funders"][0]["engagement_number"], "EJ-1");
+    set(json!("EJ-1")).await.ok(200);
+    assert_eq!(
+        set(Value::Null).await.ok(200)["engagement_number"],
+        Value::Null
+    );
+    assert_eq!(
+        set(json!("  ")).await.ok(200)["engagement_number"],
+        Value::Null
+    );
+    let trail = app
+        .get(
+            &format!("/api/v1/audit?entity_id={program}"),
+            &operator.token,
+        )
+        .await
+        .ok(200)["items"]
+        .clone();
+    let set_entries: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "program.engagement_number_set")
+        .collect();
+    assert_eq!(set_entries.len(), 2, "{trail}");
+    assert_eq!(
+        set_entries[0]["before"],
+        json!({"funder_id": funder, "engagement_number": "EJ-1"})
+    );
+    assert_eq!(
+        set_entries[1]["after"],
+        json!({"funder_id": funder, "engagement_number": "EJ-1"})
+    );
+    assert_eq!(set_entries[1]["actor"]["email"], operator.email.as_str());
+
+    // Refusals write nothing.
+    let long = "E".repeat(51);
+    let refused = set(json!(long)).await;
+    assert_eq!(
+        refused.problem(422, "validation_failed")["field"],
+        "engagement_number"
+    );
+    app.patch(&line, &operator.token, json!({}))
+        .await
+        .problem(422, "validation_failed");
+    let stranger = app.organization("funder", json!({})).await;
+    app.patch(
+        &format!(
+            "/api/v1/programs/{program}/funders/{}",
+            stranger["id"].as_str().unwrap()
+        ),
+        &operator.token,
+        json!({"engagement_number": "EJ-2"}),
+    )
+    .await
+    .problem(404, "not_found");
+    app.patch(
+        &format!("/api/v1/programs/{}/funders/{funder}", uuid::Uuid::new_v4()),
+        &operator.token,
+        json!({"engagement_number": "EJ-2"}),
+    )
+    .await
+    .problem(404, "not_found");
+    let admin = app.user_in(funder, "admin").await;
+    app.patch(&line, &admin.token, json!({"engagement_number": "EJ-2"}))
+        .await
+        .problem(403, "forbidden");
+
+    // Closing gives the unused money back as a credit note: a Factur-X credit note
+    // (381) carrying the program's engagement number and the funder's service code.
+    set(json!("EJ-2026-0099")).await.ok(200);
+    app.patch(
+        &format!("/api/v1/organizations/{funder}"),
+        &operator.token,
+        json!({"chorus_service_code": "SERVICE-70"}),
+    )
+    .await
+    .ok(200);
+    let closed = app
+        .post(
+            &format!("/api/v1/programs/{program}/close"),
+            &operator.token,
+            json!({}),
+        )
+        .await;
+    let note = closed.ok(200)["credit_notes"][0].clone();
+    assert_eq!(note["kind"], "credit_note");
+    let pdf = pdf_bytes(&app, &admin.token, note["id"].as_str().unwrap()).await;
+    let found = facturx_check(&pdf).unwrap_or_else(|e| panic!("factur-x refused it: {e}"));
+    assert_eq!(found["type_code"], "381");
+    assert_eq!(found["number"], note["number"]);
+    assert_eq!(found["order_reference"], "EJ-2026-0099");
+    assert_eq!(found["buyer_reference"], "SERVICE-70");
+    let total: Decimal = note["total"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        found["grand_total"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        total
+    );
+
+    // Still settable once the program is closed (a reference, not money).
+    set(json!("EJ-2026-0100")).await.ok(200);
 }

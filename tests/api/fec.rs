@@ -23,7 +23,8 @@ fn pcg(kind: &str) -> (&'static str, &'static str) {
         "funder_refunded" => ("467300", "FIN"),
         "commission" => ("467400", ""),
         "site_payable" => ("401100", "LIEU"),
-        "site_paid" => ("401200", "LIEU"),
+        "site_owed" => ("401200", "LIEU"),
+        "site_paid" => ("401300", "LIEU"),
         "fee_receivable" => ("411000", "FIN"),
         "commission_paid" => ("706000", ""),
         "fee_income" => ("708000", ""),
@@ -59,7 +60,21 @@ async fn the_fec_lists_the_years_postings_balanced_and_equal_to_the_trial_balanc
     let app = TestApp::spawn().await;
     let books = crate::check::settled_books(&app).await;
     let operator = app.operator().await;
-    let year = passnum::domain::french_date(Utc::now()).year();
+    let today = passnum::domain::french_date(Utc::now());
+    let year = today.year();
+    // The site's payout transferred: its own journal and account.
+    let payout = books
+        .statements
+        .iter()
+        .find(|s| s["kind"] == "site_payout")
+        .unwrap();
+    app.post(
+        &format!("/api/v1/statements/{}/paid", payout["id"].as_str().unwrap()),
+        &operator.token,
+        serde_json::json!({"paid_on": today, "bank_reference": "VIR-FEC-1"}),
+    )
+    .await
+    .ok(200);
 
     let res = app
         .get(&format!("/api/v1/ledger/fec?year={year}"), &operator.token)
@@ -140,9 +155,17 @@ async fn the_fec_lists_the_years_postings_balanced_and_equal_to_the_trial_balanc
         books.funders[0].replace('-', "")[..8].to_uppercase()
     );
     assert!(net.keys().any(|(_, aux)| *aux == funder_aux));
+    for account in ["401100", "401200", "401300"] {
+        assert!(
+            rows.iter()
+                .any(|r| r[4] == account && r[6].starts_with("LIEU")),
+            "no posting on {account}"
+        );
+    }
     assert!(
-        net.keys()
-            .any(|(account, aux)| account == "401200" && aux.starts_with("LIEU"))
+        rows.iter()
+            .any(|r| r[0] == "VIR" && r[4] == "401300" && !amount(r[11]).is_zero()),
+        "the transfer is a debit of 401300 in the VIR journal"
     );
 
     // Another year: the header alone.

@@ -3,7 +3,8 @@
 //! `tests/api/facturx_check.py`) and the official SEPA XSDs. The script runs once per
 //! test process (quick when they are there); a test that needs them fails, never
 //! skips, when they cannot be installed. Also compiled into the library's unit tests
-//! (`documents::statement_pdf::tests`).
+//! (`documents::statement_pdf::tests`), which use part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +40,10 @@ pub fn facturx_check(pdf: &[u8]) -> Result<serde_json::Value, String> {
     let file = std::env::temp_dir().join(format!("passnum-fx-{}.pdf", uuid::Uuid::new_v4()));
     std::fs::write(&file, pdf).expect("temporary PDF written");
     let out = Command::new(&python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/facturx_check.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/api/facturx_check.py"
+        ))
         .arg(&file)
         .output()
         .expect("the validators' python runs");
