@@ -7,6 +7,7 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { Server, launchBrowser, loginUi, see } from './harness.mjs';
 import { journey, screenshots, noErrors, saveDownload, pdfText, lastMonth, territory, OPERATOR } from './journey.mjs';
 
@@ -111,12 +112,19 @@ describe('the funder: money words, statistics with tables and CSV, statements (h
     const row = page.getByRole('row').filter({ hasText: 'Relevé d’utilisation (financeur)' });
     const button = row.getByRole('button', { name: /Factur-X/ });
     await button.waitFor();
-    await see(page, 'une facture Factur-X');
+    await see(page, 'la facture électronique (EN 16931)');
     const pdf = await saveDownload(page, () => button.click(), 'facture-financeur.pdf');
     const raw = pdf.bytes.toString('latin1');
     assert.ok(raw.includes('factur-x.xml') && raw.includes('/AFRelationship /Data'), 'factur-x.xml attached as Data');
     assert.ok(raw.includes('<pdfaid:part>3</pdfaid:part>') || raw.includes('pdfaid:part="3"'), 'PDF/A-3');
     assert.ok(raw.includes('<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>'), 'Factur-X XMP');
+    // Read back by the factur-x package (scripts/install-validators), not by our code.
+    execFileSync('../scripts/install-validators', { stdio: 'inherit' });
+    const found = JSON.parse(execFileSync('../target/validators/bin/python',
+      ['../tests/api/facturx_check.py', pdf.file], { encoding: 'utf8' }));
+    assert.equal(found.level, 'en16931');
+    assert.equal(found.type_code, '380');
+    assert.ok(pdfText(pdf.file).includes(found.number), 'the PDF prints the invoice number of its XML');
     await screenshots(page, 'financeur-releves-facturx');
     noErrors(page);
   });
@@ -126,6 +134,10 @@ describe('the funder: money words, statistics with tables and CSV, statements (h
     await page.goto(`${server.url}/connexion`);
     await loginUi(page, OPERATOR);
     await page.waitForURL('**/operateur');
+    // The dashboard drawn in full first: a page still loading when one leaves it
+    // would append its late parts under the next one (the router's known race).
+    await see(page, 'Couverture des dispositifs');
+    await page.waitForLoadState('networkidle');
     await page.getByRole('link', { name: 'Comptabilité' }).click();
     await page.waitForURL('**/operateur/comptabilite');
     await see(page, 'Fichier des écritures comptables (FEC)');
@@ -137,6 +149,9 @@ describe('the funder: money words, statistics with tables and CSV, statements (h
     assert.equal(lines[0].split('\t')[0], 'JournalCode');
     assert.ok(lines.length > 1, 'postings of the year');
     await see(page, `FEC ${year} téléchargé.`);
+    // The balance names each account's place in the plan comptable général.
+    await see(page, '512100 Banque – fonds des financeurs disponibles');
+    assert.equal(await page.getByText('Tableau de bord').count(), 0, 'the dashboard is gone');
     await screenshots(page, 'operateur-comptabilite');
     noErrors(page);
   });

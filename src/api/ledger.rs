@@ -23,6 +23,11 @@ pub struct AccountView {
     pub name: String,
     pub program_id: Option<Uuid>,
     pub owner_id: Option<Uuid>,
+    /// Its account in the plan comptable général, as the FEC writes it.
+    #[schema(example = "512100")]
+    pub pcg_account: String,
+    #[schema(example = "Banque – fonds des financeurs disponibles")]
+    pub pcg_label: String,
     /// Sum of the postings: debits positive, credits negative.
     #[schema(example = "1200.00")]
     pub balance: String,
@@ -30,7 +35,10 @@ pub struct AccountView {
 
 impl From<AccountBalance> for AccountView {
     fn from(a: AccountBalance) -> Self {
+        let (pcg_account, pcg_label) = crate::fec::pcg_account(&a.kind);
         AccountView {
+            pcg_account: pcg_account.to_owned(),
+            pcg_label: pcg_label.to_owned(),
             id: a.id,
             code: a.code,
             kind: a.kind,

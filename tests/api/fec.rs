@@ -138,6 +138,7 @@ async fn the_fec_lists_the_years_postings_balanced_and_equal_to_the_trial_balanc
     let mut expected: HashMap<(String, String), Decimal> = HashMap::new();
     for account in trial.ok(200)["accounts"].as_array().unwrap() {
         let (number, prefix) = pcg(account["kind"].as_str().unwrap());
+        assert_eq!(account["pcg_account"], number, "{account}");
         let aux = match account["owner_id"].as_str() {
             Some(owner) if !prefix.is_empty() => {
                 format!("{prefix}{}", owner.replace('-', "")[..8].to_uppercase())

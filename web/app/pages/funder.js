@@ -43,7 +43,7 @@ export function statementsTable(statements, orgNames = {}) {
         h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en CSV`, onclick: (e) => dl(e.target, `/statements/${st.id}/csv`, `${st.number}.csv`) }, 'CSV'),
         ' ',
         FACTUR_X.has(st.kind)
-          ? h('button.link', { type: 'button', 'aria-label': `Facture ${st.number} en Factur-X (PDF)`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'Factur-X (PDF)')
+          ? h('button.link', { type: 'button', 'aria-label': `Facture ${st.number} en Factur-X (PDF)`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'Factur-X')
           : h('button.link', { type: 'button', 'aria-label': `Relevé ${st.number} en PDF`, onclick: (e) => dl(e.target, `/statements/${st.id}/pdf`, `${st.number}.pdf`) }, 'PDF')),
     },
   ].filter(Boolean), statements, { caption: 'Relevés', empty: 'Aucun relevé pour l’instant : ils sont établis à chaque remboursement mensuel.' }));
@@ -110,7 +110,7 @@ export async function statementsPage(main) {
   const statements = await all('/statements');
   main.append(title('Mes relevés'), section('Relevés à télécharger',
     h('p.hint', 'Le CSV s’ouvre tel quel dans Excel, pour votre comptabilité ; le PDF est à signer et archiver.'),
-    h('p.hint', 'Le PDF d’un relevé d’utilisation ou d’un avoir est une facture Factur-X : il contient la facture électronique (EN 16931) que Chorus Pro et les logiciels comptables lisent directement.'),
+    h('p.hint', 'Un relevé d’utilisation ou un avoir se télécharge en « Factur-X » : un PDF qui se lit et s’imprime comme les autres, et qui contient la facture électronique (EN 16931) que Chorus Pro et les logiciels comptables lisent directement.'),
     h('p.hint', 'Un relevé d’utilisation liste les chèques utilisés : ils sont déjà couverts par vos versements, il n’y a rien à payer pour eux. Seuls les frais de gestion, s’il y en a, sont à payer.'),
     statementsTable(statements)));
 }

@@ -36,10 +36,12 @@ export async function ledgerPage(main, { me }) {
       notice),
     section('Balance',
       h('p', `Total des débits : ${money(trial.total_debits)} — total des crédits : ${money(String(trial.total_credits).replace('-', ''))} — solde : ${money(trial.total)}.`),
+      h('p.hint', 'Chaque compte du service avec son compte du plan comptable général, tel que le FEC l’écrit.'),
       table([
         { label: 'Compte', cell: (a) => a.name },
-        { label: 'Nature', cell: (a) => h('span.mono', a.kind) },
-        { label: 'Solde', cell: (a) => money(a.balance), class: 'num' },
+        { label: 'Plan comptable', cell: (a) => `${a.pcg_account} ${a.pcg_label}` },
+        { label: 'Débit', cell: (a) => (Number(a.balance) > 0 ? money(a.balance) : '—'), class: 'num' },
+        { label: 'Crédit', cell: (a) => (Number(a.balance) < 0 ? money(String(a.balance).replace('-', '')) : '—'), class: 'num' },
       ], trial.accounts.filter((a) => Number(a.balance) !== 0), { caption: 'Comptes non soldés', empty: 'Aucun mouvement pour l’instant.' })),
   );
 }
