@@ -471,15 +471,12 @@ pub async fn statement_pdf(
         payout_account,
     };
     let parties = if crate::documents::facturx::applies_to(kind) {
-        let mut names: Vec<String> = doc.lines.iter().map(|l| l.program.clone()).collect();
-        names.sort();
-        names.dedup();
         let mut conn = state.conn().await?;
         let refs = settlement::invoice::buyer_references(
             &mut conn,
             s.organization_id,
             s.program_id,
-            &names,
+            s.settlement_id,
         )
         .await?;
         let identity = &state.settings.operator;

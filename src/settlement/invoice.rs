@@ -3,7 +3,7 @@
 //! programs (issue 17). Read-only.
 
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -25,24 +25,28 @@ struct Row {
     engagement_numbers: Option<String>,
 }
 
-/// The references of `funder` for a statement of `program` (a credit note) or of the
-/// programs named in its lines (a bill).
+/// The references of `funder` for a statement: of its `program` (a credit note at
+/// closing), or of the programs its `settlement` recorded (a bill: the programs
+/// whose tickets were used in the period), whatever they are called today.
 pub async fn buyer_references(
     conn: &mut AsyncPgConnection,
     funder: Uuid,
     program: Option<Uuid>,
-    program_names: &[String],
+    settlement: Option<Uuid>,
 ) -> Result<BuyerReferences, DbError> {
     let sql = "SELECT o.chorus_service_code,
                       (SELECT string_agg(DISTINCT pf.engagement_number, '; ')
-                       FROM program_funders pf JOIN programs p ON p.id = pf.program_id
+                       FROM program_funders pf
                        WHERE pf.funder_id = o.id AND pf.engagement_number IS NOT NULL
-                         AND (p.id = $2 OR ($2 IS NULL AND p.name = ANY($3)))) AS engagement_numbers
+                         AND (pf.program_id = $2
+                              OR ($2 IS NULL AND pf.program_id IN
+                                  (SELECT named_id FROM settlement_names WHERE settlement_id = $3)))
+                      ) AS engagement_numbers
                FROM organizations o WHERE o.id = $1";
     let rows: Vec<Row> = diesel::sql_query(sql)
         .bind::<SqlUuid, _>(funder)
         .bind::<Nullable<SqlUuid>, _>(program)
-        .bind::<Array<Text>, _>(program_names)
+        .bind::<Nullable<SqlUuid>, _>(settlement)
         .load(conn)
         .await?;
     Ok(rows

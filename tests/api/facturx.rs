@@ -76,6 +76,14 @@ async fn a_public_funders_bill_is_a_factur_x_invoice_with_its_chorus_references(
         json!({"program_id": program, "organization_id": funder, "share": "0.6000", "engagement_number": "EJ-2026-0042"})
     );
 
+    // Renamed after the settlement: the bill still finds its program.
+    app.patch(
+        &format!("/api/v1/programs/{program}"),
+        &operator.token,
+        json!({"name": "Pass Numérique renommé"}),
+    )
+    .await
+    .ok(200);
     let bill = statements
         .iter()
         .find(|s| s["kind"] == "funder_bill" && s["organization_id"] == funder.as_str())
