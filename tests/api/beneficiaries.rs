@@ -35,6 +35,32 @@ async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) {
     .ok(201);
 }
 
+/// Set-up: the checkbook's validity ended (or ends) on `day`.
+async fn valid_until(app: &TestApp, id: &str, day: chrono::NaiveDate) {
+    execute(
+        app,
+        &format!("UPDATE checkbooks SET valid_until = '{day}' WHERE id = '{id}'"),
+    )
+    .await;
+}
+
+/// A stock checkbook of `program`, handed out to `beneficiary`: the answer of the
+/// hand-out.
+async fn handed_out(app: &TestApp, prescriber: &Actor, program: &str, beneficiary: Value) -> Value {
+    let stock = app.issue(prescriber, program, None).await.ok(201).clone();
+    app.post(
+        &format!(
+            "/api/v1/checkbooks/{}/hand-out",
+            stock["id"].as_str().unwrap()
+        ),
+        &prescriber.token,
+        json!({ "beneficiary": beneficiary }),
+    )
+    .await
+    .ok(200)
+    .clone()
+}
+
 #[tokio::test]
 async fn publics_and_needs_are_recorded_checked_and_seen_by_the_issuing_prescriber_only() {
     let app = TestApp::spawn().await;
@@ -149,20 +175,13 @@ async fn publics_and_needs_are_recorded_checked_and_seen_by_the_issuing_prescrib
     .problem(422, "validation_failed");
 
     // Handed out from stock: recorded too.
-    let stock = app
-        .issue(&t.prescriber, &t.program, None)
-        .await
-        .ok(201)
-        .clone();
-    let handed = app
-        .post(
-            &format!("/api/v1/checkbooks/{}/hand-out", stock["id"].as_str().unwrap()),
-            &t.prescriber.token,
-            json!({"beneficiary": {"reference": "MDS-1", "publics": ["jeunes"], "needs": ["emploi"]}}),
-        )
-        .await
-        .ok(200)
-        .clone();
+    let handed = handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": "MDS-1", "publics": ["jeunes"], "needs": ["emploi"]}),
+    )
+    .await;
     assert_eq!(handed["beneficiary"]["publics"], json!(["jeunes"]));
     assert_eq!(handed["beneficiary"]["needs"], json!(["emploi"]));
 }
@@ -358,22 +377,8 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     // cancelled 13 months ago while still valid.
     let old = today - chrono::Months::new(12) - Days::new(2);
     let edge = today - chrono::Months::new(12);
-    execute(
-        &app,
-        &format!(
-            "UPDATE checkbooks SET valid_until = '{old}' WHERE id = '{}'",
-            ids[0]
-        ),
-    )
-    .await;
-    execute(
-        &app,
-        &format!(
-            "UPDATE checkbooks SET valid_until = '{edge}' WHERE id = '{}'",
-            ids[1]
-        ),
-    )
-    .await;
+    valid_until(&app, &ids[0], old).await;
+    valid_until(&app, &ids[1], edge).await;
     app.post(
         &format!("/api/v1/checkbooks/{}/cancel", ids[2]),
         &t.prescriber.token,
@@ -486,14 +491,7 @@ async fn the_purge_command_erases_the_records_past_their_delay() {
     }
     let today = passnum::domain::french_date(chrono::Utc::now());
     let old = today - chrono::Months::new(13);
-    execute(
-        &app,
-        &format!(
-            "UPDATE checkbooks SET valid_until = '{old}' WHERE id = '{}'",
-            ids[0]
-        ),
-    )
-    .await;
+    valid_until(&app, &ids[0], old).await;
 
     let data = crate::secrets::DataDir::new("purge-command");
     std::fs::create_dir_all(&data.0).unwrap();
@@ -595,20 +593,15 @@ async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
     }
 
     // A stock checkbook: its first mail is the one sent after the hand-out.
-    let stock = app
-        .issue(&t.prescriber, &t.program, None)
-        .await
-        .ok(201)
-        .clone();
-    let stock_id = stock["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/v1/checkbooks/{stock_id}/hand-out"),
-        &t.prescriber.token,
-        json!({"beneficiary": {"reference": "NOTICE-2", "email": "remis@example.org",
-                               "publics": ["senior"], "needs": ["messagerie"]}}),
+    let stock = handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": "NOTICE-2", "email": "remis@example.org",
+               "publics": ["senior"], "needs": ["messagerie"]}),
     )
-    .await
-    .ok(200);
+    .await;
+    let stock_id = stock["id"].as_str().unwrap();
     app.post(
         &format!("/api/v1/checkbooks/{stock_id}/send"),
         &t.prescriber.token,
@@ -710,21 +703,13 @@ async fn no_beneficiary_value_reaches_the_log_of_a_full_run() {
     .await
     .ok(202);
     // A stock checkbook handed out: its publics and needs stay out of the log too.
-    let stock = app
-        .issue(&t.prescriber, &t.program, None)
-        .await
-        .ok(201)
-        .clone();
-    app.post(
-        &format!(
-            "/api/v1/checkbooks/{}/hand-out",
-            stock["id"].as_str().unwrap()
-        ),
-        &t.prescriber.token,
-        json!({"beneficiary": {"reference": values[7], "publics": [values[8]], "needs": [values[9]]}}),
+    handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": values[7], "publics": [values[8]], "needs": [values[9]]}),
     )
-    .await
-    .ok(200);
+    .await;
     let site = app.labelled_site_agent(json!({})).await;
     redeem(&app, &site, &book["tickets"][0]).await;
     app.patch(
@@ -797,7 +782,14 @@ fn the_register_of_processing_names_every_field_kept_about_a_person() {
     let follow_up: Vec<String> = columns(&schema, "evaluations")
         .into_iter()
         .filter(|c| {
-            !["id", "checkbook_id", "program_id", "created_at", "updated_at"].contains(&c.as_str())
+            ![
+                "id",
+                "checkbook_id",
+                "program_id",
+                "created_at",
+                "updated_at",
+            ]
+            .contains(&c.as_str())
         })
         .collect();
     assert!(
