@@ -29,11 +29,9 @@ function when(e) {
   return e.updated_at && e.updated_at !== e.recorded_at ? `${recorded}, corrigé le ${dateTime(e.updated_at)}` : recorded;
 }
 
-/** The card "Suivi de la formation": one entry per site that recorded a follow-up. */
-export function followUpCard(evaluations, book) {
-  const empty = book.status === 'stock'
-    ? 'Le suivi sera noté par le lieu de formation, une fois le chéquier remis et utilisé.'
-    : 'Aucun suivi noté pour l’instant. Le lieu de formation le note après le dernier chèque du chéquier, ou plus tard depuis son historique.';
+/** The card "Suivi de la formation" of a checkbook handed out: one entry per site that recorded a follow-up. */
+export function followUpCard(evaluations) {
+  const empty = 'Aucun suivi noté pour l’instant. Le lieu de formation le note après le dernier chèque du chéquier, ou plus tard depuis son historique.';
   return section('Suivi de la formation',
     h('p.hint', 'Ce que le lieu de formation a noté : le niveau d’autonomie de la personne avant et après, sur quatre niveaux, et les thèmes abordés.'),
     evaluations.length
@@ -43,7 +41,7 @@ export function followUpCard(evaluations, book) {
           h('dt', 'Avant'), h('dd', level(e.before)),
           h('dt', 'Après'), h('dd', level(e.after)),
           h('dt', 'Progrès'), h('dd', gain(e.before, e.after)),
-          h('dt', 'Thèmes abordés'), h('dd', themes(e.themes)),
+          h('dt', 'Thèmes'), h('dd', themes(e.themes)),
           h('dt', 'Date'), h('dd', when(e))))))
       : h('p.empty', empty));
 }

@@ -359,8 +359,8 @@ export async function checkbookPage(main, { args, navigate }) {
     if (book.status === 'stock') body.append(section('Remettre ce chéquier à un bénéficiaire', handOutForm()));
     if (book.status === 'handed_out' && !erased) body.append(section('E-mail', mail ? h(`p.alert.${mail.tone}`, mail.text) : h('p', 'Pas encore envoyé par e-mail.'), sendPart()));
     if (book.status === 'handed_out' && !erased) body.append(h('details.card', h('summary', 'Corriger le bénéficiaire'), correctForm()));
-    body.append(followUpCard(evaluations.items, book));
-    if (b && !erased) body.append(h('details.card', h('summary', 'Effacer les données du bénéficiaire'), eraseForm()));
+    if (book.status !== 'stock') body.append(followUpCard(evaluations.items));
+    if (b && !erased) body.append(h('details.card.danger', h('summary', 'Effacer les données du bénéficiaire'), eraseForm()));
     if (book.status !== 'cancelled') body.append(h('details.card.danger', h('summary', 'Chéquier perdu ou volé ?'), cancelForm()));
     // Two columns, so that the table fits a 360-px phone: every ticket has the
     // checkbook's value and validity, said once in the caption.
