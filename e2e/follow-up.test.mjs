@@ -1,6 +1,7 @@
 // The follow-up (issue 14 point 3): after the scan of a checkbook's last ticket, the
 // scan page offers one short form (autonomy before and after, themes); the site's
-// history lists the checkbooks it redeemed and lets it correct a follow-up.
+// history lists the checkbooks it redeemed and lets it correct a follow-up; the
+// issuing prescriber reads it on the checkbook's page.
 //
 // Run: cargo build && cd e2e && node --test follow-up.test.mjs
 
@@ -72,6 +73,24 @@ describe('the site’s follow-up of a checkbook (headless Chromium)', { concurre
     const site = await server.as(state.t.users.siteAgent);
     const list = await site.get(`/checkbooks/${state.book.id}/evaluations`);
     assert.deepEqual(list.items.map((e) => [e.before, e.after, e.themes]), [[1, 4, ['smartphone', 'messagerie']]]);
+    noErrors(page);
+  });
+
+  step('the issuing prescriber reads the follow-up on the checkbook’s page, in plain words', async () => {
+    const page = await pageFor('prescriber', browser);
+    await page.goto(`${server.url}/connexion`);
+    await loginUi(page, state.t.users.prescriberAgent);
+    await page.waitForURL('**/prescripteur');
+    await page.getByRole('link', { name: state.book.number }).click();
+    await page.waitForURL(`**/prescripteur/chequiers/${state.book.id}`);
+    await see(page, 'Suivi de la formation');
+    const seen = page.locator('#prescriber-follow-up li').filter({ hasText: state.t.site.name });
+    await seen.getByText('1 sur 4 — Ne sait pas allumer l’appareil').waitFor();
+    await seen.getByText('4 sur 4 — Autonome').waitFor();
+    await seen.getByText('+3 niveaux').waitFor();
+    await seen.getByText('Utiliser son smartphone, E-mails et messagerie').waitFor();
+    await seen.getByText(/Noté le .*, corrigé le /).waitFor();
+    await screenshots(page, 'prescripteur-chequier-suivi');
     noErrors(page);
   });
 });

@@ -151,6 +151,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Demo => {
+            settings.check_demo_allowed()?;
             let pool = prepare_database(&settings).await?;
             let mut conn = pool.get().await?;
             let report = demo::fill(&mut conn).await?;

@@ -466,6 +466,19 @@ impl Settings {
         Ok(())
     }
 
+    /// `passnum demo` creates accounts whose password is published in the repository:
+    /// production refuses it.
+    pub fn check_demo_allowed(&self) -> Result<(), ConfigError> {
+        if self.environment == Environment::Production {
+            return Err(ConfigError::Invalid(
+                "passnum demo refuses to run in production: it creates accounts (an operator \
+                 admin among them) whose password is published in the repository"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// `public_url` starts the links of the mails: an `http(s)://` address.
     fn check_public_url(&self) -> Result<(), ConfigError> {
         let url = self.public_url.trim();
@@ -654,6 +667,14 @@ mod tests {
             operator_bic: Some("AGRIFRPP".into()),
         };
         s
+    }
+
+    #[test]
+    fn production_refuses_the_demo_territory() {
+        let err = production().check_demo_allowed().unwrap_err().to_string();
+        assert!(err.contains("passnum demo"), "{err}");
+        let development = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
+        assert!(development.check_demo_allowed().is_ok());
     }
 
     #[test]

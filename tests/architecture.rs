@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The floors, top-down. A module may import modules of its own floor (without a
@@ -476,4 +477,46 @@ fn the_reader_finds_every_kind_of_reference() {
     );
     let found: Vec<String> = crate_references(&code).into_iter().collect();
     assert_eq!(found, ["error", "ledger", "organizations", "passwords"]);
+}
+
+/// Every text file of the repository (outside `target/`, `node_modules/` and `.git/`),
+/// for the checks that read the whole tree.
+fn repository_text_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "target" | "node_modules" | ".git") {
+                repository_text_files(&path, out);
+            }
+        } else if let Ok(text) = fs::read_to_string(&path) {
+            out.push((path, text));
+        }
+    }
+}
+
+#[test]
+fn no_file_keeps_a_merge_conflict_marker() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    repository_text_files(root, &mut files);
+    assert!(files.len() > 50, "the walk found the repository's files");
+    let opening = "<".repeat(7) + " ";
+    let closing = ">".repeat(7) + " ";
+    let mut found = Vec::new();
+    for (path, text) in &files {
+        for (number, line) in text.lines().enumerate() {
+            if line.starts_with(&opening) || line.starts_with(&closing) {
+                found.push(format!("{}:{}", path.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a merge left its conflict markers: {found:?}"
+    );
 }

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Run once by the postgres image when the primary's data folder is created: the
-# replication role, the standby's slot, and its line in pg_hba.conf.
+# replication role, the standby's slot, and its line in pg_hba.conf; then the
+# synchronous standby, in postgresql.conf, read when the real server starts after
+# this set-up (set on the set-up server, every commit here would wait for a standby
+# that cannot exist yet). standby.sh removes that line from the standby's copy.
 set -euo pipefail
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
      -v password="$REPLICATION_PASSWORD" <<'SQL'
@@ -8,3 +11,4 @@ CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD :'password';
 SELECT pg_create_physical_replication_slot('standby1');
 SQL
 echo "host replication replicator all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+echo "synchronous_standby_names = 'FIRST 1 (standby1)'" >> "$PGDATA/postgresql.conf"

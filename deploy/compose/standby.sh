@@ -6,8 +6,11 @@ set -euo pipefail
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     export PGPASSWORD="$REPLICATION_PASSWORD"
     until pg_isready -h "$PRIMARY_HOST" -U replicator -d postgres; do sleep 1; done
-    pg_basebackup -D "$PGDATA" -X stream -S standby1 -R \
+    pg_basebackup -D "$PGDATA" -X stream -S standby1 -R --checkpoint=fast \
         -d "host=$PRIMARY_HOST user=replicator application_name=standby1"
     chmod 0700 "$PGDATA"
+    # The primary's postgresql.conf came with the copy: once promoted, this server
+    # must not wait for a standby of its own (docs/OPERATIONS.md, « Promoting by hand »).
+    sed -i '/^synchronous_standby_names/d' "$PGDATA/postgresql.conf"
 fi
 exec postgres -c hot_standby=on

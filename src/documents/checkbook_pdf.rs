@@ -90,8 +90,9 @@ pub fn beneficiary_notice(parties: &NoticeParties) -> String {
          si vous les donnez, votre e-mail, votre année de naissance, votre code postal, \
          votre situation, vos publics et vos besoins. Elles servent à vous remettre et à \
          vous envoyer ce chéquier, et à compter les bénéficiaires (sans vous nommer) pour \
-         le dispositif géré par {operator}. Elles sont effacées {} mois après la fin de \
-         validité du chéquier ; les montants restent. Pour les consulter, les corriger ou \
+         le dispositif géré par {operator}. Le lieu qui vous forme note votre autonomie \
+         avant et après, et les thèmes vus, sans votre nom. Vos données sont effacées {} mois \
+         après la fin de validité du chéquier ; les montants et ce suivi restent. Pour les consulter, les corriger ou \
          les faire effacer, adressez-vous à {prescriber} ou à {operator}.",
         parties.retention_months
     )

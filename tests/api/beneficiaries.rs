@@ -35,6 +35,32 @@ async fn redeem(app: &TestApp, site: &Actor, ticket: &Value) {
     .ok(201);
 }
 
+/// Set-up: the checkbook's validity ended (or ends) on `day`.
+async fn valid_until(app: &TestApp, id: &str, day: chrono::NaiveDate) {
+    execute(
+        app,
+        &format!("UPDATE checkbooks SET valid_until = '{day}' WHERE id = '{id}'"),
+    )
+    .await;
+}
+
+/// A stock checkbook of `program`, handed out to `beneficiary`: the answer of the
+/// hand-out.
+async fn handed_out(app: &TestApp, prescriber: &Actor, program: &str, beneficiary: Value) -> Value {
+    let stock = app.issue(prescriber, program, None).await.ok(201).clone();
+    app.post(
+        &format!(
+            "/api/v1/checkbooks/{}/hand-out",
+            stock["id"].as_str().unwrap()
+        ),
+        &prescriber.token,
+        json!({ "beneficiary": beneficiary }),
+    )
+    .await
+    .ok(200)
+    .clone()
+}
+
 #[tokio::test]
 async fn publics_and_needs_are_recorded_checked_and_seen_by_the_issuing_prescriber_only() {
     let app = TestApp::spawn().await;
@@ -149,20 +175,13 @@ async fn publics_and_needs_are_recorded_checked_and_seen_by_the_issuing_prescrib
     .problem(422, "validation_failed");
 
     // Handed out from stock: recorded too.
-    let stock = app
-        .issue(&t.prescriber, &t.program, None)
-        .await
-        .ok(201)
-        .clone();
-    let handed = app
-        .post(
-            &format!("/api/v1/checkbooks/{}/hand-out", stock["id"].as_str().unwrap()),
-            &t.prescriber.token,
-            json!({"beneficiary": {"reference": "MDS-1", "publics": ["jeunes"], "needs": ["emploi"]}}),
-        )
-        .await
-        .ok(200)
-        .clone();
+    let handed = handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": "MDS-1", "publics": ["jeunes"], "needs": ["emploi"]}),
+    )
+    .await;
     assert_eq!(handed["beneficiary"]["publics"], json!(["jeunes"]));
     assert_eq!(handed["beneficiary"]["needs"], json!(["emploi"]));
 }
@@ -358,22 +377,8 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     // cancelled 13 months ago while still valid.
     let old = today - chrono::Months::new(12) - Days::new(2);
     let edge = today - chrono::Months::new(12);
-    execute(
-        &app,
-        &format!(
-            "UPDATE checkbooks SET valid_until = '{old}' WHERE id = '{}'",
-            ids[0]
-        ),
-    )
-    .await;
-    execute(
-        &app,
-        &format!(
-            "UPDATE checkbooks SET valid_until = '{edge}' WHERE id = '{}'",
-            ids[1]
-        ),
-    )
-    .await;
+    valid_until(&app, &ids[0], old).await;
+    valid_until(&app, &ids[1], edge).await;
     app.post(
         &format!("/api/v1/checkbooks/{}/cancel", ids[2]),
         &t.prescriber.token,
@@ -464,6 +469,58 @@ async fn the_purge_erases_the_records_kept_past_their_delay_and_only_those() {
     app.assert_ledger_invariants().await;
 }
 
+/// `passnum purge`, the command of a cron or of an operator, erases what the daily job
+/// would: the record past its delay, publics and needs included, and nothing else.
+#[tokio::test]
+async fn the_purge_command_erases_the_records_past_their_delay() {
+    let app = TestApp::spawn().await;
+    let t = app.funded_territory(5).await;
+    let mut ids = Vec::new();
+    for reference in ["CRON-OLD", "CRON-NEW"] {
+        let book = app
+            .issue(
+                &t.prescriber,
+                &t.program,
+                Some(json!({"reference": reference, "postcode": "70000",
+                            "publics": ["handicap"], "needs": ["securite"]})),
+            )
+            .await
+            .ok(201)
+            .clone();
+        ids.push(book["id"].as_str().unwrap().to_string());
+    }
+    let today = passnum::domain::french_date(chrono::Utc::now());
+    let old = today - chrono::Months::new(13);
+    valid_until(&app, &ids[0], old).await;
+
+    let data = crate::secrets::DataDir::new("purge-command");
+    std::fs::create_dir_all(&data.0).unwrap();
+    let out = crate::secrets::passnum(&data.0, None)
+        .env("DATABASE_URL", &app.db.url)
+        .arg("purge")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 beneficiary record(s) erased (12 month(s)"),
+        "{stdout}"
+    );
+    let state = |id: &str| {
+        format!(
+            "SELECT coalesce(beneficiary_reference, '-') || ':' || cardinality(beneficiary_publics) \
+             || ':' || cardinality(beneficiary_needs) || ':' || (beneficiary_erased_at IS NOT NULL) \
+             FROM checkbooks WHERE id = '{id}'"
+        )
+    };
+    assert_eq!(scalar(&app, &state(&ids[0])).await, "-:0:0:true");
+    assert_eq!(scalar(&app, &state(&ids[1])).await, "CRON-NEW:1:1:false");
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -499,8 +556,10 @@ async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
         "Vos données personnelles".to_string(),
         format!("{prescriber} enregistre une référence de dossier"),
         "votre e-mail, votre année de naissance, votre code postal".into(),
+        "votre situation, vos publics et vos besoins".into(),
         "compter les bénéficiaires (sans vous nommer)".into(),
-        "Elles sont effacées 12 mois après la fin de validité du chéquier".into(),
+        "Le lieu qui vous forme note votre autonomie avant et après, et les thèmes vus, sans votre nom".into(),
+        "Vos données sont effacées 12 mois après la fin de validité du chéquier ; les montants et ce suivi restent".into(),
         format!("adressez-vous à {prescriber} ou à {operator}"),
     ];
 
@@ -530,6 +589,39 @@ async fn the_checkbook_and_its_first_mail_carry_the_information_notice() {
         assert!(
             mail.contains(phrase.as_str()),
             "mail lacks {phrase:?}: {mail}"
+        );
+    }
+
+    // A stock checkbook: its first mail is the one sent after the hand-out.
+    let stock = handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": "NOTICE-2", "email": "remis@example.org",
+               "publics": ["senior"], "needs": ["messagerie"]}),
+    )
+    .await;
+    let stock_id = stock["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/checkbooks/{stock_id}/send"),
+        &t.prescriber.token,
+        json!({}),
+    )
+    .await
+    .ok(202);
+    let first = one_line(
+        &scalar(
+            &app,
+            &format!(
+                "SELECT body_text || ' ' || body_html FROM outbox WHERE related_id = '{stock_id}'"
+            ),
+        )
+        .await,
+    );
+    for phrase in &expected {
+        assert!(
+            first.contains(phrase.as_str()),
+            "the mail after a hand-out lacks {phrase:?}: {first}"
         );
     }
 }
@@ -576,6 +668,9 @@ async fn no_beneficiary_value_reaches_the_log_of_a_full_run() {
         "25140",
         "demandeur_emploi",
         "parentalite",
+        "LOGREF-77310",
+        "sans_diplome",
+        "bureautique",
     ];
     let t = app.funded_territory(5).await;
     let book = app
@@ -607,6 +702,14 @@ async fn no_beneficiary_value_reaches_the_log_of_a_full_run() {
     )
     .await
     .ok(202);
+    // A stock checkbook handed out: its publics and needs stay out of the log too.
+    handed_out(
+        &app,
+        &t.prescriber,
+        &t.program,
+        json!({"reference": values[7], "publics": [values[8]], "needs": [values[9]]}),
+    )
+    .await;
     let site = app.labelled_site_agent(json!({})).await;
     redeem(&app, &site, &book["tickets"][0]).await;
     app.patch(
@@ -642,4 +745,62 @@ async fn no_beneficiary_value_reaches_the_log_of_a_full_run() {
         !logs.contains("LOGREF"),
         "the search words are in the log:\n{logs}"
     );
+}
+
+/// The columns of `table` in the generated schema.
+fn columns(schema: &str, table: &str) -> Vec<String> {
+    let start = schema
+        .find(&format!("    {table} ("))
+        .unwrap_or_else(|| panic!("no table {table} in src/schema.rs"));
+    schema[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| line.trim() != "}")
+        .filter_map(|line| line.trim().split_once(" ->"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// `docs/DATA.md`, the register of processing, names every field kept about a
+/// beneficiary and every field of the follow-up: a column added to either without
+/// its line in the register fails here.
+#[test]
+fn the_register_of_processing_names_every_field_kept_about_a_person() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let schema = std::fs::read_to_string(format!("{root}/src/schema.rs")).unwrap();
+    let register = std::fs::read_to_string(format!("{root}/docs/DATA.md")).unwrap();
+    let beneficiary: Vec<String> = columns(&schema, "checkbooks")
+        .iter()
+        .filter_map(|c| c.strip_prefix("beneficiary_"))
+        .filter(|c| *c != "erased_at")
+        .map(str::to_string)
+        .collect();
+    assert!(
+        beneficiary.len() >= 7 && beneficiary.iter().any(|c| c == "publics"),
+        "{beneficiary:?}"
+    );
+    let follow_up: Vec<String> = columns(&schema, "evaluations")
+        .into_iter()
+        .filter(|c| {
+            ![
+                "id",
+                "checkbook_id",
+                "program_id",
+                "created_at",
+                "updated_at",
+            ]
+            .contains(&c.as_str())
+        })
+        .collect();
+    assert!(
+        follow_up.iter().any(|c| c == "level_before"),
+        "{follow_up:?}"
+    );
+    for field in beneficiary.iter().chain(&follow_up) {
+        assert!(
+            register.contains(&format!("`{field}`")),
+            "docs/DATA.md does not name `{field}`"
+        );
+    }
+    assert!(register.contains("`beneficiary_erased_at`"));
 }

@@ -7,6 +7,7 @@ import { h, title, clear, field, form, money, day, dateTime, uuid, table, pill, 
 import { get, post, patch, all, download, openPdf, ApiError, SessionExpired } from '../api.js';
 import { ticketName } from '../queue.js';
 import { THEMES } from '../terms.js';
+import { followUpCard } from './prescriber-follow-up.js';
 
 const SITUATIONS = [
   ['', '— non renseignée —'],
@@ -105,6 +106,12 @@ function beneficiaryOf(values) {
   b.publics = chosen(values, 'public', PUBLICS);
   b.needs = chosen(values, 'need', NEEDS);
   return b;
+}
+
+/** The labels of the values of `list` ticked in `values`, or null when none. */
+function labels(values, list) {
+  if (!values?.length) return null;
+  return values.map((v) => list.find(([value]) => value === v)?.[1] || v).join(', ');
 }
 
 /** A correction: every field, an emptied one cleared (null). */
@@ -318,20 +325,28 @@ export async function issuePage(main, { navigate }) {
 export async function checkbookPage(main, { args, navigate }) {
   const [id] = args;
   let book = await get(`/checkbooks/${id}`);
-  const program = await get(`/programs/${book.program_id}`).catch(() => null);
+  const [program, evaluations] = await Promise.all([
+    get(`/programs/${book.program_id}`).catch(() => null),
+    get(`/checkbooks/${id}/evaluations`),
+  ]);
   const body = h('div');
 
   const draw = () => {
     clear(body);
     const b = book.beneficiary;
+    const erased = Boolean(b?.erased_at);
     const mail = mailState(book.mail);
+    const publics = labels(b?.publics, PUBLICS);
+    const needs = labels(b?.needs, NEEDS);
     body.append(
       h('div.summary',
         h('p', statusPill(book.status)),
         h('dl',
           h('dt', 'Dispositif'), h('dd', program?.name || '—'),
-          h('dt', 'Bénéficiaire'), h('dd', b ? b.reference : 'Pas encore remis'),
-          b ? [h('dt', 'E-mail'), h('dd', b.email ? email(b.email) : 'Aucun')] : null,
+          h('dt', 'Bénéficiaire'), h('dd', erased ? `Données effacées le ${dateTime(b.erased_at)}` : (b ? b.reference : 'Pas encore remis')),
+          b && !erased ? [h('dt', 'E-mail'), h('dd', b.email ? email(b.email) : 'Aucun')] : null,
+          publics ? [h('dt', 'Publics'), h('dd', publics)] : null,
+          needs ? [h('dt', 'Besoins'), h('dd', needs)] : null,
           h('dt', 'Valable jusqu’au'), h('dd', day(book.valid_until)),
           h('dt', 'Émis le'), h('dd', dateTime(book.issued_at)),
           book.handed_out_at ? [h('dt', 'Remis le'), h('dd', dateTime(book.handed_out_at))] : null,
@@ -342,8 +357,10 @@ export async function checkbookPage(main, { args, navigate }) {
         h('button.secondary', { type: 'button', onclick: (e) => act(e.target, () => openPdf(`/checkbooks/${book.id}/pdf`)) }, 'Ouvrir pour imprimer')),
     );
     if (book.status === 'stock') body.append(section('Remettre ce chéquier à un bénéficiaire', handOutForm()));
-    if (book.status === 'handed_out') body.append(section('E-mail', mail ? h(`p.alert.${mail.tone}`, mail.text) : h('p', 'Pas encore envoyé par e-mail.'), sendPart()));
-    if (book.status === 'handed_out') body.append(h('details.card', h('summary', 'Corriger le bénéficiaire'), correctForm()));
+    if (book.status === 'handed_out' && !erased) body.append(section('E-mail', mail ? h(`p.alert.${mail.tone}`, mail.text) : h('p', 'Pas encore envoyé par e-mail.'), sendPart()));
+    if (book.status === 'handed_out' && !erased) body.append(h('details.card', h('summary', 'Corriger le bénéficiaire'), correctForm()));
+    if (book.status !== 'stock') body.append(followUpCard(evaluations.items));
+    if (b && !erased) body.append(h('details.card.danger', h('summary', 'Effacer les données du bénéficiaire'), eraseForm()));
     if (book.status !== 'cancelled') body.append(h('details.card.danger', h('summary', 'Chéquier perdu ou volé ?'), cancelForm()));
     // Two columns, so that the table fits a 360-px phone: every ticket has the
     // checkbook's value and validity, said once in the caption.
@@ -425,6 +442,22 @@ export async function checkbookPage(main, { args, navigate }) {
     if (!again) return sendForm;
     const summary = m.status === 'sent' ? `Déjà envoyé le ${dateTime(m.sent_at)} : renvoyer ?` : 'Renvoyer le chéquier';
     return h('details', { open: m.status === 'failed' || undefined }, h('summary', summary), sendForm);
+  }
+
+  /** The person's right to erasure (RGPD): the record goes, the tickets and amounts stay. */
+  function eraseForm() {
+    return form({
+      label: 'Effacer les données du bénéficiaire',
+      submit: 'Effacer ses données',
+      action: async () => {
+        if (!window.confirm(`Effacer les données du bénéficiaire du chéquier ${book.number} ? C’est définitif.`)) return;
+        book = await post(`/checkbooks/${book.id}/erase-beneficiary`, {});
+        draw();
+        clear(notice).append(h('p.alert.ok', 'Données du bénéficiaire effacées. Les chèques restent utilisables.'));
+      },
+    },
+    h('p', 'À la demande de la personne : sa référence, son e-mail, son année de naissance, son code postal, sa situation, ses publics et ses besoins sont effacés tout de suite. Ses chèques restent utilisables ; les montants et le suivi de la formation restent, sans rien qui la nomme.'),
+    h('p.hint', 'Sans demande, ces données sont effacées d’elles-mêmes quelques mois après la fin de validité du chéquier.'));
   }
 
   function cancelForm() {
