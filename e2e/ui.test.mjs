@@ -232,4 +232,25 @@ describe('what the browser review found (headless Chromium)', { concurrency: 1 }
     await toastHidesNothing(page, /Dotation enregistrée/, ['Allouer', 'Enregistrer le versement']);
     noErrors(page);
   });
+
+  step('a page left before its data arrived draws nothing under the next one', async () => {
+    const page = state.pages.operator;
+    await page.setViewportSize(DESKTOP);
+    // The dashboard's answers come late; the operator goes to the mails meanwhile.
+    await page.route('**/api/**', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await route.continue().catch(() => {});
+    });
+    const asked = page.waitForRequest('**/api/v1/ledger/cover');
+    await page.goto('/operateur');
+    await asked;
+    await page.unroute('**/api/**');
+    await page.locator('#nav').getByRole('link', { name: 'Courriels', exact: true }).click();
+    await see(page, 'Courriels');
+    await page.waitForTimeout(2500);
+    const main = page.locator('main');
+    assert.equal(await main.locator('h1').count(), 1, await main.innerText());
+    assert.doesNotMatch(await main.innerText(), /Tableau de bord|Couverture/);
+    noErrors(page);
+  });
 });

@@ -75,11 +75,19 @@ let renderCount = 0;
 
 // Node.append() writes null and undefined as the words "null" and "undefined": the
 // login page once showed "nullnull" under its title, from two absent notices. The
-// pages' container drops them instead, whatever a page appends.
-{
-  const main = document.getElementById('main');
+// pages' containers drop them instead, whatever a page appends.
+function dropAbsent(element) {
   const append = Element.prototype.append;
-  main.append = (...nodes) => append.apply(main, nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  element.append = (...nodes) => append.apply(element, nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  return element;
+}
+dropAbsent(document.getElementById('main'));
+
+// Each page draws into a container of its own. A page still waiting for the server when
+// the user goes elsewhere keeps drawing into its container, which is no longer in the
+// document: its late parts never land under the next page.
+function pageContainer() {
+  return dropAbsent(h('div.page'));
 }
 
 export function navigate(url, { replace = false } = {}) {
@@ -168,8 +176,10 @@ async function render() {
     const mod = await import(module);
     if (token !== renderCount) return;
     clear(main);
+    const page = pageContainer();
+    main.append(page);
     const args = path.match(re).slice(1);
-    const result = await mod[name](main, { me, args, query: new URLSearchParams(location.search), navigate });
+    const result = await mod[name](page, { me, args, query: new URLSearchParams(location.search), navigate });
     if (token !== renderCount) {
       if (typeof result === 'function') result();
       return;
