@@ -146,15 +146,16 @@ async fn main() {
     // born 1930–2007, six situations, 600 postcodes.
     seed(
         "INSERT INTO checkbooks (id, number, program_id, prescriber_id, issued_by, status,
-                                 beneficiary_birth_year, beneficiary_postcode, beneficiary_situation,
+                                 beneficiary_reference, beneficiary_birth_year, beneficiary_postcode, beneficiary_situation,
                                  valid_until, issued_at, handed_out_at, cancelled_at)
          SELECT gen_random_uuid(), 'C-' || lpad(i::text, 8, '0'), $1, p[1 + i % cardinality(p)], $2,
-                CASE WHEN i % 50 = 0 THEN 'cancelled' WHEN i % 10 = 9 THEN 'stock' ELSE 'handed_out' END,
+                (CASE WHEN i % 50 = 0 THEN 'cancelled' WHEN i % 10 = 9 THEN 'stock' ELSE 'handed_out' END)::checkbook_status,
+                CASE WHEN i % 10 = 9 THEN NULL ELSE 'B-' || i END,
                 CASE WHEN i % 10 = 9 THEN NULL ELSE 1930 + (i * 7) % 78 END,
                 CASE WHEN i % 10 = 9 THEN NULL ELSE lpad((1000 + (i * 13) % 600 * 160)::text, 5, '0') END,
                 CASE WHEN i % 10 = 9 THEN NULL
                      ELSE (ARRAY['job_seeker','employed','retired','student','inactive','other'])[1 + i % 6] END,
-                current_date + 200 - (i % 400), now() - interval '1 day' * (i % 300),
+                current_date + (200 - i % 400)::int, now() - interval '1 day' * (i % 300),
                 CASE WHEN i % 10 = 9 THEN NULL ELSE now() - interval '1 day' * (i % 300) END,
                 CASE WHEN i % 50 = 0 THEN now() END
          FROM generate_series(1, $3) i,
@@ -171,9 +172,10 @@ async fn main() {
         "INSERT INTO tickets (id, checkbook_id, program_id, position, serial, value, status, valid_until)
          SELECT gen_random_uuid(), c.id, c.program_id, p, 'S' || substr(c.number, 3) || lpad(p::text, 2, '0'),
                 10.00,
-                CASE WHEN c.status = 'cancelled' AND p > 5 THEN 'cancelled'
-                     WHEN c.status = 'handed_out' AND p <= 5 THEN 'redeemed'
-                     ELSE 'issued' END,
+                (CASE WHEN c.status = 'cancelled' AND p > 5 THEN 'cancelled'
+                      WHEN c.status = 'handed_out' AND p <= 5 THEN 'redeemed'
+                      WHEN c.valid_until < current_date THEN 'expired'
+                      ELSE 'issued' END)::ticket_status,
                 c.valid_until
          FROM checkbooks c CROSS JOIN generate_series(1, 10) p",
     )

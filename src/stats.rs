@@ -44,6 +44,9 @@ use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
 pub mod disclosure;
+mod rollup;
+
+pub use rollup::fold;
 
 pub use disclosure::{GroupFigures, People};
 
@@ -417,13 +420,16 @@ pub async fn public_indicators(
     program: Uuid,
 ) -> Result<Option<ProgramStats>, StatsError> {
     let now = Utc::now();
+    fold(conn).await?;
     conn.build_transaction()
         .read_only()
         .repeatable_read()
         .run(
             async |conn| match programs::find_program(conn, program).await? {
                 Some(program) if program.public_indicators => {
-                    compute(conn, &program, Scope::Program, now).await.map(Some)
+                    compute(conn, &program, Scope::Program, now, Source::Rollups)
+                        .await
+                        .map(Some)
                 }
                 _ => Ok(None),
             },
@@ -438,12 +444,64 @@ pub async fn program_stats(
     program: Uuid,
 ) -> Result<ProgramStats, StatsError> {
     let now = Utc::now();
+    if matches!(caller.kind, OrgKind::Operator | OrgKind::Funder) {
+        fold(conn).await?;
+    }
     conn.build_transaction()
         .read_only()
         .repeatable_read()
         .run(async |conn| {
             let (program, scope) = scope_of(conn, caller, program).await?;
-            compute(conn, &program, scope, now).await
+            compute(conn, &program, scope, now, Source::Rollups).await
+        })
+        .await
+}
+
+/// Where the whole-program figures are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The rollups (`rollup`), for the whole program; the raw rows for a prescriber's
+    /// or a site's part.
+    Rollups,
+    /// Every ticket and redemption.
+    RawRows,
+}
+
+/// The whole program's statistics computed from every ticket and redemption, as of
+/// `now`, ignoring the rollups: what they must agree with (tests, benchmarks).
+#[doc(hidden)]
+pub async fn program_stats_from_raw_rows(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProgramStats, StatsError> {
+    program_stats_at(conn, program, now, Source::RawRows).await
+}
+
+/// The whole program's statistics from the rollups, as of `now` (tests, benchmarks).
+#[doc(hidden)]
+pub async fn program_stats_from_rollups(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProgramStats, StatsError> {
+    program_stats_at(conn, program, now, Source::Rollups).await
+}
+
+async fn program_stats_at(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<ProgramStats, StatsError> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |conn| {
+            let program = programs::find_program(conn, program)
+                .await?
+                .ok_or(StatsError::NotFound)?;
+            compute(conn, &program, Scope::Program, now, source).await
         })
         .await
 }
@@ -453,6 +511,7 @@ async fn compute(
     program: &Program,
     scope: Scope,
     now: DateTime<Utc>,
+    source: Source,
 ) -> Result<ProgramStats, StatsError> {
     let as_of = french_date(now);
     // Expired: past valid_until + tolerance, i.e. valid_until <= day - tolerance - 1.
@@ -462,10 +521,37 @@ async fn compute(
         ))
         .unwrap_or(NaiveDate::MIN);
 
+    let rolled = scope == Scope::Program && source == Source::Rollups;
+    let (book_groups, redemption_groups): (Vec<BookGroup>, Vec<RedemptionGroup>) = if rolled {
+        let books = diesel::sql_query(rollup::BOOKS)
+            .bind::<SqlUuid, _>(program.id)
+            .bind::<Integer, _>(as_of.year())
+            .bind::<Date, _>(last_expired)
+            .load(conn)
+            .await?;
+        let redeemed = diesel::sql_query(rollup::REDEMPTIONS)
+            .bind::<SqlUuid, _>(program.id)
+            .load(conn)
+            .await?;
+        (books, redeemed)
+    } else {
+        raw_groups(conn, program.id, scope, as_of.year(), last_expired).await?
+    };
+    Ok(assemble(conn, program.id, scope, as_of, book_groups, redemption_groups).await?)
+}
+
+/// The two statements of the statistics over every ticket and redemption in scope.
+async fn raw_groups(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    scope: Scope,
+    year: i32,
+    last_expired: NaiveDate,
+) -> Result<(Vec<BookGroup>, Vec<RedemptionGroup>), DbError> {
     let mut books = diesel::sql_query(BOOKS_HEAD)
         .into_boxed::<diesel::pg::Pg>()
-        .bind::<SqlUuid, _>(program.id)
-        .bind::<Integer, _>(as_of.year())
+        .bind::<SqlUuid, _>(program)
+        .bind::<Integer, _>(year)
         .bind::<Date, _>(last_expired);
     books = match scope {
         Scope::Program => books,
@@ -484,7 +570,7 @@ async fn compute(
     }
     redeemed = redeemed
         .sql(" WHERE r.program_id = $1")
-        .bind::<SqlUuid, _>(program.id);
+        .bind::<SqlUuid, _>(program);
     redeemed = match scope {
         Scope::Program => redeemed,
         Scope::Prescriber(org) => redeemed
@@ -493,9 +579,20 @@ async fn compute(
         Scope::Site(org) => redeemed.sql(" AND r.site_id = $2").bind::<SqlUuid, _>(org),
     };
     let redemption_groups: Vec<RedemptionGroup> = redeemed.sql(REDEMPTIONS_TAIL).load(conn).await?;
+    Ok((book_groups, redemption_groups))
+}
 
+/// The statistics from the groups of both sides, whatever they were read from.
+async fn assemble(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    scope: Scope,
+    as_of: NaiveDate,
+    book_groups: Vec<BookGroup>,
+    redemption_groups: Vec<RedemptionGroup>,
+) -> Result<ProgramStats, DbError> {
     let mut stats = ProgramStats {
-        program_id: program.id,
+        program_id: program,
         scope,
         as_of,
         totals: Counts::default(),

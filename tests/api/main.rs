@@ -35,6 +35,7 @@ mod settlements;
 mod sites;
 mod smtp;
 mod stats;
+mod stats_rollups;
 mod statuses;
 mod telemetry;
 mod verdicts;
