@@ -537,7 +537,15 @@ async fn compute(
     } else {
         raw_groups(conn, program.id, scope, as_of.year(), last_expired).await?
     };
-    Ok(assemble(conn, program.id, scope, as_of, book_groups, redemption_groups).await?)
+    Ok(assemble(
+        conn,
+        program.id,
+        scope,
+        as_of,
+        book_groups,
+        redemption_groups,
+    )
+    .await?)
 }
 
 /// The two statements of the statistics over every ticket and redemption in scope.
