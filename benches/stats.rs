@@ -221,6 +221,15 @@ async fn main() {
     .execute(&mut conn)
     .await
     .unwrap();
+    let generated = started.elapsed();
+    // What serve's readers do first: fold the changes the generation appended into
+    // the rollups (here, every checkbook and redemption at once).
+    let folding = Instant::now();
+    diesel::sql_query("SELECT stats_fold(true)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let folded = folding.elapsed();
     seed("VACUUM ANALYZE").execute(&mut conn).await.unwrap();
     #[derive(diesel::QueryableByName)]
     struct Size {
@@ -233,7 +242,9 @@ async fn main() {
             .await
             .unwrap();
     println!(
-        "generated in {:.1} s; database size {}",
+        "generated in {:.1} s, rollups folded in {:.1} s, then VACUUM ANALYZE: {:.1} s in all; database size {}",
+        generated.as_secs_f64(),
+        folded.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         size.size
     );
@@ -269,6 +280,15 @@ async fn main() {
         })
         .await;
     }
+    if scale <= 0.05 {
+        let now = Utc::now();
+        time_runs("raw rows (no rollups)", 3, async || {
+            passnum::stats::program_stats_from_raw_rows(&mut conn, program.id, now)
+                .await
+                .unwrap();
+        })
+        .await;
+    }
     time_runs("public indicators", runs, async || {
         passnum::stats::public_indicators(&mut conn, program.id)
             .await
@@ -281,7 +301,7 @@ async fn main() {
     let year = passnum::domain::french_date(Utc::now()).year();
     diesel::sql_query(format!(
         "PREPARE books(uuid, integer, date) AS {}",
-        passnum::stats::program_books_sql()
+        passnum::stats::program_books_sql(true)
     ))
     .execute(&mut conn)
     .await
@@ -293,7 +313,7 @@ async fn main() {
     .load(&mut conn)
     .await
     .unwrap();
-    println!("query plan of the checkbook side (main nodes):");
+    println!("query plan of the checkbook side, from the rollups (main nodes):");
     for l in plan.iter().filter(|l| {
         let t = l.line.trim_start();
         t.starts_with("->") && !t.contains("Buffers")

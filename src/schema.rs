@@ -429,7 +429,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    stats_changes () {
+    stats_changes (id) {
+        id -> Int8,
         program_id -> Uuid,
         checkbook_id -> Nullable<Uuid>,
         ticket_id -> Nullable<Uuid>,

@@ -406,10 +406,15 @@ const REDEMPTIONS_TAIL: &str = "
 GROUP BY GROUPING SETS ((), (q.site_id), (q.month))";
 
 /// The checkbook-side statement of the whole-program statistics (`$1` program, `$2`
-/// year, `$3` last expired day), for a benchmark's `EXPLAIN`.
+/// year, `$3` last expired day), from the rollups or the raw rows, for a benchmark's
+/// `EXPLAIN`.
 #[doc(hidden)]
-pub fn program_books_sql() -> String {
-    format!("{BOOKS_HEAD}{BOOKS_TAIL}")
+pub fn program_books_sql(rolled: bool) -> String {
+    if rolled {
+        rollup::BOOKS.to_string()
+    } else {
+        format!("{BOOKS_HEAD}{BOOKS_TAIL}")
+    }
 }
 
 /// A program's open indicators: its whole statistics, for anyone, when the operator

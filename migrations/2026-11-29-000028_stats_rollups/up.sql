@@ -86,10 +86,12 @@ CREATE TABLE stats_site_months (
     PRIMARY KEY (program_id, site_id, month)
 );
 
--- What changed since the last fold, appended by the triggers (no index, no update:
+-- What changed since the last fold, appended by the triggers (no update:
 -- a redemption adds a row and waits for no one): a checkbook (or a ticket, whose
 -- checkbook it names) to compute again, and a redemption's change to its site-month.
+-- Its key is a sequence: appends never wait on each other.
 CREATE TABLE stats_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     program_id UUID NOT NULL,
     checkbook_id UUID,
     ticket_id UUID,
