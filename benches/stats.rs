@@ -6,8 +6,8 @@
 //! (p50, p95, max), and the main nodes of the checkbook side's query plan.
 //! Target: ≤ 300 ms p95.
 //!
-//! Run: `cargo bench --bench stats -- [--scale F] [--runs N]` (or `STATS_BENCH_SCALE`,
-//! `STATS_BENCH_RUNS`): `--scale 0.05` generates 1/20 of the national size (100,000
+//! Run: `cargo bench --bench stats -- [--scale F] [--runs N] [--sites N] [--prescribers N]`
+//! (or `STATS_BENCH_SCALE`, `STATS_BENCH_RUNS`, `STATS_BENCH_SITES`, `STATS_BENCH_PRESCRIBERS`): `--scale 0.05` generates 1/20 of the national size (100,000
 //! checkbooks); the default is 1 (about 10 GB of disk with indexes). The database is
 //! dropped at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -79,8 +79,14 @@ async fn main() {
         .map(|s| s.parse().expect("--runs is a number"))
         .unwrap_or(20);
     let checkbooks = (NATIONAL_CHECKBOOKS * scale).round() as i64;
-    let sites = ((2000.0 * scale).round() as i64).max(10);
-    let prescribers = ((200.0 * scale).round() as i64).max(5);
+    // `--sites`/`--prescribers` keep the national number of them at a smaller scale:
+    // the rollups read are then as large as the national ones.
+    let sites = arg("--sites", "STATS_BENCH_SITES")
+        .map(|s| s.parse().expect("--sites is a number"))
+        .unwrap_or(((2000.0 * scale).round() as i64).max(10));
+    let prescribers = arg("--prescribers", "STATS_BENCH_PRESCRIBERS")
+        .map(|s| s.parse().expect("--prescribers is a number"))
+        .unwrap_or(((200.0 * scale).round() as i64).max(5));
 
     let (admin_url, url_of) = common::database_urls();
     let db = format!("bench_stats_{}", Uuid::new_v4().simple());
