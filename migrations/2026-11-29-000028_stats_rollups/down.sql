@@ -13,6 +13,7 @@ DROP FUNCTION IF EXISTS stats_redemptions_changed();
 DROP FUNCTION IF EXISTS stats_settled();
 DROP FUNCTION IF EXISTS stats_fold(BOOLEAN);
 DROP FUNCTION IF EXISTS stats_books_fresh(UUID[], DATE);
+DROP FUNCTION IF EXISTS stats_ticket_state(UUID, redemption_status, TIMESTAMPTZ, tstzmultirange, ticket_status, DATE, DATE);
 DROP FUNCTION IF EXISTS stats_redemption_counts(redemption_status, NUMERIC, NUMERIC);
 DROP FUNCTION IF EXISTS stats_book_keys(UUID, BOOLEAN, INTEGER, TEXT, TEXT);
 DROP TABLE stats_changes;

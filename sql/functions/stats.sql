@@ -37,6 +37,29 @@ CREATE OR REPLACE FUNCTION stats_book_keys(
      WHERE p_handed_out OR v.dim IN ('total', 'prescriber')
 $$;
 
+-- The state of a ticket for the statistics (one of them, or none for a ticket whose
+-- status says used but has no live redemption): redeemed (its live redemption
+-- `p_redemption`), settled (that redemption's arrival in a settled period, or its
+-- status), cancelled, expired (or still issued up to `p_cut`, the last expired day),
+-- outstanding. Without `p_cut`, an issued ticket is outstanding whatever its day. The
+-- one home of these definitions: src/stats.rs's raw query and the rollups ask it.
+CREATE OR REPLACE FUNCTION stats_ticket_state(
+    p_redemption UUID, p_redemption_status redemption_status, p_redeemed_at TIMESTAMPTZ,
+    p_periods tstzmultirange, p_status ticket_status, p_valid_until DATE, p_cut DATE
+) RETURNS TABLE (redeemed BOOLEAN, settled BOOLEAN, cancelled BOOLEAN, expired BOOLEAN,
+                 outstanding BOOLEAN)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_redemption IS NOT NULL,
+           p_redemption IS NOT NULL
+               AND (p_redemption_status = 'settled'::redemption_status
+                    OR COALESCE(p_periods @> p_redeemed_at, false)),
+           p_redemption IS NULL AND p_status = 'cancelled'::ticket_status,
+           p_redemption IS NULL AND (p_status = 'expired'::ticket_status
+               OR (p_status = 'issued'::ticket_status AND p_cut IS NOT NULL AND p_valid_until <= p_cut)),
+           p_redemption IS NULL AND p_status = 'issued'::ticket_status
+               AND (p_cut IS NULL OR p_valid_until > p_cut)
+$$;
+
 -- The contribution of the checkbooks `p_ids` (distinct) as the raw rows say now; with
 -- `p_cut` (the last expired day), unused issued tickets up to it count as expired,
 -- as in src/stats.rs's raw query; without, as outstanding. A checkbook without
@@ -72,17 +95,8 @@ SELECT c.id, c.program_id, c.prescriber_id, c.handed_out_at IS NOT NULL,
   JOIN tickets t ON t.checkbook_id = c.id
   LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'::redemption_status
  CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st
- CROSS JOIN LATERAL (SELECT
-        r.id IS NOT NULL AS redeemed,
-        r.id IS NOT NULL
-            AND (r.status = 'settled'::redemption_status OR COALESCE(st.periods @> r.redeemed_at, false)) AS settled,
-        r.id IS NULL AND t.status = 'cancelled'::ticket_status AS cancelled,
-        r.id IS NULL AND (t.status = 'expired'::ticket_status
-                          OR (t.status = 'issued'::ticket_status AND p_cut IS NOT NULL AND t.valid_until <= p_cut))
-            AS expired,
-        r.id IS NULL AND t.status = 'issued'::ticket_status AND (p_cut IS NULL OR t.valid_until > p_cut)
-            AS outstanding
-    ) x
+ CROSS JOIN LATERAL stats_ticket_state(r.id, r.status, r.redeemed_at, st.periods,
+                                        t.status, t.valid_until, p_cut) x
  GROUP BY c.id
 $$;
 
