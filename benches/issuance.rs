@@ -91,6 +91,7 @@ async fn main() {
         program.id,
         prescriber.id,
         CHECKBOOKS * (ROUNDS as u32 + 1),
+        programs::OverBudget::Refuse,
     )
     .await
     .unwrap();

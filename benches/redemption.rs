@@ -536,6 +536,7 @@ async fn seed(bench: &mut Bench) -> Seed {
         program.id,
         prescriber.id,
         print_runs * checkbooks::MAX_PRINT_RUN,
+        programs::OverBudget::Refuse,
     )
     .await
     .unwrap();

@@ -1,7 +1,8 @@
 // The operator's corrections (issue 13): rename a program, change its budget (refused
 // below what is committed, the refusal shown on the field), change an allocation,
-// extend the validity with a reason, and read it all back in the "Historique" panels
-// of the program and the organisation pages, at 360 px and 1280 px.
+// allocate past what the budget pays for only once confirmed, extend the validity
+// with a reason, correct an organisation's address, and read it all back in the
+// "Historique" panels of the program and the organisation pages, at 360 px and 1280 px.
 //
 // Run: cargo build && cd e2e && node --test corrections.test.mjs
 
@@ -83,11 +84,39 @@ describe('operator corrections and history (headless Chromium)', { concurrency: 
     noErrors(page);
   });
 
-  step('the organisation page shows its history', async () => {
+  step('the operator is warned before allocating past the budget, then confirms', async () => {
+    const page = state.operator;
+    await page.goto(`/operateur/dispositifs/${world.program.id}`);
+    // Budget 1 500 € = 15 checkbooks of 100 €; 8 allocated already.
+    await see(page, /paie 15 chéquier\(s\) de 100,00.€ ; 8 déjà alloué\(s\)/);
+    const allocate = page.locator('form').filter({ has: page.getByRole('button', { name: 'Allouer', exact: true }) });
+    const confirm = allocate.getByLabel('Allouer quand même, au-delà de ce que le budget paie');
+    assert.equal(await confirm.isVisible(), false, 'no confirmation before the refusal');
+    await allocate.getByLabel('Nombre de chéquiers').fill('2000');
+    await allocate.getByRole('button', { name: 'Allouer', exact: true }).click();
+    await see(page, 'ne paie plus que 7 chéquier(s), toutes dotations comptées');
+    await confirm.waitFor({ state: 'visible' });
+    assert.equal(server.sql(`SELECT sum(checkbooks) FROM allocations WHERE program_id = '${world.program.id}'`), '8', 'nothing allocated by the refusal');
+    await screenshots(page, 'operateur-dotation-hors-budget');
+    await confirm.check();
+    await allocate.getByRole('button', { name: 'Allouer', exact: true }).click();
+    await see(page, 'Dotation enregistrée');
+    assert.equal(server.sql(`SELECT sum(checkbooks) FROM allocations WHERE program_id = '${world.program.id}'`), '2008');
+    noErrors(page);
+  });
+
+  step('the organisation page corrects an address and shows its history', async () => {
     const page = state.operator;
     await page.goto(`/operateur/organisations/${world.prescriber.id}`);
     await see(page, 'Historique');
     await see(page, ': 5 → 8 chéquier(s)');
+    await page.getByText('Corriger les coordonnées').click();
+    const contact = page.locator('details').filter({ hasText: 'Corriger les coordonnées' });
+    await contact.getByLabel('Adresse').fill('12 rue des Arènes');
+    await contact.getByRole('button', { name: 'Enregistrer les coordonnées' }).click();
+    await see(page, 'Coordonnées corrigées : la modification est inscrite');
+    await see(page, 'Coordonnées corrigées — Adresse : — → 12 rue des Arènes');
+    await see(page, '12 rue des Arènes, 39100 Dole');
     await screenshots(page, 'operateur-organisation-historique');
     noErrors(page);
   });

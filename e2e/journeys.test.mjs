@@ -626,7 +626,7 @@ describe('web app journeys (headless Chromium)', { concurrency: 1 }, () => {
     await op.goto(`/operateur/dispositifs/${state.programId}`);
     await op.getByText('Clore le dispositif', { exact: true }).first().click();
     await op.getByRole('button', { name: 'Clore le dispositif' }).click();
-    await see(op, /restent utilisables jusqu'au \d{2}\/\d{2}\/\d{4}/);
+    await see(op, /restent utilisables jusqu’au \d{2}\/\d{2}\/\d{4}/);
     for (const [href, name, text] of [
       ['/operateur', 'operateur-accueil', 'Couverture des dispositifs'],
       ['/operateur/organisations', 'operateur-organisations', NAMES.site],

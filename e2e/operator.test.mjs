@@ -168,13 +168,25 @@ describe('the operator: alerts, mails, lookup (headless Chromium)', { concurrenc
     noErrors(page);
   });
 
-  step('a program waiting for a co-funder says so before the form, to the operator and the prescriber', async () => {
+  step('a program waiting for a co-funder says so before the form, to the operator, the funder and the prescriber', async () => {
     const page = state.pages.operator;
     await page.goto(`/operateur/dispositifs/${state.waiting.id}`);
     await see(page, 'Émission bloquée : en attente du versement de État (operator)');
-    await see(page, 'Bloqué : un financeur n’a pas encore versé sa part.');
+    // Its share (50 %) of one checkbook of 100 €.
+    await see(page, /Bloqué : en attente du versement de État \(operator\) : il manque 50,00.€ pour émettre un chéquier de plus\./);
     await screenshots(page, 'operateur-dispositif-bloque');
     noErrors(page);
+
+    // The funder who paid sees whose payment is awaited, and how much is missing.
+    const funder = await pageFor('funder', browser);
+    await funder.goto('/connexion');
+    await loginUi(funder, state.t.users.funderAdmin);
+    await funder.waitForURL('**/financeur');
+    await funder.goto(`/financeur/dispositifs/${state.waiting.id}`);
+    await see(funder, /Émission bloquée : en attente du versement de État \(operator\) : il manque 50,00.€ pour émettre un chéquier de plus\./);
+    await see(funder, /Il reste 500,00.€ à verser sur son engagement de 500,00.€/);
+    await screenshots(funder, 'financeur-dispositif-bloque');
+    noErrors(funder);
 
     const prescriber = await pageFor('prescriber', browser);
     await prescriber.goto('/connexion');

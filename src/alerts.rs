@@ -8,8 +8,9 @@
 //!
 //! **Cover.** For each program, from the ledger ([`crate::programs::funding`]):
 //! *held* = received − paid out − refunded, *owed* = tickets outstanding + owed to
-//! sites and the operator. `held < owed` breaks the cover (never expected: the
-//! ring-fence forbids it, so it is the loudest alert). `held < owed × (1 + 10 %)`
+//! sites and the operator. `held < owed` breaks the cover (the rule's one home:
+//! [`crate::programs::Funding::covered`]; never expected, the ring-fence forbids it,
+//! so it is the loudest alert). `held < owed × (1 + 10 %)`
 //! on an open program that owes something is a **low** cover: less than a tenth of
 //! margin is left beyond what is owed, so prescribers will soon be refused
 //! (`funds_not_received` or `budget_exhausted`) — time to ask for the next payment
@@ -75,9 +76,11 @@ pub struct Alerts {
     pub cover: Vec<CoverAlert>,
 }
 
-/// The rule of the cover alert: `None` when all is well.
-pub fn cover_level(held: Decimal, owed: Decimal, open: bool) -> Option<CoverLevel> {
-    if held < owed {
+/// The rule of the cover alert: `None` when all is well. Broken is the cover rule's
+/// own answer ([`programs::Funding::covered`]); low is the dashboard's margin.
+pub fn cover_level(funding: &programs::Funding, open: bool) -> Option<CoverLevel> {
+    let (held, owed) = (funding.held(), funding.owed());
+    if !funding.covered() {
         Some(CoverLevel::Broken)
     } else if open && owed > Decimal::ZERO && held < owed * (Decimal::ONE + LOW_COVER_MARGIN) {
         Some(CoverLevel::Low)
@@ -147,8 +150,7 @@ pub async fn cover_alerts(conn: &mut AsyncPgConnection) -> Result<Vec<CoverAlert
     for (id, name, status) in rows {
         let funding = programs::funding(conn, id).await?;
         let (held, owed) = (funding.held(), funding.owed());
-        if let Some(level) = cover_level(held, owed, status == crate::statuses::ProgramStatus::Open)
-        {
+        if let Some(level) = cover_level(&funding, status == crate::statuses::ProgramStatus::Open) {
             alerts.push(CoverAlert {
                 program_id: id,
                 name,
@@ -198,8 +200,14 @@ mod tests {
             (dec("999.99"), dec("1000"), true, Some(CoverLevel::Broken)),
             (dec("999.99"), dec("1000"), false, Some(CoverLevel::Broken)),
         ] {
+            // Held as money received, owed as tickets in circulation.
+            let funding = programs::Funding {
+                paid: std::collections::HashMap::from([(Uuid::nil(), held)]),
+                outstanding: owed,
+                ..Default::default()
+            };
             assert_eq!(
-                cover_level(held, owed, open),
+                cover_level(&funding, open),
                 expected,
                 "held {held}, owed {owed}, open {open}"
             );

@@ -136,7 +136,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden(
-                "Cette action est réservée à l'opérateur du dispositif.",
+                "Cette action est réservée à l’opérateur du dispositif.",
             ))
         }
     }
@@ -150,7 +150,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden(
-                "Engager ou déplacer de l'argent (dispositifs, paiements, dotations, règlements, clôtures) est réservé aux administrateurs de l'opérateur.",
+                "Engager ou déplacer de l’argent (dispositifs, paiements, dotations, règlements, clôtures) est réservé aux administrateurs de l’opérateur.",
             ))
         }
     }

@@ -1,5 +1,7 @@
 //! The `passnum` command line: `serve`, `migrate`, `create-operator`, `demo`,
-//! `expire`, `settle`, `remind`, `database-url`, `stop-database`.
+//! `expire`, `settle`, `remind`, `purge`, `check`, `database-url`, `stop-database`.
+//! `expire`, `remind` and `purge` record their run in `job_runs` as `serve`'s daily
+//! jobs do.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +13,7 @@ use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::settlement::{self, SettleError};
 use crate::startup::{Application, prepare_database};
-use crate::{db, demo, organizations, telemetry};
+use crate::{db, demo, jobs, organizations, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +67,12 @@ enum Command {
     /// `beneficiary_retention_months` after their checkbook's end (RGPD); amounts,
     /// tickets and statements stay. Safe from cron: an erased record stays erased.
     Purge,
+    /// Checks the books, read-only: every ledger invariant, one live redemption per
+    /// ticket, every program's cover, every statement's SHA-256 against its content,
+    /// the audit trail's chain. Prints one line per violation and a summary; exits 0
+    /// when all holds, 1 when something is wrong, 2 when it could not check. Records
+    /// its run (job `check` in `job_runs`) for monitoring. Safe from cron.
+    Check,
     /// Prints the URL of the database: DATABASE_URL, or the private cluster's (started
     /// if needed), e.g. for `psql "$(passnum database-url)"` or a test harness.
     DatabaseUrl,
@@ -95,7 +103,7 @@ pub async fn main() -> ExitCode {
         }
     }
     match run(cli.command, settings).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("passnum: {err:#}");
             ExitCode::FAILURE
@@ -103,7 +111,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
             let pool = prepare_database(&settings).await?;
@@ -153,17 +161,23 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut conn = pool.get().await?;
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
+            let node = jobs::command_node("expire");
             let expired = conn
                 .transaction::<_, crate::db::DbError, _>(async |conn| {
-                    crate::closing::expire_due(
+                    jobs::claim_command_run(conn, "expire", today, &node).await?;
+                    let expired = crate::closing::expire_due(
                         conn,
                         crate::audit::Actor::Service("passnum expire"),
                         today,
                         None,
                     )
-                    .await
+                    .await?;
+                    jobs::finish_run(conn, "expire", today, &jobs::expire_outcome(&expired))
+                        .await?;
+                    Ok(expired)
                 })
-                .await?;
+                .await;
+            let expired = recorded(&mut conn, "expire", today, &node, expired).await?;
             if expired.is_empty() {
                 println!("no ticket to expire");
             }
@@ -210,11 +224,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut conn = pool.get().await?;
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
+            let node = jobs::command_node("remind");
             let queued = conn
                 .transaction::<_, crate::mail::events::MailEventError, _>(async |conn| {
-                    crate::mail::events::queue_expiry_reminders(conn, today).await
+                    jobs::claim_command_run(conn, "remind", today, &node).await?;
+                    let queued = crate::mail::events::queue_expiry_reminders(conn, today).await?;
+                    jobs::finish_run(conn, "remind", today, &jobs::remind_outcome(queued.len()))
+                        .await?;
+                    Ok(queued)
                 })
-                .await?;
+                .await;
+            let queued = recorded(&mut conn, "remind", today, &node, queued).await?;
             if queued.is_empty() {
                 println!("no reminder to send");
             }
@@ -231,22 +251,28 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             use diesel_async::AsyncConnection;
             let today = crate::domain::french_date(chrono::Utc::now());
             let months = settings.beneficiary_retention_months;
+            let node = jobs::command_node("purge");
             let purged = conn
                 .transaction::<_, crate::db::DbError, _>(async |conn| {
-                    crate::checkbooks::purge(
+                    jobs::claim_command_run(conn, "purge", today, &node).await?;
+                    let purged = crate::checkbooks::purge(
                         conn,
                         crate::audit::Actor::Service("passnum purge"),
                         today,
                         months,
                     )
-                    .await
+                    .await?;
+                    jobs::finish_run(conn, "purge", today, &jobs::purge_outcome(&purged)).await?;
+                    Ok(purged)
                 })
-                .await?;
+                .await;
+            let purged = recorded(&mut conn, "purge", today, &node, purged).await?;
             println!(
                 "{} beneficiary record(s) erased ({} month(s) after their checkbook's end), {} waiting mail(s) withdrawn",
                 purged.erased, months, purged.mails_withdrawn
             );
         }
+        Command::Check => return Ok(check(&settings).await),
         Command::DatabaseUrl => {
             println!("{}", db::resolve_database_url(&settings).await?);
         }
@@ -270,7 +296,59 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `passnum check`: the report on stdout, then its record. Connects without
+/// migrating (it changes nothing, and may be pointed at a restored copy or a
+/// standby, where the record is skipped with a warning).
+async fn check(settings: &Settings) -> ExitCode {
+    use diesel_async::AsyncConnection;
+    let report = async {
+        let url = db::resolve_database_url(settings).await?;
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+        let report = crate::check::run(&mut conn).await?;
+        anyhow::Ok((conn, report))
+    }
+    .await;
+    let (mut conn, report) = match report {
+        Ok(done) => done,
+        Err(err) => {
+            eprintln!("passnum check: could not check: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    for violation in &report.violations {
+        println!("{violation}");
+    }
+    println!("{}", report.summary());
+    if let Err(err) = crate::check::record(&mut conn, &report, &crate::jobs::node_name()).await {
+        eprintln!("passnum check: the run was not recorded in job_runs: {err}");
+    }
+    if report.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A daily job's run from the command line, as `serve` records its own: a failure
+/// is written on the day's row of `job_runs` (after the rollback), then returned.
+async fn recorded<T, E: std::fmt::Display>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    job: &str,
+    day: chrono::NaiveDate,
+    node: &str,
+    result: Result<T, E>,
+) -> anyhow::Result<T> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let message = err.to_string();
+            jobs::record_failure(conn, job, day, node, &message).await;
+            anyhow::bail!("{message}")
+        }
+    }
 }
 
 /// The first and last days of a month written YYYY-MM.

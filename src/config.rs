@@ -18,6 +18,8 @@ use lettre::message::Mailbox;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::operator_identity::{OperatorConfig, OperatorIdentity};
+
 /// Where the service runs. Production refuses default or missing secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +115,17 @@ pub struct Settings {
     /// How long after a checkbook's end its beneficiary's record is kept before
     /// `purge` erases it (RGPD; `docs/DATA.md`).
     pub beneficiary_retention_months: u32,
+    /// The operator's legal identity as configured (`PASSNUM_OPERATOR_*`), raw.
+    #[serde(flatten)]
+    pub operator_config: OperatorConfig,
+    /// The operator's legal identity, checked by [`Settings::load`]: the configured
+    /// one, or outside production the demonstration identity (marked as such).
+    #[serde(skip)]
+    pub operator: OperatorIdentity,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this token>`
+    /// (the money metrics name programs and amounts); unset, it answers everyone.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Values every environment starts from, before any file is read.
@@ -276,6 +289,7 @@ impl Settings {
         let mut settings: Settings = figment.extract().map_err(Box::new)?;
         settings.fill_missing_secrets()?;
         settings.check()?;
+        settings.operator = settings.operator_identity()?;
         Ok(settings)
     }
 
@@ -347,6 +361,29 @@ impl Settings {
             daily_jobs: false,
             daily_jobs_at: DEFAULTS.daily_jobs_at.into(),
             beneficiary_retention_months: DEFAULTS.beneficiary_retention_months,
+            metrics_token: None,
+            operator_config: OperatorConfig::default(),
+            operator: OperatorIdentity::demonstration(),
+        }
+    }
+
+    /// The operator's identity the configuration gives: the configured one, whole and
+    /// valid; none configured, the demonstration identity, except in production,
+    /// which refuses to start without its own.
+    pub fn operator_identity(&self) -> Result<OperatorIdentity, ConfigError> {
+        let invalid =
+            |e: crate::operator_identity::IdentityError| ConfigError::Invalid(e.to_string());
+        match self.operator_config.identity().map_err(invalid)? {
+            Some(identity) => Ok(identity),
+            None if self.environment == Environment::Production => {
+                Err(invalid(crate::operator_identity::IdentityError::Missing(
+                    "PASSNUM_OPERATOR_NAME, PASSNUM_OPERATOR_SIREN, PASSNUM_OPERATOR_VAT_NUMBER, \
+                     PASSNUM_OPERATOR_ADDRESS, PASSNUM_OPERATOR_POSTCODE, PASSNUM_OPERATOR_CITY, \
+                     PASSNUM_OPERATOR_IBAN and PASSNUM_OPERATOR_BIC"
+                        .into(),
+                )))
+            }
+            None => Ok(OperatorIdentity::demonstration()),
         }
     }
 
@@ -385,6 +422,7 @@ impl Settings {
         }
         self.check_public_url()?;
         self.mail()?;
+        self.operator_identity()?;
         self.daily_jobs_time()?;
         let token = self.token_secret.as_ref().map(|s| s.expose_secret());
         let keys = self.ticket_keys.as_ref().map(|s| s.expose_secret());
@@ -404,6 +442,9 @@ impl Settings {
                 &format!("PASSNUM_TICKET_KEYS (ticket_keys, key {id})"),
                 &secret,
             )?;
+        }
+        if let Some(metrics_token) = self.metrics_token() {
+            refuse_weak_secret("PASSNUM_METRICS_TOKEN (metrics_token)", metrics_token)?;
         }
         if self.environment == Environment::Production && self.public_url_is_local() {
             return Err(ConfigError::Invalid(format!(
@@ -508,6 +549,14 @@ impl Settings {
         })
     }
 
+    /// The token `GET /metrics` asks for, if any (a blank one is none).
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.metrics_token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .filter(|t| !t.trim().is_empty())
+    }
+
     pub fn token_secret_bytes(&self) -> &[u8] {
         self.token_secret
             .as_ref()
@@ -584,7 +633,71 @@ mod tests {
         let mut s = Settings::for_tests("postgres://x".into(), PathBuf::from(".data"));
         s.environment = Environment::Production;
         s.public_url = "https://pass.example.org".into();
+        s.operator_config = OperatorConfig {
+            operator_name: Some("Les Assembleurs".into()),
+            operator_siren: Some("912345675".into()),
+            operator_vat_number: Some("FR65912345675".into()),
+            operator_address: Some("1 rue de la Paix".into()),
+            operator_postcode: Some("75002".into()),
+            operator_city: Some("Paris".into()),
+            operator_country: None,
+            operator_iban: Some("FR7630006000011234567890189".into()),
+            operator_bic: Some("AGRIFRPP".into()),
+        };
         s
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_the_operator_s_identity() {
+        let mut settings = production();
+        assert!(settings.check().is_ok());
+        assert!(!settings.operator_identity().unwrap().fictitious);
+        settings.operator_config = OperatorConfig::default();
+        let err = settings.check().unwrap_err().to_string();
+        for name in [
+            "PASSNUM_OPERATOR_NAME",
+            "PASSNUM_OPERATOR_SIREN",
+            "PASSNUM_OPERATOR_IBAN",
+            "PASSNUM_OPERATOR_BIC",
+        ] {
+            assert!(err.contains(name), "{err}");
+        }
+        // Elsewhere the demonstration identity stands in, marked as such…
+        settings.environment = Environment::Development;
+        let demo = settings.operator_identity().unwrap();
+        assert!(demo.fictitious && demo.mark().is_some());
+        // …but a partial or wrong one is refused everywhere.
+        settings.operator_config.operator_name = Some("Les Assembleurs".into());
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.contains("PASSNUM_OPERATOR_SIREN"), "{err}");
+    }
+
+    #[test]
+    fn the_operator_s_identity_is_read_with_the_other_settings() {
+        let toml = r#"
+            operator_name = "Les Assembleurs"
+            operator_siren = "912345675"
+            operator_vat_number = "FR65912345675"
+            operator_address = "1 rue de la Paix"
+            operator_postcode = "75002"
+            operator_city = "Paris"
+            operator_iban = "FR76 3000 6000 0112 3456 7890 189"
+            operator_bic = "AGRIFRPP"
+        "#;
+        let settings: Settings = Figment::from(Serialized::defaults(DEFAULTS))
+            .merge(Toml::string(toml))
+            .extract()
+            .unwrap();
+        let identity = settings.operator_identity().unwrap();
+        assert_eq!(identity.name, "Les Assembleurs");
+        assert_eq!(identity.bic.as_str(), "AGRIFRPP");
+        assert!(!identity.fictitious);
+        // Nothing configured: the demonstration identity, until `load` sets it.
+        let bare: Settings = Figment::from(Serialized::defaults(DEFAULTS))
+            .extract()
+            .unwrap();
+        assert!(bare.operator.fictitious);
+        assert!(bare.operator_identity().unwrap().fictitious);
     }
 
     #[test]
@@ -723,6 +836,16 @@ mod tests {
                     )
                 }),
                 "key k1",
+            ),
+            (
+                "short metrics token",
+                Box::new(|s| s.metrics_token = Some("short".to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
+            ),
+            (
+                "published metrics token",
+                Box::new(|s| s.metrics_token = Some(public[0].to_string().into())),
+                "PASSNUM_METRICS_TOKEN",
             ),
             (
                 "malformed ticket keys",

@@ -176,7 +176,7 @@ const TERRITORY: &[DemoOrg] = &[
     ),
     org(
         OrgKind::Site,
-        "Atelier numérique d'Héricourt",
+        "Atelier numérique d’Héricourt",
         "mediateur.hericourt@example.org",
         "70400",
         "Héricourt",
@@ -207,11 +207,15 @@ pub async fn fill(conn: &mut AsyncPgConnection) -> anyhow::Result<DemoReport> {
             let operator_email = Email::parse("email", OPERATOR_LOGIN)?;
             let (operator, _) =
                 organizations::bootstrap_operator(conn, operator_email, &password).await?;
+            // The operator's organisation where the demonstration identity (the one
+            // printed on the documents when none is configured) says it is.
+            let demo_identity = crate::operator_identity::OperatorIdentity::demonstration();
             diesel::update(organizations_table::table.find(operator.id))
                 .set((
                     organizations_table::name.eq("Hub numérique de Haute-Saône (opérateur)"),
-                    organizations_table::postcode.eq("70000"),
-                    organizations_table::city.eq("Vesoul"),
+                    organizations_table::address.eq(Some(demo_identity.address.clone())),
+                    organizations_table::postcode.eq(demo_identity.postcode.clone()),
+                    organizations_table::city.eq(demo_identity.city.clone()),
                 ))
                 .execute(conn)
                 .await?;
@@ -326,7 +330,15 @@ async fn demo_program(
         .await?;
     }
     for (prescriber, _) in prescribers {
-        programs::add_allocation(conn, DEMO, program.id, *prescriber, 50).await?;
+        programs::add_allocation(
+            conn,
+            DEMO,
+            program.id,
+            *prescriber,
+            50,
+            programs::OverBudget::Refuse,
+        )
+        .await?;
     }
     if let Some((prescriber, agent)) = prescribers.first() {
         let caller = Caller {

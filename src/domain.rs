@@ -112,7 +112,7 @@ impl Email {
             ValidationError::new(
                 field,
                 format!(
-                    "« {} » n'est pas une adresse e-mail valide (exemple : prenom.nom@exemple.fr).",
+                    "« {} » n’est pas une adresse e-mail valide (exemple : prenom.nom@exemple.fr).",
                     raw.trim()
                 ),
             )
@@ -161,7 +161,7 @@ impl Postcode {
             Err(ValidationError::new(
                 field,
                 format!(
-                    "« {value} » n'est pas un code postal : cinq chiffres sont attendus (exemple : 70000)."
+                    "« {value} » n’est pas un code postal : cinq chiffres sont attendus (exemple : 70000)."
                 ),
             ))
         }
@@ -186,7 +186,7 @@ impl PostcodePrefix {
             Err(ValidationError::new(
                 field,
                 format!(
-                    "« {value} » n'est pas un début de code postal : de un à cinq chiffres sont attendus (exemple : 70 ou 70000)."
+                    "« {value} » n’est pas un début de code postal : de un à cinq chiffres sont attendus (exemple : 70 ou 70000)."
                 ),
             ))
         }
@@ -224,7 +224,7 @@ impl Siret {
         if !valid {
             return Err(ValidationError::new(
                 field,
-                format!("Le SIRET {value} n'existe pas : un chiffre a sans doute été mal saisi."),
+                format!("Le SIRET {value} n’existe pas : un chiffre a sans doute été mal saisi."),
             ));
         }
         Ok(Siret(value))
@@ -305,7 +305,7 @@ impl Coordinates {
         let refuse = || {
             ValidationError::new(
                 field,
-                "Une position s'écrit « latitude,longitude » en degrés décimaux (exemple : 47.62,6.15).",
+                "Une position s’écrit « latitude,longitude » en degrés décimaux (exemple : 47.62,6.15).",
             )
         };
         let (lat, lon) = raw.split_once(',').ok_or_else(refuse)?;

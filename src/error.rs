@@ -146,7 +146,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "Cette ressource n'existe pas, ou vous n'y avez pas accès.",
+            "Cette ressource n’existe pas, ou vous n’y avez pas accès.",
         )
     }
 
@@ -179,7 +179,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
-            "Le service est momentanément indisponible. Réessayez dans un instant ; rien n'a été enregistré.",
+            "Le service est momentanément indisponible. Réessayez dans un instant ; rien n’a été enregistré.",
         )
         .with_source(source)
     }

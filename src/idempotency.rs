@@ -28,7 +28,7 @@ pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if !valid_key(key) {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
-            "L'en-tête Idempotency-Key doit contenir de 1 à 200 caractères visibles (un UUID par exemple).",
+            "L’en-tête Idempotency-Key doit contenir de 1 à 200 caractères visibles (un UUID par exemple).",
         ));
     }
     Ok(Some(key.to_string()))
@@ -104,7 +104,7 @@ pub fn key_reused() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "idempotency_key_reused",
-        "Cette clé d'idempotence a déjà servi pour une autre demande : utilisez une nouvelle clé.",
+        "Cette clé d’idempotence a déjà servi pour une autre demande : utilisez une nouvelle clé.",
     )
 }
 

@@ -91,20 +91,38 @@ fn expire(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
             None,
         )
         .await?;
-        let tickets: i64 = expired.iter().map(|(_, n, _)| n).sum();
-        let value: Decimal = expired.iter().map(|(_, _, v)| v).sum();
-        Ok(json!({
-            "programs": expired.len(),
-            "tickets": tickets,
-            "value": value.to_string(),
-        }))
+        Ok(expire_outcome(&expired))
+    })
+}
+
+/// `expire`'s outcome in `job_runs`: programs touched, tickets expired, value returned.
+pub fn expire_outcome(expired: &[(uuid::Uuid, i64, Decimal)]) -> Value {
+    let tickets: i64 = expired.iter().map(|(_, n, _)| n).sum();
+    let value: Decimal = expired.iter().map(|(_, _, v)| v).sum();
+    json!({
+        "programs": expired.len(),
+        "tickets": tickets,
+        "value": value.to_string(),
+    })
+}
+
+/// `remind`'s outcome in `job_runs`: reminders queued.
+pub fn remind_outcome(queued: usize) -> Value {
+    json!({ "reminders": queued })
+}
+
+/// `purge`'s outcome in `job_runs`: records erased, waiting mails withdrawn.
+pub fn purge_outcome(purged: &crate::checkbooks::Purged) -> Value {
+    json!({
+        "erased": purged.erased,
+        "mails_withdrawn": purged.mails_withdrawn,
     })
 }
 
 fn remind(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
     Box::pin(async move {
         let queued = crate::mail::events::queue_expiry_reminders(conn, today.day).await?;
-        Ok(json!({ "reminders": queued.len() }))
+        Ok(remind_outcome(queued.len()))
     })
 }
 
@@ -118,10 +136,7 @@ fn purge(conn: &mut AsyncPgConnection, today: JobDay) -> JobFuture<'_> {
             today.retention_months,
         )
         .await?;
-        Ok(json!({
-            "erased": purged.erased,
-            "mails_withdrawn": purged.mails_withdrawn,
-        }))
+        Ok(purge_outcome(&purged))
     })
 }
 
@@ -198,15 +213,7 @@ pub async fn run_once(
                 return Ok(Ran::AlreadyDone);
             };
             let outcome = (job.run)(conn, today).await?;
-            diesel::sql_query(
-                "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = $3, last_error = NULL
-                 WHERE job = $1 AND day = $2",
-            )
-            .bind::<Text, _>(job.name)
-            .bind::<Date, _>(day)
-            .bind::<Jsonb, _>(&outcome)
-            .execute(conn)
-            .await?;
+            finish_run(conn, job.name, day, &outcome).await?;
             Ok(Ran::Done {
                 outcome,
                 attempt: claimed.attempts,
@@ -214,24 +221,87 @@ pub async fn run_once(
         })
         .await;
     if let Err(err) = &result {
-        let recorded = diesel::sql_query(
-            "INSERT INTO job_runs (job, day, node, last_error) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (job, day) DO UPDATE
-                SET node = EXCLUDED.node, started_at = now(),
-                    attempts = job_runs.attempts + 1, last_error = EXCLUDED.last_error
-                WHERE job_runs.finished_at IS NULL",
-        )
-        .bind::<Text, _>(job.name)
-        .bind::<Date, _>(day)
-        .bind::<Text, _>(node)
-        .bind::<Text, _>(format!("{}: {}", err.code(), err.problem().detail))
-        .execute(conn)
-        .await;
-        if let Err(e) = recorded {
-            tracing::warn!(job = job.name, error = %e, "daily job: its failure could not be recorded");
-        }
+        let message = format!("{}: {}", err.code(), err.problem().detail);
+        record_failure(conn, job.name, day, node, &message).await;
     }
     result
+}
+
+/// Records a failed attempt of `job` on `day` on its row (after the rollback of the
+/// work), unless the day's run is finished; a failure to record is only logged.
+pub async fn record_failure(
+    conn: &mut AsyncPgConnection,
+    job: &str,
+    day: NaiveDate,
+    node: &str,
+    message: &str,
+) {
+    let recorded = diesel::sql_query(
+        "INSERT INTO job_runs (job, day, node, last_error) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job, day) DO UPDATE
+            SET node = EXCLUDED.node, started_at = now(),
+                attempts = job_runs.attempts + 1, last_error = EXCLUDED.last_error
+            WHERE job_runs.finished_at IS NULL",
+    )
+    .bind::<Text, _>(job)
+    .bind::<Date, _>(day)
+    .bind::<Text, _>(node)
+    .bind::<Text, _>(message)
+    .execute(conn)
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(job, error = %e, "daily job: its failure could not be recorded");
+    }
+}
+
+/// The `node` of a run from the command line (`passnum expire` from a cron): the
+/// command and the machine, so that the operator tells it from `serve`'s runs.
+pub fn command_node(job: &str) -> String {
+    format!("passnum {job} (command) {}", node_name())
+}
+
+/// A run from the command line, inside the command's own transaction: claims the
+/// day's row of `job` whether or not `serve` ran it already (the jobs may run again:
+/// they change nothing twice), so that `serve` finds the day done. The same row a
+/// daily run writes; [`finish_run`] closes it in the same transaction.
+pub async fn claim_command_run(
+    conn: &mut AsyncPgConnection,
+    job: &str,
+    day: NaiveDate,
+    node: &str,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "INSERT INTO job_runs (job, day, node) VALUES ($1, $2, $3)
+         ON CONFLICT (job, day) DO UPDATE
+            SET node = EXCLUDED.node, started_at = now(), finished_at = NULL, outcome = NULL,
+                attempts = job_runs.attempts + 1",
+    )
+    .bind::<Text, _>(job)
+    .bind::<Date, _>(day)
+    .bind::<Text, _>(node)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the day's run of `job` finished with its `outcome`, in the transaction of
+/// its work (a daily run's, or a command's: [`claim_command_run`]).
+pub async fn finish_run(
+    conn: &mut AsyncPgConnection,
+    job: &str,
+    day: NaiveDate,
+    outcome: &Value,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "UPDATE job_runs SET finished_at = clock_timestamp(), outcome = $3, last_error = NULL
+         WHERE job = $1 AND day = $2",
+    )
+    .bind::<Text, _>(job)
+    .bind::<Date, _>(day)
+    .bind::<Jsonb, _>(outcome)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The scheduler of `passnum serve` (spawned when `daily_jobs` is on): runs every job

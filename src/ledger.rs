@@ -122,11 +122,11 @@ impl AccountRef {
             AccountKind::Available => "Budget disponible (fonds reçus)".into(),
             AccountKind::Outstanding => "Chèques en circulation".into(),
             AccountKind::SitePayable => "À payer au lieu de formation".into(),
-            AccountKind::Commission => "Commission de l'opérateur".into(),
+            AccountKind::Commission => "Commission de l’opérateur".into(),
             AccountKind::SitePaid => "Payé au lieu de formation".into(),
-            AccountKind::CommissionPaid => "Commission versée à l'opérateur".into(),
+            AccountKind::CommissionPaid => "Commission versée à l’opérateur".into(),
             AccountKind::FeeReceivable => "Frais de gestion facturés au financeur".into(),
-            AccountKind::FeeIncome => "Frais de gestion de l'opérateur".into(),
+            AccountKind::FeeIncome => "Frais de gestion de l’opérateur".into(),
             AccountKind::FunderRefunded => "Restitué au financeur (avoir)".into(),
         }
     }

@@ -25,7 +25,7 @@ impl Money {
         let refuse = |why: &str| {
             ValidationError::new(
                 field,
-                format!("« {raw} » n'est pas un montant valide : {why} (exemple : \"10.00\")."),
+                format!("« {raw} » n’est pas un montant valide : {why} (exemple : \"10.00\")."),
             )
         };
         let text = raw.trim();
@@ -100,7 +100,7 @@ fn parse_fraction(field: &str, raw: &str, what: &str) -> Result<Decimal, Validat
         ValidationError::new(
             field,
             format!(
-                "« {raw} » n'est pas {what} valide : un nombre décimal entre 0 et 1, quatre décimales au plus (exemple : \"0.04\")."
+                "« {raw} » n’est pas {what} valide : un nombre décimal entre 0 et 1, quatre décimales au plus (exemple : \"0.04\")."
             ),
         )
     };

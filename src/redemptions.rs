@@ -147,7 +147,7 @@ pub fn scan_day(
     if at > now + Duration::minutes(5) {
         return Err(ValidationError::new(
             "scanned_at",
-            "L'heure du scan est dans le futur : vérifiez l'horloge de l'appareil.",
+            "L’heure du scan est dans le futur : vérifiez l’horloge de l’appareil.",
         ));
     }
     if at < now - window {
@@ -451,7 +451,7 @@ pub async fn reverse(
     let reversal = ledger::post_reversing(
         conn,
         TransactionKind::Reversal,
-        &format!("Annulation de l'encaissement du chèque {serial}"),
+        &format!("Annulation de l’encaissement du chèque {serial}"),
         r.program_id,
         &[
             (AccountRef::program(back_to, r.program_id), r.value),

@@ -71,6 +71,13 @@ impl Application {
         {
             tracing::warn!(public_url = %settings.public_url, "PASSNUM_PUBLIC_URL is not set: the links of the mails (invitations, password resets) point to this machine and open nowhere else");
         }
+        if settings.environment == crate::config::Environment::Production
+            && settings.metrics_token().is_none()
+        {
+            tracing::warn!(
+                "no PASSNUM_METRICS_TOKEN in production: GET /metrics shows the programs' money to whoever reaches this node (docs/OPERATIONS.md)"
+            );
+        }
         let daily_jobs = if settings.daily_jobs {
             let at = settings.daily_jobs_time()?;
             Some(tokio::spawn(crate::jobs::run(
@@ -199,11 +206,11 @@ async fn problem_safety_net(
     let (code, detail) = match status.as_u16() {
         404 => (
             "not_found",
-            "Cette adresse ne correspond à aucune ressource de l'API.",
+            "Cette adresse ne correspond à aucune ressource de l’API.",
         ),
         405 => (
             "method_not_allowed",
-            "Cette méthode n'est pas permise sur cette adresse.",
+            "Cette méthode n’est pas permise sur cette adresse.",
         ),
         413 => (
             "payload_too_large",
@@ -213,7 +220,7 @@ async fn problem_safety_net(
             "internal_error",
             "Une erreur interne est survenue ; elle a été enregistrée.",
         ),
-        _ => ("bad_request", "La requête n'a pas pu être comprise."),
+        _ => ("bad_request", "La requête n’a pas pu être comprise."),
     };
     let (req, _) = res.into_parts();
     let response = ApiError::new(status, code, detail).error_response();

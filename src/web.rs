@@ -262,7 +262,7 @@ fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "Cette adresse ne correspond à aucune ressource de l'API.",
+        "Cette adresse ne correspond à aucune ressource de l’API.",
     )
 }
 

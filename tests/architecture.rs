@@ -39,6 +39,8 @@ const FLOORS: &[(&str, &[&str])] = &[
             "mail",
             "lookup",
             "alerts",
+            "check",
+            "metrics",
         ],
     ),
     (
@@ -66,6 +68,8 @@ const FLOORS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "domain",
+            "bank",
+            "operator_identity",
             "vocabulary",
             "money",
             "codes",

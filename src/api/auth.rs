@@ -24,7 +24,7 @@ impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::UnknownRefreshToken => ApiError::unauthenticated(
-                "Ce jeton de renouvellement n'est pas valide : reconnectez-vous.",
+                "Ce jeton de renouvellement n’est pas valide : reconnectez-vous.",
             ),
             SessionError::Revoked { .. } => ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -66,7 +66,7 @@ impl From<PasswordError> for ApiError {
             PasswordError::WrongPassword => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "wrong_password",
-                "Le mot de passe actuel n'est pas le bon.",
+                "Le mot de passe actuel n’est pas le bon.",
             )
             .with_field("current_password"),
             PasswordError::Reset(refusal) => link_refused(
@@ -74,7 +74,7 @@ impl From<PasswordError> for ApiError {
                 &LinkWords {
                     unknown: (
                         "reset_invalid",
-                        "Ce lien de changement de mot de passe n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez-en un nouveau.",
+                        "Ce lien de changement de mot de passe n’est pas valide. Vérifiez qu’il a été copié en entier, ou demandez-en un nouveau.",
                     ),
                     used: (
                         "reset_used",
@@ -429,7 +429,7 @@ pub async fn me(caller: Caller, state: web::Data<AppState>) -> ApiResult<web::Js
     let mut conn = state.conn().await?;
     let (user, org) = organizations::find_user(&mut conn, caller.user_id)
         .await?
-        .ok_or_else(|| ApiError::unauthenticated("Ce compte n'existe plus : reconnectez-vous."))?;
+        .ok_or_else(|| ApiError::unauthenticated("Ce compte n’existe plus : reconnectez-vous."))?;
     Ok(web::Json(Me {
         user_id: user.id,
         email: user.email.clone(),

@@ -80,7 +80,7 @@ fn claims_of(req: &HttpRequest) -> Result<Claims, ApiError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            ApiError::unauthenticated("Connectez-vous : cette action demande un jeton d'accès (en-tête Authorization: Bearer …).")
+            ApiError::unauthenticated("Connectez-vous : cette action demande un jeton d’accès (en-tête Authorization: Bearer …).")
         })?;
     let token = header
         .strip_prefix("Bearer ")
@@ -89,10 +89,10 @@ fn claims_of(req: &HttpRequest) -> Result<Claims, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             ApiError::unauthenticated(
-                "L'en-tête Authorization doit avoir la forme « Bearer <jeton> ».",
+                "L’en-tête Authorization doit avoir la forme « Bearer <jeton> ».",
             )
         })?;
     keys.check(token).ok_or_else(|| {
-        ApiError::unauthenticated("Votre session n'est pas valide ou a expiré : reconnectez-vous.")
+        ApiError::unauthenticated("Votre session n’est pas valide ou a expiré : reconnectez-vous.")
     })
 }

@@ -73,7 +73,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 let chunk = chunk.map_err(|e| {
                     ApiError::bad_request(
                         "malformed_body",
-                        "Le corps de la requête n'a pas pu être lu en entier.",
+                        "Le corps de la requête n’a pas pu être lu en entier.",
                     )
                     .with_source(anyhow::anyhow!("{e}"))
                 })?;
@@ -112,7 +112,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
-            "Le texte envoyé contient un caractère nul (\\u0000), qui n'est accepté dans aucun champ.",
+            "Le texte envoyé contient un caractère nul (\\u0000), qui n’est accepté dans aucun champ.",
         ));
     }
     // Every body of this API is an object; serde would also read a struct from an
@@ -156,7 +156,7 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
         return ApiError::bad_request(
             "malformed_json",
             format!(
-                "Le corps de la requête n'est pas un JSON valide (ligne {}, colonne {}).",
+                "Le corps de la requête n’est pas un JSON valide (ligne {}, colonne {}).",
                 err.line(),
                 err.column()
             ),
@@ -192,7 +192,7 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
         } else {
             path.clone()
         };
-        let detail = format!("Le champ « {field} » n'est pas prévu ici.");
+        let detail = format!("Le champ « {field} » n’est pas prévu ici.");
         (field, detail)
     } else if let Some(value) = between(&message, "unknown variant `", "`") {
         let expected = message
@@ -203,7 +203,7 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
         (
             path.clone(),
             format!(
-                "La valeur « {value} » n'est pas acceptée pour « {path} » ; valeurs possibles : {expected}."
+                "La valeur « {value} » n’est pas acceptée pour « {path} » ; valeurs possibles : {expected}."
             ),
         )
     } else if message.starts_with("invalid type") {
@@ -214,7 +214,7 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
             .unwrap_or("autre chose");
         (
             path.clone(),
-            format!("Le champ « {path} » n'a pas le bon type : {expected} est attendu."),
+            format!("Le champ « {path} » n’a pas le bon type : {expected} est attendu."),
         )
     } else if message.starts_with("invalid value") || message.starts_with("invalid length") {
         let expected = message
@@ -224,19 +224,19 @@ fn describe_json_error(path: &str, err: &serde_json::Error) -> ApiError {
             .unwrap_or("une autre valeur");
         (
             path.clone(),
-            format!("La valeur du champ « {path} » n'est pas valide : {expected} est attendu."),
+            format!("La valeur du champ « {path} » n’est pas valide : {expected} est attendu."),
         )
     } else if CHRONO_MESSAGES.iter().any(|m| message.contains(m)) {
         (
             path.clone(),
             format!(
-                "Le champ « {path} » n'est pas une date valide : AAAA-MM-JJ est attendu (exemple : 2026-12-31)."
+                "Le champ « {path} » n’est pas une date valide : AAAA-MM-JJ est attendu (exemple : 2026-12-31)."
             ),
         )
     } else {
         (
             path.clone(),
-            format!("La valeur du champ « {path} » n'est pas valide."),
+            format!("La valeur du champ « {path} » n’est pas valide."),
         )
     };
     let err = ApiError::new(
@@ -312,20 +312,20 @@ pub fn configure_extractors(
                 .unwrap_or_default();
             ApiError::bad_request(
                 "invalid_id",
-                format!("« {segment} » n'est pas un identifiant valide : un UUID est attendu (exemple : 0193a1f2-7c4e-7d2a-9b1e-3f5c6d7e8f90)."),
+                format!("« {segment} » n’est pas un identifiant valide : un UUID est attendu (exemple : 0193a1f2-7c4e-7d2a-9b1e-3f5c6d7e8f90)."),
             )
             .into()
         }))
         .app_data(web::QueryConfig::default().error_handler(|err, _req| {
             let message = err.to_string();
             let detail = match between(&message, "unknown variant `", "`") {
-                Some(value) => format!("La valeur « {value} » n'est pas acceptée dans l'adresse."),
-                None => "Un paramètre de l'adresse n'est pas valide.".to_string(),
+                Some(value) => format!("La valeur « {value} » n’est pas acceptée dans l’adresse."),
+                None => "Un paramètre de l’adresse n’est pas valide.".to_string(),
             };
             ApiError::bad_request("invalid_query", detail).into()
         }))
         .app_data(web::JsonConfig::default().limit(body_limit).error_handler(|err, _req| {
-            ApiError::bad_request("malformed_json", "Le corps de la requête n'est pas un JSON valide.")
+            ApiError::bad_request("malformed_json", "Le corps de la requête n’est pas un JSON valide.")
                 .with_source(anyhow::anyhow!("{err}"))
                 .into()
         }));
@@ -387,7 +387,7 @@ mod tests {
                 "{\"name\":\"x\",\"kind\":\"site\",\"count\":-1}",
                 "validation_failed",
                 Some("count"),
-                "n'est pas valide : un nombre entier",
+                "n’est pas valide : un nombre entier",
             ),
             (
                 "{\"name\":\"x\",\"kind\":\"site\",\"count\":1,\"extra\":1}",

@@ -20,22 +20,22 @@ impl From<InvitationError> for ApiError {
             InvitationError::NotFound => ApiError::not_found(),
             InvitationError::UserActive => ApiError::conflict(
                 "user_active",
-                "Ce compte a déjà un mot de passe : il n'a pas besoin d'invitation.",
+                "Ce compte a déjà un mot de passe : il n’a pas besoin d’invitation.",
             ),
             InvitationError::Link(refusal) => link_refused(
                 refusal,
                 &LinkWords {
                     unknown: (
                         "invitation_invalid",
-                        "Ce lien d'invitation n'est pas valide. Vérifiez qu'il a été copié en entier, ou demandez une nouvelle invitation.",
+                        "Ce lien d’invitation n’est pas valide. Vérifiez qu’il a été copié en entier, ou demandez une nouvelle invitation.",
                     ),
                     used: (
                         "invitation_used",
-                        "Ce lien d'invitation a déjà servi. Connectez-vous avec votre mot de passe, ou demandez une nouvelle invitation.",
+                        "Ce lien d’invitation a déjà servi. Connectez-vous avec votre mot de passe, ou demandez une nouvelle invitation.",
                     ),
                     expired: (
                         "invitation_expired",
-                        "Ce lien d'invitation a expiré. Demandez une nouvelle invitation à l'administrateur de votre organisation.",
+                        "Ce lien d’invitation a expiré. Demandez une nouvelle invitation à l’administrateur de votre organisation.",
                     ),
                 },
             ),

@@ -168,7 +168,7 @@ pub async fn cover(
         crate::domain::OrgKind::Funder => Some(caller.organization_id),
         _ => {
             return Err(crate::error::ApiError::forbidden(
-                "La couverture des fonds est réservée à l'opérateur et aux financeurs.",
+                "La couverture des fonds est réservée à l’opérateur et aux financeurs.",
             ));
         }
     };
@@ -177,7 +177,6 @@ pub async fn cover(
     let mut report = Vec::with_capacity(programs.len());
     for (id, name) in programs {
         let f = crate::programs::funding(&mut conn, id).await?;
-        let owed_to_sites = f.payable + f.commission;
         report.push(ProgramCover {
             program_id: id,
             name,
@@ -186,8 +185,8 @@ pub async fn cover(
             refunded: signed(f.refunded),
             held: signed(f.held()),
             outstanding: signed(f.outstanding),
-            owed_to_sites: signed(owed_to_sites),
-            covered: f.held() >= f.outstanding + owed_to_sites,
+            owed_to_sites: signed(f.owed_to_sites()),
+            covered: f.covered(),
         });
     }
     let covered = report.iter().all(|p| p.covered);

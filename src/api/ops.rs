@@ -1,11 +1,12 @@
 //! Operations endpoints, at the root: liveness, readiness, metrics.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError, get, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::api::AppState;
@@ -48,14 +49,55 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text: requests by route and status, latency, database pool.
+/// Prometheus text: this node's requests, latency, pool and redemptions by outcome, then the money read from the database. With `PASSNUM_METRICS_TOKEN` set, only its bearer is answered.
+///
+/// The money: `crate::metrics` (docs/OPERATIONS.md lists every metric).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String))
+    responses(
+        (status = 200, content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "`unauthenticated`: `PASSNUM_METRICS_TOKEN` is set and the request does not carry it", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(expected) = state.settings.metrics_token()
+        && !carries_token(&req, expected)
+    {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Les métriques demandent le jeton de supervision (en-tête Authorization: Bearer).",
+        )
+        .error_response();
+    }
+    let started = Instant::now();
+    let read = async {
+        let mut conn = state.pool.get().await.ok()?;
+        crate::metrics::snapshot(&mut conn).await.ok()
+    };
+    let snapshot = tokio::time::timeout(MONEY_READ_LIMIT, read)
+        .await
+        .ok()
+        .flatten();
+    let money = crate::metrics::exposition(snapshot.as_ref(), started.elapsed().as_secs_f64());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
+        .body(state.metrics.render(&state.pool) + &money)
+}
+
+/// The longest a scrape waits for the money metrics (a connection, then the reads).
+const MONEY_READ_LIMIT: Duration = Duration::from_secs(8);
+
+/// Whether the request carries `Authorization: Bearer <expected>`, compared by their
+/// SHA-256 so that the time taken says nothing of the token.
+fn carries_token(req: &HttpRequest, expected: &str) -> bool {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim();
+    Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes())
 }

@@ -28,17 +28,17 @@ impl From<OrganizationError> for ApiError {
         match err {
             OrganizationError::OperatorExists => ApiError::conflict(
                 "operator_exists",
-                "L'organisation opératrice existe déjà : il n'y en a qu'une.",
+                "L’organisation opératrice existe déjà : il n’y en a qu’une.",
             ),
             OrganizationError::EmailTaken { email } => ApiError::conflict(
                 "email_taken",
-                format!("Un compte existe déjà avec l'adresse {email}."),
+                format!("Un compte existe déjà avec l’adresse {email}."),
             )
             .with_field("email"),
             OrganizationError::NotFound => ApiError::not_found(),
             OrganizationError::NoLabel => ApiError::conflict(
                 "no_label",
-                "Ce lieu n'a pas de label : attribuez-le d'abord.",
+                "Ce lieu n’a pas de label : attribuez-le d’abord.",
             ),
             OrganizationError::Invalid(invalid) => invalid.into(),
             OrganizationError::PasswordHash(_) => ApiError::internal(err),
@@ -52,10 +52,10 @@ impl From<ManageRefusal> for ApiError {
     fn from(refusal: ManageRefusal) -> Self {
         ApiError::forbidden(match refusal {
             ManageRefusal::NotAnAdmin => {
-                "Seuls les administrateurs de l'organisation gèrent ses utilisateurs."
+                "Seuls les administrateurs de l’organisation gèrent ses utilisateurs."
             }
             ManageRefusal::AdminsByAdminsOnly => {
-                "Un agent ne crée, ne promeut ni ne modifie d'administrateur : demandez-le à un administrateur de l'opérateur."
+                "Un agent ne crée, ne promeut ni ne modifie d’administrateur : demandez-le à un administrateur de l’opérateur."
             }
         })
     }
@@ -69,7 +69,7 @@ impl From<TeamError> for ApiError {
             TeamError::Refused(refusal) => refusal.into(),
             TeamError::LastAdmin => ApiError::conflict(
                 "last_admin",
-                "C'est le dernier administrateur actif de l'organisation : nommez-en un autre avant de le retirer.",
+                "C’est le dernier administrateur actif de l’organisation : nommez-en un autre avant de le retirer.",
             ),
             TeamError::Db(db) => db.into(),
         }
@@ -357,7 +357,7 @@ pub async fn list_users(
     }
     if !caller.is_operator() && caller.role != Role::Admin {
         return Err(ApiError::forbidden(
-            "Seuls les administrateurs de l'organisation voient ses utilisateurs.",
+            "Seuls les administrateurs de l’organisation voient ses utilisateurs.",
         ));
     }
     let limit = page.limit()?;
@@ -411,7 +411,7 @@ pub async fn create_user(
     }
     if !caller.is_operator() && caller.role != Role::Admin {
         return Err(ApiError::forbidden(
-            "Seuls les administrateurs de l'organisation peuvent ajouter des utilisateurs.",
+            "Seuls les administrateurs de l’organisation peuvent ajouter des utilisateurs.",
         ));
     }
     let req = body.0;
@@ -481,7 +481,7 @@ pub async fn reinvite_user(
     }
     if !caller.is_operator() && caller.role != Role::Admin {
         return Err(ApiError::forbidden(
-            "Seuls les administrateurs de l'organisation peuvent inviter des utilisateurs.",
+            "Seuls les administrateurs de l’organisation peuvent inviter des utilisateurs.",
         ));
     }
     let settings = InvitationSettings::from_settings(&state.settings);

@@ -68,7 +68,7 @@ pub fn split_page<T>(
 fn invalid_cursor() -> ApiError {
     ApiError::bad_request(
         "invalid_cursor",
-        "Le curseur de pagination n'est pas valide : reprenez la liste depuis le début.",
+        "Le curseur de pagination n’est pas valide : reprenez la liste depuis le début.",
     )
 }
 

@@ -137,6 +137,10 @@ pub struct UpdateAllocationRequest {
     /// The prescriber's allocation in all, never below the checkbooks it issued.
     #[schema(example = 40)]
     pub checkbooks: u32,
+    /// Raises it past what the budget pays for (every prescriber's allocations
+    /// counted); without it such a raise answers 409 `allocation_over_budget`.
+    #[serde(default)]
+    pub confirm_over_budget: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,7 +164,7 @@ pub struct AllocationTotalView {
         (status = 200, body = AllocationTotalView),
         (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "no such program, or no allocation of this prescriber in it", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`allocation_below_issued` (with `issued_checkbooks`), `program_closed`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`allocation_below_issued` (with `issued_checkbooks`), `allocation_over_budget` (with `affordable_checkbooks`), `program_closed`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -187,6 +191,7 @@ pub async fn update_allocation(
         program_id,
         prescriber_id,
         body.checkbooks,
+        crate::api::programs::over_budget(body.confirm_over_budget),
     )
     .await?;
     Ok(web::Json(AllocationTotalView {

@@ -28,7 +28,7 @@ impl From<CloseError> for ApiError {
             CloseError::TicketsStillValid { last_day } => ApiError::conflict(
                 "tickets_still_valid",
                 format!(
-                    "Des chèques de ce dispositif restent utilisables jusqu'au {} : il ne peut être clos qu'après.",
+                    "Des chèques de ce dispositif restent utilisables jusqu’au {} : il ne peut être clos qu’après.",
                     last_day.format("%d/%m/%Y")
                 ),
             )
@@ -55,13 +55,13 @@ impl From<ProgramError> for ApiError {
             ),
             ProgramError::FundsNotReceived { funder } => ApiError::conflict(
                 "funds_not_received",
-                "Les fonds de ce dispositif n'ont pas encore été reçus de tous ses financeurs : l'émission reprendra dès leur versement.",
+                "Les fonds de ce dispositif n’ont pas encore été reçus de tous ses financeurs : l’émission reprendra dès leur versement.",
             )
             .with_extension("funder_id", funder.to_string()),
             ProgramError::PaymentExceedsCommitment { pledged, paid } => ApiError::conflict(
                 "payment_exceeds_commitment",
                 format!(
-                    "Ce versement dépasserait l'engagement du financeur ({pledged} €, dont {paid} € déjà reçus)."
+                    "Ce versement dépasserait l’engagement du financeur ({pledged} €, dont {paid} € déjà reçus)."
                 ),
             )
             .with_field("amount"),
@@ -87,6 +87,16 @@ impl From<ProgramError> for ApiError {
             )
             .with_field("checkbooks")
             .with_extension("issued_checkbooks", issued),
+            ProgramError::AllocationOverBudget { affordable, asked } => ApiError::conflict(
+                "allocation_over_budget",
+                format!(
+                    "Le budget du dispositif ne paie plus que {} chéquier(s), toutes dotations comptées : en allouer {} de plus le dépasserait. Allouez-en moins, ou confirmez le dépassement.",
+                    crate::french::count(usize::try_from(affordable).unwrap_or(0)),
+                    crate::french::count(usize::try_from(asked).unwrap_or(0)),
+                ),
+            )
+            .with_field("checkbooks")
+            .with_extension("affordable_checkbooks", affordable),
             ProgramError::NoAllocation => ApiError::not_found(),
             ProgramError::ValidityNotLater { current } => ApiError::conflict(
                 "validity_not_later",
@@ -153,7 +163,7 @@ impl TryFrom<CreateProgramRequest> for NewProgram {
             _ => {
                 return Err(ValidationError::new(
                     "validity_days",
-                    "Donnez soit « validity_days » (durée depuis l'émission), soit « valid_until » (date fixe), l'un des deux seulement.",
+                    "Donnez soit « validity_days » (durée depuis l’émission), soit « valid_until » (date fixe), l’un des deux seulement.",
                 ));
             }
         };
@@ -245,6 +255,14 @@ pub struct IssuanceView {
     pub reason: Option<IssuanceBlock>,
     /// The funder whose payment is awaited (`funds_not_received`).
     pub funder_id: Option<Uuid>,
+    /// Its name (`funds_not_received`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funder_name: Option<String>,
+    /// The least it must still pay for one more checkbook to be issued
+    /// (`funds_not_received`; not shown to prescribers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "400.00")]
+    pub missing_amount: Option<String>,
 }
 
 impl IssuanceView {
@@ -253,6 +271,8 @@ impl IssuanceView {
             open: false,
             reason: Some(reason),
             funder_id,
+            funder_name: None,
+            missing_amount: None,
         };
         if !program.is_open() {
             return blocked(IssuanceBlock::ProgramClosed, None);
@@ -260,14 +280,20 @@ impl IssuanceView {
         let checkbook =
             program.ticket_value * rust_decimal::Decimal::from(program.tickets_per_checkbook);
         match programs::check_ring_fence(funding, funders, program.budget, checkbook) {
-            Err(ProgramError::FundsNotReceived { funder }) => {
-                blocked(IssuanceBlock::FundsNotReceived, Some(funder))
-            }
+            Err(ProgramError::FundsNotReceived { funder }) => IssuanceView {
+                missing_amount: funders
+                    .iter()
+                    .find(|f| f.funder_id == funder)
+                    .map(|f| money(funding.awaited_from(f, checkbook))),
+                ..blocked(IssuanceBlock::FundsNotReceived, Some(funder))
+            },
             Err(ProgramError::BudgetExhausted) => blocked(IssuanceBlock::BudgetExhausted, None),
             _ => IssuanceView {
                 open: true,
                 reason: None,
                 funder_id: None,
+                funder_name: None,
+                missing_amount: None,
             },
         }
     }
@@ -357,6 +383,7 @@ impl ProgramView {
     /// What a prescriber may see: the rules, not the funders' money.
     fn for_prescriber(mut self) -> ProgramView {
         self.funding = None;
+        self.issuance.missing_amount = None;
         for f in &mut self.funders {
             f.committed = None;
             f.paid = None;
@@ -371,7 +398,13 @@ pub(crate) async fn view(
 ) -> ApiResult<ProgramView> {
     let funders = programs::funders_of(conn, program.id).await?;
     let funding = programs::funding(conn, program.id).await?;
-    Ok(ProgramView::new(program, &funders, &funding))
+    let mut view = ProgramView::new(program, &funders, &funding);
+    if let Some(funder) = view.issuance.funder_id {
+        view.issuance.funder_name = crate::organizations::find_organization(conn, funder)
+            .await?
+            .map(|org| org.name);
+    }
+    Ok(view)
 }
 
 /// Opens a program funded by one or more funders (operator admins; an operator agent
@@ -570,6 +603,19 @@ pub struct AllocationRequest {
     /// Checkbooks added to the prescriber's allocation.
     #[schema(example = 50)]
     pub checkbooks: u32,
+    /// Allocates past what the budget pays for (every prescriber's allocations
+    /// counted); without it such an allocation answers 409 `allocation_over_budget`.
+    #[serde(default)]
+    pub confirm_over_budget: bool,
+}
+
+/// The request's confirmation, as the use case takes it.
+pub(crate) fn over_budget(confirmed: bool) -> programs::OverBudget {
+    if confirmed {
+        programs::OverBudget::Confirmed
+    } else {
+        programs::OverBudget::Refuse
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -593,6 +639,7 @@ pub struct AllocationView {
     responses(
         (status = 201, body = AllocationView),
         (status = 403, description = "`forbidden`: operator admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`allocation_over_budget` (with `affordable_checkbooks`: what the budget still pays for), `program_closed`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -618,6 +665,7 @@ pub async fn add_allocation(
         id.into_inner(),
         body.prescriber_id,
         body.checkbooks,
+        over_budget(body.confirm_over_budget),
     )
     .await?;
     Ok(HttpResponse::Created().json(AllocationView {

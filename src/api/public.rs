@@ -152,7 +152,7 @@ pub async fn list_sites(
     if offset > total {
         return Err(ApiError::bad_request(
             "invalid_cursor",
-            "Le curseur de pagination n'est pas valide : reprenez la liste depuis le début.",
+            "Le curseur de pagination n’est pas valide : reprenez la liste depuis le début.",
         ));
     }
     let items: Vec<PublicSite> = found.into_iter().skip(offset).take(limit).collect();

@@ -135,7 +135,7 @@ impl From<RedemptionError> for ApiError {
             RedemptionError::InSettledPeriod => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "period_being_settled",
-                "Ce scan tombe dans une période qui vient d'être réglée : rien n'a été enregistré. Renvoyez-le dans un instant (même clé d'idempotence) : il sera compté sur la période en cours.",
+                "Ce scan tombe dans une période qui vient d’être réglée : rien n’a été enregistré. Renvoyez-le dans un instant (même clé d’idempotence) : il sera compté sur la période en cours.",
             )
             .with_retry_after(5),
             RedemptionError::NotFound => ApiError::not_found(),
@@ -234,11 +234,11 @@ pub fn refusal_error(refusal: Refusal, prior: Option<Prior>) -> ApiError {
                 None => "Ce chèque a déjà été encaissé.".to_string(),
             }
         }
-        Refusal::NotHandedOut => "Ce chèque appartient à un chéquier qui n'a pas encore été remis à un bénéficiaire.".into(),
+        Refusal::NotHandedOut => "Ce chèque appartient à un chéquier qui n’a pas encore été remis à un bénéficiaire.".into(),
         Refusal::TicketExpired => "Ce chèque a dépassé sa date de validité : il ne peut plus être encaissé.".into(),
         Refusal::TicketCancelled => "Ce chèque a été annulé (chéquier perdu ou volé) : il ne peut pas être encaissé.".into(),
-        Refusal::InvalidCode => "Ce code n'est pas celui d'un chèque Pass Numérique valide.".into(),
-        Refusal::LabelInactive => "Le label de votre lieu n'est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.".into(),
+        Refusal::InvalidCode => "Ce code n’est pas celui d’un chèque Pass Numérique valide.".into(),
+        Refusal::LabelInactive => "Le label de votre lieu n’est pas actif (suspendu, échu ou pas encore valable) : vous ne pouvez pas encaisser de chèque.".into(),
         Refusal::OutsideTerritory => "Ce chèque est réservé à un autre territoire que celui de votre lieu.".into(),
     };
     let mut err = ApiError::new(refusal_status(refusal), refusal.code(), detail);
@@ -276,7 +276,7 @@ fn designate(
         }
         _ => Err(ValidationError::new(
             "code",
-            "Donnez soit « code » (scanné), soit « serial » (saisi), l'un des deux.",
+            "Donnez soit « code » (scanné), soit « serial » (saisi), l’un des deux.",
         )
         .into()),
     }
@@ -467,7 +467,7 @@ pub async fn redeem_batch(
         } else if !idempotency::valid_key(&key) {
             Err(ValidationError::new(
                 format!("items[{i}].idempotency_key"),
-                "Chaque scan a sa clé d'idempotence : 1 à 200 caractères visibles, sans espace (un UUID par exemple).",
+                "Chaque scan a sa clé d’idempotence : 1 à 200 caractères visibles, sans espace (un UUID par exemple).",
             )
             .into())
         } else {

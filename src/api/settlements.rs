@@ -24,12 +24,12 @@ impl From<SettleError> for ApiError {
             SettleError::Invalid(invalid) => ApiError::validation(invalid),
             SettleError::PeriodNotOver { .. } => ApiError::conflict(
                 "period_not_over",
-                "Une période ne se règle qu'une fois terminée : son dernier jour doit être passé.",
+                "Une période ne se règle qu’une fois terminée : son dernier jour doit être passé.",
             )
             .with_field("period_end"),
             SettleError::PeriodAlreadySettled { .. } => ApiError::conflict(
                 "period_already_settled",
-                "Cette période recouvre une période déjà réglée : aucun chèque n'est payé deux fois.",
+                "Cette période recouvre une période déjà réglée : aucun chèque n’est payé deux fois.",
             ),
             SettleError::MixedFaceValues => ApiError::internal(err),
             SettleError::Db(db) => db.into(),
@@ -340,6 +340,22 @@ fn party(org: &crate::organizations::Organization) -> crate::documents::Party {
     }
 }
 
+/// The operator as a statement names it: its configured legal identity (the
+/// demonstration one marked « IDENTITÉ FICTIVE — démonstration »), with the SIRET of
+/// its organisation.
+fn operator_party(
+    identity: &crate::operator_identity::OperatorIdentity,
+    org: &crate::organizations::Organization,
+) -> crate::documents::Party {
+    crate::documents::Party {
+        name: identity.display_name(),
+        address: Some(identity.address.clone()),
+        postcode: identity.postcode.clone(),
+        city: identity.city.clone(),
+        siret: org.siret.clone(),
+    }
+}
+
 /// A statement as a PDF to sign and archive: parties, period, totals, subtotals per
 /// program and per site, the lines — drawn from the content issued. Since the Excel
 /// form (`csv_format` 3) a funder's statement is a "Relevé d'utilisation": the
@@ -388,7 +404,7 @@ pub async fn statement_pdf(
             .date_naive(),
         period_start: s.period_start,
         period_end: s.period_end,
-        issuer: party(&issuer),
+        issuer: operator_party(&state.settings.operator, &issuer),
         recipient: party(&recipient),
         lines,
         total: s.total,

@@ -89,7 +89,7 @@ impl Beneficiary {
             return Err(ValidationError::new(
                 "beneficiary.birth_year",
                 format!(
-                    "L'année de naissance doit être comprise entre {} et {}.",
+                    "L’année de naissance doit être comprise entre {} et {}.",
                     this_year - 120,
                     this_year - 6
                 ),

@@ -198,7 +198,7 @@ pub async fn prepare_send(
         (None, None) => {
             return Err(ValidationError::new(
                 "email",
-                "Ce chéquier n'a pas d'adresse e-mail de bénéficiaire : indiquez-la dans « email ».",
+                "Ce chéquier n’a pas d’adresse e-mail de bénéficiaire : indiquez-la dans « email ».",
             )
             .into());
         }

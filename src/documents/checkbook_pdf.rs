@@ -318,7 +318,7 @@ fn draw_header(pen: &mut Pen, sheet: &CheckbookSheet) {
     pen.text(&fonts.mono_bold, size, INK, nx, cursor, &number);
 
     cursor += 12.0;
-    let line = format!("Valable jusqu'au {}", french::date(sheet.expires_on));
+    let line = format!("Valable jusqu’au {}", french::date(sheet.expires_on));
     pen.text(&fonts.bold, 8.5, INK, lx, cursor, &line);
     cursor += 11.0;
     let line = truncate(
@@ -469,7 +469,7 @@ fn draw_coupon(
     pen.text(&fonts.mono_bold, size, INK, tx, cursor, &serial);
 
     cursor += 12.0;
-    let validity = format!("Valable jusqu'au {}", french::date(sheet.expires_on));
+    let validity = format!("Valable jusqu’au {}", french::date(sheet.expires_on));
     let validity = truncate(&fonts.bold, &validity, 7.5, width);
     pen.text(&fonts.bold, 7.5, INK, tx, cursor, &validity);
     cursor += 1.0;

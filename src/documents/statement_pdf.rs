@@ -76,7 +76,7 @@ impl StatementKind {
             StatementKind::SitePayout => "Montant à verser",
             StatementKind::FunderBill => "Total à payer",
             StatementKind::Commission => "Commission totale",
-            StatementKind::CreditNote => "Montant de l'avoir",
+            StatementKind::CreditNote => "Montant de l’avoir",
         }
     }
 

@@ -195,7 +195,7 @@ fn sheet(number: &str, seed: u64, tickets: usize) -> CheckbookSheet {
             site("France Services de Lure", None, "70200", "Lure", Some(11.3)),
             site(
                 "Espace numérique du Pays de Villersexel",
-                Some("2 place de l'Église"),
+                Some("2 place de l’Église"),
                 "70110",
                 "Villersexel",
                 Some(24.0),
@@ -240,7 +240,7 @@ fn ten_ticket_checkbook_scans_and_reads_back() {
         "10,00 €",
         "Pass Numérique Haute-Saône 2026",
         "CH-2026-000123",
-        "Valable jusqu'au 31/12/2027",
+        "Valable jusqu’au 31/12/2027",
         "Où utiliser vos chèques",
         "Médiathèque Jean-Jaurès",
         "à 2,4 km",
@@ -267,7 +267,7 @@ fn the_instruction_sentence_is_never_cut_off() {
     crowded.funders = vec![
         "Département de la Haute-Saône".into(),
         "État — Préfecture de région Bourgogne-Franche-Comté".into(),
-        "Caisse d'allocations familiales de la Haute-Saône".into(),
+        "Caisse d’allocations familiales de la Haute-Saône".into(),
     ];
     crowded.program_name =
         "Pass Numérique Haute-Saône 2026 — publics prioritaires et seniors".into();

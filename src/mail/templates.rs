@@ -259,7 +259,7 @@ mod tests {
             checkbook.subject,
             "Votre chéquier Pass Numérique CH-2026-000042"
         );
-        assert!(checkbook.text.contains("valables jusqu'au 31/12/2027"));
+        assert!(checkbook.text.contains("valables jusqu’au 31/12/2027"));
         assert!(
             checkbook.text.contains(
                 "- Médiathèque <b>Vesoul</b>, 1 rue de la Paix, 70000 Vesoul (à 2,4 km)\n"

@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ProgramError, lock_program};
+use super::{Program, ProgramError, lock_program};
 use crate::audit::{self, Actor, Change, Entity};
 use crate::db::DbError;
 use crate::domain::{OrgKind, ValidationError};
@@ -46,6 +46,64 @@ pub async fn remaining_allocation(
     Ok(allowed - used)
 }
 
+/// Whether an allocation may go past what the program's budget pays for: refused
+/// unless the operator confirms it (issuance stays bounded by the budget anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverBudget {
+    Refuse,
+    Confirmed,
+}
+
+/// How many checkbooks a budget pays for in all: the budget divided by the value of
+/// one checkbook (tickets × face value), rounded down.
+pub fn checkbooks_paid_by(budget: rust_decimal::Decimal, checkbook: rust_decimal::Decimal) -> i64 {
+    if checkbook <= rust_decimal::Decimal::ZERO {
+        return 0;
+    }
+    i64::try_from((budget / checkbook).trunc()).unwrap_or(i64::MAX)
+}
+
+/// The checkbooks the budget may still pay for beyond `allocated` (every prescriber's
+/// allocations added up, never below zero); `Err` with that number when `more` would
+/// go past it.
+pub fn within_budget(paid_for: i64, allocated: i64, more: i64) -> Result<(), i64> {
+    let affordable = (paid_for - allocated).max(0);
+    if more > affordable {
+        Err(affordable)
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses `more` checkbooks of allocation when the program's budget does not pay for
+/// them on top of every allocation made (all prescribers), unless confirmed.
+async fn check_allocation_budget(
+    conn: &mut AsyncPgConnection,
+    program: &Program,
+    more: i64,
+    over: OverBudget,
+) -> Result<(), ProgramError> {
+    if over == OverBudget::Confirmed || more <= 0 {
+        return Ok(());
+    }
+    let allocated: Option<i64> = allocations::table
+        .filter(allocations::program_id.eq(program.id))
+        .select(diesel::dsl::sum(allocations::checkbooks))
+        .first(conn)
+        .await?;
+    let checkbook =
+        program.ticket_value * rust_decimal::Decimal::from(program.tickets_per_checkbook);
+    within_budget(
+        checkbooks_paid_by(program.budget, checkbook),
+        allocated.unwrap_or(0),
+        more,
+    )
+    .map_err(|affordable| ProgramError::AllocationOverBudget {
+        affordable,
+        asked: more,
+    })
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = allocations)]
 pub struct Allocation {
@@ -56,13 +114,15 @@ pub struct Allocation {
     pub created_at: DateTime<Utc>,
 }
 
-/// Gives a prescriber `checkbooks` more checkbooks to issue from a program.
+/// Gives a prescriber `checkbooks` more checkbooks to issue from a program; past what
+/// the budget pays for only when `over` confirms it.
 pub async fn add_allocation(
     conn: &mut AsyncPgConnection,
     actor: Actor,
     program: Uuid,
     prescriber: Uuid,
     count: u32,
+    over: OverBudget,
 ) -> Result<(Allocation, i64), ProgramError> {
     conn.transaction::<_, ProgramError, _>(async move |conn| {
         let program = lock_program(conn, program).await?;
@@ -79,6 +139,7 @@ pub async fn add_allocation(
                 .into());
             }
         }
+        check_allocation_budget(conn, &program, i64::from(count), over).await?;
         let allocation = diesel::insert_into(allocations::table)
             .values((
                 allocations::id.eq(Uuid::now_v7()),
@@ -212,13 +273,15 @@ pub struct ChangedAllocation {
 
 /// Sets a prescriber's allocation in a program to `checkbooks` in all: never below
 /// the checkbooks it issued (a cancelled one never used gives its place back, as in
-/// [`remaining_allocation`]). The change is recorded as one more movement.
+/// [`remaining_allocation`]), nor raised past what the budget pays for unless `over`
+/// confirms it. The change is recorded as one more movement.
 pub async fn change_allocation(
     conn: &mut AsyncPgConnection,
     actor: Actor,
     program: Uuid,
     prescriber: Uuid,
     checkbooks: u32,
+    over: OverBudget,
 ) -> Result<ChangedAllocation, ProgramError> {
     conn.transaction::<_, ProgramError, _>(async move |conn| {
         let program = lock_program(conn, program).await?;
@@ -233,6 +296,7 @@ pub async fn change_allocation(
         if wanted < issued {
             return Err(ProgramError::AllocationBelowIssued { issued });
         }
+        check_allocation_budget(conn, &program, wanted - total, over).await?;
         if wanted != total {
             diesel::insert_into(allocations::table)
                 .values((
@@ -262,4 +326,38 @@ pub async fn change_allocation(
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn a_budget_pays_for_whole_checkbooks() {
+        let cases = [
+            ("2000.00", "100.00", 20),
+            ("2050.00", "100.00", 20),
+            ("99.99", "100.00", 0),
+            ("3000.00", "50.00", 60),
+            ("100.00", "0", 0),
+        ];
+        for (budget, checkbook, paid_for) in cases {
+            let (b, c) = (
+                budget.parse::<Decimal>().unwrap(),
+                checkbook.parse::<Decimal>().unwrap(),
+            );
+            assert_eq!(checkbooks_paid_by(b, c), paid_for, "{budget} / {checkbook}");
+        }
+    }
+
+    #[test]
+    fn an_allocation_within_the_budget_passes_and_past_it_names_what_is_left() {
+        assert_eq!(within_budget(200, 0, 200), Ok(()));
+        assert_eq!(within_budget(200, 0, 2000), Err(200));
+        assert_eq!(within_budget(200, 150, 51), Err(50));
+        assert_eq!(within_budget(200, 150, 50), Ok(()));
+        // Already over (a confirmed allocation): nothing left, never negative.
+        assert_eq!(within_budget(200, 300, 1), Err(0));
+    }
 }

@@ -63,14 +63,41 @@ impl Funding {
         least.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
     }
 
+    /// What `funder` must still pay before `amount` more may be issued: its share of
+    /// the value issued with `amount`, less what it paid, rounded up to the cent
+    /// (zero when its payments cover it already).
+    pub fn awaited_from(&self, funder: &ProgramFunder, amount: Decimal) -> Decimal {
+        let paid = self
+            .paid
+            .get(&funder.funder_id)
+            .copied()
+            .unwrap_or_default();
+        ((self.issued() + amount) * funder.share - paid)
+            .max(Decimal::ZERO)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
+    }
+
     /// Money still held for the program: received, less paid out and returned.
     pub fn held(&self) -> Decimal {
         self.received() - self.paid_out - self.refunded
     }
 
+    /// Redeemed and not yet paid: owed to the sites and the operator's commission.
+    pub fn owed_to_sites(&self) -> Decimal {
+        self.payable + self.commission
+    }
+
     /// What the program owes: tickets in circulation and redeemed tickets not yet paid.
     pub fn owed(&self) -> Decimal {
-        self.outstanding + self.payable + self.commission
+        self.outstanding + self.owed_to_sites()
+    }
+
+    /// **The cover rule**, its one home: the money held covers every ticket in
+    /// circulation and every euro owed (held ≥ outstanding + owed to sites). The ring
+    /// fence makes it hold; `GET /ledger/cover`, the dashboard's alerts and
+    /// `passnum check` ask it here.
+    pub fn covered(&self) -> bool {
+        self.held() >= self.owed()
     }
 }
 

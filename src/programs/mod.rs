@@ -29,8 +29,8 @@ mod payment;
 
 use crate::statuses::ProgramStatus;
 pub use allocation::{
-    Allocation, AllowanceSummary, ChangedAllocation, add_allocation, allowances, change_allocation,
-    remaining_allocation,
+    Allocation, AllowanceSummary, ChangedAllocation, OverBudget, add_allocation, allowances,
+    change_allocation, checkbooks_paid_by, remaining_allocation,
 };
 pub use corrections::{Extension, ProgramChanges, extend_validity, update_program};
 pub use funds::{Funding, check_ring_fence, funding};
@@ -121,13 +121,13 @@ impl NewProgram {
         if !(1..=20).contains(&self.tickets_per_checkbook) {
             return Err(ValidationError::new(
                 "tickets_per_checkbook",
-                "Un chéquier compte de 1 à 20 chèques (5 ou 10 d'habitude).",
+                "Un chéquier compte de 1 à 20 chèques (5 ou 10 d’habitude).",
             ));
         }
         if self.ticket_value > Money::from_cents(MAX_TICKET_CENTS) {
             return Err(ValidationError::new(
                 "ticket_value",
-                "La valeur d'un chèque est limitée à 1 000,00 €.",
+                "La valeur d’un chèque est limitée à 1 000,00 €.",
             ));
         }
         if let Validity::Until(day) = self.validity {
@@ -261,6 +261,10 @@ pub enum ProgramError {
     /// A prescriber's allocation below the checkbooks it issued.
     #[error("the allocation may not go below {issued} checkbooks issued")]
     AllocationBelowIssued { issued: i64 },
+    /// More checkbooks allocated (`asked`) than the budget still pays for
+    /// (`affordable`, every prescriber's allocations counted), not confirmed.
+    #[error("the budget pays for {affordable} more checkbooks, not {asked}")]
+    AllocationOverBudget { affordable: i64, asked: i64 },
     /// No allocation of this prescriber in the program.
     #[error("no allocation of this prescriber in the program")]
     NoAllocation,

@@ -571,6 +571,24 @@ pub async fn sheet_of(
 
 /// Seals a statement: its SHA-256, computed over its lines as drawn now, is set once.
 pub async fn seal(conn: &mut AsyncPgConnection, statement: &Statement) -> Result<String, DbError> {
+    let digest = digest(conn, statement).await?;
+    diesel::update(
+        statements::table
+            .find(statement.id)
+            .filter(statements::sha256.is_null()),
+    )
+    .set(statements::sha256.eq(&digest))
+    .execute(conn)
+    .await?;
+    Ok(digest)
+}
+
+/// The SHA-256 (hex) of a statement's CSV as drawn now, in the form it is sealed in:
+/// what [`seal`] records, and what `passnum check` compares with the record.
+pub async fn digest(
+    conn: &mut AsyncPgConnection,
+    statement: &Statement,
+) -> Result<String, DbError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let hash = async move {
         let mut hasher = Sha256::new();
@@ -588,14 +606,6 @@ pub async fn seal(conn: &mut AsyncPgConnection, statement: &Statement) -> Result
         hash
     );
     written?;
-    diesel::update(
-        statements::table
-            .find(statement.id)
-            .filter(statements::sha256.is_null()),
-    )
-    .set(statements::sha256.eq(&digest))
-    .execute(conn)
-    .await?;
     Ok(digest)
 }
 

@@ -100,7 +100,7 @@ async fn a_program_whose_margin_falls_under_ten_percent_is_named() {
             )
             .await;
         app.pay(&program, &funders[0], budget).await.ok(201);
-        app.allocate(&program, &prescriber.org_id.to_string(), 5)
+        app.allocate_over_budget(&program, &prescriber.org_id.to_string(), 5)
             .await
             .ok(201);
         for _ in 0..checkbooks {

@@ -259,7 +259,7 @@ async fn run_random_operations(seed: u64, steps: usize) {
         app.pay(&program, funder, amount).await.ok(201);
     }
     let prescriber = app.member_of_new("prescriber", "agent").await;
-    app.allocate(&program, &prescriber.org_id.to_string(), 100)
+    app.allocate_over_budget(&program, &prescriber.org_id.to_string(), 100)
         .await
         .ok(201);
     let sites = [labelled_site(&app).await, labelled_site(&app).await];

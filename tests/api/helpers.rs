@@ -654,6 +654,23 @@ impl TestApp {
         .await
     }
 
+    /// Allocates past what the budget pays for, confirmed (`confirm_over_budget`): for
+    /// tests that reach the budget's own limit at issuance.
+    pub async fn allocate_over_budget(
+        &self,
+        program: &str,
+        prescriber_org: &str,
+        checkbooks: u32,
+    ) -> Response {
+        let operator = self.operator().await;
+        self.post(
+            &format!("/api/v1/programs/{program}/allocations"),
+            &operator.token,
+            json!({"prescriber_id": prescriber_org, "checkbooks": checkbooks, "confirm_over_budget": true}),
+        )
+        .await
+    }
+
     /// A funded program (shares 0.6/0.4, budget 10,000 €, fully paid) and a
     /// prescriber agent with an allocation of `checkbooks`.
     pub async fn funded_territory(&self, checkbooks: u32) -> Territory {

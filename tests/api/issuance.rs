@@ -16,17 +16,33 @@ async fn a_program_says_why_it_cannot_issue_before_anyone_fills_the_form() {
         .await;
     app.pay(&program, &funders[0], "600.00").await.ok(201);
     let prescriber = app.member_of_new("prescriber", "agent").await;
-    app.allocate(&program, &prescriber.org_id.to_string(), 20)
+    app.allocate_over_budget(&program, &prescriber.org_id.to_string(), 20)
         .await
         .ok(201);
-    let waiting = json!({"open": false, "reason": "funds_not_received", "funder_id": funders[1]});
-    for actor in [&operator, &prescriber] {
+    // Which funder is awaited, by name, and (but for prescribers) what it must still
+    // pay for one more checkbook: 40 % of 100 €.
+    let state_name = app
+        .get(
+            &format!("/api/v1/organizations/{}", funders[1]),
+            &operator.token,
+        )
+        .await
+        .ok(200)["name"]
+        .clone();
+    let waiting = json!({"open": false, "reason": "funds_not_received", "funder_id": funders[1],
+        "funder_name": state_name, "missing_amount": "40.00"});
+    let department = app.user_in(&funders[0], "agent").await;
+    for actor in [&operator, &department, &prescriber] {
         let seen = app
             .get(&format!("/api/v1/programs/{program}"), &actor.token)
             .await
             .ok(200)
             .clone();
-        assert_eq!(seen["issuance"], waiting, "{}", actor.email);
+        let mut expected = waiting.clone();
+        if actor.email == prescriber.email {
+            expected.as_object_mut().unwrap().remove("missing_amount");
+        }
+        assert_eq!(seen["issuance"], expected, "{}", actor.email);
     }
     let refused = app
         .issue(&prescriber, &program, Some(json!({"reference": "I-0"})))

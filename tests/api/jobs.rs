@@ -285,3 +285,90 @@ async fn a_node_that_dies_while_holding_the_run_leaves_it_to_another() {
     assert_eq!(expiries_in_the_ledger(&app).await, 1);
     drop(node);
 }
+
+/// `passnum <job>` run from the command line (a cron user's), against the test's
+/// database: its stdout, or the test fails with its stderr.
+async fn command(app: &TestApp, job: &'static str) -> String {
+    let url = app.db.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_passnum"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", url)
+            .env_remove("PASSNUM_ENV")
+            .env("PASSNUM_LOG_LEVEL", "warn")
+            .stdin(std::process::Stdio::null())
+            .arg(job)
+            .output()
+            .expect("passnum runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "passnum {job}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_commands_run_from_cron_record_their_runs_as_serve_does() {
+    let app = TestApp::spawn().await;
+    due_work(&app).await;
+    for job in ["expire", "remind", "purge"] {
+        command(&app, job).await;
+    }
+    let seen = runs(&app).await;
+    let jobs: Vec<&str> = seen.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(
+        jobs,
+        ["expire", "purge", "remind"],
+        "one row per job and day"
+    );
+    for (job, run) in &seen {
+        assert!(run.finished, "{job}");
+        assert_eq!(run.attempts, 1, "{job}");
+        assert!(
+            run.node.starts_with(&format!("passnum {job} (command) ")),
+            "{job}: {}",
+            run.node
+        );
+    }
+    // The same outcomes as the daily jobs of `serve` record.
+    assert_eq!(
+        seen[0].1.outcome,
+        json!({"programs": 1, "tickets": 10, "value": "100.00"})
+    );
+    assert_eq!(
+        seen[1].1.outcome,
+        json!({"erased": 0, "mails_withdrawn": 0})
+    );
+    assert_eq!(seen[2].1.outcome, json!({"reminders": 1}));
+
+    // Again from cron the same day: nothing more to do, a second attempt recorded.
+    let out = command(&app, "expire").await;
+    assert!(out.contains("no ticket to expire"), "{out}");
+    let again = runs(&app).await;
+    assert_eq!(again[0].1.attempts, 2);
+    assert_eq!(
+        again[0].1.outcome,
+        json!({"programs": 0, "tickets": 0, "value": "0"})
+    );
+
+    // A server started after the day's time finds the day's runs done.
+    let node = app.another_node(jobs_from_midnight()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = runs(&app).await;
+    for ((job, before), (_, now)) in again.iter().zip(&after) {
+        assert_eq!(
+            now.attempts, before.attempts,
+            "{job}: not run again by serve"
+        );
+        assert_eq!(now.node, before.node, "{job}");
+    }
+    assert_eq!(expired_tickets(&app).await, 10);
+    assert_eq!(expiries_in_the_ledger(&app).await, 1);
+    assert_eq!(reminders_queued(&app).await, 1);
+    app.assert_ledger_invariants().await;
+    drop(node);
+}

@@ -123,7 +123,7 @@ async fn a_checkbook_issued_to_an_address_arrives_with_its_pdf_and_where_to_use_
             .to_string();
     assert!(
         mail.text
-            .contains(&format!("valables jusqu'au {valid_until}")),
+            .contains(&format!("valables jusqu’au {valid_until}")),
         "{}",
         mail.text
     );

@@ -169,7 +169,7 @@ async fn issuance_is_ring_fenced_by_each_funders_payments_and_the_budget() {
         .await;
     let (dep, state) = (&funders[0], &funders[1]);
     let prescriber = app.member_of_new("prescriber", "agent").await;
-    app.allocate(&program, &prescriber.org_id.to_string(), 100)
+    app.allocate_over_budget(&program, &prescriber.org_id.to_string(), 100)
         .await
         .ok(201);
 

@@ -1,6 +1,7 @@
 //! Serving: the app's files gzipped (once, at build time) for a client that accepts
 //! it, with their own strong ETag; large API answers gzipped, small ones untouched;
-//! production refuses to start while `public_url` points to this machine.
+//! production refuses to start while `public_url` points to this machine, and
+//! development warns at start.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -192,4 +193,56 @@ fn production_refuses_to_start_without_a_public_url() {
     let (ok, err) = serve_in_production(Some("https://pass.example.org"));
     assert!(!ok, "no database there");
     assert!(!err.contains("PASSNUM_PUBLIC_URL"), "{err}");
+}
+
+/// `passnum serve` in development on a free port, until it accepts connections; its
+/// logs (stdout and stderr) once stopped.
+fn serve_in_development(database_url: &str, public_url: Option<&str>) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passnum"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PASSNUM_PUBLIC_URL")
+        .env_remove("PASSNUM_ENV")
+        .env("DATABASE_URL", database_url)
+        .env("PASSNUM_BIND", format!("127.0.0.1:{port}"))
+        .env("PASSNUM_DAILY_JOBS", "false")
+        .env("PASSNUM_MAIL_WORKER", "false")
+        .env("PASSNUM_LOG_LEVEL", "warn")
+        .env("PASSNUM_LOG_FORMAT", "text")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .arg("serve");
+    if let Some(url) = public_url {
+        cmd.env("PASSNUM_PUBLIC_URL", url);
+    }
+    let mut server = cmd.spawn().expect("serve starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut listening = false;
+    while !listening && std::time::Instant::now() < deadline {
+        listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    let out = server.wait_with_output().unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(listening, "the server did not start: {logs}");
+    logs
+}
+
+#[test]
+fn development_warns_at_start_while_public_url_points_to_this_machine() {
+    let db = crate::helpers::TestDatabase::new();
+    let logs = serve_in_development(&db.url, None);
+    assert!(logs.contains("PASSNUM_PUBLIC_URL is not set"), "{logs}");
+    let logs = serve_in_development(&db.url, Some("https://pass.example.org"));
+    assert!(!logs.contains("PASSNUM_PUBLIC_URL"), "{logs}");
 }

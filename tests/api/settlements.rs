@@ -610,7 +610,11 @@ async fn settle_and_seal_is_one_use_case_with_typed_refusals() {
 }
 
 /// Settles one day; returns its statements.
-async fn settle_day(app: &TestApp, operator: &Actor, day: chrono::NaiveDate) -> Vec<Value> {
+pub(crate) async fn settle_day(
+    app: &TestApp,
+    operator: &Actor,
+    day: chrono::NaiveDate,
+) -> Vec<Value> {
     app.post(
         "/api/v1/settlements",
         &operator.token,

@@ -103,20 +103,29 @@ function funnelWithTable(stats) {
   return figure;
 }
 
+/**
+ * A count of people that small-cell secrecy may hide: a number, or the API's "<5"
+ * (its tickets then `null`), written as it is rather than as "NaN".
+ */
+function people(value) {
+  if (typeof value === 'number') return n.format(value);
+  return value === null || value === undefined ? '—' : String(value);
+}
+
 /** The columns of a beneficiary breakdown (age, situation, postcode). */
 function groupColumns(first, name) {
   return [
     { label: first, cell: name },
-    { label: 'Chéquiers remis', cell: (g) => n.format(g.checkbooks_handed_out), class: 'num' },
-    { label: 'Entamés', cell: (g) => n.format(g.checkbooks_started), class: 'num' },
-    { label: 'Chèques utilisés', cell: (g) => n.format(g.tickets_redeemed), class: 'num' },
+    { label: 'Chéquiers remis', cell: (g) => people(g.checkbooks_handed_out), class: 'num' },
+    { label: 'Entamés', cell: (g) => people(g.checkbooks_started), class: 'num' },
+    { label: 'Chèques utilisés', cell: (g) => people(g.tickets_redeemed), class: 'num' },
     { label: 'Montant utilisé', cell: (g) => money(g.amount_redeemed), class: 'num' },
     { label: 'Taux d’usage', cell: (g) => (g.usage_rate ? percent(g.usage_rate) : '—'), class: 'num' },
   ];
 }
 
 function groupRows(groups, name) {
-  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed, text: `${n.format(g.tickets_redeemed)} sur ${n.format(g.tickets_handed_out)}` }));
+  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed ?? 0, text: `${people(g.tickets_redeemed)} sur ${people(g.tickets_handed_out)}` }));
 }
 
 export function statsView(stats) {
@@ -216,15 +225,29 @@ export const ISSUANCE_BLOCKED = {
   program_closed: 'Dispositif clos.',
 };
 
+/**
+ * Why a program issues nothing now, in a sentence: for a payment awaited, the funder
+ * by name (“votre” for the reader's own organisation) and, when the reader may see
+ * it, the least it must still pay for one more checkbook.
+ */
+export function issuanceNote(program, myOrganizationId) {
+  const i = program.issuance;
+  if (!i || i.open) return null;
+  if (i.reason !== 'funds_not_received' || !i.funder_name) return ISSUANCE_BLOCKED[i.reason] || null;
+  const who = i.funder_id === myOrganizationId ? 'de votre versement' : `du versement de ${i.funder_name}`;
+  const missing = i.missing_amount ? ` : il manque ${money(i.missing_amount)} pour émettre un chéquier de plus` : '';
+  return `Bloqué : en attente ${who}${missing}.`;
+}
+
 /** The money of a program: received, available, outstanding, and its cover. */
-export function moneyView(program, cover) {
+export function moneyView(program, cover, myOrganizationId) {
   const f = program.funding;
   return h('div.kpis',
     f ? [
       kpi('Reçu des financeurs', money(f.received), WORDS.received),
       kpi('Disponible', money(f.available), WORDS.available),
       kpi('Chèques en circulation', money(f.outstanding), WORDS.outstanding),
-      kpi('Encore émettable', money(f.issuable), ISSUANCE_BLOCKED[program.issuance?.reason] || WORDS.issuable),
+      kpi('Encore émettable', money(f.issuable), issuanceNote(program, myOrganizationId) || WORDS.issuable),
     ] : null,
     cover ? kpi('Couverture', cover.covered ? 'Couvert' : 'NON couvert',
       `${money(cover.held)} détenus pour ${money((Number(cover.outstanding) + Number(cover.owed_to_sites)).toFixed(2))} dus (chèques en circulation et lieux). ${WORDS.cover} ${WORDS.held}`) : null,

@@ -104,11 +104,11 @@ impl From<CheckbookError> for ApiError {
             CheckbookError::NotFound => ApiError::not_found(),
             CheckbookError::ProgramClosed => ApiError::conflict(
                 "program_closed",
-                "Ce dispositif est clos : il n'émet plus de chèques.",
+                "Ce dispositif est clos : il n’émet plus de chèques.",
             ),
             CheckbookError::ProgramExpired => ApiError::conflict(
                 "program_expired",
-                "La période de validité de ce dispositif est passée : il n'émet plus de chèques.",
+                "La période de validité de ce dispositif est passée : il n’émet plus de chèques.",
             ),
             CheckbookError::AllocationExhausted { remaining } => ApiError::conflict(
                 "allocation_exhausted",
@@ -127,7 +127,7 @@ impl From<CheckbookError> for ApiError {
             ),
             CheckbookError::NotHandedOut => ApiError::conflict(
                 "not_handed_out",
-                "Ce chéquier est encore en stock : remettez-le d'abord à un bénéficiaire.",
+                "Ce chéquier est encore en stock : remettez-le d’abord à un bénéficiaire.",
             ),
             CheckbookError::BeneficiaryErased => ApiError::conflict(
                 "beneficiary_erased",

@@ -471,7 +471,7 @@ impl<'a> Layout<'a> {
             y + 11.0,
             label,
         );
-        let issued = format!("Date d'émission : {}", french::date(doc.issued_on));
+        let issued = format!("Date d’émission : {}", french::date(doc.issued_on));
         show_right(
             pen,
             Style(&fonts.regular, 8.5, INK),

@@ -148,7 +148,7 @@ fn a_statement_of_several_pages_reads_back() {
     assert!(text.contains("REL-2026-000042"), "{text}");
     assert!(text.contains("Relevé de commission"));
     assert!(text.contains("du 01/10/2026 au 31/10/2026"));
-    assert!(text.contains("Date d'émission : 03/11/2026"));
+    assert!(text.contains("Date d’émission : 03/11/2026"));
     assert!(text.contains("SIRET : 123 456 789 00012"));
     assert!(text.contains(&format!("Empreinte SHA-256 : {SHA}")));
     assert!(text.contains("Date, cachet et signature"));

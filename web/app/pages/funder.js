@@ -2,7 +2,7 @@
 
 import { h, title, clear, money, day, percent, table, section, pill } from '../dom.js';
 import { get, all, download, SessionExpired } from '../api.js';
-import { statsView, moneyView, funnel } from '../stats.js';
+import { statsView, moneyView, funnel, issuanceNote } from '../stats.js';
 
 export const KIND = {
   site_payout: 'Relevé de paiement (lieu)',
@@ -59,13 +59,30 @@ export async function programsPage(main, { me }) {
     main.append(h('section.card',
       h('h2', h('a', { href: `/financeur/dispositifs/${p.id}` }, p.name), ' ', p.status === 'closed' ? pill('Clos', 'warn') : pill('Ouvert', 'ok')),
       mine ? h('p', `Votre part : ${percent(mine.share)} — engagé ${money(mine.committed)}, versé ${money(mine.paid)}.`) : null,
-      moneyView(p, c),
+      moneyView(p, c, me.organization.id),
       stats[i] ? funnel(stats[i]) : null,
       h('p', h('a', { href: `/financeur/dispositifs/${p.id}` }, `Détail du dispositif ${p.name} (par mois, prescripteur et lieu)`))));
   });
 }
 
-export async function programPage(main, { args }) {
+/**
+ * Why the program issues nothing now, above its money: for a payment awaited, the
+ * funder by name, what it must still pay for one more checkbook and what is left of
+ * its pledge.
+ */
+function blockedNote(program, me) {
+  const note = issuanceNote(program, me?.organization?.id);
+  if (!note) return null;
+  const i = program.issuance;
+  const awaited = i.reason === 'funds_not_received' ? shareOf(program, i.funder_id) : null;
+  const left = awaited?.committed && awaited?.paid ? Number(awaited.committed) - Number(awaited.paid) : 0;
+  return h('p.alert.warn', { role: 'status' },
+    note.replace(/^Bloqué/, 'Émission bloquée'),
+    left > 0 ? ` Il reste ${money(left.toFixed(2))} à verser sur son engagement de ${money(awaited.committed)}.` : '',
+    i.reason === 'funds_not_received' ? ' Les prescripteurs ne peuvent rien émettre d’ici là.' : '');
+}
+
+export async function programPage(main, { args, me }) {
   const [id] = args;
   const [program, stats, cover] = await Promise.all([
     get(`/programs/${id}`),
@@ -75,7 +92,8 @@ export async function programPage(main, { args }) {
   main.append(
     h('p.back', h('a', { href: '/financeur' }, '← Mes dispositifs')),
     title(program.name),
-    section('Argent du dispositif', moneyView(program, cover?.programs?.find((x) => x.program_id === id))),
+    blockedNote(program, me),
+    section('Argent du dispositif', moneyView(program, cover?.programs?.find((x) => x.program_id === id), me?.organization?.id)),
     section('Usage', statsView(stats)),
   );
 }

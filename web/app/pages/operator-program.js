@@ -31,7 +31,17 @@ const FIELD = {
   role: 'Rôle',
   active: 'Accès',
   status: 'État',
+  siret: 'SIRET',
+  latitude: 'Latitude',
+  longitude: 'Longitude',
 };
+
+const ROLE = { admin: 'administrateur', agent: 'agent' };
+
+/** A user's change with its role in words. */
+function roleWords(v) {
+  return v && v.role ? { ...v, role: ROLE[v.role] || v.role } : v;
+}
 
 function value(key, v) {
   if (v === null || v === undefined || v === '') return '—';
@@ -65,6 +75,13 @@ export function describe(e, names = {}) {
       return `Versement de ${names[a.funder_id] || 'un financeur'} : ${money(a.amount)} (réf. ${a.reference}, reçu le ${day(a.received_on)})`;
     case 'settlement.created':
       return `Règlement du ${day(a.period_start)} au ${day(a.period_end)} : ${(a.statements || []).length} relevé(s)`;
+    case 'organization.updated': return `Coordonnées corrigées — ${changes(b, a)}`;
+    case 'label.granted': return `Label attribué du ${day(a.valid_from)} au ${day(a.valid_until)}`;
+    case 'label.renewed': return `Label renouvelé : du ${day(b.valid_from)} au ${day(b.valid_until)} → du ${day(a.valid_from)} au ${day(a.valid_until)}`;
+    case 'label.suspended': return 'Label suspendu';
+    case 'label.reinstated': return 'Label rétabli';
+    case 'user.created': return `Utilisateur ajouté : ${a.email || ''} (${ROLE[a.role] || a.role})`;
+    case 'user.updated': return `Utilisateur modifié — ${changes(roleWords(b), roleWords(a))}`;
     default: return `${e.action} — ${changes(b, a)}`;
   }
 }
@@ -100,11 +117,47 @@ export function historyPanel(query, names = {}) {
   return { element: el, draw: () => load(null) };
 }
 
+const cents = (amount) => Math.round(Number(amount) * 100);
+
+/** What the budget pays for, in checkbooks, and what is allocated already, in a line. */
+export function budgetHint(program) {
+  const checkbook = cents(program.ticket_value) * program.tickets_per_checkbook;
+  const paidFor = checkbook > 0 ? Math.floor(cents(program.budget) / checkbook) : 0;
+  const allocated = (program.allocations || []).reduce((sum, a) => sum + Number(a.checkbooks), 0);
+  return `Le budget (${money(program.budget)}) paie ${paidFor} chéquier(s) de ${money((checkbook / 100).toFixed(2))} ; ${allocated} déjà alloué(s), tous prescripteurs comptés.`;
+}
+
+/**
+ * The confirmation of an allocation past what the budget pays for: a checkbox shown
+ * once the server refused with `allocation_over_budget` (its detail says how many
+ * checkbooks the budget still pays for). `send(values, request)` calls
+ * `request(confirmed)` and reveals the checkbox on that refusal.
+ */
+export function overBudgetGuard() {
+  const box = field({ label: 'Allouer quand même, au-delà de ce que le budget paie', name: 'confirm_over_budget', type: 'checkbox' });
+  box.hidden = true;
+  return {
+    element: box,
+    async send(values, request) {
+      try {
+        const answer = await request(!box.hidden && values.confirm_over_budget === true);
+        box.hidden = true;
+        box.querySelector('input').checked = false;
+        return answer;
+      } catch (err) {
+        if (err?.code === 'allocation_over_budget') box.hidden = false;
+        throw err;
+      }
+    },
+  };
+}
+
 /** The forms that correct a program; `done(message)` redraws the page. */
 export function correctionsSection(program, done) {
   const id = program.id;
   const end = program.valid_until;
   const allocations = program.allocations || [];
+  const overBudget = overBudgetGuard();
   return section('Corriger le dispositif',
     h('p.hint', 'La valeur des chèques, les parts des financeurs et les taux ne changent pas ; chaque correction est inscrite dans l’historique.'),
     h('h3', 'Nom et publication'),
@@ -112,7 +165,7 @@ export function correctionsSection(program, done) {
       label: 'Nom du dispositif',
       submit: 'Enregistrer',
       action: async (v) => {
-        await patch(`/programs/${id}`, { name: v.name || '', public_indicators: v.public_indicators === 'on' });
+        await patch(`/programs/${id}`, { name: v.name || '', public_indicators: v.public_indicators === true });
         await done('Dispositif modifié.');
       },
     },
@@ -135,13 +188,15 @@ export function correctionsSection(program, done) {
       label: 'Changer une dotation',
       submit: 'Changer la dotation',
       action: async (v) => {
-        await patch(`/programs/${id}/allocations/${v.prescriber_id}`, { checkbooks: Number(v.checkbooks) });
+        await overBudget.send(v, (confirm) => patch(`/programs/${id}/allocations/${v.prescriber_id}`, { checkbooks: Number(v.checkbooks), confirm_over_budget: confirm }));
         await done('Dotation modifiée.');
       },
     },
+    h('p.hint', budgetHint(program)),
     h('div.row',
       field({ label: 'Prescripteur', name: 'prescriber_id', required: true, options: allocations.map((a) => [a.prescriber_id, a.prescriber_name]) }),
-      field({ label: 'Chéquiers alloués en tout', name: 'checkbooks', required: true, type: 'number', min: 0, value: String(allocations[0].checkbooks), hint: 'Jamais moins que les chéquiers déjà émis.' })))] : null,
+      field({ label: 'Chéquiers alloués en tout', name: 'checkbooks', required: true, type: 'number', min: 0, value: String(allocations[0].checkbooks), hint: 'Jamais moins que les chéquiers déjà émis.' })),
+    overBudget.element)] : null,
     h('h3', 'Prolonger la validité'),
     form({
       label: 'Prolonger la validité',

@@ -3,12 +3,12 @@
 // it warns about. Mails: operator-mail.js; support's lookup: operator-lookup.js.
 
 import { h, title, clear, field, form, money, day, dateTime, percent, percentToRate, moneyInput, table, section, pill, toast, parisToday } from '../dom.js';
-import { get, post, all, ApiError, SessionExpired } from '../api.js';
+import { get, post, patch, all, ApiError, SessionExpired } from '../api.js';
 import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
 import { term, legend } from '../terms.js';
-import { correctionsSection, historyPanel } from './operator-program.js';
+import { correctionsSection, historyPanel, overBudgetGuard, budgetHint } from './operator-program.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -206,18 +206,65 @@ export async function organizationPage(main, { args, me }) {
 
   const team = teamSection(id, me);
   const history = historyPanel(`organization_id=${id}`, { [id]: org.name });
+  const summaryOf = (o) => `${ORG_KIND[o.kind]} — ${[o.address, `${o.postcode} ${o.city}`].filter(Boolean).join(', ')} — ${o.email}${o.siret ? ` — SIRET ${o.siret}` : ''}`;
+  const summary = h('p', summaryOf(org));
+  const heading = title(org.name);
 
   main.append(
     h('p.back', h('a', { href: '/operateur/organisations' }, '← Organisations')),
-    title(org.name),
-    h('p', `${ORG_KIND[org.kind]} — ${[org.address, `${org.postcode} ${org.city}`].filter(Boolean).join(', ')} — ${org.email}${org.siret ? ` — SIRET ${org.siret}` : ''}`),
+    heading,
+    summary,
     notice,
     labelBox,
+    contactSection(org, async (updated) => {
+      org = updated;
+      heading.textContent = org.name;
+      summary.textContent = summaryOf(org);
+      await history.draw();
+    }),
     section('Utilisateurs', team.element),
     history.element,
   );
   drawLabel();
   await Promise.all([team.draw(), history.draw()]);
+}
+
+/** The fields of an organisation the operator corrects (PATCH /organizations/{id}). */
+const CONTACT_FIELDS = ['name', 'email', 'address', 'postcode', 'city', 'siret'];
+
+/**
+ * "Corriger les coordonnées": name, e-mail, address, postcode, town and SIRET, sent
+ * only when changed (an emptied optional field is cleared); `saved(org)` redraws.
+ */
+function contactSection(org, saved) {
+  return h('details.card',
+    h('summary', 'Corriger les coordonnées'),
+    form({
+      label: 'Coordonnées',
+      submit: 'Enregistrer les coordonnées',
+      action: async (v) => {
+        const body = {};
+        for (const key of CONTACT_FIELDS) {
+          const now = v[key] ?? '';
+          if (now !== (org[key] ?? '')) body[key] = now === '' ? null : now;
+        }
+        if (!Object.keys(body).length) {
+          toast('Rien à changer : les coordonnées sont déjà celles-ci.');
+          return;
+        }
+        org = await patch(`/organizations/${org.id}`, body);
+        await saved(org);
+        toast('Coordonnées corrigées : la modification est inscrite dans l’historique.');
+      },
+    },
+    h('div.row',
+      field({ label: 'Nom', name: 'name', required: true, value: org.name, maxlength: 200 }),
+      field({ label: 'E-mail de contact', name: 'email', required: true, type: 'email', value: org.email })),
+    field({ label: 'Adresse', name: 'address', value: org.address || '', maxlength: 300 }),
+    h('div.row',
+      field({ label: 'Code postal', name: 'postcode', required: true, value: org.postcode, inputmode: 'numeric', maxlength: 5 }),
+      field({ label: 'Commune', name: 'city', required: true, value: org.city, maxlength: 100 })),
+    field({ label: 'SIRET', name: 'siret', value: org.siret || '', inputmode: 'numeric', maxlength: 17 })));
 }
 
 function funderRow(funders, index) {
@@ -313,7 +360,7 @@ function issuanceAlert(program, names) {
   // '' rather than null: the page's body is filled by append(), which would print "null".
   if (!i || i.open || i.reason === 'program_closed') return '';
   return h('p.alert.warn', { role: 'status' }, i.reason === 'funds_not_received'
-    ? `Émission bloquée : en attente du versement de ${names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus ; les prescripteurs ne peuvent rien émettre d’ici là.`
+    ? `Émission bloquée : en attente du versement de ${i.funder_name || names[i.funder_id] || 'un financeur'}. Ce qu’il a versé ne couvre pas sa part d’un chéquier de plus${i.missing_amount ? ` (il manque ${money(i.missing_amount)})` : ''} ; les prescripteurs ne peuvent rien émettre d’ici là.`
     : 'Émission bloquée : le budget est entièrement émis. Relevez le budget pour émettre de nouveaux chéquiers.');
 }
 
@@ -329,6 +376,7 @@ export async function programPage(main, { args }) {
     const [list, stats] = await Promise.all([all('/programs'), get(`/programs/${id}/stats`)]);
     const program = list.find((p) => p.id === id) || { ...(await get(`/programs/${id}`)), allocations: [] };
     const open = program.status === 'open';
+    const allocationGuard = overBudgetGuard();
     heading.textContent = program.name;
     document.title = `${program.name} — Pass Numérique`;
     clear(body).append(
@@ -370,14 +418,16 @@ export async function programPage(main, { args }) {
           label: 'Dotation',
           submit: 'Allouer',
           action: async (v) => {
-            await post(`/programs/${id}/allocations`, { prescriber_id: v.prescriber_id, checkbooks: Number(v.checkbooks) });
+            await allocationGuard.send(v, (confirm) => post(`/programs/${id}/allocations`, { prescriber_id: v.prescriber_id, checkbooks: Number(v.checkbooks), confirm_over_budget: confirm }));
             await draw();
             toast('Dotation enregistrée.');
           },
         },
+        h('p.hint', budgetHint(program)),
         h('div.row',
           field({ label: 'Prescripteur', name: 'prescriber_id', required: true, options: prescribers.map((p) => [p.id, p.name]) }),
-          field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, value: '10' })))] : null),
+          field({ label: 'Nombre de chéquiers', name: 'checkbooks', required: true, type: 'number', min: 1, value: '10' })),
+        allocationGuard.element)] : null),
       open ? correctionsSection(program, async (message) => {
         await draw();
         toast(message);
