@@ -303,6 +303,18 @@ async fn main() {
     })
     .await;
 
+    // ------------------------------------------------------------------ check
+    // `passnum check` (the nightly cron's read-only check of the books) on the same
+    // data set. The generated rows bypass the ledger (tickets and redemptions are
+    // inserted without their movements), so it finds violations: only its time counts.
+    let report = passnum::check::run(&mut conn).await.unwrap();
+    println!(
+        "passnum check (read-only, same data set): {:.1} s ({} violation kinds found: the \
+         generation bypasses the ledger)",
+        report.elapsed.as_secs_f64(),
+        report.violations.len()
+    );
+
     // ------------------------------------------------------------------ plan
     let year = passnum::domain::french_date(Utc::now()).year();
     diesel::sql_query(format!(
