@@ -124,6 +124,8 @@ async fn redeem_via_library(
         request_hash: &request_hash,
         scanned_at,
         day,
+        service: None,
+        session: None,
     };
     let mut conn = pool
         .get()

@@ -1,13 +1,15 @@
 // The site's month: check a ticket without redeeming it, its scans month by month
 // against the statement that paid them, its statements (CSV, PDF), its public entry
-// and IBAN ("Ma fiche", the API's refusal on the field), and the public directory
-// that pages with "Voir plus" and shows phone, hours and accessibility.
+// and IBAN ("Ma fiche", the API's refusal on the field), the operator's bank batch
+// (the SEPA file, the payout marked paid) and the site's « payé le … », and the
+// public directory that pages with "Voir plus" and shows phone, hours and
+// accessibility.
 //
 // Run: cargo build && cd e2e && node --test sites.test.mjs
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launchBrowser, loginUi, see } from './harness.mjs';
+import { Server, launchBrowser, loginUi, see, OPERATOR } from './harness.mjs';
 import { journey, screenshots, noErrors, saveDownload, pdfText, lastMonth, territory } from './journey.mjs';
 
 const server = new Server('sites');
@@ -26,6 +28,8 @@ describe('the site: verify, history, statements, its entry; the directory (headl
     const scan = (ticket) => site.post('/redemptions', { code: ticket.code }, { 'Idempotency-Key': crypto.randomUUID() });
     for (const ticket of state.book.tickets.slice(0, 3)) await scan(ticket);
     // Last month's scans, settled by month; one more this month, not yet settled.
+    // The account the payout goes to, recorded when the month is settled.
+    await state.t.operator.patch(`/organizations/${state.t.site.id}`, { iban: 'FR76 3000 6000 0112 3456 7890 189', bic: 'AGRIFRPP' });
     const day = lastMonth();
     server.sql(`UPDATE redemptions SET redeemed_at = '${day} 12:00:00 Europe/Paris', scanned_at = '${day} 11:59:00 Europe/Paris'`);
     const end = new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)), 0)).toISOString().slice(0, 10);
@@ -115,17 +119,63 @@ describe('the site: verify, history, statements, its entry; the directory (headl
     assert.equal(await page.getByLabel('IBAN du lieu').getAttribute('aria-invalid'), 'true');
     await screenshots(page, 'site-fiche-refus');
     await page.getByLabel('IBAN du lieu').fill('FR76 3000 6000 0112 3456 7890 189');
+    await page.getByLabel('BIC de la banque').fill('COBADEFF');
+    await page.getByRole('button', { name: 'Enregistrer la fiche' }).click();
+    await see(page, 'Ce BIC est celui d’une banque du pays « DE »');
+    assert.equal(await page.getByLabel('BIC de la banque').getAttribute('aria-invalid'), 'true');
+    await page.getByLabel('BIC de la banque').fill('agrifrpp');
     await page.getByRole('button', { name: 'Enregistrer la fiche' }).click();
     await see(page, 'Fiche enregistrée');
     await see(page, 'FR76 3000 6000 0112 3456 7890 189');
     await see(page, '03 84 75 12 34');
+    await see(page, 'AGRIFRPP');
     await screenshots(page, 'site-fiche');
     // The payout statement names the account, masked.
     await page.getByRole('link', { name: 'Relevés', exact: true }).click();
     const row = page.getByRole('row').filter({ hasText: /paiement/i });
     await row.waitFor();
     const pdf = await saveDownload(page, () => row.getByRole('button', { name: /PDF/ }).click(), 'releve-lieu-iban.pdf');
-    assert.match(pdfText(pdf.file), /Virement sur le compte FR76 …0189/);
+    assert.match(pdfText(pdf.file), /Virement sur le compte FR76 …0189 \(BIC AGRIFRPP\)/);
+    noErrors(page);
+  });
+
+  step('the operator downloads the bank batch’s SEPA file, sees the payout unpaid, marks it paid', async () => {
+    const page = await pageFor('operator', browser);
+    await page.goto(`${server.url}/connexion`);
+    await loginUi(page, OPERATOR);
+    await page.waitForURL('**/operateur');
+    await see(page, /virement à confirmer/);
+    await screenshots(page, 'operateur-virements-a-confirmer');
+    await page.getByRole('link', { name: 'Voir les virements' }).click();
+    await page.waitForURL('**/operateur/remboursements**');
+    const section = page.locator('#virements');
+    await section.getByText('Remboursement du').first().waitFor();
+    const xml = await saveDownload(page, () => section.getByRole('button', { name: 'Télécharger le fichier de virements (SEPA)' }).first().click(), 'virements.xml');
+    const text = xml.bytes.toString('utf8');
+    assert.match(text, /pain\.001\.001\.03/);
+    assert.match(text, /<IBAN>FR7630006000011234567890189<\/IBAN>/);
+    assert.match(text, /IDENTIT|Hub numerique/);
+    assert.match(await section.getByRole('row').filter({ hasText: 'Médiathèque de Dole' }).innerText(), /à confirmer/);
+    const mark = section.locator('details.mark-paid', { hasText: 'Médiathèque de Dole' });
+    await mark.getByText(/Marquer payé/).click();
+    await mark.getByLabel('Référence de la banque').fill('VIR-E2E-0001');
+    await screenshots(page, 'operateur-virements');
+    await mark.getByRole('button', { name: 'Enregistrer le virement' }).click();
+    await see(page, /payé le .*, référence VIR-E2E-0001/);
+    await screenshots(page, 'operateur-virements-payes');
+    noErrors(page);
+  });
+
+  step('the site reads « payé le …, référence … » on its history and its statements', async () => {
+    const page = state.pages.site;
+    await page.getByRole('link', { name: 'Historique', exact: true }).click();
+    await page.waitForURL('**/site/historique');
+    await see(page, /payé le .*, référence VIR-E2E-0001/);
+    await screenshots(page, 'site-historique-paye');
+    await page.getByRole('link', { name: 'Relevés', exact: true }).click();
+    await page.waitForURL('**/site/releves');
+    await see(page, /payé le .*, référence VIR-E2E-0001/);
+    await screenshots(page, 'site-releves-paye');
     noErrors(page);
   });
 

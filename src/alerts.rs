@@ -74,6 +74,8 @@ pub struct CoverAlert {
 pub struct Alerts {
     pub unsettled_months: Vec<UnsettledMonth>,
     pub cover: Vec<CoverAlert>,
+    /// Site payout statements settled and not yet confirmed paid, oldest first.
+    pub unpaid_payouts: Vec<crate::payouts::UnpaidPayout>,
 }
 
 /// The rule of the cover alert: `None` when all is well. Broken is the cover rule's
@@ -174,6 +176,7 @@ pub async fn alerts(conn: &mut AsyncPgConnection) -> Result<Alerts, DbError> {
             Ok(Alerts {
                 unsettled_months: unsettled_months(conn, today).await?,
                 cover: cover_alerts(conn).await?,
+                unpaid_payouts: crate::payouts::unpaid(conn).await?,
             })
         })
         .await

@@ -54,6 +54,7 @@ pub enum Entity {
     Checkbook,
     Redemption,
     Settlement,
+    Statement,
 }
 
 impl Entity {
@@ -68,6 +69,7 @@ impl Entity {
             Entity::Checkbook => "checkbook",
             Entity::Redemption => "redemption",
             Entity::Settlement => "settlement",
+            Entity::Statement => "statement",
         }
     }
 }

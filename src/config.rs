@@ -280,13 +280,22 @@ impl Settings {
             .merge(Toml::file(config_dir.join("default.toml")))
             .merge(Toml::file(config_dir.join(format!("{environment}.toml"))))
             .merge(Serialized::default("environment", &environment))
-            .merge(Env::prefixed("PASSNUM_").ignore(&["ENV"]))
+            // The operator's identity is text (a SIREN or a postcode such as 07000 is
+            // not a number): read as written, below, not parsed by figment.
+            .merge(
+                Env::prefixed("PASSNUM_")
+                    .ignore(&["ENV"])
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("operator_")),
+            )
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])
                     .map(|_| "database_url".into()),
             );
         let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        settings
+            .operator_config
+            .merge_environment(|name| std::env::var(name).ok());
         settings.fill_missing_secrets()?;
         settings.check()?;
         settings.operator = settings.operator_identity()?;

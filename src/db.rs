@@ -10,7 +10,9 @@ use deadpool::Runtime;
 use deadpool::managed::{Metrics, RecycleResult};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::PoolError;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolableConnection};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection,
+};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
@@ -90,6 +92,13 @@ const VALUE_ERRORS: &[&str] = &[
     "value too long",
 ];
 
+/// What PostgreSQL says as it ends a session or refuses one: a fast or immediate stop,
+/// a crash of another backend, a restart or a promotion under way (SQL states 57P01 to
+/// 57P03, which diesel does not classify: only the message tells). The work was not
+/// committed, or its commit is unknown: a retry (with the same Idempotency-Key) finds
+/// out. Without this, a database restart answered 500.
+const GONE_MESSAGES: &[&str] = &["terminating connection", "the database system is"];
+
 impl From<DieselError> for DbError {
     fn from(err: DieselError) -> Self {
         match err {
@@ -105,6 +114,15 @@ impl From<DieselError> for DbError {
                     // No SQL state: the connection broke (or could not send).
                     DatabaseErrorKind::ClosedConnection
                     | DatabaseErrorKind::UnableToSendCommand => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
+                    // A connection to a server that is no longer the primary (a
+                    // demoted one): nothing was written, the next connection finds the
+                    // primary.
+                    DatabaseErrorKind::ReadOnlyTransaction => {
+                        DbError::Unavailable(info.message().to_string())
+                    }
+                    _ if GONE_MESSAGES.iter().any(|m| info.message().contains(m)) => {
                         DbError::Unavailable(info.message().to_string())
                     }
                     _ if VALUE_ERRORS.iter().any(|m| info.message().contains(m)) => {
@@ -170,9 +188,29 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     Ok(())
 }
 
+/// The pool. Its connections are opened on the runtime that builds it (the
+/// process's main one), wherever they are asked for: a connection's driver task lives
+/// on the runtime that opened it, and the HTTP workers' runtimes end with the server —
+/// a connection opened there and then used by the mail worker as the server stopped
+/// was closed under it, leaving its mails claimed.
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            match runtime {
+                Some(runtime) => runtime
+                    .spawn(async move { AsyncPgConnection::establish(&url).await })
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?,
+                None => AsyncPgConnection::establish(&url).await,
+            }
+        })
+    });
     let manager = Manager {
-        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new(url),
+        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config),
     };
     deadpool::managed::Pool::builder(manager)
         .max_size(size)
@@ -228,7 +266,40 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
         .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
         .len();
     let mut conn = harness.into_inner();
-    apply_functions(&mut conn).await?;
+    // A node started beside others that serve (a restart, a rolling upgrade) would
+    // replace triggers on tables their requests are writing, and deadlock with them:
+    // the files are applied only when they changed (or a migration ran), and then a
+    // deadlock or a lock wait cut by `FUNCTIONS_LOCK_TIMEOUT` is tried again.
+    let digest = functions_digest();
+    if applied == 0 && applied_functions(&mut conn).await.as_deref() == Some(digest.as_str()) {
+        return unlock_migrations(conn, applied).await;
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match apply_functions(&mut conn).await {
+            Ok(()) => break,
+            Err(err) if attempt < FUNCTIONS_ATTEMPTS && met_live_traffic(&err) => {
+                tracing::warn!(attempt, error = %format!("{err:#}"), "the functions files met requests in flight: trying again");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    // Only a mark: without it (a user who may not comment on the schema), the files
+    // are applied at every start, as before.
+    if let Err(err) = diesel::sql_query(format!(
+        "COMMENT ON SCHEMA public IS '{FUNCTIONS_MARK}{digest}'"
+    ))
+    .execute(&mut conn)
+    .await
+    {
+        tracing::warn!(error = %err, "could not record which functions files are applied");
+    }
+    unlock_migrations(conn, applied).await
+}
+
+async fn unlock_migrations(mut conn: AsyncPgConnection, applied: usize) -> anyhow::Result<usize> {
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
         .execute(&mut conn)
@@ -237,11 +308,57 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
+/// The comment of the `public` schema names the functions files applied last:
+/// `passnum functions <sha256 of the files>`.
+const FUNCTIONS_MARK: &str = "passnum functions ";
+
+fn functions_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (area, sql) in FUNCTIONS {
+        hasher.update(area.as_bytes());
+        hasher.update([0]);
+        hasher.update(sql.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The digest of the functions files applied last, if recorded.
+async fn applied_functions(conn: &mut AsyncPgConnection) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Mark {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        mark: Option<String>,
+    }
+    let mark: Mark =
+        diesel::sql_query("SELECT obj_description('public'::regnamespace, 'pg_namespace') AS mark")
+            .get_result(conn)
+            .await
+            .ok()?;
+    mark.mark?.strip_prefix(FUNCTIONS_MARK).map(str::to_string)
+}
+
+/// How many times the functions files are tried against live traffic, and how long
+/// each try may wait for a table's lock (while it waits, the requests that write that
+/// table queue behind it).
+const FUNCTIONS_ATTEMPTS: u32 = 8;
+const FUNCTIONS_LOCK_TIMEOUT: &str = "2s";
+
+fn met_live_traffic(err: &anyhow::Error) -> bool {
+    let text = format!("{err:#}");
+    text.contains("deadlock detected") || text.contains("lock timeout")
+}
+
 /// Applies every functions file, in order, in one transaction: the live functions
 /// and triggers are all replaced, or none. Idempotent (a test applies them twice and
 /// compares the catalogue).
 pub async fn apply_functions(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        conn.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{FUNCTIONS_LOCK_TIMEOUT}'"
+        ))
+        .await?;
         for (area, sql) in FUNCTIONS {
             conn.batch_execute(sql)
                 .await

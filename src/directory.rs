@@ -6,6 +6,9 @@
 //! sites, prescribers…) and its distance is marked approximate. With none located
 //! there, it has no position and is found by its postcode only (`?postcode=`),
 //! never by `?near=` — a distance we cannot tell is not invented.
+//!
+//! Each site comes with its live services (`crate::services`); with a theme, only
+//! the sites offering a service of that theme are listed.
 
 use chrono::NaiveDate;
 use diesel::dsl::avg;
@@ -16,6 +19,8 @@ use crate::db::DbError;
 use crate::domain::{Coordinates, PostcodePrefix};
 use crate::organizations::{self, Organization};
 use crate::schema::organizations as orgs;
+use crate::services::{self, Service};
+use crate::vocabulary::Theme;
 
 /// A labelled site and where the directory places it.
 #[derive(Debug, Clone)]
@@ -25,16 +30,33 @@ pub struct DirectorySite {
     pub position: Option<Coordinates>,
     /// Whether `position` is its postcode's rather than its own.
     pub approximate: bool,
+    /// Its live services, in its order.
+    pub services: Vec<Service>,
 }
 
-/// Sites whose label is active on `day` (optionally in a postcode prefix), ordered by
-/// postcode, name and id, each with its position.
+/// Sites whose label is active on `day` (optionally in a postcode prefix, offering a
+/// service of `theme`), ordered by postcode, name and id, each with its position and
+/// its services.
 pub async fn labelled_sites(
     conn: &mut AsyncPgConnection,
     day: NaiveDate,
     postcode: Option<&PostcodePrefix>,
+    theme: Option<Theme>,
 ) -> Result<Vec<DirectorySite>, DbError> {
     let sites = organizations::labelled_sites(conn, day, postcode).await?;
+    let ids: Vec<uuid::Uuid> = sites.iter().map(|s| s.id).collect();
+    let offered = services::live_of(conn, &ids).await?;
+    let sites: Vec<Organization> = match theme {
+        None => sites,
+        Some(theme) => sites
+            .into_iter()
+            .filter(|site| {
+                offered
+                    .iter()
+                    .any(|s| s.site_id == site.id && s.theme == theme)
+            })
+            .collect(),
+    };
     let mut unplaced: Vec<&str> = sites
         .iter()
         .filter(|s| s.latitude.is_none() || s.longitude.is_none())
@@ -80,10 +102,16 @@ pub async fn labelled_sites(
                     (centre, centre.is_some())
                 }
             };
+            let services = offered
+                .iter()
+                .filter(|s| s.site_id == site.id)
+                .cloned()
+                .collect();
             DirectorySite {
                 site,
                 position,
                 approximate,
+                services,
             }
         })
         .collect())

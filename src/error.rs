@@ -178,9 +178,10 @@ impl ApiError {
     pub fn unavailable(source: impl Into<anyhow::Error>) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Le service est momentanément indisponible. Réessayez dans un instant ; rien n’a été enregistré.",
+            "database_unavailable",
+            "Le service est momentanément indisponible. Réessayez dans un instant : un scan renvoyé avec la même clé d’idempotence ne compte qu’une fois.",
         )
+        .with_retry_after(1)
         .with_source(source)
     }
 

@@ -16,12 +16,16 @@
 //! | `program:P:outstanding` | outstanding | value of tickets in circulation |
 //! | `program:P:site:S:payable` | site_payable | redeemed at S, not yet paid |
 //! | `program:P:commission` | commission | operator's commission, not yet paid |
+//! | `program:P:site:S:owed` | site_owed | on a payout statement, not yet transferred |
+//! | `program:P:site:S:paid` | site_paid | transferred to S |
 //!
 //! Movements: a program's creation pledges (Dr unpaid / Cr commitment); a payment
 //! makes money available (Dr available / Cr unpaid); issuing moves N × value from
 //! available to outstanding; cancelling and expiring move it back; a redemption
 //! moves one value out of outstanding into the site's payable (value − commission)
-//! and the operator's commission; its reversal posts the opposite.
+//! and the operator's commission; its reversal posts the opposite. A settlement
+//! moves the payable onto the site's statement (Dr owed / Cr payable); the transfer,
+//! once confirmed (`POST /statements/{id}/paid`), moves it out (Dr paid / Cr owed).
 
 use std::collections::HashMap;
 
@@ -48,6 +52,7 @@ pub enum AccountKind {
     FeeReceivable,
     FeeIncome,
     FunderRefunded,
+    SiteOwed,
 }
 
 impl AccountKind {
@@ -64,6 +69,7 @@ impl AccountKind {
             AccountKind::FeeReceivable => "fee_receivable",
             AccountKind::FeeIncome => "fee_income",
             AccountKind::FunderRefunded => "funder_refunded",
+            AccountKind::SiteOwed => "site_owed",
         }
     }
 }
@@ -105,6 +111,7 @@ impl AccountRef {
                 format!("program:{}:site:{s}:payable", self.program)
             }
             (AccountKind::SitePaid, Some(s)) => format!("program:{}:site:{s}:paid", self.program),
+            (AccountKind::SiteOwed, Some(s)) => format!("program:{}:site:{s}:owed", self.program),
             (AccountKind::FeeReceivable, Some(f)) => {
                 format!("program:{}:funder:{f}:fee_receivable", self.program)
             }
@@ -128,6 +135,7 @@ impl AccountRef {
             AccountKind::FeeReceivable => "Frais de gestion facturés au financeur".into(),
             AccountKind::FeeIncome => "Frais de gestion de l’opérateur".into(),
             AccountKind::FunderRefunded => "Restitué au financeur (avoir)".into(),
+            AccountKind::SiteOwed => "Relevé émis, virement au lieu à faire".into(),
         }
     }
 }
@@ -144,6 +152,7 @@ pub enum TransactionKind {
     Reversal,
     Settlement,
     Closing,
+    Payout,
 }
 
 impl TransactionKind {
@@ -158,6 +167,7 @@ impl TransactionKind {
             TransactionKind::Reversal => "reversal",
             TransactionKind::Settlement => "settlement",
             TransactionKind::Closing => "closing",
+            TransactionKind::Payout => "payout",
         }
     }
 }
@@ -302,6 +312,7 @@ pub async fn program_balances(
         AccountKind::FeeReceivable,
         AccountKind::FeeIncome,
         AccountKind::FunderRefunded,
+        AccountKind::SiteOwed,
     ];
     let mut out = HashMap::new();
     for row in rows {
@@ -368,7 +379,7 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> Result<Vec<St
          SELECT 'account ' || a.code || ' (' || a.kind || ') has balance ' || sum(p.amount)
          FROM ledger_accounts a JOIN ledger_postings p ON p.account_id = a.id
          GROUP BY a.id
-         HAVING (a.kind IN ('available', 'outstanding', 'site_payable', 'commission', 'funder_unpaid')
+         HAVING (a.kind IN ('available', 'outstanding', 'site_payable', 'site_owed', 'commission', 'funder_unpaid')
                  AND sum(p.amount) < 0)
              OR (a.kind = 'funder_commitment' AND sum(p.amount) > 0)
          UNION ALL

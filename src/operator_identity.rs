@@ -62,6 +62,28 @@ pub struct OperatorConfig {
     pub operator_bic: Option<String>,
 }
 
+impl OperatorConfig {
+    /// Takes the `PASSNUM_OPERATOR_*` variables that `read` gives, as written (they win
+    /// over the files, like every variable).
+    pub fn merge_environment(&mut self, read: impl Fn(&str) -> Option<String>) {
+        for (name, field) in [
+            ("PASSNUM_OPERATOR_NAME", &mut self.operator_name),
+            ("PASSNUM_OPERATOR_SIREN", &mut self.operator_siren),
+            ("PASSNUM_OPERATOR_VAT_NUMBER", &mut self.operator_vat_number),
+            ("PASSNUM_OPERATOR_ADDRESS", &mut self.operator_address),
+            ("PASSNUM_OPERATOR_POSTCODE", &mut self.operator_postcode),
+            ("PASSNUM_OPERATOR_CITY", &mut self.operator_city),
+            ("PASSNUM_OPERATOR_COUNTRY", &mut self.operator_country),
+            ("PASSNUM_OPERATOR_IBAN", &mut self.operator_iban),
+            ("PASSNUM_OPERATOR_BIC", &mut self.operator_bic),
+        ] {
+            if let Some(value) = read(name) {
+                *field = Some(value);
+            }
+        }
+    }
+}
+
 /// Why a configured identity is refused: the settings to fix, named for an operator
 /// of the service (in English, like every configuration error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -290,6 +312,16 @@ pub fn vat_number_of(siren: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_values_are_taken_as_written() {
+        let mut config = OperatorConfig::default();
+        config.merge_environment(|name| {
+            (name == "PASSNUM_OPERATOR_POSTCODE").then(|| "07000".to_string())
+        });
+        assert_eq!(config.operator_postcode.as_deref(), Some("07000"));
+        assert!(config.operator_siren.is_none());
+    }
 
     fn full() -> OperatorConfig {
         OperatorConfig {

@@ -1,19 +1,21 @@
 //! Correcting an organisation (`PATCH /organizations/{id}`): contact details,
 //! address and position for every kind; for sites also the public entry (phone,
-//! website, opening hours, accessibility) and the account payouts go to (IBAN).
+//! website, opening hours, accessibility) and the account payouts go to (IBAN, BIC).
 //!
 //! Who may change what — the rule's one home, [`may_change`]:
 //! - the operator's admins: every field of every organisation;
-//! - the operator's agents: the same but the IBAN (where the money goes is a money
+//! - the operator's agents: the same but the IBAN and BIC (where the money goes is a money
 //!   matter, the admins' alone);
-//! - a site's admins: their own site's public entry and IBAN, not its name, e-mail,
+//! - a site's admins: their own site's public entry, IBAN and BIC, not its name, e-mail,
 //!   address or position (they decide where the label holds and the directory points);
 //! - nobody else (an agent, a funder's or prescriber's admin for their own
 //!   organisation): refused; another organisation's id is not found.
 //!
 //! One transaction: the row is locked, the changed fields compared, written, and one
 //! audit entry records them before and after (the IBAN only by its last four
-//! characters: the trail is kept for ever and read by more people than the account).
+//! characters: the trail is kept for ever and read by more people than the account;
+//! the BIC whole, it names a bank, not an account). A BIC must be of the IBAN's
+//! country, whichever of the two changes.
 //! A PATCH that changes nothing writes nothing.
 
 use diesel::prelude::*;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
+use crate::bank::Bic;
 use crate::db::DbError;
 use crate::domain::{Coordinates, Email, Iban, OrgKind, Phone, Postcode, Role, Siret, Website};
 use crate::organizations::Organization;
@@ -44,6 +47,7 @@ pub struct OrganizationPatch {
     pub opening_hours: Option<Option<String>>,
     pub accessibility: Option<Option<String>>,
     pub iban: Option<Option<Iban>>,
+    pub bic: Option<Option<Bic>>,
 }
 
 /// A field of the patch, by its name in the request.
@@ -61,6 +65,7 @@ pub enum Field {
     OpeningHours,
     Accessibility,
     Iban,
+    Bic,
 }
 
 impl Field {
@@ -78,6 +83,7 @@ impl Field {
             Field::OpeningHours => "opening_hours",
             Field::Accessibility => "accessibility",
             Field::Iban => "iban",
+            Field::Bic => "bic",
         }
     }
 
@@ -90,6 +96,7 @@ impl Field {
                 | Field::OpeningHours
                 | Field::Accessibility
                 | Field::Iban
+                | Field::Bic
         )
     }
 }
@@ -110,6 +117,7 @@ impl OrganizationPatch {
             (self.opening_hours.is_some(), Field::OpeningHours),
             (self.accessibility.is_some(), Field::Accessibility),
             (self.iban.is_some(), Field::Iban),
+            (self.bic.is_some(), Field::Bic),
         ];
         named
             .into_iter()
@@ -130,6 +138,9 @@ pub enum UpdateError {
     /// A field of a site's entry sent for another kind of organisation.
     #[error("{} is for sites only", field.as_str())]
     OnlyForSites { field: Field },
+    /// The BIC is not of the IBAN's country (the sentence names both).
+    #[error("the BIC does not match the IBAN: {0}")]
+    BicMismatch(crate::domain::ValidationError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -148,7 +159,7 @@ pub enum Refusal {
     NotAnEditor,
     /// A site's admin and a field of the operator's (name, address, position…).
     OperatorsField,
-    /// An operator's agent and the IBAN.
+    /// An operator's agent and the IBAN or the BIC.
     AdminsOnly,
 }
 
@@ -163,7 +174,7 @@ pub fn may_change(
         return Err(UpdateError::NotFound);
     }
     if caller.is_operator() {
-        if field == Field::Iban && caller.role != Role::Admin {
+        if matches!(field, Field::Iban | Field::Bic) && caller.role != Role::Admin {
             return Err(UpdateError::Forbidden {
                 field,
                 by: Refusal::AdminsOnly,
@@ -216,6 +227,7 @@ pub async fn update_organization(
             }
         }
         let next = apply(&current, &patch);
+        check_bank_details(&next)?;
         let (before, after) = differences(&current, &next);
         if before.is_empty() {
             return Ok(current);
@@ -235,6 +247,7 @@ pub async fn update_organization(
                 organizations::opening_hours.eq(&next.opening_hours),
                 organizations::accessibility.eq(&next.accessibility),
                 organizations::iban.eq(&next.iban),
+                organizations::bic.eq(&next.bic),
             ))
             .returning(Organization::as_returning())
             .get_result(conn)
@@ -299,7 +312,23 @@ fn apply(current: &Organization, patch: &OrganizationPatch) -> Organization {
     if let Some(iban) = &patch.iban {
         next.iban = iban.as_ref().map(|i| i.as_str().to_string());
     }
+    if let Some(bic) = &patch.bic {
+        next.bic = bic.as_ref().map(|b| b.as_str().to_string());
+    }
     next
+}
+
+/// A BIC and an IBAN both given must be of one country (a BIC alone, or an IBAN
+/// alone, is accepted: the other may follow).
+fn check_bank_details(org: &Organization) -> Result<(), UpdateError> {
+    let (Some(iban), Some(bic)) = (org.iban.as_deref(), org.bic.as_deref()) else {
+        return Ok(());
+    };
+    let field = "bic";
+    let iban = Iban::parse("iban", iban).map_err(UpdateError::BicMismatch)?;
+    let bic = Bic::parse(field, bic).map_err(UpdateError::BicMismatch)?;
+    bic.check_matches(field, &iban)
+        .map_err(UpdateError::BicMismatch)
 }
 
 /// The fields that differ, before and after, as the audit entry keeps them.
@@ -337,6 +366,7 @@ fn differences(old: &Organization, new: &Organization) -> (Map<String, Value>, M
         json!(old.iban.as_deref().map(iban_in_trail)),
         json!(new.iban.as_deref().map(iban_in_trail)),
     );
+    note("bic", json!(old.bic), json!(new.bic));
     if old.iban != new.iban && before.get("iban") == after.get("iban") {
         // Two accounts ending alike: the entry still says the account changed.
         after.insert("iban".to_string(), json!("modifié"));
@@ -349,7 +379,7 @@ fn iban_in_trail(iban: &str) -> String {
     format!("…{}", &iban[iban.len().saturating_sub(4)..])
 }
 
-/// Whether `caller` sees the IBAN of the organisation `id` whole: the operator's
+/// Whether `caller` sees the IBAN and BIC of the organisation `id` whole: the operator's
 /// admins and the organisation's own admins; everyone else sees it masked.
 pub fn may_see_iban(caller: &Caller, id: Uuid) -> bool {
     caller.role == Role::Admin && (caller.is_operator() || caller.organization_id == id)

@@ -79,6 +79,8 @@ pub struct Organization {
     pub opening_hours: Option<String>,
     pub accessibility: Option<String>,
     pub iban: Option<String>,
+    /// ISO 9362, upper case, of the IBAN's country.
+    pub bic: Option<String>,
 }
 
 impl Organization {

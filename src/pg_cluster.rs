@@ -243,7 +243,7 @@ pub fn bin_dir() -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("no PostgreSQL server binaries under /usr/lib/postgresql"))
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     // SAFETY-free check: the effective uid of this process, read from /proc.
     fs::read_to_string("/proc/self/status")
         .ok()
@@ -256,7 +256,7 @@ fn running_as_root() -> bool {
 }
 
 /// A command for a server binary, run as `postgres` when we are root.
-fn server_command(program: &Path) -> Command {
+pub fn server_command(program: &Path) -> Command {
     let mut cmd = if running_as_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", SERVER_USER, "--"]).arg(program);

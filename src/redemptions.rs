@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -85,6 +85,13 @@ pub struct Redemption {
     pub reversed_at: Option<DateTime<Utc>>,
     pub ledger_transaction_id: Uuid,
     pub reversal_transaction_id: Option<Uuid>,
+    /// The service the ticket paid for, when the scan named one (migration 000026;
+    /// answers stored before it have none).
+    #[serde(default)]
+    pub service_id: Option<Uuid>,
+    /// The collective session the scan belonged to.
+    #[serde(default)]
+    pub session_id: Option<Uuid>,
 }
 
 /// Why a redemption, its reversal or a verification did not go through (a
@@ -173,6 +180,11 @@ pub struct Scan<'a> {
     pub scanned_at: DateTime<Utc>,
     /// The French day the scan counts for (see `scan_day`).
     pub day: NaiveDate,
+    /// The service the ticket paid for: one of the site's live services (else
+    /// [`Outcome::UnknownService`]).
+    pub service: Option<Uuid>,
+    /// The collective session, opened beforehand for `service` (`services::open_session`).
+    pub session: Option<Uuid>,
 }
 
 /// Why a ticket cannot be redeemed: the codes of the SQL verdict (`ticket_verdict`),
@@ -238,6 +250,7 @@ enum OtherCode {
     Redeemed,
     UnknownSite,
     IdempotencyKeyReused,
+    UnknownService,
 }
 
 /// When and where a ticket already used was redeemed.
@@ -258,6 +271,9 @@ pub enum Outcome {
     },
     UnknownSite,
     IdempotencyKeyReused,
+    /// The scan named a service that is not one of the site's live services; nothing
+    /// was written, not even the key's answer.
+    UnknownService,
 }
 
 /// The JSON `redeem_ticket` returns (and stores with the key).
@@ -284,6 +300,7 @@ impl TryFrom<StoredOutcome> for Outcome {
             },
             VerdictCode::Other(OtherCode::UnknownSite) => Outcome::UnknownSite,
             VerdictCode::Other(OtherCode::IdempotencyKeyReused) => Outcome::IdempotencyKeyReused,
+            VerdictCode::Other(OtherCode::UnknownService) => Outcome::UnknownService,
             VerdictCode::Refused(refusal) => Outcome::Refused {
                 refusal,
                 prior: stored.redeemed_at.map(|redeemed_at| Prior {
@@ -313,13 +330,23 @@ extern "SQL" {
         description: diesel::sql_types::Text,
         account_names: diesel::sql_types::Array<diesel::sql_types::Text>,
         ids: diesel::sql_types::Array<diesel::sql_types::Uuid>,
+        service: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        session: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
     ) -> diesel::sql_types::Jsonb;
 }
 
-/// Judges a scan in one statement, which is its own transaction: the key's stored
+/// Judges a scan in one statement, in a transaction of its own: the key's stored
 /// outcome when it was answered before; else the redemption with its ledger
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
+///
+/// The transaction is explicit (`BEGIN`, the statement, `COMMIT`) although the
+/// statement alone would be one: a lone statement's row is produced *before* its
+/// implicit commit, and `get_result` returns on the first row without waiting for the
+/// end of the exchange. A primary stopped at once while that commit waited for its
+/// synchronous standby flushes the row as it dies: the scan was answered 201, and the
+/// promoted standby never saw it (`tests/failover.rs` caught it). `COMMIT` answers
+/// only once the commit is durable, on the standby too.
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -352,7 +379,7 @@ pub async fn redeem(
     let value: serde_json::Value = loop {
         attempts += 1;
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        let result = diesel::select(redeem_ticket(
+        let statement = diesel::select(redeem_ticket(
             scan.caller.user_id,
             site,
             scan.key,
@@ -366,10 +393,14 @@ pub async fn redeem(
             format!("Encaissement du chèque {serial}"),
             &names,
             ids,
-        ))
-        .get_result(conn)
-        .await
-        .map_err(DbError::from);
+            scan.service,
+            scan.session,
+        ));
+        let result = conn
+            .transaction::<serde_json::Value, DbError, _>(async |conn| {
+                Ok(statement.get_result(conn).await?)
+            })
+            .await;
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {

@@ -82,6 +82,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    evaluations (id) {
+        id -> Uuid,
+        checkbook_id -> Uuid,
+        site_id -> Uuid,
+        program_id -> Uuid,
+        level_before -> Int2,
+        level_after -> Int2,
+        themes -> Array<Nullable<Text>>,
+        recorded_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, scope, key) {
         user_id -> Uuid,
         scope -> Text,
@@ -168,6 +183,7 @@ diesel::table! {
         opening_hours -> Nullable<Text>,
         accessibility -> Nullable<Text>,
         iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -282,6 +298,8 @@ diesel::table! {
         serial -> Text,
         checkbook_number -> Text,
         turn -> Int2,
+        service_id -> Nullable<Uuid>,
+        session_id -> Nullable<Uuid>,
     }
 }
 
@@ -291,6 +309,16 @@ diesel::table! {
         session_id -> Uuid,
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    service_sessions (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        service_id -> Uuid,
+        opened_by -> Uuid,
+        opened_at -> Timestamptz,
     }
 }
 
@@ -311,6 +339,8 @@ diesel::table! {
         named_id -> Uuid,
         name -> Text,
         siret -> Nullable<Text>,
+        iban -> Nullable<Text>,
+        bic -> Nullable<Text>,
     }
 }
 
@@ -337,9 +367,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    site_services (id) {
+        id -> Uuid,
+        site_id -> Uuid,
+        title -> Text,
+        theme -> Text,
+        format -> Text,
+        duration_minutes -> Int4,
+        position -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     statement_counters (year) {
         year -> Int4,
         last -> Int4,
+    }
+}
+
+diesel::table! {
+    statement_payments (statement_id) {
+        statement_id -> Uuid,
+        paid_on -> Date,
+        bank_reference -> Text,
+        ledger_transaction_id -> Nullable<Uuid>,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -495,6 +551,10 @@ diesel::joinable!(audit_entries -> users (actor_user_id));
 diesel::joinable!(checkbooks -> organizations (prescriber_id));
 diesel::joinable!(checkbooks -> print_runs (print_run_id));
 diesel::joinable!(checkbooks -> programs (program_id));
+diesel::joinable!(evaluations -> checkbooks (checkbook_id));
+diesel::joinable!(evaluations -> organizations (site_id));
+diesel::joinable!(evaluations -> programs (program_id));
+diesel::joinable!(evaluations -> users (recorded_by));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(ledger_accounts -> organizations (organization_id));
 diesel::joinable!(ledger_accounts -> programs (program_id));
@@ -508,10 +568,17 @@ diesel::joinable!(program_funders -> organizations (funder_id));
 diesel::joinable!(program_funders -> programs (program_id));
 diesel::joinable!(redemptions -> ledger_transactions (reversal_transaction_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(service_sessions -> organizations (site_id));
+diesel::joinable!(service_sessions -> site_services (service_id));
+diesel::joinable!(service_sessions -> users (opened_by));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(settlement_names -> settlements (settlement_id));
 diesel::joinable!(settlements -> users (created_by));
 diesel::joinable!(site_labels -> organizations (site_id));
+diesel::joinable!(site_services -> organizations (site_id));
+diesel::joinable!(statement_payments -> ledger_transactions (ledger_transaction_id));
+diesel::joinable!(statement_payments -> statements (statement_id));
+diesel::joinable!(statement_payments -> users (recorded_by));
 diesel::joinable!(statements -> organizations (organization_id));
 diesel::joinable!(statements -> programs (program_id));
 diesel::joinable!(statements -> settlements (settlement_id));
@@ -519,4 +586,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, sessions, settlement_names, settlements, site_labels, statement_counters, statements, stats_book_cells, stats_books, stats_changes, stats_site_months, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, stats_book_cells, stats_books, stats_changes, stats_site_months, tickets, users,);

@@ -1,13 +1,21 @@
-//! Building and running the HTTP server.
+//! Building and running the HTTP server, and stopping it.
+//!
+//! **Stopping.** `SIGTERM` (or `SIGINT`, Ctrl-C) starts a graceful stop: the listener
+//! is closed at once (new connections are refused), the requests in flight finish
+//! within [`SHUTDOWN_GRACE`], each answered with `Connection: close` so that clients
+//! do not send another request on a connection about to end; then the mail worker
+//! finishes the mail it is sending and gives back the ones it had claimed
+//! (`mail::worker`), within [`MAIL_GRACE`]. A second signal stops at once.
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::ResponseError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{ConnectionType, header};
 use actix_web::middleware::Next;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -24,11 +32,34 @@ use crate::limits::{Brakes, FailureLimiter};
 use crate::mail::{self, worker::Mailer};
 use crate::telemetry::{self, Metrics};
 
+/// How long the requests in flight get to finish once a stop is asked.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How long the mail worker gets, after the server stopped, to finish the mail it is
+/// sending; then it is cut (that mail is claimed again after
+/// `mail_sending_timeout_seconds`, with the same Message-ID).
+pub const MAIL_GRACE: Duration = Duration::from_secs(10);
+
+/// Set once a stop was asked: answers then close their connection.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
-    /// The mail worker, stopped with the server.
+    draining: Draining,
+    /// The mail worker, stopped with the server: told by `stop_mail`, then awaited.
     mail_worker: Option<tokio::task::JoinHandle<()>>,
+    stop_mail: tokio::sync::watch::Sender<bool>,
     /// Reads the sessions revoked recently, stopped with the server.
     revocation_watch: tokio::task::JoinHandle<()>,
     /// The daily jobs (`crate::jobs`), stopped with the server.
@@ -41,6 +72,7 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr()?)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        let (stop_mail, mail_stop) = tokio::sync::watch::channel(false);
         let mail_worker = if settings.mail_worker {
             let mail_settings = settings.mail()?;
             let mailer = Mailer::new(&mail_settings).map_err(|e| anyhow::anyhow!(e))?;
@@ -62,6 +94,7 @@ impl Application {
                 pool.clone(),
                 mailer,
                 interval,
+                mail_stop,
             )))
         } else {
             None
@@ -127,6 +160,8 @@ impl Application {
             settings.token_ttl_seconds,
         ));
         let body_limit = settings.max_body_bytes;
+        let draining = Draining::default();
+        let draining_data = web::Data::new(draining.clone());
         let server = HttpServer::new(move || {
             let (app, openapi) = App::new()
                 .into_utoipa_app()
@@ -135,6 +170,7 @@ impl Application {
                 .app_data(keys.clone())
                 .app_data(metrics.clone())
                 .app_data(trusted_proxies.clone())
+                .app_data(draining_data.clone())
                 .configure(|cfg| extract::configure_extractors(cfg, body_limit))
                 .configure(api::routes)
                 .split_for_parts();
@@ -147,14 +183,20 @@ impl Application {
                 .wrap(from_fn(problem_safety_net))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .wrap(TracingLogger::<telemetry::RedactingRootSpan>::new())
+                .wrap(from_fn(close_when_draining))
         })
         .listen(listener)?
-        .shutdown_timeout(10)
+        // The signals are ours (`run_until_stopped`): the drain must be known to the
+        // middleware, and the mail worker stopped after the server.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .run();
         Ok(Application {
             port,
             server,
+            draining,
             mail_worker,
+            stop_mail,
             revocation_watch,
             daily_jobs,
         })
@@ -164,9 +206,37 @@ impl Application {
         self.port
     }
 
+    /// Serves until a stop signal (see the module's doc), then stops the workers.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let draining = self.draining.clone();
+        let signals = tokio::spawn(async move {
+            stop_signal().await;
+            draining.start();
+            tracing::info!(
+                grace_seconds = SHUTDOWN_GRACE.as_secs(),
+                "stop asked: new connections refused, the requests in flight finish"
+            );
+            let graceful = handle.stop(true);
+            tokio::select! {
+                () = graceful => {}
+                () = stop_signal() => {
+                    tracing::warn!("second stop signal: the requests in flight are cut");
+                    handle.stop(false).await;
+                }
+            }
+        });
         let result = self.server.await;
-        if let Some(worker) = self.mail_worker {
+        signals.abort();
+        // Nobody listens any more once the worker is gone: nothing to report.
+        let _ = self.stop_mail.send(true);
+        if let Some(mut worker) = self.mail_worker
+            && tokio::time::timeout(MAIL_GRACE, &mut worker).await.is_err()
+        {
+            tracing::warn!(
+                grace_seconds = MAIL_GRACE.as_secs(),
+                "the mail worker did not finish its mail in time: cut"
+            );
             worker.abort();
         }
         self.revocation_watch.abort();
@@ -186,6 +256,44 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
         tracing::info!(applied, "database migrations applied");
     }
     db::build_pool(&url, settings.database_pool_size)
+}
+
+/// Waits for `SIGTERM` or `SIGINT`. Without signal handling (it could not be set up),
+/// waits forever: the server then stops only when dropped.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(error = %err, "stop signals cannot be handled: SIGTERM will not drain");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Middleware: once a stop is asked, every answer closes its connection, so that a
+/// client's next request opens a new one (refused here, taken by another node)
+/// instead of being cut with the connection at the end of the grace period.
+async fn close_when_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let draining = req.app_data::<web::Data<Draining>>().cloned();
+    let mut res = next.call(req).await?;
+    if draining.is_some_and(|d| d.is_on()) {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(res)
 }
 
 /// Middleware: an error answered by actix itself (not by our handlers) still leaves as

@@ -1,7 +1,8 @@
 //! Program statistics: what funders follow — checkbooks issued → handed out
 //! (*injectés*) → started (*entamés*, one ticket used); tickets redeemed, settled,
 //! expired, cancelled, outstanding; breakdowns by prescriber, site, month,
-//! beneficiaries' age band, situation, département and commune (full postcode).
+//! beneficiaries' age band, situation, priority public ([`publics`]), département and
+//! commune (full postcode).
 //! Beneficiary breakdowns never single out a person: see [`disclosure`].
 //!
 //! Everything is computed by PostgreSQL with aggregates (`GROUP BY GROUPING SETS`),
@@ -47,9 +48,13 @@ use crate::domain::{OrgKind, french_date};
 use crate::programs::{self, Program};
 use crate::schema::{organizations, redemptions};
 
+pub mod autonomy;
 pub mod disclosure;
+pub mod publics;
+pub mod published;
 mod raw;
 mod rollup;
+pub mod services;
 
 pub use rollup::fold;
 
@@ -167,6 +172,7 @@ pub struct Named {
 #[derive(Debug, Clone)]
 pub struct ProgramStats {
     pub program_id: Uuid,
+    pub program_name: String,
     pub scope: Scope,
     /// The French day the figures are computed for (ages, expiry).
     pub as_of: NaiveDate,
@@ -182,6 +188,12 @@ pub struct ProgramStats {
     pub by_postcode_prefix: Vec<(String, GroupFigures)>,
     /// Full postcode (the commune); rare ones folded into [`disclosure::OTHER`].
     pub by_commune: Vec<(String, GroupFigures)>,
+    /// Priority public (a person in each of theirs): [`publics`].
+    pub by_public: Vec<(String, GroupFigures)>,
+    /// By the theme and the format of the service the tickets paid for.
+    pub services: services::ServiceBreakdowns,
+    /// Levels of autonomy before and after, and gained (see [`autonomy`]).
+    pub autonomy: autonomy::Autonomy,
 }
 
 impl ProgramStats {
@@ -434,7 +446,7 @@ async fn compute(
     };
     Ok(assemble(
         conn,
-        program.id,
+        program,
         scope,
         as_of,
         book_groups,
@@ -446,14 +458,15 @@ async fn compute(
 /// The statistics from the groups of both sides, whatever they were read from.
 async fn assemble(
     conn: &mut AsyncPgConnection,
-    program: Uuid,
+    program: &Program,
     scope: Scope,
     as_of: NaiveDate,
     book_groups: Vec<BookGroup>,
     redemption_groups: Vec<RedemptionGroup>,
 ) -> Result<ProgramStats, DbError> {
     let mut stats = ProgramStats {
-        program_id: program,
+        program_id: program.id,
+        program_name: program.name.clone(),
         scope,
         as_of,
         totals: Counts::default(),
@@ -465,6 +478,9 @@ async fn assemble(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
+        by_public: Vec::new(),
+        services: services::breakdowns(conn, program.id, scope).await?,
+        autonomy: autonomy::breakdown(conn, program.id, scope).await?,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds
@@ -508,6 +524,7 @@ async fn assemble(
     }
     stats.by_postcode_prefix = disclosure::disclose(disclosure::fold_rare(prefixes), rates);
     stats.by_commune = disclosure::disclose(disclosure::fold_rare(communes), rates);
+    stats.by_public = publics::by_public(conn, program.id, scope, rates).await?;
 
     // The redemption side.
     let mut sites: Vec<(Uuid, Usage)> = Vec::new();

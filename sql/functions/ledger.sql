@@ -99,3 +99,12 @@ BEGIN
     SELECT id INTO found_id FROM ledger_accounts WHERE code = p_code;
     RETURN found_id;
 END $$;
+
+-- A payout confirmed (POST /statements/{id}/paid) is kept as it was recorded, like
+-- the ledger transaction it names (migration 000034).
+DROP TRIGGER IF EXISTS statement_payments_immutable ON statement_payments;
+CREATE TRIGGER statement_payments_immutable BEFORE UPDATE OR DELETE ON statement_payments
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+DROP TRIGGER IF EXISTS statement_payments_no_truncate ON statement_payments;
+CREATE TRIGGER statement_payments_no_truncate BEFORE TRUNCATE ON statement_payments
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();

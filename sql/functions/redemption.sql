@@ -9,11 +9,11 @@ CREATE OR REPLACE FUNCTION redemptions_keep_facts() RETURNS trigger LANGUAGE plp
 BEGIN
     IF (NEW.id, NEW.ticket_id, NEW.program_id, NEW.site_id, NEW.redeemed_by, NEW.method,
         NEW.value, NEW.commission, NEW.amount_payable, NEW.ledger_transaction_id,
-        NEW.serial, NEW.checkbook_number)
+        NEW.serial, NEW.checkbook_number, NEW.service_id, NEW.session_id)
        IS DISTINCT FROM
        (OLD.id, OLD.ticket_id, OLD.program_id, OLD.site_id, OLD.redeemed_by, OLD.method,
         OLD.value, OLD.commission, OLD.amount_payable, OLD.ledger_transaction_id,
-        OLD.serial, OLD.checkbook_number) THEN
+        OLD.serial, OLD.checkbook_number, OLD.service_id, OLD.session_id) THEN
         RAISE EXCEPTION 'a redemption''s facts never change (only its status, by a reversal)'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -143,11 +143,21 @@ $$;
 --
 -- The commission is value × the program's rate, rounded to the cent, halves away
 -- from zero (numeric round does); the site is owed the rest.
+-- p_service is the service the ticket paid for (NULL: not said), which must be a live
+-- service of the site, else the answer is `unknown_service`, not stored with the key
+-- (the request is wrong, not the ticket: the same key may be sent again, corrected);
+-- p_session the collective session the scan belongs to (opened beforehand, for that
+-- service, by src/services.rs), NULL for a scan of its own.
+--
+-- The signature grew two arguments (migration 000026): the older one is dropped here.
+DROP FUNCTION IF EXISTS redeem_ticket(UUID, UUID, TEXT, TEXT, TEXT, NUMERIC, TEXT,
+                                      TIMESTAMPTZ, DATE, DATE, TEXT, TEXT[], UUID[]);
 CREATE OR REPLACE FUNCTION redeem_ticket(
     p_user UUID, p_site UUID, p_key TEXT, p_request_hash TEXT,
     p_serial TEXT, p_claimed_value NUMERIC, p_method TEXT,
     p_scanned_at TIMESTAMPTZ, p_scan_day DATE, p_today DATE,
-    p_description TEXT, p_account_names TEXT[], p_ids UUID[]
+    p_description TEXT, p_account_names TEXT[], p_ids UUID[],
+    p_service UUID, p_session UUID
 ) RETURNS JSONB LANGUAGE plpgsql AS $$
 DECLARE
     seen     RECORD;
@@ -177,6 +187,12 @@ BEGIN
             RETURN jsonb_build_object('outcome', 'idempotency_key_reused');
         END IF;
         RETURN seen.stored;
+    END IF;
+
+    IF p_service IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM site_services sv
+             WHERE sv.id = p_service AND sv.site_id = p_site AND sv.retired_at IS NULL) THEN
+        RETURN jsonb_build_object('outcome', 'unknown_service');
     END IF;
 
     refused := seen.refusal;
@@ -219,9 +235,10 @@ BEGIN
         ), redemption AS (
             INSERT INTO redemptions (id, ticket_id, program_id, site_id, redeemed_by, method, value,
                                      commission, amount_payable, scanned_at, ledger_transaction_id,
-                                     serial, checkbook_number)
+                                     serial, checkbook_number, service_id, session_id)
                 VALUES (p_ids[1], seen.ticket_id, seen.program_id, p_site, p_user, p_method, seen.value,
-                        commission, payable, p_scanned_at, p_ids[2], p_serial, seen.checkbook_number)
+                        commission, payable, p_scanned_at, p_ids[2], p_serial, seen.checkbook_number,
+                        p_service, p_session)
                 RETURNING *
         )
         INSERT INTO idempotency_keys (user_id, scope, key, request_hash, response_status, response_body)

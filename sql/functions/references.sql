@@ -20,7 +20,8 @@ DO $$
 DECLARE
     t TEXT;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['organizations', 'users', 'programs', 'tickets', 'ledger_accounts'] LOOP
+    FOREACH t IN ARRAY ARRAY['organizations', 'users', 'programs', 'tickets', 'ledger_accounts',
+                           'site_services', 'service_sessions'] LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_kept', t);
         EXECUTE format('CREATE TRIGGER %I BEFORE DELETE OR UPDATE OF id ON %I
                             FOR EACH ROW EXECUTE FUNCTION refuse_removal()', t || '_kept', t);

@@ -58,6 +58,22 @@ pub struct DashboardAlerts {
     pub cover: Vec<CoverAlertView>,
     /// The margin under which a cover is `low`, e.g. `"0.10"`.
     pub low_cover_margin: String,
+    /// Site payout statements settled and not yet confirmed paid, oldest first.
+    pub unpaid_payouts: Vec<UnpaidPayoutView>,
+}
+
+/// A payout statement waiting for its transfer to be confirmed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnpaidPayoutView {
+    pub statement_id: Uuid,
+    pub number: String,
+    pub settlement_id: Option<Uuid>,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub total: String,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    /// Whole days since it was issued (Paris days).
+    pub age_days: i64,
 }
 
 fn month_end(start: NaiveDate) -> NaiveDate {
@@ -87,6 +103,7 @@ pub async fn dashboard_alerts(
     caller.require_operator()?;
     let mut conn = state.conn().await?;
     let found = alerts::alerts(&mut conn).await?;
+    let today = crate::domain::french_date(chrono::Utc::now());
     Ok(web::Json(DashboardAlerts {
         unsettled_months: found
             .unsettled_months
@@ -116,5 +133,19 @@ pub async fn dashboard_alerts(
             })
             .collect(),
         low_cover_margin: LOW_COVER_MARGIN.to_string(),
+        unpaid_payouts: found
+            .unpaid_payouts
+            .into_iter()
+            .map(|u| UnpaidPayoutView {
+                age_days: (today - crate::domain::french_date(u.issued_at)).num_days(),
+                statement_id: u.statement_id,
+                number: u.number,
+                settlement_id: u.settlement_id,
+                organization_id: u.organization_id,
+                name: u.name,
+                total: Money::from_decimal_unchecked(u.total).to_string(),
+                issued_at: u.issued_at,
+            })
+            .collect(),
     }))
 }

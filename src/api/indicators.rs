@@ -7,8 +7,8 @@
 //! statistics in the first place: organisations are named, beneficiaries never.
 
 use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
@@ -18,6 +18,45 @@ use crate::domain::ValidationError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::stats::{self, ProgramStats};
 
+/// A program whose indicators are public.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedProgram {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The programs with public indicators, all on one page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedPrograms {
+    pub items: Vec<PublishedProgram>,
+    /// Always `null`: a territory publishes a handful of programs, listed at once.
+    pub next_cursor: Option<String>,
+}
+
+/// The programs whose indicators the operator made public (no token), by name: where
+/// to read `GET /public/programs/{id}/indicators`. Programs not public are not listed.
+#[utoipa::path(
+    tag = "public",
+    responses((status = 200, body = PublishedPrograms)),
+)]
+#[get("/public/programs")]
+pub async fn published_programs(
+    state: web::Data<AppState>,
+) -> ApiResult<web::Json<PublishedPrograms>> {
+    let mut conn = state.conn().await?;
+    let programs = stats::published::published_programs(&mut conn).await?;
+    Ok(web::Json(PublishedPrograms {
+        items: programs
+            .into_iter()
+            .map(|p| PublishedProgram {
+                id: p.id,
+                name: p.name,
+            })
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
 /// In which form.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -26,23 +65,13 @@ pub struct IndicatorsQuery {
     pub format: Option<String>,
 }
 
-/// The tables of the open-data file, in order, with their French names.
-const TABLES: [(Breakdown, &str); 8] = [
-    (Breakdown::Funnel, "entonnoir"),
-    (Breakdown::Month, "par_mois"),
-    (Breakdown::Prescriber, "par_prescripteur"),
-    (Breakdown::Site, "par_lieu"),
-    (Breakdown::AgeBand, "par_age"),
-    (Breakdown::Situation, "par_situation"),
-    (Breakdown::PostcodePrefix, "par_departement"),
-    (Breakdown::Commune, "par_commune"),
-];
-
 /// Every table in one long ("tidy") file: one line per figure, `tableau, cle,
 /// libelle, indicateur, valeur`, as open-data portals like it.
 fn open_data_csv(stats: &ProgramStats) -> String {
     let mut rows: Vec<Vec<Cell>> = Vec::new();
-    for (breakdown, table) in TABLES {
+    // Every table, in order, named in French (`par_age`).
+    for breakdown in Breakdown::ALL {
+        let table = breakdown.file_name().replace('-', "_");
         let (header, lines) = breakdown_table(stats, breakdown);
         // Tables of groups begin with (key, French label); the others with their key.
         let labelled = !matches!(
@@ -58,7 +87,7 @@ fn open_data_csv(stats: &ProgramStats) -> String {
             };
             for (name, value) in header.iter().zip(line.iter()).skip(skip) {
                 rows.push(vec![
-                    Cell::Text(table.to_owned()),
+                    Cell::Text(table.clone()),
                     key.clone(),
                     label.clone(),
                     Cell::Text((*name).to_owned()),
@@ -76,8 +105,8 @@ fn open_data_csv(stats: &ProgramStats) -> String {
 
 /// A program's open indicators (no token): when the operator has made them public,
 /// the program's statistics as its funders see them — checkbooks, tickets, amounts,
-/// usage rate, by month, prescriber, site, age band, situation, département and
-/// commune — with statistical secrecy: a count under five people is `"<5"` (the
+/// usage rate, by month, prescriber, site, age band, situation, public, département
+/// and commune — with statistical secrecy: a count under five people is `"<5"` (the
 /// figures about them `null`), places with fewer than five people are not named
 /// (`other`). `?format=csv`: every table in one UTF-8 file (`,`, decimal point, no
 /// BOM), one line per figure: `tableau,cle,libelle,indicateur,valeur`, named

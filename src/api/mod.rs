@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod checkbooks;
+pub mod evaluations;
 pub mod extract;
 pub mod indicators;
 pub mod invitations;
@@ -29,10 +30,12 @@ pub mod ops;
 pub mod organizations;
 pub mod outbox;
 pub mod pagination;
+pub mod payouts;
 pub mod program_corrections;
 pub mod programs;
 pub mod public;
 pub mod redemptions;
+pub mod services;
 pub mod settlements;
 pub mod sites;
 pub mod stats;
@@ -116,6 +119,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(organizations::update_user)
             .service(sites::update_organization)
             .service(sites::history)
+            .service(services::list)
+            .service(services::replace)
             .service(organizations::grant_label)
             .service(organizations::suspend_label)
             .service(organizations::reinstate_label)
@@ -136,6 +141,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(checkbooks::get_checkbook)
             .service(checkbooks::correct_checkbook)
             .service(checkbooks::erase_beneficiary)
+            .service(evaluations::record)
+            .service(evaluations::list)
+            .service(evaluations::to_follow)
             .service(checkbooks::hand_out)
             .service(checkbooks::cancel)
             .service(checkbooks::checkbook_pdf)
@@ -149,6 +157,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(redemptions::verify)
             .service(redemptions::redeem)
             .service(redemptions::redeem_batch)
+            .service(services::redeem_session)
             .service(redemptions::reverse)
             .service(redemptions::list)
             .service(settlements::create)
@@ -157,6 +166,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(settlements::get_statement)
             .service(settlements::statement_csv)
             .service(settlements::statement_pdf)
+            .service(payouts::sepa_file)
+            .service(payouts::mark_paid)
             .service(ledger::accounts)
             .service(ledger::trial_balance)
             .service(ledger::cover)
@@ -165,6 +176,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .service(lookup::search)
             .service(alerts::dashboard_alerts)
             .service(public::list_sites)
+            .service(indicators::published_programs)
+            .service(public::themes)
             .service(indicators::program_indicators),
     );
     cfg.service(ops::healthz)

@@ -11,6 +11,8 @@ use crate::api::pagination::{Page, PageQuery};
 use crate::directory::{self, DirectorySite};
 use crate::domain::{Coordinates, PostcodePrefix, ValidationError, french_date};
 use crate::error::{ApiError, ApiResult};
+use crate::services::{Format, Service};
+use crate::vocabulary::Theme;
 
 pub const DEFAULT_RADIUS_KM: f64 = 20.0;
 pub const MAX_RADIUS_KM: f64 = 500.0;
@@ -24,6 +26,58 @@ pub struct SiteSearch {
     pub near: Option<String>,
     /// With `near`: how far to look, in km (default 20, at most 500).
     pub radius_km: Option<f64>,
+    /// Only the sites offering a service of this theme (`GET /public/themes`).
+    pub theme: Option<String>,
+}
+
+/// A theme of the national list, with its French label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemeView {
+    /// e.g. `premiers_pas`.
+    pub id: Theme,
+    /// e.g. `Premiers pas avec l’ordinateur`.
+    pub label: &'static str,
+}
+
+/// A site's service, as the directory and the site's pages show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceView {
+    pub id: Uuid,
+    pub title: String,
+    pub theme: Theme,
+    /// The theme's French label.
+    pub theme_label: &'static str,
+    pub format: Format,
+    pub duration_minutes: u16,
+}
+
+impl ServiceView {
+    pub fn of(s: &Service) -> ServiceView {
+        ServiceView {
+            id: s.id,
+            title: s.title.clone(),
+            theme: s.theme,
+            theme_label: s.theme.label(),
+            format: s.format,
+            duration_minutes: s.duration_minutes,
+        }
+    }
+}
+
+/// The fixed national list of themes that services, beneficiaries' needs and
+/// follow-ups are filed under, in its order. No token.
+#[utoipa::path(tag = "public", responses((status = 200, body = Vec<ThemeView>)))]
+#[get("/public/themes")]
+pub async fn themes() -> web::Json<Vec<ThemeView>> {
+    web::Json(
+        Theme::ALL
+            .into_iter()
+            .map(|id| ThemeView {
+                id,
+                label: id.label(),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,6 +104,8 @@ pub struct PublicSite {
     pub opening_hours: Option<String>,
     /// Free text: how the place welcomes people with a disability.
     pub accessibility: Option<String>,
+    /// What it offers, in its order.
+    pub services: Vec<ServiceView>,
 }
 
 /// Sites whose label is active today, by postcode prefix or nearest a point, with
@@ -97,9 +153,18 @@ pub async fn list_sites(
             .into());
         }
     };
+    let theme = match search.theme.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(Theme::parse(raw).ok_or_else(|| {
+            ValidationError::new(
+                "theme",
+                "Ce thème n’est pas dans la liste nationale (voir /public/themes).",
+            )
+        })?),
+    };
     let mut conn = state.conn().await?;
     let today = french_date(Utc::now());
-    let sites = directory::labelled_sites(&mut conn, today, prefix.as_ref()).await?;
+    let sites = directory::labelled_sites(&mut conn, today, prefix.as_ref(), theme).await?;
     let mut found: Vec<PublicSite> = sites
         .into_iter()
         .filter_map(
@@ -107,6 +172,7 @@ pub async fn list_sites(
                  site,
                  position,
                  approximate,
+                 services,
              }| {
                 let distance = match (near, position) {
                     (Some(from), Some(to)) => {
@@ -133,6 +199,7 @@ pub async fn list_sites(
                     website: site.website,
                     opening_hours: site.opening_hours,
                     accessibility: site.accessibility,
+                    services: services.iter().map(ServiceView::of).collect(),
                 })
             },
         )

@@ -45,6 +45,9 @@ pub struct RedeemRequest {
     pub serial: Option<String>,
     /// When the phone scanned it, if not now (offline scans).
     pub scanned_at: Option<DateTime<Utc>>,
+    /// What the ticket paid for: one of the site's live services
+    /// (`GET /sites/{id}/services`); else 422 `unknown_service`.
+    pub service_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,6 +57,9 @@ pub struct BatchItem {
     pub code: Option<String>,
     pub serial: Option<String>,
     pub scanned_at: Option<DateTime<Utc>>,
+    /// What the ticket paid for, as in a single redemption (in a collective session:
+    /// the session's service, or left out).
+    pub service_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -91,6 +97,10 @@ pub struct RedemptionView {
     pub scanned_at: DateTime<Utc>,
     pub redeemed_at: DateTime<Utc>,
     pub reversed_at: Option<DateTime<Utc>>,
+    /// The service the ticket paid for, when the scan named one.
+    pub service_id: Option<Uuid>,
+    /// The collective session the scan belonged to.
+    pub session_id: Option<Uuid>,
 }
 
 impl RedemptionView {
@@ -117,6 +127,8 @@ impl RedemptionView {
             scanned_at: r.scanned_at,
             redeemed_at: r.redeemed_at,
             reversed_at: r.reversed_at,
+            service_id: r.service_id,
+            session_id: r.session_id,
         }
     }
 }
@@ -311,9 +323,43 @@ fn note_outcome(
         .redemption(failure.map_or("redeemed", ScanFailure::code));
 }
 
+/// What a scan names besides its ticket: the service it paid for and the collective
+/// session it belongs to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Named {
+    pub service: Option<Uuid>,
+    pub session: Option<Uuid>,
+}
+
+impl Named {
+    /// What idempotency compares: the ticket, and the service and session when named
+    /// (a scan that names neither keeps the fingerprint it always had).
+    fn fingerprint(self, ticket: String) -> String {
+        let mut fingerprint = ticket;
+        if let Some(service) = self.service {
+            fingerprint.push_str(&format!("|service:{service}"));
+        }
+        if let Some(session) = self.session {
+            fingerprint.push_str(&format!("|session:{session}"));
+        }
+        fingerprint
+    }
+}
+
+/// A scan that named a service the site does not offer (now).
+fn unknown_service(field: String) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_service",
+        "Ce service n’est pas (ou plus) proposé par votre lieu : choisissez-en un de sa liste.",
+    )
+    .with_field(field)
+}
+
 /// One redemption with its key: the stored answer if the key was already answered;
 /// else the redemption or its refusal, stored with the key (one statement, see
 /// `redemptions::redeem`).
+#[allow(clippy::too_many_arguments)]
 async fn redeem_once(
     conn: &mut AsyncPgConnection,
     state: &AppState,
@@ -322,8 +368,10 @@ async fn redeem_once(
     code: Option<&str>,
     serial: Option<&str>,
     scanned_at: Option<DateTime<Utc>>,
+    named: Named,
 ) -> Result<RedemptionView, ScanFailure> {
     let (ticket, fingerprint) = designate(state, code, serial)?;
+    let fingerprint = named.fingerprint(fingerprint);
     let now = Utc::now();
     let window = Duration::hours(state.settings.offline_scan_window_hours);
     let (scanned_at, day) = redemptions::scan_day(scanned_at, now, window)?;
@@ -335,12 +383,15 @@ async fn redeem_once(
         request_hash: &request_hash,
         scanned_at,
         day,
+        service: named.service,
+        session: named.session,
     };
     match redemptions::redeem(conn, &scan).await? {
         Outcome::Redeemed(r) => Ok(RedemptionView::of(&r, ticket_serial(&ticket), false)),
         Outcome::Refused { refusal, prior } => Err(ScanFailure::Refused(refusal, prior)),
         Outcome::UnknownSite => Err(ApiError::not_found().into()),
         Outcome::IdempotencyKeyReused => Err(idempotency::key_reused().into()),
+        Outcome::UnknownService => Err(unknown_service("service_id".into()).into()),
     }
 }
 
@@ -365,7 +416,7 @@ fn ticket_serial(ticket: &TicketRef) -> &str {
         (status = 403, description = "`label_inactive`, `outside_territory`, `forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_redeemed` (with `redeemed_at` and `by_your_site`), `not_handed_out`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`ticket_expired`, `ticket_cancelled`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_code`, `idempotency_key_reused`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_code`, `idempotency_key_reused`, `validation_failed`, `unknown_service` (`service_id` is not one of the site’s live services; nothing recorded)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`period_being_settled`: the scan fell in a period settled meanwhile; nothing was recorded, send it again with the same key (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -394,6 +445,10 @@ pub async fn redeem(
         body.code.as_deref(),
         body.serial.as_deref(),
         body.scanned_at,
+        Named {
+            service: body.service_id,
+            session: None,
+        },
     )
     .await;
     match result {
@@ -437,7 +492,7 @@ pub struct BatchResponse {
     responses(
         (status = 200, body = BatchResponse),
         (status = 422, description = "`validation_failed` (no item, more than 200)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`period_being_settled`, `service_unavailable`: send the batch again", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`period_being_settled`, `database_unavailable`: send the batch again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/redemptions/batch")]
@@ -457,11 +512,32 @@ pub async fn redeem_batch(
         .into());
     }
     let mut conn = state.conn().await?;
+    let results = redeem_items(&mut conn, &req, &caller, &state, items, Named::default()).await?;
+    Ok(web::Json(BatchResponse { results }))
+}
+
+/// Redeems scans one after the other, each with its own key, in its own statement
+/// (one scan refused never loses the others, and none is half-written); one result
+/// per item, in order. `named` is what every item names (a collective session and
+/// its service); an item may repeat the service, not name another. An item that
+/// cannot be judged now (a 5xx) stops the whole with that answer.
+pub async fn redeem_items(
+    conn: &mut AsyncPgConnection,
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    items: &[BatchItem],
+    named: Named,
+) -> ApiResult<Vec<BatchResult>> {
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let key = item.idempotency_key.trim().to_string();
-        let charged = check_brakes(&state, &req, &caller);
+        let charged = check_brakes(state, req, caller);
         let brakes = charged.as_ref().ok().copied();
+        let item_named = Named {
+            service: named.service.or(item.service_id),
+            ..named
+        };
         let outcome = if let Err(blocked) = charged {
             Err(blocked.into())
         } else if !idempotency::valid_key(&key) {
@@ -470,21 +546,24 @@ pub async fn redeem_batch(
                 "Chaque scan a sa clé d’idempotence : 1 à 200 caractères visibles, sans espace (un UUID par exemple).",
             )
             .into())
+        } else if item.service_id.is_some() && item.service_id != item_named.service {
+            Err(unknown_service(format!("items[{i}].service_id")).into())
         } else {
             redeem_once(
-                &mut conn,
-                &state,
-                &caller,
+                conn,
+                state,
+                caller,
                 key.clone(),
                 item.code.as_deref(),
                 item.serial.as_deref(),
                 item.scanned_at,
+                item_named,
             )
             .await
         };
         let result = match outcome {
             Ok(redemption) => {
-                note_outcome(&state, brakes.as_ref(), None);
+                note_outcome(state, brakes.as_ref(), None);
                 BatchResult {
                     idempotency_key: key,
                     outcome: "redeemed".to_string(),
@@ -494,7 +573,7 @@ pub async fn redeem_batch(
             }
             Err(ScanFailure::Failed(err)) if err.status().is_server_error() => return Err(err),
             Err(failure) => {
-                note_outcome(&state, brakes.as_ref(), Some(&failure));
+                note_outcome(state, brakes.as_ref(), Some(&failure));
                 let err = failure.into_problem();
                 BatchResult {
                     idempotency_key: key,
@@ -506,7 +585,7 @@ pub async fn redeem_batch(
         };
         results.push(result);
     }
-    Ok(web::Json(BatchResponse { results }))
+    Ok(results)
 }
 
 /// Undoes a mistaken scan, by the site that made it, within the grace period.

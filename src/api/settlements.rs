@@ -64,6 +64,32 @@ pub struct StatementView {
     /// after its settlement commits; `null` only in that moment).
     pub sha256: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// A site payout confirmed transferred (`POST /statements/{id}/paid`): the day…
+    pub paid_on: Option<NaiveDate>,
+    /// …and the bank's reference.
+    pub bank_reference: Option<String>,
+}
+
+impl StatementView {
+    /// The views of `statements`, with their payments where made.
+    pub async fn with_payments(
+        conn: &mut diesel_async::AsyncPgConnection,
+        statements: &[Statement],
+    ) -> ApiResult<Vec<StatementView>> {
+        let ids: Vec<Uuid> = statements.iter().map(|s| s.id).collect();
+        let mut paid = crate::payouts::payments_of(conn, &ids).await?;
+        Ok(statements
+            .iter()
+            .map(|s| {
+                let mut view = StatementView::from(s);
+                if let Some(p) = paid.remove(&s.id) {
+                    view.paid_on = Some(p.paid_on);
+                    view.bank_reference = Some(p.bank_reference);
+                }
+                view
+            })
+            .collect())
+    }
 }
 
 impl From<&Statement> for StatementView {
@@ -80,6 +106,8 @@ impl From<&Statement> for StatementView {
             total: Money::from_decimal_unchecked(s.total).to_string(),
             sha256: s.sha256.clone(),
             created_at: s.created_at,
+            paid_on: None,
+            bank_reference: None,
         }
     }
 }
@@ -91,16 +119,25 @@ pub struct SettlementView {
     pub period_end: NaiveDate,
     pub created_at: DateTime<Utc>,
     pub statements: Vec<StatementView>,
+    /// Site payout statements left out of the SEPA file (`sepa.xml`): their site
+    /// had no IBAN when the settlement was made.
+    pub missing_iban: Vec<crate::api::payouts::MissingIbanView>,
 }
 
-fn settlement_view(s: &Settlement, statements: &[Statement]) -> SettlementView {
-    SettlementView {
+async fn settlement_view(
+    conn: &mut diesel_async::AsyncPgConnection,
+    s: &Settlement,
+    statements: &[Statement],
+) -> ApiResult<SettlementView> {
+    let batch = crate::payouts::batch(conn, s.id).await?;
+    Ok(SettlementView {
         id: s.id,
         period_start: s.period_start,
         period_end: s.period_end,
         created_at: s.created_at,
-        statements: statements.iter().map(StatementView::from).collect(),
-    }
+        statements: StatementView::with_payments(conn, statements).await?,
+        missing_iban: batch.missing.iter().map(Into::into).collect(),
+    })
 }
 
 /// Settles a period (operator admins; an operator agent gets 403 `forbidden`): sites
@@ -130,7 +167,8 @@ pub async fn create(
         Some(caller.user_id),
     )
     .await?;
-    Ok(HttpResponse::Created().json(settlement_view(&settled.settlement, &settled.statements)))
+    let view = settlement_view(&mut conn, &settled.settlement, &settled.statements).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// A settlement with its statements (operator).
@@ -152,7 +190,9 @@ pub async fn get(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let statements = settlement::statements_of_settlement(&mut conn, s.id).await?;
-    Ok(web::Json(settlement_view(&s, &statements)))
+    Ok(web::Json(
+        settlement_view(&mut conn, &s, &statements).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -199,7 +239,7 @@ pub async fn list(
     )
     .await?;
     let (rows, next_cursor) = split_page(rows, limit, |s| s.id);
-    let items: Vec<StatementView> = rows.iter().map(StatementView::from).collect();
+    let items = StatementView::with_payments(&mut conn, &rows).await?;
     Ok(web::Json(Page { items, next_cursor }))
 }
 
@@ -233,7 +273,11 @@ pub async fn get_statement(
 ) -> ApiResult<web::Json<StatementView>> {
     let mut conn = state.conn().await?;
     let s = visible_statement(&caller, &mut conn, id.into_inner()).await?;
-    Ok(web::Json(StatementView::from(&s)))
+    Ok(web::Json(
+        StatementView::with_payments(&mut conn, std::slice::from_ref(&s))
+            .await?
+            .remove(0),
+    ))
 }
 
 /// Which form of a CSV a download asks for.
@@ -387,6 +431,21 @@ pub async fn statement_pdf(
     let recipient = crate::organizations::find_organization(&mut conn, s.organization_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    // The account recorded when the statement was settled, not today's.
+    let payout_account = match (s.kind, s.settlement_id) {
+        (StatementKind::SitePayout, Some(settlement)) => {
+            crate::payouts::accounts_of_settlement(&mut conn, settlement)
+                .await?
+                .remove(&s.organization_id)
+                .and_then(|(_, iban, bic)| {
+                    iban.map(|iban| match bic {
+                        Some(bic) => format!("{} (BIC {})", iban.masked(), bic.as_str()),
+                        None => iban.masked(),
+                    })
+                })
+        }
+        _ => None,
+    };
     drop(conn);
     let kind = s.kind;
     let lines = settlement::parse_content(&content).map_err(ApiError::internal)?;
@@ -409,11 +468,7 @@ pub async fn statement_pdf(
         lines,
         total: s.total,
         sha256,
-        payout_account: (kind == StatementKind::SitePayout)
-            .then_some(recipient.iban.as_deref())
-            .flatten()
-            .and_then(|iban| crate::domain::Iban::parse("iban", iban).ok())
-            .map(|iban| iban.masked()),
+        payout_account,
     };
     let pdf = web::block(move || crate::documents::render_statement(&doc))
         .await

@@ -12,6 +12,7 @@ use crate::api::AppState;
 use crate::api::extract::ApiJson;
 use crate::api::organizations::OrganizationView;
 use crate::auth::Caller;
+use crate::bank::Bic;
 use crate::domain::{
     self, Coordinates, Email, Iban, OrgKind, Phone, Postcode, Siret, ValidationError, Website,
 };
@@ -39,6 +40,9 @@ pub struct EntryView {
     /// Whole (`FR7630006000011234567890189`) for the site's admins and the operator's
     /// admins, masked for everyone else (`FR76 …0189`).
     pub iban: Option<String>,
+    /// The bank's BIC (`AGRIFRPP`): whole to the same people as the IBAN, masked
+    /// (`AGRI…`) to everyone else.
+    pub bic: Option<String>,
 }
 
 impl EntryView {
@@ -55,6 +59,15 @@ impl EntryView {
                 } else {
                     Iban::parse("iban", iban)
                         .map(|i| i.masked())
+                        .unwrap_or_else(|_| "…".to_string())
+                }
+            }),
+            bic: org.bic.as_deref().map(|bic| {
+                if whole {
+                    bic.to_string()
+                } else {
+                    Bic::parse("bic", bic)
+                        .map(|b| b.masked())
                         .unwrap_or_else(|_| "…".to_string())
                 }
             }),
@@ -117,6 +130,11 @@ pub struct UpdateOrganizationRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, example = "FR76 3000 6000 0112 3456 7890 189")]
     pub iban: Option<Option<String>>,
+    /// ISO 9362, 8 or 11 characters, of the IBAN's country. The same people as the
+    /// IBAN.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "AGRIFRPP")]
+    pub bic: Option<Option<String>>,
 }
 
 /// An optional field: `null` or blank clears it, anything else is parsed.
@@ -179,6 +197,7 @@ impl TryFrom<UpdateOrganizationRequest> for OrganizationPatch {
                 domain::text("accessibility", a, MAX_ACCESSIBILITY)
             })?,
             iban: clearable(req.iban, |i| Iban::parse("iban", i))?,
+            bic: clearable(req.bic, |b| Bic::parse("bic", b))?,
         })
     }
 }
@@ -195,7 +214,7 @@ impl From<UpdateError> for ApiError {
                     "Le nom, l’e-mail, l’adresse, le SIRET et la position du lieu sont corrigés par l’opérateur : demandez-le-lui. Vous pouvez modifier le téléphone, le site web, les horaires, l’accessibilité et l’IBAN."
                 }
                 Refusal::AdminsOnly => {
-                    "Seuls les administrateurs de l’opérateur, ou ceux du lieu, modifient l’IBAN : c’est le compte où partent les paiements."
+                    "Seuls les administrateurs de l’opérateur, ou ceux du lieu, modifient l’IBAN et le BIC : c’est le compte où partent les paiements."
                 }
             })
             .with_field(field.as_str()),
@@ -205,6 +224,7 @@ impl From<UpdateError> for ApiError {
                 "Ce champ ne concerne que les lieux de formation.",
             )
             .with_field(field.as_str()),
+            UpdateError::BicMismatch(invalid) => ApiError::validation(invalid),
             UpdateError::Db(e) => e.into(),
         }
     }

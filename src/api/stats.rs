@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::api::services::ServiceStats;
 use crate::auth::Caller;
 use crate::csv_cells::{self, Cell};
 use crate::domain::ValidationError;
@@ -16,6 +17,10 @@ use crate::money::Money;
 use crate::stats::{
     self, Counts, GroupFigures, Named, People, ProgramStats, Scope, StatsError, Usage,
 };
+
+mod breakdowns;
+
+pub use breakdowns::{BreakdownRow, BreakdownView};
 
 fn money(value: Decimal) -> String {
     Money::from_decimal_unchecked(value).to_string()
@@ -257,6 +262,15 @@ beneficiary_group!(
     "70000"
 );
 
+beneficiary_group!(
+    /// Handed-out checkbooks by the beneficiary's priority publics: a person counts
+    /// once in each of theirs, so the rows do not add up to the people.
+    PublicStats,
+    public,
+    "`rsa`, `jeunes`, `demandeur_emploi`, `senior`, `handicap`, `sans_diplome`, or `unknown` (no public recorded); all are always listed, in this order.",
+    "rsa"
+);
+
 /// A program's statistics, as the caller may see them. Counts are numbers, amounts
 /// strings with two decimals, rates strings with four decimals.
 ///
@@ -269,6 +283,8 @@ beneficiary_group!(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramStatsView {
     pub program_id: Uuid,
+    /// The program's name, for a page that shows its figures (the open indicators).
+    pub program_name: String,
     pub scope: StatsScope,
     /// The French day of the figures: ages and expiry are computed for it.
     pub as_of: NaiveDate,
@@ -289,6 +305,17 @@ pub struct ProgramStatsView {
     pub by_situation: Vec<SituationStats>,
     pub by_postcode_prefix: Vec<PostcodePrefixStats>,
     pub by_commune: Vec<CommuneStats>,
+    pub by_public: Vec<PublicStats>,
+    /// Every breakdown of people above (age band, situation, public, département,
+    /// commune, and those to come) in one generic shape, with French titles and
+    /// labels, in the order the app shows them.
+    pub breakdowns: Vec<BreakdownView>,
+    /// By the theme of the service the tickets paid for: every theme of the national
+    /// list, in order, then `unknown` (the scan named no service).
+    pub by_theme: Vec<ServiceStats>,
+    /// By the format of that service: `individual`, `collective`, `unknown`.
+    pub by_format: Vec<ServiceStats>,
+    pub autonomy_gained: super::evaluations::AutonomyStats,
 }
 
 impl From<ProgramStats> for ProgramStatsView {
@@ -297,6 +324,7 @@ impl From<ProgramStats> for ProgramStatsView {
         let t = &s.totals;
         ProgramStatsView {
             program_id: s.program_id,
+            program_name: s.program_name.clone(),
             scope: match s.scope {
                 Scope::Program => StatsScope::Program,
                 Scope::Prescriber(_) => StatsScope::Prescriber,
@@ -358,6 +386,11 @@ impl From<ProgramStats> for ProgramStatsView {
                 .map(PostcodePrefixStats::new)
                 .collect(),
             by_commune: s.by_commune.iter().map(CommuneStats::new).collect(),
+            by_public: s.by_public.iter().map(PublicStats::new).collect(),
+            breakdowns: breakdowns::views(&s),
+            by_theme: s.services.by_theme.iter().map(ServiceStats::of).collect(),
+            by_format: s.services.by_format.iter().map(ServiceStats::of).collect(),
+            autonomy_gained: (&s.autonomy).into(),
         }
     }
 }
@@ -437,24 +470,44 @@ pub enum Breakdown {
     Situation,
     PostcodePrefix,
     Commune,
+    Public,
 }
 
 impl Breakdown {
-    fn parse(text: &str) -> Option<Breakdown> {
-        Some(match text {
-            "funnel" => Breakdown::Funnel,
-            "month" => Breakdown::Month,
-            "prescriber" => Breakdown::Prescriber,
-            "site" => Breakdown::Site,
-            "age_band" => Breakdown::AgeBand,
-            "situation" => Breakdown::Situation,
-            "postcode_prefix" => Breakdown::PostcodePrefix,
-            "commune" => Breakdown::Commune,
-            _ => return None,
-        })
+    /// Every table, in the order of the open-data file.
+    pub const ALL: [Breakdown; 9] = [
+        Breakdown::Funnel,
+        Breakdown::Month,
+        Breakdown::Prescriber,
+        Breakdown::Site,
+        Breakdown::AgeBand,
+        Breakdown::Situation,
+        Breakdown::Public,
+        Breakdown::PostcodePrefix,
+        Breakdown::Commune,
+    ];
+
+    /// The `breakdown` of the CSV, the `key` of the JSON's `breakdowns`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Breakdown::Funnel => "funnel",
+            Breakdown::Month => "month",
+            Breakdown::Prescriber => "prescriber",
+            Breakdown::Site => "site",
+            Breakdown::AgeBand => "age_band",
+            Breakdown::Situation => "situation",
+            Breakdown::PostcodePrefix => "postcode_prefix",
+            Breakdown::Commune => "commune",
+            Breakdown::Public => "public",
+        }
     }
 
-    fn file_name(self) -> &'static str {
+    fn parse(text: &str) -> Option<Breakdown> {
+        Breakdown::ALL.into_iter().find(|b| b.key() == text)
+    }
+
+    /// In French, for file names (`par-age`) and the open data's tables (`par_age`).
+    pub fn file_name(self) -> &'static str {
         match self {
             Breakdown::Funnel => "entonnoir",
             Breakdown::Month => "par-mois",
@@ -464,6 +517,7 @@ impl Breakdown {
             Breakdown::Situation => "par-situation",
             Breakdown::PostcodePrefix => "par-departement",
             Breakdown::Commune => "par-commune",
+            Breakdown::Public => "par-public",
         }
     }
 }
@@ -472,38 +526,12 @@ impl Breakdown {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsCsvQuery {
-    /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation`,
+    /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation`, `public`,
     /// `postcode_prefix` or `commune`.
     pub breakdown: Option<String>,
     /// Absent (or `excel`): French Excel's form (BOM, `;`, decimal comma, CRLF);
     /// `rfc4180`: the plain form for scripts (no BOM, `,`, decimal point, CRLF).
     pub format: Option<String>,
-}
-
-/// French words of the age bands, as the app shows them.
-fn age_band_label(key: &str) -> &str {
-    match key {
-        "under_26" => "Moins de 26 ans",
-        "26_44" => "26 à 44 ans",
-        "45_64" => "45 à 64 ans",
-        "65_plus" => "65 ans et plus",
-        "unknown" => "Non renseigné",
-        other => other,
-    }
-}
-
-/// French words of the situations, as the prescriber's form names them.
-fn situation_label(key: &str) -> &str {
-    match key {
-        "job_seeker" => "Demandeur d’emploi",
-        "employed" => "En emploi",
-        "retired" => "Retraité",
-        "student" => "Étudiant",
-        "inactive" => "Sans activité",
-        "other" => "Autre",
-        "unknown" => "Non renseignée",
-        other => other,
-    }
 }
 
 fn text(value: &str) -> Cell {
@@ -512,50 +540,6 @@ fn text(value: &str) -> Cell {
 
 fn rate_cell(rate: Option<Decimal>) -> Cell {
     rate.map_or(Cell::Empty, Cell::Number)
-}
-
-/// The columns of a beneficiary breakdown after its key and label.
-const GROUP_COLUMNS: [&str; 6] = [
-    "chequiers_remis",
-    "chequiers_entames",
-    "cheques_remis",
-    "cheques_utilises",
-    "montant_utilise",
-    "taux_usage",
-];
-
-/// A count of people, or `<5` (see [`PeopleCount`]).
-fn people_cell(p: People) -> Cell {
-    match p {
-        People::Shown(n) => Cell::Count(n),
-        People::Hidden => text("<5"),
-    }
-}
-
-fn group_row(key: &str, label: &str, f: &GroupFigures) -> Vec<Cell> {
-    vec![
-        text(key),
-        text(label),
-        people_cell(f.handed_out),
-        people_cell(f.started),
-        f.tickets_handed_out.map_or(Cell::Empty, Cell::Count),
-        f.tickets_redeemed.map_or(Cell::Empty, Cell::Count),
-        f.amount_redeemed.map_or(Cell::Empty, Cell::Number),
-        rate_cell(f.usage_rate),
-    ]
-}
-
-/// The French label of a place of a breakdown by département or commune.
-fn place_label(key: &str, prefix: bool) -> String {
-    match key {
-        stats::UNKNOWN => "Non renseigné".to_owned(),
-        stats::disclosure::OTHER if prefix => {
-            "Autres départements (moins de 5 personnes chacun)".to_owned()
-        }
-        stats::disclosure::OTHER => "Autres communes (moins de 5 personnes chacune)".to_owned(),
-        k if prefix => format!("Codes postaux {k}…"),
-        k => format!("Code postal {k}"),
-    }
 }
 
 /// One breakdown of the statistics as a table: its header and its rows (amounts in
@@ -686,46 +670,19 @@ pub fn breakdown_table(
                 })
                 .collect(),
         ),
-        Breakdown::AgeBand => (
-            [&["tranche_age", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
-            stats
-                .by_age_band
-                .iter()
-                .map(|(k, f)| group_row(k, age_band_label(k), f))
-                .collect(),
-        ),
-        Breakdown::Situation => (
-            [&["situation", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
-            stats
-                .by_situation
-                .iter()
-                .map(|(k, f)| group_row(k, situation_label(k), f))
-                .collect(),
-        ),
-        Breakdown::PostcodePrefix => (
-            [&["departement", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
-            stats
-                .by_postcode_prefix
-                .iter()
-                .map(|(k, f)| group_row(k, &place_label(k, true), f))
-                .collect(),
-        ),
-        Breakdown::Commune => (
-            [&["code_postal", "libelle"][..], &GROUP_COLUMNS[..]].concat(),
-            stats
-                .by_commune
-                .iter()
-                .map(|(k, f)| group_row(k, &place_label(k, false), f))
-                .collect(),
-        ),
+        Breakdown::AgeBand
+        | Breakdown::Situation
+        | Breakdown::Public
+        | Breakdown::PostcodePrefix
+        | Breakdown::Commune => breakdowns::people_table(stats, breakdown).unwrap_or_default(),
     }
 }
 
 /// One breakdown of a program's statistics as CSV, for a spreadsheet or a script:
 /// the same figures, scope and refusals as `GET /programs/{id}/stats` (404 for
 /// another organisation's program). `breakdown`: `funnel` (etape, libelle, nombre),
-/// `month`, `prescriber`, `site`, `age_band`, `situation`, `postcode_prefix`,
-/// `commune` (the last four count people: key, French label, checkbooks handed out
+/// `month`, `prescriber`, `site`, `age_band`, `situation`, `public`,
+/// `postcode_prefix`, `commune` (the last five count people: key, French label, checkbooks handed out
 /// and started, tickets handed out and used, amount used, usage rate; a count under
 /// five people is `<5` and the figures about those people are empty). Amounts in euros with two decimals, rates
 /// as fractions with four (`0,2500` = 25 %), an empty cell where a rate has no
@@ -756,7 +713,7 @@ pub async fn program_stats_csv(
         .ok_or_else(|| {
             ApiError::validation(ValidationError::new(
                 "breakdown",
-                "Précisez le tableau voulu : funnel, month, prescriber, site, age_band, situation, postcode_prefix ou commune.",
+                "Précisez le tableau voulu : funnel, month, prescriber, site, age_band, situation, public, postcode_prefix ou commune.",
             ))
         })?;
     let dialect = crate::api::settlements::requested_dialect(query.format.as_deref())?;

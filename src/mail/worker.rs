@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Double, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Double, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart};
@@ -324,12 +324,46 @@ impl Mailer {
 
     /// Claims, sends and records the mails due; returns how many were tried.
     pub async fn deliver_due(&self, conn: &mut AsyncPgConnection) -> Result<usize, DbError> {
+        self.deliver_due_until(conn, &|| false).await
+    }
+
+    /// [`Mailer::deliver_due`], stopping between two mails once `stopping` says so:
+    /// the mail being sent is finished and recorded, the others claimed with it are
+    /// given back ([`Mailer::release`]). Returns how many were tried.
+    pub async fn deliver_due_until(
+        &self,
+        conn: &mut AsyncPgConnection,
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> Result<usize, DbError> {
         let claimed = self.claim_due(conn).await?;
-        for mail in &claimed {
+        for (tried, mail) in claimed.iter().enumerate() {
+            if stopping() {
+                self.release(conn, &claimed[tried..]).await?;
+                return Ok(tried);
+            }
             let outcome = self.send(mail).await;
             self.record(conn, mail, &outcome).await?;
         }
         Ok(claimed.len())
+    }
+
+    /// Gives back mails claimed but not tried: waiting again, due as before, their
+    /// claim's attempt not counted; the next worker (of this node or another) takes
+    /// them at once instead of after `mail_sending_timeout_seconds`.
+    pub async fn release(
+        &self,
+        conn: &mut AsyncPgConnection,
+        mails: &[PendingMail],
+    ) -> Result<(), DbError> {
+        let ids: Vec<Uuid> = mails.iter().map(|m| m.id).collect();
+        diesel::sql_query(
+            "UPDATE outbox SET status = 'waiting', attempts = attempts - 1
+             WHERE id = ANY($1) AND status = 'sending'",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }
 
@@ -347,14 +381,21 @@ async fn write_file(dir: &Path, name: &str, content: Vec<u8>) -> std::io::Result
     .map_err(std::io::Error::other)?
 }
 
-/// Runs the mail worker until the task is dropped: delivers what is due, then waits
-/// `interval` (at once again while there is more to do). A database that does not
-/// answer is waited for.
-pub async fn run(pool: DbPool, mailer: Mailer, interval: Duration) {
+/// Runs the mail worker until `stop` turns true (or its sender is gone): delivers
+/// what is due, then waits `interval` (at once again while there is more to do). A
+/// database that does not answer is waited for. Asked to stop while sending, it
+/// finishes the mail in hand and gives back the rest of its batch.
+pub async fn run(
+    pool: DbPool,
+    mailer: Mailer,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     tracing::info!(destination = %mailer.destination(), "mail worker started");
-    loop {
+    while !*stop.borrow() {
+        let stopping = || *stop.borrow();
         let tried = match pool.get().await {
-            Ok(mut conn) => mailer.deliver_due(&mut conn).await,
+            Ok(mut conn) => mailer.deliver_due_until(&mut conn, &stopping).await,
             Err(e) => Err(DbError::from(e)),
         };
         match tried {
@@ -364,8 +405,12 @@ pub async fn run(pool: DbPool, mailer: Mailer, interval: Duration) {
                 tracing::warn!(error = %err, "mail worker: the database did not answer; trying again")
             }
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = stop.changed() => if changed.is_err() { break },
+        }
     }
+    tracing::info!("mail worker stopped");
 }
 
 #[cfg(test)]

@@ -114,7 +114,8 @@ pub async fn funding(conn: &mut AsyncPgConnection, program: Uuid) -> Result<Fund
             }
             (AccountKind::Available, _) => funding.available += balance,
             (AccountKind::Outstanding, _) => funding.outstanding += balance,
-            (AccountKind::SitePayable, _) => funding.payable += balance,
+            // Settled but not yet transferred: still owed, still held.
+            (AccountKind::SitePayable | AccountKind::SiteOwed, _) => funding.payable += balance,
             (AccountKind::Commission, _) => funding.commission += balance,
             (AccountKind::SitePaid | AccountKind::CommissionPaid, _) => funding.paid_out += balance,
             (AccountKind::FunderRefunded, _) => funding.refunded += balance,

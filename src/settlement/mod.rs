@@ -394,9 +394,9 @@ async fn record_names(
 ) -> Result<(), DbError> {
     let site_ids: Vec<Uuid> = totals.sums.sites.keys().copied().collect();
     diesel::sql_query(
-        "INSERT INTO settlement_names (settlement_id, named_id, name, siret)
-         SELECT $1, id, name, siret FROM organizations WHERE id = ANY($2)
-         UNION ALL SELECT $1, id, name, NULL FROM programs WHERE id = ANY($3)",
+        "INSERT INTO settlement_names (settlement_id, named_id, name, siret, iban, bic)
+         SELECT $1, id, name, siret, iban, bic FROM organizations WHERE id = ANY($2)
+         UNION ALL SELECT $1, id, name, NULL, NULL, NULL FROM programs WHERE id = ANY($3)",
     )
     .bind::<SqlUuid, _>(settlement.id)
     .bind::<Array<SqlUuid>, _>(&site_ids)
@@ -465,7 +465,8 @@ async fn make_statements(
     Ok(made)
 }
 
-/// The ledger, one balanced transaction per program: what was payable is paid, the
+/// The ledger, one balanced transaction per program: what was payable is owed on the
+/// site's statement (paid when the transfer is confirmed), the
 /// commission is counted, fees are billed.
 async fn post_to_ledger(
     conn: &mut AsyncPgConnection,
@@ -483,8 +484,9 @@ async fn post_to_ledger(
                 AccountRef::of(AccountKind::SitePayable, *program, *site),
                 -from_cents(*cents),
             ));
+            // On the site's statement, to transfer (`payouts::record_paid`).
             postings.push((
-                AccountRef::of(AccountKind::SitePaid, *program, *site),
+                AccountRef::of(AccountKind::SiteOwed, *program, *site),
                 from_cents(*cents),
             ));
         }

@@ -620,8 +620,12 @@ async fn request_for(
     let post = |p: String, body: Option<Value>| Some((Method::POST, p, body));
     let new_password = format!("a-new-long-password-{n}");
     match (method, path) {
-        ("GET", "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => get(path.to_string()),
+        (
+            "GET",
+            "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/api/v1/public/programs",
+        ) => get(path.to_string()),
         ("GET", "/api/v1/public/sites") => get(format!("{path}?postcode=70000")),
+        ("GET", "/api/v1/public/themes") => get(path.to_string()),
         // The world's program is not public: nobody sees its indicators.
         ("GET", "/api/v1/public/programs/{id}/indicators") => {
             get(format!("/api/v1/public/programs/{}/indicators", w.program))
@@ -725,6 +729,16 @@ async fn request_for(
             Some(json!({"phone": "03 84 75 12 34"})),
         )),
         ("GET", "/api/v1/sites/{id}/history") => get(format!("/api/v1/sites/{}/history", w.site_a)),
+        ("GET", "/api/v1/sites/{id}/services") => {
+            get(format!("/api/v1/sites/{}/services", w.site_a))
+        }
+        ("PUT", "/api/v1/sites/{id}/services") => Some((
+            Method::PUT,
+            format!("/api/v1/sites/{}/services", w.site_a),
+            Some(
+                json!([{"title": "Atelier", "theme": "smartphone", "format": "individual", "duration_minutes": 60}]),
+            ),
+        )),
         ("PATCH", "/api/v1/organizations/{id}/users/{user_id}") => Some((
             Method::PATCH,
             format!(
@@ -837,6 +851,14 @@ async fn request_for(
                 Some(json!({})),
             )
         }
+        ("POST", "/api/v1/checkbooks/{id}/evaluation") => post(
+            format!("/api/v1/checkbooks/{}/evaluation", w.checkbook),
+            Some(json!({"before": 1, "after": 3, "themes": ["smartphone"]})),
+        ),
+        ("GET", "/api/v1/checkbooks/{id}/evaluations") => {
+            get(format!("/api/v1/checkbooks/{}/evaluations", w.checkbook))
+        }
+        ("GET", "/api/v1/follow-ups") => get(path.to_string()),
         ("POST", "/api/v1/print-runs") => post(
             path.to_string(),
             Some(json!({"program_id": w.program, "checkbooks": 1})),
@@ -875,6 +897,15 @@ async fn request_for(
                 }]})),
             )
         }
+        // A service that is not the caller's: a site gets through to 422.
+        ("POST", "/api/v1/redemptions/sessions") => post(
+            path.to_string(),
+            Some(json!({
+                "session_id": Uuid::new_v4(),
+                "service_id": Uuid::new_v4(),
+                "items": [{"idempotency_key": Uuid::new_v4().to_string(), "serial": w.verify_serial}],
+            })),
+        ),
         ("POST", "/api/v1/redemptions/{id}/reverse") => {
             let ticket = w.tickets.pop_front().expect("tickets left for the walk");
             let redemption = id_of(&redeem(app, w, &ticket).await);
@@ -895,6 +926,21 @@ async fn request_for(
             )
         }
         ("GET", "/api/v1/settlements/{id}") => get(format!("/api/v1/settlements/{}", w.settlement)),
+        ("GET", "/api/v1/settlements/{id}/sepa.xml") => {
+            get(format!("/api/v1/settlements/{}/sepa.xml", w.settlement))
+        }
+        ("POST", "/api/v1/statements/{id}/paid") => {
+            let statement = if who.home() == Home::Funder {
+                &w.funder_statement
+            } else {
+                &w.site_statement
+            };
+            let today = passnum::domain::french_date(chrono::Utc::now());
+            post(
+                path.replace("{id}", statement),
+                Some(json!({"paid_on": today, "bank_reference": "VIR-1"})),
+            )
+        }
         (
             "GET",
             "/api/v1/statements/{id}"

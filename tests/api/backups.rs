@@ -1,7 +1,7 @@
 //! Backups that restore (issue 15, point 4): a `pg_dump` of populated books (a settled
 //! month, sealed statements, the audit trail), restored with `pg_restore` into a fresh
 //! PostgreSQL cluster, passes `passnum check` and keeps every statement's SHA-256.
-//! The procedure is `docs/ops-backups.part.md`.
+//! The procedure is `docs/OPERATIONS.md ("Sauvegardes et restauration")`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,7 +88,7 @@ async fn a_dump_restored_into_a_fresh_cluster_passes_the_check_with_the_same_sta
     assert_eq!(hashes.len(), books.statements.len());
     assert!(hashes.iter().all(|(_, h)| h.is_some()), "{hashes:?}");
 
-    // The copy, as docs/ops-backups.part.md says: custom format, then pg_restore.
+    // The copy, as docs/OPERATIONS.md ("Sauvegardes et restauration") says: custom format, then pg_restore.
     let dir = std::env::temp_dir().join(format!("passnum-dump-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let dump = dir.join("passnum.dump");

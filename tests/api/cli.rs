@@ -93,12 +93,14 @@ fn production_refuses_default_or_missing_secrets_and_says_which() {
     let random = passnum::secrets::random_hex(32);
     let (ok, _, err) = run(passnum()
         .env("PASSNUM_ENV", "production")
+        .envs(crate::helpers::OPERATOR_IDENTITY)
         .env("DATABASE_URL", "postgres://unused")
         .arg("serve"));
     assert!(!ok);
     assert!(err.contains("PASSNUM_TOKEN_SECRET"), "{err}");
     let (ok, _, err) = run(passnum()
         .env("PASSNUM_ENV", "production")
+        .envs(crate::helpers::OPERATOR_IDENTITY)
         .env("DATABASE_URL", "postgres://unused")
         .env(
             "PASSNUM_TOKEN_SECRET",
@@ -112,6 +114,7 @@ fn production_refuses_default_or_missing_secrets_and_says_which() {
     );
     let (ok, _, err) = run(passnum()
         .env("PASSNUM_ENV", "production")
+        .envs(crate::helpers::OPERATOR_IDENTITY)
         .env("DATABASE_URL", "postgres://unused")
         .env("PASSNUM_TOKEN_SECRET", &random)
         .arg("serve"));

@@ -33,7 +33,7 @@ async fn readiness_follows_the_database_and_the_server_survives_its_absence() {
     );
     // A request that needs the database: 503 problem, not a 500 nor a hang.
     let res = app.get("/api/v1/me", &operator.token).await;
-    res.problem(503, "service_unavailable");
+    res.problem(503, "database_unavailable");
 
     switch.restore();
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -19,6 +19,19 @@ use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
+/// A valid operator identity, as production requires one (`PASSNUM_OPERATOR_*`):
+/// for tests of a production start that are about something else.
+pub const OPERATOR_IDENTITY: [(&str, &str); 8] = [
+    ("PASSNUM_OPERATOR_NAME", "Hub numérique de test"),
+    ("PASSNUM_OPERATOR_SIREN", "912345675"),
+    ("PASSNUM_OPERATOR_VAT_NUMBER", "FR65912345675"),
+    ("PASSNUM_OPERATOR_ADDRESS", "4 place du Grand Puits"),
+    ("PASSNUM_OPERATOR_POSTCODE", "70000"),
+    ("PASSNUM_OPERATOR_CITY", "Vesoul"),
+    ("PASSNUM_OPERATOR_IBAN", "FR7630003017200005031874272"),
+    ("PASSNUM_OPERATOR_BIC", "SOGEFRPP"),
+];
+
 pub const PASSWORD: &str = "a-long-test-password";
 
 struct Template {

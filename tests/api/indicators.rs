@@ -304,3 +304,39 @@ async fn open_indicators_are_published_only_when_the_operator_says_so() {
     .ok(200);
     public(&app, &w.program, "").await.problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn the_programs_with_public_indicators_are_listed_for_anyone() {
+    let app = TestApp::spawn().await;
+    let published = app.funded_territory(1).await;
+    let private = app.funded_territory(1).await;
+    let operator = app.operator().await;
+    let list = async |app: &TestApp| {
+        app.request(Method::GET, "/api/v1/public/programs", None, None)
+            .await
+            .ok(200)
+            .clone()
+    };
+    assert_eq!(list(&app).await, json!({"items": [], "next_cursor": null}));
+    app.patch(
+        &format!("/api/v1/programs/{}", published.program),
+        &operator.token,
+        json!({"public_indicators": true}),
+    )
+    .await
+    .ok(200);
+    let name = app
+        .get(
+            &format!("/api/v1/programs/{}", published.program),
+            &operator.token,
+        )
+        .await
+        .ok(200)["name"]
+        .clone();
+    assert_eq!(
+        list(&app).await["items"],
+        json!([{"id": published.program, "name": name}]),
+        "only the published one ({} is not)",
+        private.program
+    );
+}

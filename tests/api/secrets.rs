@@ -51,7 +51,8 @@ pub fn passnum(data_dir: &Path, environment: Option<&str>) -> Command {
         .env("PASSNUM_MAIL_WORKER", "false")
         .stdin(Stdio::null());
     if let Some(environment) = environment {
-        cmd.env("PASSNUM_ENV", environment);
+        cmd.env("PASSNUM_ENV", environment)
+            .envs(crate::helpers::OPERATOR_IDENTITY);
     }
     cmd
 }

@@ -157,6 +157,7 @@ fn serve_in_production(public_url: Option<&str>) -> (bool, String) {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("PASSNUM_PUBLIC_URL")
         .env("PASSNUM_ENV", "production")
+        .envs(crate::helpers::OPERATOR_IDENTITY)
         .env("PASSNUM_LOG_LEVEL", "warn")
         // Nothing listens there: a start that gets past the configuration stops at
         // the database.

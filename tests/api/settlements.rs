@@ -256,7 +256,8 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
     );
     assert!(payout.contains(";10,00;0,0400;9,60\r\n"), "{payout}");
 
-    // The ledger moved payable to paid; nothing left owed for the period.
+    // The ledger moved payable onto the statements (owed until the transfer is
+    // confirmed: tests/api/payouts.rs); nothing left payable for the period.
     let trial = app
         .get("/api/v1/ledger/trial-balance", &operator.token)
         .await;
@@ -268,7 +269,7 @@ async fn a_settlement_pays_sites_bills_funders_and_adds_up_to_the_cent() {
     }
     let paid: Vec<&Value> = accounts
         .iter()
-        .filter(|a| a["kind"] == "site_paid")
+        .filter(|a| a["kind"] == "site_owed")
         .collect();
     assert_eq!(paid.len(), 2);
     app.assert_ledger_invariants().await;
@@ -301,7 +302,7 @@ async fn a_period_is_settled_once_even_by_two_settlements_at_once() {
     app.post("/api/v1/settlements", &operator.token, body)
         .await
         .problem(409, "period_already_settled");
-    // Site A was paid once.
+    // Site A is owed once (on its one statement).
     let trial = app
         .get("/api/v1/ledger/trial-balance", &operator.token)
         .await;
@@ -313,7 +314,7 @@ async fn a_period_is_settled_once_even_by_two_settlements_at_once() {
             x["code"]
                 .as_str()
                 .unwrap()
-                .ends_with(&format!("site:{}:paid", m.site_a.org_id))
+                .ends_with(&format!("site:{}:owed", m.site_a.org_id))
         })
         .unwrap()["balance"]
         .clone();

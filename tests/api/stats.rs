@@ -174,14 +174,14 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
-async fn stats(app: &TestApp, actor: &Actor, program: &str) -> Value {
+pub async fn stats(app: &TestApp, actor: &Actor, program: &str) -> Value {
     app.get(&format!("/api/v1/programs/{program}/stats"), &actor.token)
         .await
         .ok(200)
         .clone()
 }
 
-fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
+pub fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
     rows.as_array()
         .unwrap()
         .iter()
@@ -189,7 +189,7 @@ fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {key} = {value} in {rows}"))
 }
 
-fn keys(rows: &Value, key: &str) -> Vec<String> {
+pub fn keys(rows: &Value, key: &str) -> Vec<String> {
     rows.as_array()
         .unwrap()
         .iter()

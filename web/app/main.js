@@ -21,7 +21,7 @@ const KIND_NAME = {
 const ROLE_NAME = { admin: 'administrateur', agent: 'agent' };
 
 const NAV = {
-  public: [['/lieux', 'Trouver un lieu'], ['/connexion', 'Se connecter']],
+  public: [['/lieux', 'Trouver un lieu'], ['/indicateurs', 'Indicateurs'], ['/connexion', 'Se connecter']],
   site: [['/site', 'Encaisser'], ['/site/historique', 'Historique'], ['/site/releves', 'Relevés'], ['/site/fiche', 'Ma fiche'], ['/lieux', 'Lieux']],
   prescriber: [['/prescripteur', 'Chéquiers'], ['/prescripteur/emettre', 'Émettre'], ['/prescripteur/lieux', 'Lieux proches']],
   funder: [['/financeur', 'Dispositifs'], ['/financeur/releves', 'Relevés']],
@@ -44,6 +44,8 @@ const ROUTES = [
   [/^\/changer-mot-de-passe$/, './pages/account.js', 'changePasswordPage', '*'],
   [/^\/equipe$/, './pages/team.js', 'teamPage', '*'],
   [/^\/lieux$/, './pages/sites.js', 'publicSitesPage', null],
+  [/^\/indicateurs$/, './pages/indicators.js', 'publishedProgramsPage', null],
+  [/^\/indicateurs\/([0-9a-f-]{36})$/, './pages/indicators.js', 'publicIndicatorsPage', null],
   [/^\/site$/, './pages/site.js', 'scanPage', 'site'],
   [/^\/site\/verifier$/, './pages/site-verify.js', 'siteVerifyPage', 'site'],
   [/^\/site\/historique$/, './pages/site-history.js', 'siteHistoryPage', 'site'],

@@ -1,8 +1,11 @@
 // A program's statistics as charts, each with its table and its CSV (the API's
 // `GET /programs/{id}/stats.csv?breakdown=…`, in the form French Excel opens as it
-// is): the usage funnel, by month, prescriber, site, age, situation and postcode.
-// Shared by the funders' and the operator's pages. The money words are explained
-// where they appear, in one short plain sentence.
+// is): the usage funnel, by month, prescriber and site, then every breakdown of
+// people the API lists in `breakdowns` (age, situation, public, département,
+// commune, and those to come), drawn from its titles and labels without knowing
+// each one. A group of fewer than five people (`"<5"`) reads "moins de 5", with why.
+// Shared by the funders', the operator's and the public pages. The money words are
+// explained where they appear, in one short plain sentence.
 
 import { h, money, month, percent, table } from './dom.js';
 import { download, SessionExpired } from './api.js';
@@ -23,13 +26,15 @@ export const WORDS = {
   amountUsed: 'Valeur faciale des chèques utilisés.',
 };
 
-const AGE = {
-  under_26: 'Moins de 26 ans', '26_44': '26 à 44 ans', '45_64': '45 à 64 ans', '65_plus': '65 ans et plus', unknown: 'Âge non renseigné',
-};
-const SITUATION = {
-  job_seeker: 'Demandeur d’emploi', employed: 'En emploi', retired: 'Retraité', student: 'Étudiant', inactive: 'Sans activité', other: 'Autre', unknown: 'Non renseignée',
-};
-const postcodeName = (k) => (k === 'unknown' ? 'Code postal non renseigné' : `Codes postaux ${k}…`);
+/** The API's mark of a count of people too small to be given. */
+const SECRET = '<5';
+export const HIDDEN_TEXT = 'moins de 5';
+export const HIDDEN_WHY = '« moins de 5 » : pour que personne ne puisse être reconnu, un groupe de moins de 5 personnes n’est pas chiffré (ni, parfois, un autre petit groupe avec lui, pour qu’on ne puisse pas le déduire du total).';
+
+/** A count of people as written: the number, or "moins de 5". */
+const people = (v) => (v === SECRET ? HIDDEN_TEXT : n.format(v));
+/** A figure about people that may be hidden (`null`): the number or "—". */
+const maybe = (v, format = (x) => n.format(x)) => (v === null || v === undefined ? '—' : format(v));
 
 /** "Télécharger en CSV" for one breakdown of a program's statistics. */
 function csvButton(programId, breakdown, what) {
@@ -53,12 +58,13 @@ function csvButton(programId, breakdown, what) {
 }
 
 /** A chart, the table of its figures (read by screen readers, copied by hand) and its CSV. */
-function chartWithTable({ stats, breakdown, heading, caption, rows, columns, data }) {
+function chartWithTableAndCsv({ stats, breakdown, heading, caption, rows, columns, data, csv }) {
   const figure = bars({ heading, caption, rows });
-  figure.append(
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
     table(columns, data, { caption: `${heading} — le tableau`, empty: 'Pas encore de données.' }),
-    csvButton(stats.program_id, breakdown, heading),
-  );
+    csv ? csvButton(stats.program_id, breakdown, heading) : null,
+  ].filter(Boolean));
   return figure;
 }
 
@@ -84,7 +90,7 @@ export function funnel(stats) {
 }
 
 /** The funnel with its table and CSV. */
-function funnelWithTable(stats) {
+function funnelWithTable(stats, csv) {
   const c = stats.checkbooks;
   const t = stats.tickets;
   const figure = funnel(stats);
@@ -93,53 +99,59 @@ function funnelWithTable(stats) {
     ['Chèques émis', t.issued], ['Chèques utilisés', t.redeemed], ['Chèques expirés', t.expired],
     ['Chèques annulés', t.cancelled], ['Chèques en circulation', t.outstanding],
   ];
-  figure.append(
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
     table([
       { label: 'Étape', cell: (r) => r[0] },
       { label: 'Nombre', cell: (r) => n.format(r[1]), class: 'num' },
     ], steps, { caption: 'Entonnoir d’usage — le tableau' }),
-    csvButton(stats.program_id, 'funnel', 'Entonnoir d’usage'),
-  );
+    csv ? csvButton(stats.program_id, 'funnel', 'Entonnoir d’usage') : null,
+  ].filter(Boolean));
   return figure;
 }
 
 /**
- * A count of people that small-cell secrecy may hide: a number, or the API's "<5"
- * (its tickets then `null`), written as it is rather than as "NaN".
+ * One breakdown of people (`stats.breakdowns[i]`: `{key, title, note, rows: [{key,
+ * label, people, people_started, …}]}`): bars of people, its table and its CSV.
+ * `csv`: whether the CSV button is offered (not on the public page).
  */
-function people(value) {
-  if (typeof value === 'number') return n.format(value);
-  return value === null || value === undefined ? '—' : String(value);
+export function peopleBreakdown(stats, b, { csv = true } = {}) {
+  const hidden = b.rows.some((r) => r.people === SECRET || r.people_started === SECRET);
+  const figure = bars({
+    heading: b.title,
+    caption: b.note ? `${b.note} Personnes (chéquiers remis) par groupe.` : 'Personnes (chéquiers remis) par groupe.',
+    rows: b.rows.map((r) => (r.people === SECRET
+      ? { label: r.label, value: 0, text: HIDDEN_TEXT, tone: 'secret' }
+      : { label: r.label, value: r.people, text: `${n.format(r.people)} personnes` })),
+  });
+  // Element.append would write a null out: only the parts there are.
+  figure.append(...[
+    hidden ? h('p.hint.secret-why', HIDDEN_WHY) : null,
+    table([
+      { label: 'Groupe', cell: (r) => r.label },
+      { label: 'Personnes', cell: (r) => people(r.people), class: 'num' },
+      { label: 'Ont utilisé un chèque', cell: (r) => people(r.people_started), class: 'num' },
+      { label: 'Chèques remis', cell: (r) => maybe(r.tickets_handed_out), class: 'num' },
+      { label: 'Chèques utilisés', cell: (r) => maybe(r.tickets_redeemed), class: 'num' },
+      { label: 'Montant', cell: (r) => maybe(r.amount_redeemed, money), class: 'num' },
+      { label: 'Taux d’usage', cell: (r) => maybe(r.usage_rate, percent), class: 'num' },
+    ], b.rows, { caption: `${b.title} — le tableau`, empty: 'Pas encore de données.' }),
+    csv ? csvButton(stats.program_id, b.key, b.title) : null,
+  ].filter(Boolean));
+  return figure;
 }
 
-/** The columns of a beneficiary breakdown (age, situation, postcode). */
-function groupColumns(first, name) {
-  return [
-    { label: first, cell: name },
-    { label: 'Chéquiers remis', cell: (g) => people(g.checkbooks_handed_out), class: 'num' },
-    { label: 'Entamés', cell: (g) => people(g.checkbooks_started), class: 'num' },
-    { label: 'Chèques utilisés', cell: (g) => people(g.tickets_redeemed), class: 'num' },
-    { label: 'Montant utilisé', cell: (g) => money(g.amount_redeemed), class: 'num' },
-    { label: 'Taux d’usage', cell: (g) => (g.usage_rate ? percent(g.usage_rate) : '—'), class: 'num' },
-  ];
-}
-
-function groupRows(groups, name) {
-  return groups.map((g) => ({ label: name(g), value: g.tickets_redeemed ?? 0, text: `${people(g.tickets_redeemed)} sur ${people(g.tickets_handed_out)}` }));
-}
-
-export function statsView(stats) {
+/** Every chart of a program's statistics. `csv`: whether CSV buttons are offered. */
+export function statsView(stats, { csv = true } = {}) {
   const a = stats.amounts;
-  const ageName = (g) => AGE[g.age_band] || g.age_band;
-  const situationName = (g) => SITUATION[g.situation] || g.situation;
-  const postcode = (g) => postcodeName(g.postcode_prefix);
+  const chartWithTable = (opts) => chartWithTableAndCsv({ ...opts, csv });
   return h('div.stats',
     h('div.kpis',
       kpi('Taux d’usage', stats.usage_rate ? percent(stats.usage_rate) : '—', WORDS.usage),
       kpi('Chèques utilisés', n.format(stats.tickets.redeemed), WORDS.used),
       kpi('Montant utilisé', money(a.redeemed), WORDS.amountUsed),
       kpi('En circulation', money(a.outstanding), WORDS.outstanding)),
-    funnelWithTable(stats),
+    funnelWithTable(stats, csv),
     chartWithTable({
       stats,
       breakdown: 'month',
@@ -184,33 +196,7 @@ export function statsView(stats) {
       ],
       data: stats.by_site,
     }),
-    chartWithTable({
-      stats,
-      breakdown: 'age_band',
-      heading: 'Par âge des bénéficiaires',
-      caption: 'Chèques utilisés sur chèques remis, par âge des bénéficiaires cette année.',
-      rows: groupRows(stats.by_age_band, ageName),
-      columns: groupColumns('Âge', ageName),
-      data: stats.by_age_band,
-    }),
-    chartWithTable({
-      stats,
-      breakdown: 'situation',
-      heading: 'Par situation des bénéficiaires',
-      caption: 'Chèques utilisés sur chèques remis.',
-      rows: groupRows(stats.by_situation, situationName),
-      columns: groupColumns('Situation', situationName),
-      data: stats.by_situation,
-    }),
-    chartWithTable({
-      stats,
-      breakdown: 'postcode_prefix',
-      heading: 'Par département (code postal des bénéficiaires)',
-      caption: 'Chèques utilisés sur chèques remis.',
-      rows: groupRows(stats.by_postcode_prefix, postcode),
-      columns: groupColumns('Département', postcode),
-      data: stats.by_postcode_prefix,
-    }),
+    (stats.breakdowns || []).map((b) => peopleBreakdown(stats, b, { csv })),
   );
 }
 

@@ -7,7 +7,8 @@ const CACHE = 'passnum-app-v1';
 const SHELL = '/shell';
 const CORE = [
   '/app/main.js', '/app/api.js', '/app/dom.js', '/app/style.css', '/app/icon.svg',
-  '/app/queue.js', '/app/refusals.js', '/app/terms.js', '/app/scanner.js', '/app/charts.js', '/app/stats.js',
+  '/app/queue.js', '/app/refusals.js', '/app/terms.js', '/app/follow-up.js', '/app/scanner.js', '/app/charts.js', '/app/stats.js',
+  '/app/service-picker.js', '/app/collective.js', '/app/pages/site-services.js',
   '/app/pages/login.js', '/app/pages/site.js', '/app/pages/sites.js',
   '/app/vendor/jsqr.js', '/app/manifest.webmanifest',
 ];

@@ -39,3 +39,23 @@ export const SCAN_STATUS = { redeemed: 'Encaissé', reversed: 'Scan annulé', se
 export const TICKET_CANCELLED = 'Chèque annulé';
 /** A checkbook cancelled by its prescriber. */
 export const CHECKBOOK_CANCELLED = 'Chéquier annulé';
+
+// The national list of themes (src/vocabulary.rs, `Theme`), in plain French.
+export const THEMES = [
+  ['premiers_pas', 'Premiers pas avec l’ordinateur'],
+  ['demarches_en_ligne', 'Démarches administratives en ligne'],
+  ['smartphone', 'Utiliser son smartphone'],
+  ['messagerie', 'E-mails et messagerie'],
+  ['securite', 'Sécurité et arnaques en ligne'],
+  ['emploi', 'Chercher un emploi en ligne'],
+  ['bureautique', 'Bureautique (texte, tableur)'],
+  ['parentalite', 'Accompagner ses enfants (ENT, écrans)'],
+];
+
+// The four levels of autonomy of the follow-up (src/evaluations.rs, `Level`).
+export const AUTONOMY_LEVELS = [
+  [1, 'Ne sait pas allumer l’appareil'],
+  [2, 'A besoin d’aide à chaque étape'],
+  [3, 'Se débrouille avec un peu d’aide'],
+  [4, 'Autonome'],
+];

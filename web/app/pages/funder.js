@@ -31,6 +31,9 @@ export function statementsTable(statements, orgNames = {}) {
     orgNames && Object.keys(orgNames).length ? { label: 'Organisation', cell: (st) => orgNames[st.organization_id] || '' } : null,
     { label: 'Période', cell: (st) => `du ${day(st.period_start)} au ${day(st.period_end)}` },
     { label: 'Total', cell: (st) => money(st.total), class: 'num' },
+    statements.some((st) => st.kind === 'site_payout')
+      ? { label: 'Virement', cell: (st) => (st.kind !== 'site_payout' ? '—' : st.paid_on ? h('span.paid', `payé le ${day(st.paid_on)}, référence ${st.bank_reference}`) : pill('à venir', 'warn')) }
+      : null,
     {
       label: 'Télécharger',
       cell: (st) => h('span.downloads',

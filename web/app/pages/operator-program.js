@@ -1,8 +1,8 @@
-// The operator's corrections of a program (name, budget, indicators, allocations,
-// validity) and the "Historique" panel of a program or an organisation: the audit
+// The operator's corrections of a program (name, budget, allocations, validity), the
+// publication of its open indicators, and the "Historique" panel of a program or an organisation: the audit
 // trail in plain French.
 
-import { h, clear, field, form, money, day, moneyInput, section } from '../dom.js';
+import { h, clear, field, form, money, day, moneyInput, section, pill } from '../dom.js';
 import { get, patch, post } from '../api.js';
 
 const longDay = new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', day: 'numeric', month: 'short', year: 'numeric' });
@@ -160,17 +160,16 @@ export function correctionsSection(program, done) {
   const overBudget = overBudgetGuard();
   return section('Corriger le dispositif',
     h('p.hint', 'La valeur des chèques, les parts des financeurs et les taux ne changent pas ; chaque correction est inscrite dans l’historique.'),
-    h('h3', 'Nom et publication'),
+    h('h3', 'Nom'),
     form({
       label: 'Nom du dispositif',
       submit: 'Enregistrer',
       action: async (v) => {
-        await patch(`/programs/${id}`, { name: v.name || '', public_indicators: v.public_indicators === true });
+        await patch(`/programs/${id}`, { name: v.name || '' });
         await done('Dispositif modifié.');
       },
     },
-    field({ label: 'Nom', name: 'name', required: true, value: program.name, maxlength: 200 }),
-    field({ label: 'Publier les indicateurs ouverts du dispositif', name: 'public_indicators', type: 'checkbox', value: program.public_indicators })),
+    field({ label: 'Nom', name: 'name', required: true, value: program.name, maxlength: 200 })),
     h('h3', 'Budget'),
     form({
       label: 'Budget',
@@ -211,4 +210,32 @@ export function correctionsSection(program, done) {
     h('div.row',
       field({ label: 'Nouvelle fin de validité', name: 'valid_until', type: 'date', required: true }),
       field({ label: 'Motif', name: 'reason', required: true, maxlength: 500 }))));
+}
+
+/**
+ * Open data: whether the program's indicators are public, the button that publishes
+ * or withdraws them (`PATCH /programs/{id}` `{public_indicators}`), and, when public,
+ * where anyone reads them: the public page, the JSON and the CSV.
+ */
+export function openDataSection(program, done) {
+  const id = program.id;
+  const on = program.public_indicators;
+  const origin = window.location.origin;
+  const api = `${origin}/api/v1/public/programs/${id}/indicators`;
+  const link = (href) => h('a', { href }, href);
+  return section('Données ouvertes',
+    h('p', on ? pill('Indicateurs publiés', 'ok') : pill('Indicateurs non publiés', 'info')),
+    h('p.hint', 'Publiés, les indicateurs du dispositif se lisent sans compte : les chiffres que voient ses financeurs, sans aucune donnée personnelle ; les groupes de moins de 5 personnes ne sont pas chiffrés.'),
+    on ? h('ul.open-data',
+      h('li', 'Page publique : ', link(`${origin}/indicateurs/${id}`)),
+      h('li', 'JSON : ', link(api)),
+      h('li', 'CSV : ', link(`${api}?format=csv`))) : null,
+    form({
+      label: on ? 'Retirer la publication' : 'Publier les indicateurs',
+      submit: on ? 'Retirer la publication' : 'Publier les indicateurs',
+      action: async () => {
+        await patch(`/programs/${id}`, { public_indicators: !on });
+        await done(on ? 'Indicateurs retirés : ils ne sont plus publics.' : 'Indicateurs publiés : ils se lisent sans compte.');
+      },
+    }));
 }

@@ -8,7 +8,8 @@ import { statsView, moneyView } from '../stats.js';
 import { statementsTable, KIND as STATEMENT_KIND } from './funder.js';
 import { teamSection } from './team.js';
 import { term, legend } from '../terms.js';
-import { correctionsSection, historyPanel, overBudgetGuard, budgetHint } from './operator-program.js';
+import { correctionsSection, historyPanel, overBudgetGuard, budgetHint, openDataSection } from './operator-program.js';
+import { payoutsSection, unpaidAlerts } from './operator-payouts.js';
 
 const ORG_KIND = { operator: 'Opérateur', funder: 'Financeur', prescriber: 'Prescripteur', site: 'Lieu labellisé' };
 const LABEL_STATUS = {
@@ -72,6 +73,7 @@ function alertsSection(alerts) {
         h('strong', `Marge faible sur ${c.name}. `),
         `L’argent détenu (${money(c.held)}) ne dépasse ce qui est dû (${money(c.owed)}) que de ${percent(c.margin)}, moins de ${margin} : les prescripteurs seront bientôt bloqués. Demandez le prochain versement aux financeurs ou relevez le budget. `,
         h('a', { href: `/operateur/dispositifs/${c.program_id}` }, 'Voir le dispositif')))),
+    ...unpaidAlerts(alerts),
   ];
   return section('À surveiller',
     items.length
@@ -433,6 +435,10 @@ export async function programPage(main, { args }) {
         toast(message);
       }) : null,
       section('Usage', statsView(stats)),
+      openDataSection(program, async (message) => {
+        await draw();
+        toast(message);
+      }),
       history.element,
       open ? h('details.card.danger', h('summary', 'Clore le dispositif'),
         h('p', 'Possible quand plus aucun chèque ne peut être utilisé. Ce qui reste revient à chaque financeur, selon sa part, sous forme d’avoir.'),
@@ -463,6 +469,7 @@ export async function settlementsPage(main, { query } = {}) {
   const [orgs] = await Promise.all([all('/organizations')]);
   const names = Object.fromEntries(orgs.map((o) => [o.id, o.name]));
   const listBox = h('div');
+  const payouts = payoutsSection(names);
   const resultBox = h('div', { role: 'status', 'aria-live': 'polite' });
   const drawList = async () => {
     const statements = await all('/statements');
@@ -484,12 +491,14 @@ export async function settlementsPage(main, { query } = {}) {
           clear(resultBox).append(h('p.alert.ok', `Remboursement du ${day(s.period_start)} au ${day(s.period_end)} : ${s.statements.length} relevé(s) établi(s).`),
             h('ul', s.statements.map((st) => h('li', `${st.number} — ${STATEMENT_KIND[st.kind] || st.kind} — ${names[st.organization_id] || ''} — ${money(st.total)}`))));
           await drawList();
+          await payouts.draw();
         },
       }, h('div.row',
         field({ label: 'Du', name: 'period_start', type: 'date', required: true, value: start }),
         field({ label: 'Au', name: 'period_end', type: 'date', required: true, value: end }))),
       resultBox),
+    payouts.element,
     section('Relevés', listBox),
   );
-  await drawList();
+  await Promise.all([drawList(), payouts.draw()]);
 }

@@ -6,6 +6,7 @@
 import { h, title, clear, field, form, money, day, dateTime, uuid, table, pill, toast, section, email } from '../dom.js';
 import { get, post, patch, all, download, openPdf, ApiError, SessionExpired } from '../api.js';
 import { ticketName } from '../queue.js';
+import { THEMES } from '../terms.js';
 
 const SITUATIONS = [
   ['', '— non renseignée —'],
@@ -27,16 +28,7 @@ const PUBLICS = [
   ['sans_diplome', 'Sans diplôme'],
 ];
 
-const NEEDS = [
-  ['premiers_pas', 'Premiers pas avec l’ordinateur'],
-  ['demarches_en_ligne', 'Démarches administratives en ligne'],
-  ['smartphone', 'Utiliser son smartphone'],
-  ['messagerie', 'E-mails et messagerie'],
-  ['securite', 'Sécurité et arnaques en ligne'],
-  ['emploi', 'Chercher un emploi en ligne'],
-  ['bureautique', 'Bureautique (texte, tableur)'],
-  ['parentalite', 'Accompagner ses enfants (ENT, écrans)'],
-];
+const NEEDS = THEMES;
 
 /** A group of checkboxes named `${prefix}:${value}`, ticked from `chosen`. */
 function choices(legend, hint, prefix, list, chosen = []) {

@@ -1,11 +1,12 @@
 // "Ma fiche": the site's public entry in the directory (phone, website, opening
-// hours, accessibility) and the account its payouts go to (IBAN). Its admins edit
+// hours, accessibility) and the account its payouts go to (IBAN, BIC). Its admins edit
 // it; the API's refusals are shown on the field they name.
 
 import { h, title, section, field, form, toast, clear } from '../dom.js';
 import { get, patch } from '../api.js';
+import { servicesSection } from './site-services.js';
 
-const ENTRY = ['phone', 'website', 'opening_hours', 'accessibility', 'iban'];
+const ENTRY = ['phone', 'website', 'opening_hours', 'accessibility', 'iban', 'bic'];
 
 /** "0384751234" → "03 84 75 12 34"; other numbers as they are. */
 export function phoneText(phone) {
@@ -24,15 +25,17 @@ function summary(org) {
     line('Site web', org.website),
     line('Horaires', org.opening_hours && h('span.pre', org.opening_hours)),
     line('Accessibilité', org.accessibility),
-    line('IBAN (paiements)', ibanText(org.iban)));
+    line('IBAN (paiements)', ibanText(org.iban)),
+    line('BIC', org.bic));
 }
 
 export async function siteEntryPage(main, { me }) {
   const org = await get(`/organizations/${me.organization.id}`);
   const shown = h('div', summary(org));
   main.append(title('Ma fiche'), section('Ce que voient les bénéficiaires et les prescripteurs', shown));
+  main.append(await servicesSection(me));
   if (me.role !== 'admin') {
-    main.append(h('p.alert.info', 'Seuls les administrateurs de votre lieu modifient la fiche et l’IBAN. Le nom, l’adresse et la position sont corrigés par l’opérateur.'));
+    main.append(h('p.alert.info', 'Seuls les administrateurs de votre lieu modifient la fiche, l’IBAN et le BIC. Le nom, l’adresse et la position sont corrigés par l’opérateur.'));
     return;
   }
   const edit = form({
@@ -51,7 +54,8 @@ export async function siteEntryPage(main, { me }) {
   field({ label: 'Site web', name: 'website', type: 'url', autocomplete: 'url', value: org.website, hint: 'Par exemple mediatheque.vesoul.fr.' }),
   field({ label: 'Horaires d’accueil', name: 'opening_hours', type: 'textarea', value: org.opening_hours, hint: 'Une ligne par jour si vous le souhaitez (500 caractères au plus).' }),
   field({ label: 'Accessibilité', name: 'accessibility', value: org.accessibility, maxlength: 300, hint: 'Par exemple : accès de plain-pied, boucle magnétique à l’accueil.' }),
-  field({ label: 'IBAN du lieu', name: 'iban', value: ibanText(org.iban), autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', hint: 'Le compte où l’opérateur verse vos paiements (FR76 …). Sa clé de contrôle est vérifiée.' }));
+  field({ label: 'IBAN du lieu', name: 'iban', value: ibanText(org.iban), autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', hint: 'Le compte où l’opérateur verse vos paiements (FR76 …). Sa clé de contrôle est vérifiée.' }),
+  field({ label: 'BIC de la banque', name: 'bic', value: org.bic, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', maxlength: 11, hint: 'Sur votre RIB, à côté de l’IBAN : 8 ou 11 caractères (par exemple AGRIFRPP), de la banque du même pays que l’IBAN.' }));
   main.append(section('Modifier la fiche',
     h('p.hint', 'Le nom, l’adresse et la position sont corrigés par l’opérateur : demandez-le-lui.'),
     edit));

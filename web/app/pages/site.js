@@ -7,6 +7,9 @@ import { ScanQueue, serialOfCode, ticketName } from '../queue.js';
 import { startScanner, cameraError } from '../scanner.js';
 import { describeRefusal } from '../refusals.js';
 import { SCAN_STATUS } from '../terms.js';
+import { servicePicker } from '../service-picker.js';
+import { collectiveSession } from '../collective.js';
+import { offerAfterScan } from '../follow-up.js';
 
 const GRACE_MINUTES = 15;
 const RETRY_MS = 15000;
@@ -47,6 +50,7 @@ export async function scanPage(main, { me }) {
   const result = h('div.result', { id: 'scan-result', role: 'status', 'aria-live': 'assertive', 'aria-atomic': 'true', hidden: true });
   const queueBox = h('div.queue', { id: 'scan-queue', role: 'status', 'aria-live': 'polite' });
   const syncedBox = h('div', { id: 'scan-synced' });
+  const followUpBox = h('div', { id: 'scan-follow-up' });
   const todayBox = h('div', { id: 'scan-today' });
   const labelBox = h('div');
   const video = h('video.camera', { playsinline: true, muted: true, 'aria-label': 'Image de la caméra', hidden: true });
@@ -54,6 +58,12 @@ export async function scanPage(main, { me }) {
   const nextButton = h('button.primary.big', { type: 'button', hidden: true, onclick: () => resumeCamera() }, 'Scanner le chèque suivant');
   const stopButton = h('button.secondary', { type: 'button', hidden: true, onclick: () => stopCamera() }, 'Fermer la caméra');
   const startButton = h('button.primary.big', { type: 'button', onclick: () => openCamera() }, 'Scanner avec la caméra');
+  const picker = servicePicker(me.organization.id);
+  const collective = collectiveSession(me.organization.id, {
+    picker,
+    describe,
+    onAnswered: () => loadToday().catch(() => {}),
+  });
 
   function showResult(outcome, problem, redemption, extra) {
     const d = describe(outcome, problem, redemption);
@@ -174,12 +184,18 @@ export async function scanPage(main, { me }) {
 
   /** A scan: queued first (with its key and time), then sent; kept when unsent. */
   async function scan(designation) {
+    if (collective.active()) {
+      collective.add(designation);
+      return;
+    }
     const item = {
       idempotency_key: uuid(),
       scanned_at: new Date().toISOString(),
       ...designation,
       label: designation.serial ? `Chèque ${designation.serial.toUpperCase()}` : `Chèque ${serialOfCode(designation.code) || '(QR)'}`,
     };
+    const service = picker.current();
+    if (service) item.service_id = service.id;
     queue.add(item);
     drawQueue();
     if (!navigator.onLine) {
@@ -191,6 +207,7 @@ export async function scanPage(main, { me }) {
       const body = { scanned_at: item.scanned_at };
       if (item.code) body.code = item.code;
       else body.serial = item.serial;
+      if (item.service_id) body.service_id = item.service_id;
       let outcome;
       let problem = null;
       let redemption = null;
@@ -205,6 +222,7 @@ export async function scanPage(main, { me }) {
       queue.remove(item.idempotency_key);
       showResult(outcome, problem, redemption);
       if (outcome === 'redeemed' && navigator.vibrate) navigator.vibrate(120);
+      offerAfterScan(followUpBox, redemption).catch(() => {});
       loadToday().catch(() => {});
     } catch (err) {
       if (err instanceof SessionExpired) return;
@@ -242,6 +260,7 @@ export async function scanPage(main, { me }) {
         const one = { idempotency_key: i.idempotency_key, scanned_at: i.scanned_at };
         if (i.code) one.code = i.code;
         else one.serial = i.serial;
+        if (i.service_id) one.service_id = i.service_id;
         return one;
       });
       const answer = await api('POST', '/redemptions/batch', { body: { items: payload }, timeout: 30000 });
@@ -324,7 +343,10 @@ export async function scanPage(main, { me }) {
     title('Encaisser un chèque'),
     labelBox,
     queueBox,
+    picker.element,
+    collective.element,
     result,
+    followUpBox,
     h('section.card.scanner',
       h('h2', 'Scanner le QR code'),
       h('div.camera-frame', video),
@@ -346,6 +368,7 @@ export async function scanPage(main, { me }) {
   window.addEventListener('offline', onOffline);
 
   drawQueue();
+  picker.load().then(() => collective.draw()).catch(() => {});
   get(`/organizations/${me.organization.id}`).then((org) => {
     if (org.label && !org.label.active) {
       labelBox.append(h('p.alert.bad', { role: 'alert' }, `Le label de votre lieu n’est pas actif (${org.label.status === 'suspended' ? 'suspendu' : 'hors de sa période de validité'}) : les chèques seront refusés.`));

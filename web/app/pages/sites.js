@@ -2,6 +2,7 @@
 
 import { h, title, field, form, clear } from '../dom.js';
 import { get, ApiError } from '../api.js';
+import { durationText } from './site-services.js';
 
 const km = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 1 });
 const PAGE = 20;
@@ -29,7 +30,27 @@ function siteCard(site) {
     h('h3', site.name),
     h('p', where),
     distance,
+    servicesList(site.services),
     details.length ? h('dl.entry', details) : null);
+}
+
+/** What a site offers: one line per service (title, theme, format, duration). */
+function servicesList(services) {
+  if (!services?.length) return null;
+  return h('div.site-services',
+    h('p.services-heading', 'Services proposés'),
+    h('ul.services', services.map((s) => h('li', { dataset: { theme: s.theme } },
+      h('strong', s.title), ` — ${s.theme_label}, ${s.format === 'collective' ? 'en groupe' : 'individuel'}, ${durationText(s.duration_minutes)}`))));
+}
+
+/** The theme filter of the directory: every theme of the national list. */
+function themeFilter() {
+  const select = field({ label: 'Thème recherché', name: 'theme', options: [['', 'Tous les thèmes']], hint: 'Pour ne voir que les lieux qui proposent un atelier sur ce thème.' });
+  get('/public/themes', { auth: false }).then((themes) => {
+    const control = select.querySelector('select');
+    for (const t of themes) control.append(h('option', { value: t.id }, t.label));
+  }).catch(() => {});
+  return select;
 }
 
 async function search(params, cursor) {
@@ -41,6 +62,12 @@ async function search(params, cursor) {
 /** The search form and its results; used by the public page and the prescribers'. */
 export function sitesFinder({ intro } = {}) {
   const results = h('div.results', { 'aria-live': 'polite' });
+  const themes = themeFilter();
+  /** The search's parameters with the theme chosen, if any. */
+  const withTheme = (params) => {
+    const theme = themes.querySelector('select').value;
+    return theme ? { ...params, theme } : params;
+  };
   /** Shows a first page; "Voir plus" appends the next ones. */
   const show = (heading, page, params, empty) => {
     clear(results);
@@ -86,15 +113,15 @@ export function sitesFinder({ intro } = {}) {
       if (!/^\d{2,5}$/.test(postcode)) {
         throw new ApiError(422, { code: 'validation_failed', field: 'postcode', detail: 'Saisissez un code postal (5 chiffres) ou un numéro de département (2 chiffres).' });
       }
-      const page = await search({ postcode });
+      const page = await search(withTheme({ postcode }));
       if (page.items.length || postcode.length <= 2) {
-        show(postcode.length <= 3 ? `Lieux labellisés dans le département ${postcode}` : `Lieux labellisés au ${postcode}`, page, { postcode }, 'Aucun lieu labellisé trouvé.');
+        show(postcode.length <= 3 ? `Lieux labellisés dans le département ${postcode}` : `Lieux labellisés au ${postcode}`, page, withTheme({ postcode }), 'Aucun lieu labellisé trouvé.');
         return;
       }
       // No site in that town: the département's.
       const dept = postcode.startsWith('97') ? postcode.slice(0, 3) : postcode.slice(0, 2);
-      const wider = await search({ postcode: dept });
-      show(`Aucun lieu au ${postcode} — lieux du département ${dept}`, wider, { postcode: dept }, 'Aucun lieu labellisé dans ce département.');
+      const wider = await search(withTheme({ postcode: dept }));
+      show(`Aucun lieu au ${postcode} — lieux du département ${dept}`, wider, withTheme({ postcode: dept }), 'Aucun lieu labellisé dans ce département.');
     },
   }, field({ label: 'Code postal', name: 'postcode', required: true, inputmode: 'numeric', autocomplete: 'postal-code', maxlength: 5, hint: 'Ou les 2 chiffres du département.' }));
   const status = h('p.hint', { role: 'status' });
@@ -109,7 +136,7 @@ export function sitesFinder({ intro } = {}) {
       navigator.geolocation.getCurrentPosition(async (pos) => {
         try {
           const near = `${pos.coords.latitude.toFixed(5)},${pos.coords.longitude.toFixed(5)}`;
-          const params = { near, radius_km: '30' };
+          const params = withTheme({ near, radius_km: '30' });
           const page = await search(params);
           status.textContent = '';
           show('Lieux labellisés à moins de 30 km', page, params, 'Aucun lieu labellisé à moins de 30 km.');
@@ -123,7 +150,7 @@ export function sitesFinder({ intro } = {}) {
   }, 'Autour de moi');
   return h('div.finder',
     intro ? h('p', intro) : null,
-    h('section.card', byPostcode, h('div.or', h('span', 'ou')), nearMe, status),
+    h('section.card', themes, byPostcode, h('div.or', h('span', 'ou')), nearMe, status),
     results);
 }
 
