@@ -481,6 +481,9 @@ diesel::table! {
         amount_expired -> Numeric,
         amount_cancelled -> Numeric,
         amount_outstanding -> Numeric,
+        publics -> Nullable<Array<Nullable<Text>>>,
+        autonomy -> Nullable<Text>,
+        services -> Nullable<Array<Nullable<Text>>>,
     }
 }
 

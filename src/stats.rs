@@ -288,6 +288,10 @@ struct BookGroup {
     postcode_prefix: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     postcode: Option<String>,
+    /// The key of the rollups' other groups (`public`, `autonomy`, `theme`, `format`:
+    /// see `rollup::BOOKS`); the raw query gives none.
+    #[diesel(sql_type = Nullable<Text>)]
+    key: Option<String>,
     #[diesel(embed)]
     counts: Counts,
 }
@@ -451,11 +455,14 @@ async fn compute(
         as_of,
         book_groups,
         redemption_groups,
+        rolled,
     )
     .await?)
 }
 
 /// The statistics from the groups of both sides, whatever they were read from.
+/// `rolled`: the book groups come from the rollups, with those by public, autonomy,
+/// theme and format; otherwise those are read from the raw rows.
 async fn assemble(
     conn: &mut AsyncPgConnection,
     program: &Program,
@@ -463,7 +470,19 @@ async fn assemble(
     as_of: NaiveDate,
     book_groups: Vec<BookGroup>,
     redemption_groups: Vec<RedemptionGroup>,
+    rolled: bool,
 ) -> Result<ProgramStats, DbError> {
+    let (book_groups, other) = rollup::OtherGroups::split(book_groups);
+    let rates = !matches!(scope, Scope::Site(_));
+    let (by_public, services, autonomy) = if rolled {
+        other.breakdowns(rates)
+    } else {
+        (
+            publics::by_public(conn, program.id, scope, rates).await?,
+            services::breakdowns(conn, program.id, scope).await?,
+            autonomy::breakdown(conn, program.id, scope).await?,
+        )
+    };
     let mut stats = ProgramStats {
         program_id: program.id,
         program_name: program.name.clone(),
@@ -478,9 +497,9 @@ async fn assemble(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
-        by_public: Vec::new(),
-        services: services::breakdowns(conn, program.id, scope).await?,
-        autonomy: autonomy::breakdown(conn, program.id, scope).await?,
+        by_public,
+        services,
+        autonomy,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds
@@ -498,6 +517,7 @@ async fn assemble(
             situation,
             postcode_prefix,
             postcode,
+            key: _,
             counts,
         } = g;
         match (
@@ -516,7 +536,6 @@ async fn assemble(
             _ => {}
         }
     }
-    let rates = !matches!(scope, Scope::Site(_));
     stats.by_age_band = disclosure::disclose(fixed_order(&AGE_BANDS, age_bands), rates);
     stats.by_situation = disclosure::disclose(fixed_order(&SITUATIONS, situations), rates);
     for places in [&mut prefixes, &mut communes] {
@@ -524,7 +543,6 @@ async fn assemble(
     }
     stats.by_postcode_prefix = disclosure::disclose(disclosure::fold_rare(prefixes), rates);
     stats.by_commune = disclosure::disclose(disclosure::fold_rare(communes), rates);
-    stats.by_public = publics::by_public(conn, program.id, scope, rates).await?;
 
     // The redemption side.
     let mut sites: Vec<(Uuid, Usage)> = Vec::new();

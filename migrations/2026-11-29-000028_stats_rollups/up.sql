@@ -36,13 +36,23 @@ CREATE TABLE stats_books (
     commission NUMERIC NOT NULL,
     amount_expired NUMERIC NOT NULL,
     amount_cancelled NUMERIC NOT NULL,
-    amount_outstanding NUMERIC NOT NULL
+    amount_outstanding NUMERIC NOT NULL,
+    -- The beneficiary's priority publics (as recorded; counted when handed out).
+    publics TEXT[],
+    -- The latest follow-up's autonomy levels, 'before:after' (none: NULL).
+    autonomy TEXT,
+    -- One element per live redemption, 'theme|format|value': the theme and format of
+    -- the service it named (empty: none) and its value.
+    services TEXT[]
 );
 CREATE INDEX stats_books_next_expiry ON stats_books (program_id, next_expiry);
 
 -- The sums of stats_books per program and key: dim is 'total' (key ''),
--- 'prescriber', 'birth_year', 'situation' or 'postcode' (key 'unknown' when missing;
--- the beneficiary's keys for handed-out checkbooks only).
+-- 'prescriber', 'birth_year', 'situation', 'postcode' or 'public' (key 'unknown' when
+-- missing; the beneficiary's keys for handed-out checkbooks only), 'autonomy'
+-- (key 'before:after'), 'theme' or 'format' (the services the tickets paid for: one
+-- person, and that key's tickets and amount). See stats_book_cells_of in
+-- sql/functions/stats.sql.
 CREATE TABLE stats_book_cells (
     program_id UUID NOT NULL,
     dim TEXT NOT NULL,

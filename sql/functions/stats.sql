@@ -3,7 +3,9 @@
 -- (`ROLLED_*`) for the whole-program statistics (operator, funders, open data).
 --
 -- How they stay equal to the raw rows:
--- - every change of a checkbook, a ticket or a redemption appends a row to
+-- - every change of a checkbook, a ticket, a redemption or a follow-up
+--   (`evaluations`), and every correction of a service's theme or format (its
+--   redemptions' checkbooks), appends rows to
 --   `stats_changes` in the same transaction (statement-level triggers below; a
 --   redemption appends one row and updates nothing shared, so scans at one site never
 --   wait for each other);
@@ -24,17 +26,70 @@
 -- tests/api/stats_rollups.rs compares the rollup-based answer with the raw one after
 -- random operations.
 
--- The keys a checkbook counts under: the total, its prescriber, and for a handed-out
--- one its beneficiary's birth year, situation and postcode ('unknown' when missing).
-CREATE OR REPLACE FUNCTION stats_book_keys(
-    p_prescriber UUID, p_handed_out BOOLEAN, p_birth_year INTEGER, p_situation TEXT, p_postcode TEXT
-) RETURNS TABLE (dim TEXT, key TEXT) LANGUAGE sql IMMUTABLE AS $$
+-- The keys a checkbook counts under: the total, its prescriber; for a handed-out one
+-- its beneficiary's birth year, situation, postcode and each of its publics
+-- ('unknown' when missing; no public recorded is the public 'unknown', as in
+-- src/stats/publics.rs); its latest follow-up's autonomy levels ('before:after').
+DROP FUNCTION IF EXISTS stats_book_keys(UUID, BOOLEAN, INTEGER, TEXT, TEXT);
+CREATE OR REPLACE FUNCTION stats_book_keys(b stats_books) RETURNS TABLE (dim TEXT, key TEXT)
+LANGUAGE sql IMMUTABLE AS $$
     SELECT v.dim, v.key
-      FROM (VALUES ('total', ''), ('prescriber', p_prescriber::text),
-                   ('birth_year', COALESCE(p_birth_year::text, 'unknown')),
-                   ('situation', COALESCE(p_situation, 'unknown')),
-                   ('postcode', COALESCE(p_postcode, 'unknown'))) AS v (dim, key)
-     WHERE p_handed_out OR v.dim IN ('total', 'prescriber')
+      FROM (VALUES ('total', ''), ('prescriber', b.prescriber_id::text)) AS v (dim, key)
+    UNION ALL
+    SELECT v.dim, v.key
+      FROM (VALUES ('birth_year', COALESCE(b.birth_year::text, 'unknown')),
+                   ('situation', COALESCE(b.situation, 'unknown')),
+                   ('postcode', COALESCE(b.postcode, 'unknown'))) AS v (dim, key)
+     WHERE b.handed_out
+    UNION ALL
+    SELECT DISTINCT 'public', p.public
+      FROM unnest(CASE WHEN cardinality(b.publics) = 0 THEN ARRAY['unknown']::text[]
+                       ELSE b.publics END) AS p (public)
+     WHERE b.handed_out AND p.public IS NOT NULL
+    UNION ALL
+    SELECT 'autonomy', b.autonomy WHERE b.autonomy IS NOT NULL
+$$;
+
+-- What a checkbook adds to stats_book_cells (times p_sign: 1 to add, -1 to take
+-- back): its counts under each of its keys; and under each theme and format of the
+-- services its live redemptions named ('unknown': none), one person
+-- (checkbooks_issued) with that key's tickets (tickets_redeemed) and amount
+-- (amount_redeemed), as src/stats/services.rs counts them.
+CREATE OR REPLACE FUNCTION stats_book_cells_of(b stats_books, p_sign INTEGER)
+RETURNS TABLE (dim TEXT, key TEXT,
+    checkbooks_issued BIGINT, checkbooks_in_stock BIGINT, checkbooks_handed_out BIGINT,
+    checkbooks_started BIGINT, checkbooks_cancelled BIGINT, tickets_issued BIGINT,
+    tickets_handed_out BIGINT, tickets_in_stock BIGINT, tickets_redeemed BIGINT,
+    tickets_settled BIGINT, tickets_expired BIGINT, tickets_cancelled BIGINT,
+    tickets_outstanding BIGINT, amount_issued NUMERIC, amount_handed_out NUMERIC,
+    amount_redeemed NUMERIC, amount_settled NUMERIC, commission NUMERIC,
+    amount_expired NUMERIC, amount_cancelled NUMERIC, amount_outstanding NUMERIC)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT k.dim, k.key,
+           p_sign * b.checkbooks_issued, p_sign * b.checkbooks_in_stock,
+           p_sign * b.checkbooks_handed_out, p_sign * b.checkbooks_started,
+           p_sign * b.checkbooks_cancelled, p_sign * b.tickets_issued,
+           p_sign * b.tickets_handed_out, p_sign * b.tickets_in_stock,
+           p_sign * b.tickets_redeemed, p_sign * b.tickets_settled,
+           p_sign * b.tickets_expired, p_sign * b.tickets_cancelled,
+           p_sign * b.tickets_outstanding, p_sign * b.amount_issued,
+           p_sign * b.amount_handed_out, p_sign * b.amount_redeemed,
+           p_sign * b.amount_settled, p_sign * b.commission, p_sign * b.amount_expired,
+           p_sign * b.amount_cancelled, p_sign * b.amount_outstanding
+      FROM stats_book_keys(b) k
+    UNION ALL
+    SELECT s.dim, s.key, p_sign::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,
+           0::bigint, 0::bigint, 0::bigint, p_sign * s.tickets, 0::bigint, 0::bigint,
+           0::bigint, 0::bigint, 0::numeric, 0::numeric, p_sign * s.amount, 0::numeric,
+           0::numeric, 0::numeric, 0::numeric, 0::numeric
+      FROM (
+        SELECT v.dim, v.key, count(*) AS tickets, sum(split_part(u.service, '|', 3)::numeric) AS amount
+          FROM unnest(b.services) AS u (service)
+         CROSS JOIN LATERAL (VALUES ('theme', split_part(u.service, '|', 1)),
+                                    ('format', split_part(u.service, '|', 2))) AS v0 (dim, part)
+         CROSS JOIN LATERAL (SELECT v0.dim, COALESCE(NULLIF(v0.part, ''), 'unknown') AS key) v
+         GROUP BY v.dim, v.key
+      ) s
 $$;
 
 -- The state of a ticket for the statistics (one of them, or none for a ticket whose
@@ -89,11 +144,18 @@ SELECT c.id, c.program_id, c.prescriber_id, c.handed_out_at IS NOT NULL,
        COALESCE(sum(r.commission) FILTER (WHERE x.redeemed), 0),
        COALESCE(sum(t.value) FILTER (WHERE x.expired), 0),
        COALESCE(sum(t.value) FILTER (WHERE x.cancelled), 0),
-       COALESCE(sum(t.value) FILTER (WHERE x.outstanding), 0)
+       COALESCE(sum(t.value) FILTER (WHERE x.outstanding), 0),
+       c.beneficiary_publics,
+       (SELECT e.level_before || ':' || e.level_after FROM evaluations e
+         WHERE e.checkbook_id = c.id AND e.program_id = c.program_id
+         ORDER BY e.updated_at DESC, e.id DESC LIMIT 1),
+       array_agg(COALESCE(sv.theme, '') || '|' || COALESCE(sv.format, '') || '|' || r.value::text)
+           FILTER (WHERE x.redeemed)
   FROM unnest(p_ids) AS i (id)
   JOIN checkbooks c ON c.id = i.id
   JOIN tickets t ON t.checkbook_id = c.id
   LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'::redemption_status
+  LEFT JOIN site_services sv ON sv.id = r.service_id
  CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st
  CROSS JOIN LATERAL stats_ticket_state(r.id, r.status, r.redeemed_at, st.periods,
                                         t.status, t.valid_until, p_cut) x
@@ -140,7 +202,7 @@ BEGIN
         RETURN 0;
     END IF;
 
-    WITH fresh AS MATERIALIZED (SELECT * FROM stats_books_fresh(ids, NULL)),
+    WITH fresh AS MATERIALIZED (SELECT * FROM stats_books_fresh(ids, NULL) f),
     old AS MATERIALIZED (
         SELECT s.* FROM stats_books s JOIN unnest(ids) AS i (id) ON s.checkbook_id = i.id
     ),
@@ -174,7 +236,10 @@ BEGIN
         commission = EXCLUDED.commission,
         amount_expired = EXCLUDED.amount_expired,
         amount_cancelled = EXCLUDED.amount_cancelled,
-        amount_outstanding = EXCLUDED.amount_outstanding
+        amount_outstanding = EXCLUDED.amount_outstanding,
+        publics = EXCLUDED.publics,
+        autonomy = EXCLUDED.autonomy,
+        services = EXCLUDED.services
     ),
     gone AS (
         DELETE FROM stats_books s USING old o
@@ -182,9 +247,11 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.checkbook_id = o.checkbook_id)
     )
     INSERT INTO stats_book_cells AS cl
-    SELECT b.program_id, k.dim, k.key, sum(b.sign * b.checkbooks_issued), sum(b.sign * b.checkbooks_in_stock), sum(b.sign * b.checkbooks_handed_out), sum(b.sign * b.checkbooks_started), sum(b.sign * b.checkbooks_cancelled), sum(b.sign * b.tickets_issued), sum(b.sign * b.tickets_handed_out), sum(b.sign * b.tickets_in_stock), sum(b.sign * b.tickets_redeemed), sum(b.sign * b.tickets_settled), sum(b.sign * b.tickets_expired), sum(b.sign * b.tickets_cancelled), sum(b.sign * b.tickets_outstanding), sum(b.sign * b.amount_issued), sum(b.sign * b.amount_handed_out), sum(b.sign * b.amount_redeemed), sum(b.sign * b.amount_settled), sum(b.sign * b.commission), sum(b.sign * b.amount_expired), sum(b.sign * b.amount_cancelled), sum(b.sign * b.amount_outstanding)
-      FROM (SELECT 1 AS sign, * FROM fresh UNION ALL SELECT -1, * FROM old) b
-     CROSS JOIN LATERAL stats_book_keys(b.prescriber_id, b.handed_out, b.birth_year, b.situation, b.postcode) k
+    SELECT b.program_id, k.dim, k.key, sum(k.checkbooks_issued), sum(k.checkbooks_in_stock), sum(k.checkbooks_handed_out), sum(k.checkbooks_started), sum(k.checkbooks_cancelled), sum(k.tickets_issued), sum(k.tickets_handed_out), sum(k.tickets_in_stock), sum(k.tickets_redeemed), sum(k.tickets_settled), sum(k.tickets_expired), sum(k.tickets_cancelled), sum(k.tickets_outstanding), sum(k.amount_issued), sum(k.amount_handed_out), sum(k.amount_redeemed), sum(k.amount_settled), sum(k.commission), sum(k.amount_expired), sum(k.amount_cancelled), sum(k.amount_outstanding)
+      FROM (SELECT 1 AS sign, ROW(f.*)::stats_books AS book FROM fresh f
+            UNION ALL SELECT -1, ROW(o.*)::stats_books FROM old o) x
+     CROSS JOIN LATERAL (SELECT (x.book).program_id) b (program_id)
+     CROSS JOIN LATERAL stats_book_cells_of(x.book, x.sign) k
      GROUP BY b.program_id, k.dim, k.key
     ON CONFLICT (program_id, dim, key) DO UPDATE SET
         checkbooks_issued = cl.checkbooks_issued + EXCLUDED.checkbooks_issued,
@@ -211,7 +278,7 @@ BEGIN
     RETURN cardinality(ids);
 END $$;
 
--- What changed, appended: checkbooks by id, tickets by their checkbook.
+-- What changed, appended: checkbooks by id; tickets and follow-ups by their checkbook.
 CREATE OR REPLACE FUNCTION stats_changed_books() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -300,6 +367,19 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- A service's theme or format corrected: the checkbooks whose redemptions named it
+-- count under another key.
+CREATE OR REPLACE FUNCTION stats_services_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_changes (program_id, ticket_id)
+    SELECT r.program_id, r.ticket_id
+      FROM new_rows n
+      JOIN old_rows o ON o.id = n.id
+      JOIN redemptions r ON r.service_id = n.id
+     WHERE (n.theme, n.format) IS DISTINCT FROM (o.theme, o.format);
+    RETURN NULL;
+END $$;
+
 DROP TRIGGER IF EXISTS stats_tickets_inserted ON tickets;
 CREATE TRIGGER stats_tickets_inserted AFTER INSERT ON tickets
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
@@ -327,6 +407,17 @@ CREATE TRIGGER stats_redemptions_updated AFTER UPDATE ON redemptions
 DROP TRIGGER IF EXISTS stats_settlements_inserted ON settlements;
 CREATE TRIGGER stats_settlements_inserted AFTER INSERT ON settlements
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_settled();
+
+-- A follow-up recorded or corrected: its checkbook (by its id, as tickets do).
+DROP TRIGGER IF EXISTS stats_evaluations_inserted ON evaluations;
+CREATE TRIGGER stats_evaluations_inserted AFTER INSERT ON evaluations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
+DROP TRIGGER IF EXISTS stats_evaluations_updated ON evaluations;
+CREATE TRIGGER stats_evaluations_updated AFTER UPDATE ON evaluations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
+DROP TRIGGER IF EXISTS stats_services_updated ON site_services;
+CREATE TRIGGER stats_services_updated AFTER UPDATE ON site_services
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_services_changed();
 
 -- What the migrations left to compute (the existing rows, at migration 000028).
 SELECT stats_fold(true);

@@ -25,7 +25,7 @@ SELECT
          WHEN GROUPING(b.postcode_prefix) = 0 THEN 'postcode_prefix'
          WHEN GROUPING(b.postcode) = 0 THEN 'postcode'
          ELSE 'total' END AS grouping_set,
-    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix, b.postcode,
+    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix, b.postcode, NULL::text AS key,
     count(*) AS checkbooks_issued,
     count(*) FILTER (WHERE b.status = 'stock'::checkbook_status) AS checkbooks_in_stock,
     count(*) FILTER (WHERE b.handed_out) AS checkbooks_handed_out,

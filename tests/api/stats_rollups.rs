@@ -1,12 +1,15 @@
 //! The statistics' rollups (sql/functions/stats.sql) never disagree with the raw
-//! rows: after random operations through the real use cases (issue, print in stock,
-//! hand out, redeem, reverse, cancel, expire, erase, settle), the whole-program
-//! statistics read from the rollups equal those computed from every ticket, before
-//! and after a fold.
+//! rows: after random operations through the real use cases (issue with publics,
+//! print in stock, hand out, redeem naming a service or not, reverse, cancel, expire,
+//! erase, settle, record and correct a follow-up, correct a service's theme), the
+//! whole-program statistics read from the rollups equal those computed from every
+//! ticket, before and after a fold. The keys are drawn from few values so that groups
+//! reach five people and their figures are shown, not only `<5`.
 
 use chrono::{Days, Utc};
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -55,6 +58,41 @@ async fn same_figures(conn: &mut AsyncPgConnection, program: Uuid, step: &str) {
         "départements, {step}"
     );
     assert_eq!(rolled.by_commune, raw.by_commune, "communes, {step}");
+    assert_eq!(rolled.by_public, raw.by_public, "publics, {step}");
+    assert_eq!(rolled.services, raw.services, "themes and formats, {step}");
+    assert_eq!(rolled.autonomy, raw.autonomy, "autonomy, {step}");
+}
+
+/// A site's admin replaces its services with two, of these themes (in order, the
+/// same ids when given): returns their ids.
+async fn services(
+    app: &TestApp,
+    admin: &Actor,
+    themes: [&str; 2],
+    ids: Option<&[String]>,
+) -> Vec<String> {
+    let mut list = json!([
+        {"title": "Atelier", "theme": themes[0], "format": "collective", "duration_minutes": 90},
+        {"title": "Rendez-vous", "theme": themes[1], "format": "individual", "duration_minutes": 60},
+    ]);
+    if let Some(ids) = ids {
+        list[0]["id"] = json!(ids[0]);
+        list[1]["id"] = json!(ids[1]);
+    }
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/sites/{}/services", admin.org_id),
+            Some(&admin.token),
+            Some(list),
+        )
+        .await;
+    res.ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
@@ -84,6 +122,13 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
         .ok(201);
     let prescribers: [&Actor; 2] = [&t.prescriber, &other];
     let sites = [labelled_site(&app).await, labelled_site(&app).await];
+    let mut admins = Vec::new();
+    let mut site_services = Vec::new();
+    for site in &sites {
+        let admin = app.user_in(&site.org_id.to_string(), "admin").await;
+        site_services.push(services(&app, &admin, ["smartphone", "emploi"], None).await);
+        admins.push(admin);
+    }
     let program: Uuid = t.program.parse().unwrap();
     let mut conn = app.db.connect().await;
     let mut books: Vec<(usize, Book)> = Vec::new();
@@ -91,8 +136,56 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
     let mut settled_days = 0u64;
     let today = passnum::domain::french_date(Utc::now());
 
-    for step in 0..70 {
-        let op = if books.is_empty() { 0 } else { dice.below(10) };
+    // A dozen people first, each with two tickets used for the first site's two
+    // services and a follow-up: groups of more than five, so that the random steps
+    // below move figures that are shown, not only `<5`.
+    for i in 0..12 {
+        let book = app
+            .issue(
+                &t.prescriber,
+                &t.program,
+                Some(json!({"reference": format!("S{i}"), "birth_year": 1990,
+                            "postcode": "70000", "publics": ["rsa"]})),
+            )
+            .await
+            .ok(201)
+            .clone();
+        let tickets = book["tickets"].as_array().unwrap().clone();
+        for (ticket, service) in tickets.iter().zip(&site_services[0]) {
+            let res = app
+                .raw(
+                    app.client
+                        .post(format!("{}/api/v1/redemptions", app.address))
+                        .bearer_auth(&sites[0].token)
+                        .header("Idempotency-Key", Uuid::new_v4().to_string())
+                        .json(&json!({"code": ticket["code"], "service_id": service})),
+                )
+                .await;
+            redemptions.push((res.ok(201)["id"].as_str().unwrap().to_string(), 0));
+        }
+        let id = book["id"].as_str().unwrap().to_string();
+        app.post(
+            &format!("/api/v1/checkbooks/{id}/evaluation"),
+            &sites[0].token,
+            json!({"before": 1, "after": 3}),
+        )
+        .await
+        .ok(201);
+        books.push((
+            0,
+            Book {
+                id,
+                tickets,
+                handed_out: true,
+                cancelled: false,
+            },
+        ));
+    }
+    passnum::stats::fold(&mut conn).await.unwrap();
+    same_figures(&mut conn, program, &format!("seeded, seed {seed}")).await;
+
+    for step in 0..150 {
+        let op = if books.is_empty() { 0 } else { dice.below(15) };
         let b = dice.below(books.len().max(1));
         let label;
         match op {
@@ -112,6 +205,11 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
                         "postcode": postcode,
                     })),
                 };
+                let publics = [json!([]), json!(["rsa"]), json!(["rsa", "senior"])];
+                let beneficiary = beneficiary.map(|mut b| {
+                    b["publics"] = publics[dice.below(3)].clone();
+                    b
+                });
                 let stock = beneficiary.is_none();
                 let book = app
                     .issue(prescribers[p], &t.program, beneficiary)
@@ -145,11 +243,23 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
                 label = "hand out";
             }
             // Redeem tickets (refusals are fine: they change nothing).
-            3..=5 => {
+            3..=5 | 12 | 13 => {
                 let (_, book) = &books[b];
                 let s = dice.below(2);
                 let ticket = &book.tickets[dice.below(book.tickets.len())];
-                let res = app.redeem(&sites[s], ticket).await;
+                let mut body = json!({"code": ticket["code"]});
+                if let Some(service) = site_services[s].get(dice.below(3)) {
+                    body["service_id"] = json!(service);
+                }
+                let res = app
+                    .raw(
+                        app.client
+                            .post(format!("{}/api/v1/redemptions", app.address))
+                            .bearer_auth(&sites[s].token)
+                            .header("Idempotency-Key", Uuid::new_v4().to_string())
+                            .json(&body),
+                    )
+                    .await;
                 if res.status == 201 {
                     let body: &Value = res.ok(201);
                     redemptions.push((body["id"].as_str().unwrap().to_string(), s));
@@ -215,6 +325,30 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
                 }
                 label = "expire";
             }
+            // A site records (or corrects) a follow-up: refused when it redeemed none
+            // of the checkbook's tickets, which changes nothing.
+            10 | 14 => {
+                let (_, book) = &books[b];
+                let levels = [(1, 3), (1, 3), (2, 3)][dice.below(3)];
+                for site in &sites {
+                    app.post(
+                        &format!("/api/v1/checkbooks/{}/evaluation", book.id),
+                        &site.token,
+                        json!({"before": levels.0, "after": levels.1, "themes": ["smartphone"]}),
+                    )
+                    .await;
+                }
+                label = "follow-up";
+            }
+            // A site corrects its services' themes (same ids): past redemptions
+            // count under the new theme.
+            11 => {
+                let s = dice.below(2);
+                let themes = [["smartphone", "emploi"], ["securite", "smartphone"]][dice.below(2)];
+                site_services[s] =
+                    services(&app, &admins[s], themes, Some(&site_services[s])).await;
+                label = "services";
+            }
             // Some redemptions arrived on a past day, which is then settled.
             _ => {
                 settled_days += 1;
@@ -247,7 +381,7 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
             )
             .await;
         }
-        if step % 15 == 14 {
+        if step % 10 == 9 {
             passnum::stats::fold(&mut conn).await.unwrap();
             same_figures(
                 &mut conn,
@@ -260,6 +394,24 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
     same_figures(&mut conn, program, &format!("the end, seed {seed}")).await;
     passnum::stats::fold(&mut conn).await.unwrap();
     same_figures(&mut conn, program, &format!("the end, folded, seed {seed}")).await;
+    let shown = passnum::stats::program_stats_from_rollups(&mut conn, program, Utc::now())
+        .await
+        .unwrap();
+    println!(
+        "shown at the end: autonomy {:?}, themes {:?}, publics {:?}",
+        shown.autonomy.evaluated,
+        shown
+            .services
+            .by_theme
+            .iter()
+            .map(|(k, f)| (k, f.people))
+            .collect::<Vec<_>>(),
+        shown
+            .by_public
+            .iter()
+            .map(|(k, f)| (k, f.handed_out))
+            .collect::<Vec<_>>()
+    );
     // Folded, nothing is left to correct but what reached its last day, and the
     // statistics really come from the rollups.
     assert_eq!(
