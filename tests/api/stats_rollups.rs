@@ -63,6 +63,23 @@ async fn same_figures(conn: &mut AsyncPgConnection, program: Uuid, step: &str) {
     assert_eq!(rolled.autonomy, raw.autonomy, "autonomy, {step}");
 }
 
+/// A redemption naming `service` (or none).
+async fn redeem_for(
+    app: &TestApp,
+    site: &Actor,
+    ticket: &Value,
+    service: Option<&str>,
+) -> crate::helpers::Response {
+    app.raw(
+        app.client
+            .post(format!("{}/api/v1/redemptions", app.address))
+            .bearer_auth(&site.token)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({"code": ticket["code"], "service_id": service})),
+    )
+    .await
+}
+
 /// A site's admin replaces its services with two, of these themes (in order, the
 /// same ids when given): returns their ids.
 async fn services(
@@ -152,15 +169,7 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
             .clone();
         let tickets = book["tickets"].as_array().unwrap().clone();
         for (ticket, service) in tickets.iter().zip(&site_services[0]) {
-            let res = app
-                .raw(
-                    app.client
-                        .post(format!("{}/api/v1/redemptions", app.address))
-                        .bearer_auth(&sites[0].token)
-                        .header("Idempotency-Key", Uuid::new_v4().to_string())
-                        .json(&json!({"code": ticket["code"], "service_id": service})),
-                )
-                .await;
+            let res = redeem_for(&app, &sites[0], ticket, Some(service)).await;
             redemptions.push((res.ok(201)["id"].as_str().unwrap().to_string(), 0));
         }
         let id = book["id"].as_str().unwrap().to_string();
@@ -247,19 +256,8 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
                 let (_, book) = &books[b];
                 let s = dice.below(2);
                 let ticket = &book.tickets[dice.below(book.tickets.len())];
-                let mut body = json!({"code": ticket["code"]});
-                if let Some(service) = site_services[s].get(dice.below(3)) {
-                    body["service_id"] = json!(service);
-                }
-                let res = app
-                    .raw(
-                        app.client
-                            .post(format!("{}/api/v1/redemptions", app.address))
-                            .bearer_auth(&sites[s].token)
-                            .header("Idempotency-Key", Uuid::new_v4().to_string())
-                            .json(&body),
-                    )
-                    .await;
+                let service = site_services[s].get(dice.below(3));
+                let res = redeem_for(&app, &sites[s], ticket, service.map(String::as_str)).await;
                 if res.status == 201 {
                     let body: &Value = res.ok(201);
                     redemptions.push((body["id"].as_str().unwrap().to_string(), s));
