@@ -103,7 +103,7 @@ async fn main() {
         println!("reusing the kept database {db} (nothing generated)");
         passnum::db::run_migrations(&url).await.unwrap();
         let found: Kept = diesel::sql_query(
-            "SELECT p.id AS program, f.organization_id AS funder, u.id AS operator_user,
+            "SELECT p.id AS program, f.funder_id AS funder, u.id AS operator_user,
                     u.organization_id AS operator_org,
                     (SELECT count(*) FROM checkbooks) AS checkbooks
                FROM programs p JOIN program_funders f ON f.program_id = p.id,
