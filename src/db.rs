@@ -240,6 +240,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         include_str!("../sql/functions/redemption.sql"),
     ),
     ("audit", include_str!("../sql/functions/audit.sql")),
+    ("stats", include_str!("../sql/functions/stats.sql")),
 ];
 
 /// The advisory lock held while migrating and applying the functions: two servers

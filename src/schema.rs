@@ -424,6 +424,103 @@ diesel::table! {
 }
 
 diesel::table! {
+    stats_book_cells (program_id, dim, key) {
+        program_id -> Uuid,
+        dim -> Text,
+        key -> Text,
+        checkbooks_issued -> Int8,
+        checkbooks_in_stock -> Int8,
+        checkbooks_handed_out -> Int8,
+        checkbooks_started -> Int8,
+        checkbooks_cancelled -> Int8,
+        tickets_issued -> Int8,
+        tickets_handed_out -> Int8,
+        tickets_in_stock -> Int8,
+        tickets_redeemed -> Int8,
+        tickets_settled -> Int8,
+        tickets_expired -> Int8,
+        tickets_cancelled -> Int8,
+        tickets_outstanding -> Int8,
+        amount_issued -> Numeric,
+        amount_handed_out -> Numeric,
+        amount_redeemed -> Numeric,
+        amount_settled -> Numeric,
+        commission -> Numeric,
+        amount_expired -> Numeric,
+        amount_cancelled -> Numeric,
+        amount_outstanding -> Numeric,
+    }
+}
+
+diesel::table! {
+    stats_books (checkbook_id) {
+        checkbook_id -> Uuid,
+        program_id -> Uuid,
+        prescriber_id -> Uuid,
+        handed_out -> Bool,
+        birth_year -> Nullable<Int4>,
+        situation -> Nullable<Text>,
+        postcode -> Nullable<Text>,
+        next_expiry -> Nullable<Date>,
+        checkbooks_issued -> Int8,
+        checkbooks_in_stock -> Int8,
+        checkbooks_handed_out -> Int8,
+        checkbooks_started -> Int8,
+        checkbooks_cancelled -> Int8,
+        tickets_issued -> Int8,
+        tickets_handed_out -> Int8,
+        tickets_in_stock -> Int8,
+        tickets_redeemed -> Int8,
+        tickets_settled -> Int8,
+        tickets_expired -> Int8,
+        tickets_cancelled -> Int8,
+        tickets_outstanding -> Int8,
+        amount_issued -> Numeric,
+        amount_handed_out -> Numeric,
+        amount_redeemed -> Numeric,
+        amount_settled -> Numeric,
+        commission -> Numeric,
+        amount_expired -> Numeric,
+        amount_cancelled -> Numeric,
+        amount_outstanding -> Numeric,
+        publics -> Nullable<Array<Nullable<Text>>>,
+        autonomy -> Nullable<Text>,
+        services -> Nullable<Array<Nullable<Text>>>,
+    }
+}
+
+diesel::table! {
+    stats_changes (id) {
+        id -> Int8,
+        program_id -> Uuid,
+        checkbook_id -> Nullable<Uuid>,
+        ticket_id -> Nullable<Uuid>,
+        site_id -> Nullable<Uuid>,
+        month -> Nullable<Text>,
+        tickets_redeemed -> Int8,
+        amount_redeemed -> Numeric,
+        commission -> Numeric,
+        tickets_settled -> Int8,
+        amount_settled -> Numeric,
+        reversals -> Int8,
+    }
+}
+
+diesel::table! {
+    stats_site_months (program_id, site_id, month) {
+        program_id -> Uuid,
+        site_id -> Uuid,
+        month -> Text,
+        tickets_redeemed -> Int8,
+        amount_redeemed -> Numeric,
+        commission -> Numeric,
+        tickets_settled -> Int8,
+        amount_settled -> Numeric,
+        reversals -> Int8,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::TicketStatus;
 
@@ -494,4 +591,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, stats_book_cells, stats_books, stats_changes, stats_site_months, tickets, users,);

@@ -12,6 +12,10 @@
 //!   prescriber, age band, situation, postcode prefix and in total;
 //! - redemption side: redemptions grouped by site and by month.
 //!
+//! For the whole program (operator, funders, open data) both statements read the
+//! rollups the database keeps instead ([`rollup`], `sql/functions/stats.sql`): the
+//! same groups, equal to the raw rows by construction and by test.
+//!
 //! Definitions (the state of a ticket is one of these, so issued = redeemed + expired
 //! + cancelled + outstanding):
 //! - *redeemed*: the ticket has a live (not reversed) redemption; *settled* when a
@@ -48,7 +52,11 @@ pub mod autonomy;
 pub mod disclosure;
 pub mod publics;
 pub mod published;
+mod raw;
+mod rollup;
 pub mod services;
+
+pub use rollup::fold;
 
 pub use disclosure::{GroupFigures, People};
 
@@ -280,6 +288,10 @@ struct BookGroup {
     postcode_prefix: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     postcode: Option<String>,
+    /// The key of the rollups' other groups (`public`, `autonomy`, `theme`, `format`:
+    /// see `rollup::BOOKS`); the raw query gives none.
+    #[diesel(sql_type = Nullable<Text>)]
+    key: Option<String>,
     #[diesel(embed)]
     counts: Counts,
 }
@@ -299,126 +311,16 @@ struct RedemptionGroup {
     usage: Usage,
 }
 
-/// Tickets with their live redemption (settled when one of the settled periods,
-/// gathered into one multirange, holds its arrival) grouped per checkbook, then
-/// checkbooks grouped. `$1` program, `$2` the year of the day (ages),
-/// `$3` the last `valid_until` already expired (day minus tolerance), `$4` the scope's
-/// organisation when there is one. The statuses are literals cast to their enum
-/// types (a misspelt one fails when the query is planned): the query stays one
-/// constant text, as `REDEMPTIONS_HEAD`.
-const BOOKS_HEAD: &str = "
-SELECT
-    CASE WHEN GROUPING(b.prescriber_id) = 0 THEN 'prescriber'
-         WHEN GROUPING(b.age_band) = 0 THEN 'age_band'
-         WHEN GROUPING(b.situation) = 0 THEN 'situation'
-         WHEN GROUPING(b.postcode_prefix) = 0 THEN 'postcode_prefix'
-         WHEN GROUPING(b.postcode) = 0 THEN 'postcode'
-         ELSE 'total' END AS grouping_set,
-    b.prescriber_id, b.age_band, b.situation, b.postcode_prefix, b.postcode,
-    count(*) AS checkbooks_issued,
-    count(*) FILTER (WHERE b.status = 'stock'::checkbook_status) AS checkbooks_in_stock,
-    count(*) FILTER (WHERE b.handed_out) AS checkbooks_handed_out,
-    count(*) FILTER (WHERE b.redeemed > 0) AS checkbooks_started,
-    count(*) FILTER (WHERE b.status = 'cancelled'::checkbook_status) AS checkbooks_cancelled,
-    COALESCE(sum(b.tickets), 0)::bigint AS tickets_issued,
-    COALESCE(sum(b.tickets) FILTER (WHERE b.handed_out), 0)::bigint AS tickets_handed_out,
-    COALESCE(sum(b.in_stock), 0)::bigint AS tickets_in_stock,
-    COALESCE(sum(b.redeemed), 0)::bigint AS tickets_redeemed,
-    COALESCE(sum(b.settled), 0)::bigint AS tickets_settled,
-    COALESCE(sum(b.expired), 0)::bigint AS tickets_expired,
-    COALESCE(sum(b.cancelled), 0)::bigint AS tickets_cancelled,
-    COALESCE(sum(b.outstanding), 0)::bigint AS tickets_outstanding,
-    COALESCE(sum(b.amount), 0) AS amount_issued,
-    COALESCE(sum(b.amount) FILTER (WHERE b.handed_out), 0) AS amount_handed_out,
-    COALESCE(sum(b.amount_redeemed), 0) AS amount_redeemed,
-    COALESCE(sum(b.amount_settled), 0) AS amount_settled,
-    COALESCE(sum(b.commission), 0) AS commission,
-    COALESCE(sum(b.amount_expired), 0) AS amount_expired,
-    COALESCE(sum(b.amount_cancelled), 0) AS amount_cancelled,
-    COALESCE(sum(b.amount_outstanding), 0) AS amount_outstanding
-FROM (
-    SELECT
-        c.id, c.prescriber_id, c.status, c.handed_out_at IS NOT NULL AS handed_out,
-        CASE WHEN c.handed_out_at IS NULL THEN NULL
-             WHEN c.beneficiary_birth_year IS NULL THEN 'unknown'
-             WHEN $2 - c.beneficiary_birth_year < 26 THEN 'under_26'
-             WHEN $2 - c.beneficiary_birth_year < 45 THEN '26_44'
-             WHEN $2 - c.beneficiary_birth_year < 65 THEN '45_64'
-             ELSE '65_plus' END AS age_band,
-        CASE WHEN c.handed_out_at IS NULL THEN NULL
-             ELSE COALESCE(c.beneficiary_situation, 'unknown') END AS situation,
-        CASE WHEN c.handed_out_at IS NULL THEN NULL
-             ELSE COALESCE(left(c.beneficiary_postcode, 2), 'unknown') END AS postcode_prefix,
-        CASE WHEN c.handed_out_at IS NULL THEN NULL
-             ELSE COALESCE(c.beneficiary_postcode, 'unknown') END AS postcode,
-        count(*) AS tickets,
-        sum(t.value) AS amount,
-        count(*) FILTER (WHERE x.outstanding AND c.status = 'stock'::checkbook_status) AS in_stock,
-        count(*) FILTER (WHERE x.redeemed) AS redeemed,
-        count(*) FILTER (WHERE x.settled) AS settled,
-        count(*) FILTER (WHERE x.expired) AS expired,
-        count(*) FILTER (WHERE x.cancelled) AS cancelled,
-        count(*) FILTER (WHERE x.outstanding) AS outstanding,
-        sum(t.value) FILTER (WHERE x.redeemed) AS amount_redeemed,
-        sum(t.value) FILTER (WHERE x.settled) AS amount_settled,
-        sum(r.commission) FILTER (WHERE x.redeemed) AS commission,
-        sum(t.value) FILTER (WHERE x.expired) AS amount_expired,
-        sum(t.value) FILTER (WHERE x.cancelled) AS amount_cancelled,
-        sum(t.value) FILTER (WHERE x.outstanding) AS amount_outstanding
-    FROM tickets t
-    JOIN checkbooks c ON c.id = t.checkbook_id
-    LEFT JOIN redemptions r ON r.ticket_id = t.id AND r.status <> 'reversed'::redemption_status
-    CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st
-    CROSS JOIN LATERAL (SELECT
-        r.id IS NOT NULL AS redeemed,
-        r.id IS NOT NULL
-            AND (r.status = 'settled'::redemption_status OR COALESCE(st.periods @> r.redeemed_at, false)) AS settled,
-        r.id IS NULL AND t.status = 'cancelled'::ticket_status AS cancelled,
-        r.id IS NULL AND (t.status = 'expired'::ticket_status OR (t.status = 'issued'::ticket_status AND t.valid_until <= $3))
-            AS expired,
-        r.id IS NULL AND t.status = 'issued'::ticket_status AND t.valid_until > $3 AS outstanding
-    ) x
-    WHERE t.program_id = $1";
-
-const BOOKS_TAIL: &str = "
-    GROUP BY c.id
-) b
-GROUP BY GROUPING SETS ((), (b.prescriber_id), (b.age_band), (b.situation), (b.postcode_prefix),
-    (b.postcode))";
-
-/// Redemptions grouped by site and by month (French time), reversals counted apart.
-/// `$1` program, `$2` the scope's organisation when there is one.
-const REDEMPTIONS_HEAD: &str = "
-SELECT
-    CASE WHEN GROUPING(q.site_id) = 0 THEN 'site'
-         WHEN GROUPING(q.month) = 0 THEN 'month'
-         ELSE 'total' END AS grouping_set,
-    q.site_id, q.month,
-    count(*) FILTER (WHERE q.live) AS tickets_redeemed,
-    COALESCE(sum(q.value) FILTER (WHERE q.live), 0) AS amount_redeemed,
-    COALESCE(sum(q.commission) FILTER (WHERE q.live), 0) AS commission,
-    count(*) FILTER (WHERE q.settled) AS tickets_settled,
-    COALESCE(sum(q.value) FILTER (WHERE q.settled), 0) AS amount_settled,
-    count(*) FILTER (WHERE NOT q.live) AS reversals
-FROM (
-    SELECT
-        r.site_id, r.value, r.commission,
-        to_char(r.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM') AS month,
-        r.status <> 'reversed'::redemption_status AS live,
-        r.status = 'settled'::redemption_status
-            OR (r.status = 'redeemed'::redemption_status AND COALESCE(st.periods @> r.redeemed_at, false)) AS settled
-    FROM redemptions r
-    CROSS JOIN (SELECT range_agg(tstzrange(starts_at, ends_at)) AS periods FROM settlements) st";
-
-const REDEMPTIONS_TAIL: &str = "
-) q
-GROUP BY GROUPING SETS ((), (q.site_id), (q.month))";
-
 /// The checkbook-side statement of the whole-program statistics (`$1` program, `$2`
-/// year, `$3` last expired day), for a benchmark's `EXPLAIN`.
+/// year, `$3` last expired day), from the rollups or the raw rows, for a benchmark's
+/// `EXPLAIN`.
 #[doc(hidden)]
-pub fn program_books_sql() -> String {
-    format!("{BOOKS_HEAD}{BOOKS_TAIL}")
+pub fn program_books_sql(rolled: bool) -> String {
+    if rolled {
+        rollup::BOOKS.to_string()
+    } else {
+        format!("{}{}", raw::BOOKS_HEAD, raw::BOOKS_TAIL)
+    }
 }
 
 /// A program's open indicators: its whole statistics, for anyone, when the operator
@@ -429,13 +331,16 @@ pub async fn public_indicators(
     program: Uuid,
 ) -> Result<Option<ProgramStats>, StatsError> {
     let now = Utc::now();
+    fold(conn).await?;
     conn.build_transaction()
         .read_only()
         .repeatable_read()
         .run(
             async |conn| match programs::find_program(conn, program).await? {
                 Some(program) if program.public_indicators => {
-                    compute(conn, &program, Scope::Program, now).await.map(Some)
+                    compute(conn, &program, Scope::Program, now, Source::Rollups)
+                        .await
+                        .map(Some)
                 }
                 _ => Ok(None),
             },
@@ -450,12 +355,64 @@ pub async fn program_stats(
     program: Uuid,
 ) -> Result<ProgramStats, StatsError> {
     let now = Utc::now();
+    if matches!(caller.kind, OrgKind::Operator | OrgKind::Funder) {
+        fold(conn).await?;
+    }
     conn.build_transaction()
         .read_only()
         .repeatable_read()
         .run(async |conn| {
             let (program, scope) = scope_of(conn, caller, program).await?;
-            compute(conn, &program, scope, now).await
+            compute(conn, &program, scope, now, Source::Rollups).await
+        })
+        .await
+}
+
+/// Where the whole-program figures are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The rollups (`rollup`), for the whole program; the raw rows for a prescriber's
+    /// or a site's part.
+    Rollups,
+    /// Every ticket and redemption.
+    RawRows,
+}
+
+/// The whole program's statistics computed from every ticket and redemption, as of
+/// `now`, ignoring the rollups: what they must agree with (tests, benchmarks).
+#[doc(hidden)]
+pub async fn program_stats_from_raw_rows(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProgramStats, StatsError> {
+    program_stats_at(conn, program, now, Source::RawRows).await
+}
+
+/// The whole program's statistics from the rollups, as of `now` (tests, benchmarks).
+#[doc(hidden)]
+pub async fn program_stats_from_rollups(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProgramStats, StatsError> {
+    program_stats_at(conn, program, now, Source::Rollups).await
+}
+
+async fn program_stats_at(
+    conn: &mut AsyncPgConnection,
+    program: Uuid,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<ProgramStats, StatsError> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |conn| {
+            let program = programs::find_program(conn, program)
+                .await?
+                .ok_or(StatsError::NotFound)?;
+            compute(conn, &program, Scope::Program, now, source).await
         })
         .await
 }
@@ -465,6 +422,7 @@ async fn compute(
     program: &Program,
     scope: Scope,
     now: DateTime<Utc>,
+    source: Source,
 ) -> Result<ProgramStats, StatsError> {
     let as_of = french_date(now);
     // Expired: past valid_until + tolerance, i.e. valid_until <= day - tolerance - 1.
@@ -474,38 +432,57 @@ async fn compute(
         ))
         .unwrap_or(NaiveDate::MIN);
 
-    let mut books = diesel::sql_query(BOOKS_HEAD)
-        .into_boxed::<diesel::pg::Pg>()
-        .bind::<SqlUuid, _>(program.id)
-        .bind::<Integer, _>(as_of.year())
-        .bind::<Date, _>(last_expired);
-    books = match scope {
-        Scope::Program => books,
-        Scope::Prescriber(org) => books
-            .sql(" AND c.prescriber_id = $4")
-            .bind::<SqlUuid, _>(org),
-        Scope::Site(org) => books.sql(" AND r.site_id = $4").bind::<SqlUuid, _>(org),
+    let rolled = scope == Scope::Program && source == Source::Rollups;
+    let (book_groups, redemption_groups): (Vec<BookGroup>, Vec<RedemptionGroup>) = if rolled {
+        let books = diesel::sql_query(rollup::BOOKS)
+            .bind::<SqlUuid, _>(program.id)
+            .bind::<Integer, _>(as_of.year())
+            .bind::<Date, _>(last_expired)
+            .load(conn)
+            .await?;
+        let redeemed = diesel::sql_query(rollup::REDEMPTIONS)
+            .bind::<SqlUuid, _>(program.id)
+            .load(conn)
+            .await?;
+        (books, redeemed)
+    } else {
+        raw::raw_groups(conn, program.id, scope, as_of.year(), last_expired).await?
     };
-    let book_groups: Vec<BookGroup> = books.sql(BOOKS_TAIL).load(conn).await?;
+    Ok(assemble(
+        conn,
+        program,
+        scope,
+        as_of,
+        book_groups,
+        redemption_groups,
+        rolled,
+    )
+    .await?)
+}
 
-    let mut redeemed = diesel::sql_query(REDEMPTIONS_HEAD).into_boxed::<diesel::pg::Pg>();
-    if let Scope::Prescriber(_) = scope {
-        redeemed = redeemed.sql(
-            " JOIN tickets t ON t.id = r.ticket_id JOIN checkbooks c ON c.id = t.checkbook_id",
-        );
-    }
-    redeemed = redeemed
-        .sql(" WHERE r.program_id = $1")
-        .bind::<SqlUuid, _>(program.id);
-    redeemed = match scope {
-        Scope::Program => redeemed,
-        Scope::Prescriber(org) => redeemed
-            .sql(" AND c.prescriber_id = $2")
-            .bind::<SqlUuid, _>(org),
-        Scope::Site(org) => redeemed.sql(" AND r.site_id = $2").bind::<SqlUuid, _>(org),
+/// The statistics from the groups of both sides, whatever they were read from.
+/// `rolled`: the book groups come from the rollups, with those by public, autonomy,
+/// theme and format; otherwise those are read from the raw rows.
+async fn assemble(
+    conn: &mut AsyncPgConnection,
+    program: &Program,
+    scope: Scope,
+    as_of: NaiveDate,
+    book_groups: Vec<BookGroup>,
+    redemption_groups: Vec<RedemptionGroup>,
+    rolled: bool,
+) -> Result<ProgramStats, DbError> {
+    let (book_groups, other) = rollup::OtherGroups::split(book_groups);
+    let rates = !matches!(scope, Scope::Site(_));
+    let (by_public, services, autonomy) = if rolled {
+        other.breakdowns(rates)
+    } else {
+        (
+            publics::by_public(conn, program.id, scope, rates).await?,
+            services::breakdowns(conn, program.id, scope).await?,
+            autonomy::breakdown(conn, program.id, scope).await?,
+        )
     };
-    let redemption_groups: Vec<RedemptionGroup> = redeemed.sql(REDEMPTIONS_TAIL).load(conn).await?;
-
     let mut stats = ProgramStats {
         program_id: program.id,
         program_name: program.name.clone(),
@@ -520,9 +497,9 @@ async fn compute(
         by_situation: Vec::new(),
         by_postcode_prefix: Vec::new(),
         by_commune: Vec::new(),
-        by_public: Vec::new(),
-        services: services::breakdowns(conn, program.id, scope).await?,
-        autonomy: autonomy::breakdown(conn, program.id, scope).await?,
+        by_public,
+        services,
+        autonomy,
     };
 
     // The checkbook side. A group whose key is NULL in its own grouping set holds
@@ -540,6 +517,7 @@ async fn compute(
             situation,
             postcode_prefix,
             postcode,
+            key: _,
             counts,
         } = g;
         match (
@@ -558,7 +536,6 @@ async fn compute(
             _ => {}
         }
     }
-    let rates = !matches!(scope, Scope::Site(_));
     stats.by_age_band = disclosure::disclose(fixed_order(&AGE_BANDS, age_bands), rates);
     stats.by_situation = disclosure::disclose(fixed_order(&SITUATIONS, situations), rates);
     for places in [&mut prefixes, &mut communes] {
@@ -566,7 +543,6 @@ async fn compute(
     }
     stats.by_postcode_prefix = disclosure::disclose(disclosure::fold_rare(prefixes), rates);
     stats.by_commune = disclosure::disclose(disclosure::fold_rare(communes), rates);
-    stats.by_public = publics::by_public(conn, program.id, scope, rates).await?;
 
     // The redemption side.
     let mut sites: Vec<(Uuid, Usage)> = Vec::new();
@@ -646,10 +622,12 @@ async fn names_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Name
 
 /// Rows with their organisation, by name then id.
 fn with_names<T>(rows: Vec<(Uuid, T)>, names: &[Named]) -> Vec<(Named, T)> {
+    // By id: a national program names 2,000 sites.
+    let by_id: std::collections::HashMap<Uuid, &Named> = names.iter().map(|n| (n.id, n)).collect();
     let mut out: Vec<(Named, T)> = rows
         .into_iter()
         .map(|(id, value)| {
-            let named = names.iter().find(|n| n.id == id).cloned().unwrap_or(Named {
+            let named = by_id.get(&id).map(|n| (*n).clone()).unwrap_or(Named {
                 id,
                 name: String::new(),
                 postcode: String::new(),

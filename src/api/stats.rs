@@ -471,11 +471,16 @@ pub enum Breakdown {
     PostcodePrefix,
     Commune,
     Public,
+    /// People by the theme, then the format, of the services their tickets paid for.
+    Theme,
+    Format,
+    /// People evaluated by the levels of autonomy they gained.
+    AutonomyGained,
 }
 
 impl Breakdown {
     /// Every table, in the order of the open-data file.
-    pub const ALL: [Breakdown; 9] = [
+    pub const ALL: [Breakdown; 12] = [
         Breakdown::Funnel,
         Breakdown::Month,
         Breakdown::Prescriber,
@@ -485,6 +490,9 @@ impl Breakdown {
         Breakdown::Public,
         Breakdown::PostcodePrefix,
         Breakdown::Commune,
+        Breakdown::Theme,
+        Breakdown::Format,
+        Breakdown::AutonomyGained,
     ];
 
     /// The `breakdown` of the CSV, the `key` of the JSON's `breakdowns`.
@@ -499,6 +507,9 @@ impl Breakdown {
             Breakdown::PostcodePrefix => "postcode_prefix",
             Breakdown::Commune => "commune",
             Breakdown::Public => "public",
+            Breakdown::Theme => "theme",
+            Breakdown::Format => "format",
+            Breakdown::AutonomyGained => "autonomy_gained",
         }
     }
 
@@ -518,6 +529,9 @@ impl Breakdown {
             Breakdown::PostcodePrefix => "par-departement",
             Breakdown::Commune => "par-commune",
             Breakdown::Public => "par-public",
+            Breakdown::Theme => "par-theme",
+            Breakdown::Format => "par-format",
+            Breakdown::AutonomyGained => "par-autonomie-gagnee",
         }
     }
 }
@@ -527,7 +541,7 @@ impl Breakdown {
 #[into_params(parameter_in = Query)]
 pub struct StatsCsvQuery {
     /// `funnel`, `month`, `prescriber`, `site`, `age_band`, `situation`, `public`,
-    /// `postcode_prefix` or `commune`.
+    /// `postcode_prefix`, `commune`, `theme`, `format` or `autonomy_gained`.
     pub breakdown: Option<String>,
     /// Absent (or `excel`): French Excel's form (BOM, `;`, decimal comma, CRLF);
     /// `rfc4180`: the plain form for scripts (no BOM, `,`, decimal point, CRLF).
@@ -674,7 +688,12 @@ pub fn breakdown_table(
         | Breakdown::Situation
         | Breakdown::Public
         | Breakdown::PostcodePrefix
-        | Breakdown::Commune => breakdowns::people_table(stats, breakdown).unwrap_or_default(),
+        | Breakdown::Commune
+        | Breakdown::Theme
+        | Breakdown::Format
+        | Breakdown::AutonomyGained => {
+            breakdowns::people_table(stats, breakdown).unwrap_or_default()
+        }
     }
 }
 

@@ -71,6 +71,18 @@ pub async fn breakdown(
     ))
 }
 
+/// The breakdown from the rollups' cells: (`before:after`, people).
+pub(super) fn from_cells(cells: &[(String, i64)]) -> Autonomy {
+    let pairs: Vec<(i16, i16, i64)> = cells
+        .iter()
+        .filter_map(|(key, people)| {
+            let (before, after) = key.split_once(':')?;
+            Some((before.parse().ok()?, after.parse().ok()?, *people))
+        })
+        .collect();
+    disclose(&pairs)
+}
+
 /// Counts of people per (before, after) into the shown breakdown.
 fn disclose(pairs: &[(i16, i16, i64)]) -> Autonomy {
     let levels: Vec<i16> = Level::ALL.iter().map(|l| i16::from(l.get())).collect();

@@ -93,6 +93,26 @@ pub async fn by_public(
     Ok(disclosure::disclose(ordered(groups), rates))
 }
 
+/// The breakdown from the rollups' groups by public (each with every count of its
+/// checkbooks: only those the raw query gives are kept).
+pub(super) fn from_counts(
+    found: Vec<(String, Counts)>,
+    rates: bool,
+) -> Vec<(String, GroupFigures)> {
+    let groups = found
+        .into_iter()
+        .map(|(public, c)| PublicGroup {
+            public,
+            handed_out: c.checkbooks_handed_out,
+            started: c.checkbooks_started,
+            tickets_handed_out: c.tickets_handed_out,
+            tickets_redeemed: c.tickets_redeemed,
+            amount_redeemed: c.amount_redeemed,
+        })
+        .collect();
+    disclosure::disclose(ordered(groups), rates)
+}
+
 /// Every public of the vocabulary in its order (zero when nobody), then any other key
 /// found, then `unknown`.
 fn ordered(groups: Vec<PublicGroup>) -> Vec<(String, Counts)> {

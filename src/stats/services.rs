@@ -87,12 +87,32 @@ pub async fn breakdowns(
         Scope::Site(org) => query.sql(" AND r.site_id = $2").bind::<SqlUuid, _>(org),
     };
     let rows: Vec<Row> = query.sql(TAIL).load(conn).await?;
+    Ok(shown(&rows))
+}
+
+/// The breakdowns from the rollups' cells: (`theme` or `format`, key, people,
+/// tickets, amount), the key `unknown` for no service named.
+pub(super) fn from_cells(cells: Vec<(String, String, i64, i64, Decimal)>) -> ServiceBreakdowns {
+    let rows: Vec<Row> = cells
+        .into_iter()
+        .map(|(grouping_set, key, people, tickets, amount)| Row {
+            grouping_set,
+            key: Some(key).filter(|k| k != UNKNOWN),
+            people,
+            tickets,
+            amount,
+        })
+        .collect();
+    shown(&rows)
+}
+
+fn shown(rows: &[Row]) -> ServiceBreakdowns {
     let themes: Vec<&str> = Theme::ALL.iter().map(|t| t.as_str()).collect();
     let formats: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-    Ok(ServiceBreakdowns {
-        by_theme: disclose(in_order(&themes, "theme", &rows)),
-        by_format: disclose(in_order(&formats, "format", &rows)),
-    })
+    ServiceBreakdowns {
+        by_theme: disclose(in_order(&themes, "theme", rows)),
+        by_format: disclose(in_order(&formats, "format", rows)),
+    }
 }
 
 /// Every key of `order`, then `unknown` (no service named), with the rows of

@@ -353,6 +353,38 @@ async fn autonomy_gained_counts_people_and_hides_cells_under_five_erasure_includ
     );
     // Nowhere in the answer does the lone 2 → 2 person show as a 1.
     assert!(!a.to_string().contains("\"people\":1"), "{a}");
+    // The generic breakdowns (the app's charts, the CSVs) carry it too, most gained
+    // first, hidden the same way.
+    let all = stats.ok(200)["breakdowns"].clone();
+    let gained = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["key"] == "autonomy_gained");
+    let gained = gained.unwrap_or_else(|| panic!("no autonomy_gained: {all}"));
+    let rows: Vec<Value> = gained["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["key"], r["label"], r["people"]]))
+        .collect();
+    assert_eq!(rows[0], json!(["3", "3 niveaux gagnés", "<5"]));
+    assert_eq!(rows[1], json!(["2", "2 niveaux gagnés", 5]));
+    assert_eq!(rows[3], json!(["0", "Aucun niveau gagné", "<5"]));
+    assert_eq!(rows[4], json!(["-1", "1 niveau perdu", "<5"]));
+    assert_eq!(rows.len(), 7);
+    let csv = app
+        .get(
+            &format!("{stats_path}.csv?breakdown=autonomy_gained&format=rfc4180"),
+            &funder.token,
+        )
+        .await;
+    let csv = csv.text.clone();
+    assert!(csv.contains("\r\n2,2 niveaux gagnés,5,5,,,,\r\n"), "{csv}");
+    assert!(
+        csv.contains("\r\n0,Aucun niveau gagné,<5,<5,,,,\r\n"),
+        "{csv}"
+    );
 
     // The operator sees the same; the site its own evaluations (six people).
     let op = app.get(&stats_path, &operator.token).await;

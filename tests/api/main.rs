@@ -45,6 +45,7 @@ mod sites;
 mod smtp;
 mod stats;
 mod stats_publics;
+mod stats_rollups;
 mod statuses;
 mod telemetry;
 mod validators;

@@ -714,6 +714,51 @@ async fn statistics_break_redemptions_down_by_theme_and_format_hiding_small_cell
     assert_eq!(row("by_format", "individual")["people"], "<5");
     assert_eq!(row("by_format", "unknown")["people"], "<5");
     assert_eq!(row("by_format", "unknown")["amount_redeemed"], Value::Null);
+    // The generic breakdowns (the app's charts, the CSVs) carry them too.
+    let generic = |key: &str, row: &str| -> Value {
+        let b = stats["breakdowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["key"] == key);
+        let rows = b.unwrap_or_else(|| panic!("no breakdown {key}"))["rows"].clone();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == row)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        generic("theme", "smartphone"),
+        json!({"key": "smartphone", "label": "Utiliser son smartphone", "people": 6,
+               "people_started": 6, "tickets_handed_out": null, "tickets_redeemed": 12,
+               "amount_redeemed": "120.00", "usage_rate": null})
+    );
+    assert_eq!(generic("theme", "premiers_pas")["people"], "<5");
+    assert_eq!(
+        generic("theme", "premiers_pas")["tickets_redeemed"],
+        Value::Null
+    );
+    assert_eq!(generic("format", "collective")["label"], "Collectif");
+    assert_eq!(generic("format", "unknown")["people"], "<5");
+    let csv = app
+        .get(
+            &format!(
+                "/api/v1/programs/{}/stats.csv?breakdown=theme&format=rfc4180",
+                s.program
+            ),
+            &operator.token,
+        )
+        .await;
+    let csv = csv.text.clone();
+    assert!(csv.starts_with("theme,libelle,"), "{csv}");
+    assert!(
+        csv.contains("\r\nsmartphone,Utiliser son smartphone,6,6,,12,120.00,\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\r\npremiers_pas,"), "{csv}");
+    assert!(csv.contains(",<5,<5,,,,\r\n"), "{csv}");
     // The site sees its own redemptions the same way.
     let own = app
         .get(

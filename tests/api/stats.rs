@@ -778,7 +778,7 @@ async fn every_breakdown_exports_as_csv_with_the_same_figures() {
     .problem(404, "not_found");
     for (query, field) in [
         ("", "breakdown"),
-        ("?breakdown=theme", "breakdown"),
+        ("?breakdown=nothing", "breakdown"),
         ("?breakdown=month&format=xlsx", "format"),
     ] {
         let refused = app

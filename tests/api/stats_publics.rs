@@ -133,7 +133,10 @@ async fn people_count_in_each_of_their_publics_and_small_groups_are_hidden() {
             "situation",
             "public",
             "postcode_prefix",
-            "commune"
+            "commune",
+            "theme",
+            "format",
+            "autonomy_gained"
         ]
     );
     // Each generic breakdown is its own list, row for row.

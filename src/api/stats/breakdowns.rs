@@ -5,14 +5,24 @@
 //! A new breakdown of people is one variant of [`Breakdown`], its words here
 //! ([`Breakdown::people`]) and one line in [`people_breakdowns`]: the JSON, the CSV
 //! (`stats.csv?breakdown=…`), the open data and the app's pages follow.
+//!
+//! The breakdowns by theme, by format and by autonomy gained count other people: those
+//! whose tickets paid for a service of that theme (or format), those evaluated with
+//! that gain. They all used a ticket, so `people_started` is `people`, and the tickets
+//! handed out and the usage rate mean nothing there (`null`).
 
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Breakdown, PeopleCount, money, rate_cell, text};
 use crate::csv_cells::Cell;
+use crate::services::Format;
+use crate::stats::services::ServiceFigures;
 use crate::stats::{self, GroupFigures, People, ProgramStats};
-use crate::vocabulary::Public;
+use crate::vocabulary::{Public, Theme};
 
 /// One group of people of a breakdown. Secrecy as everywhere in the statistics
 /// (`src/stats/disclosure.rs`): a count under five people is `"<5"`, and the figures
@@ -112,6 +122,30 @@ impl Breakdown {
                 ),
                 public_label,
             ),
+            Breakdown::Theme => words(
+                "theme",
+                "Par thème des services suivis",
+                Some(
+                    "Personnes dont au moins un chèque a payé un service de ce thème ; une personne formée sur deux thèmes compte dans chacun.",
+                ),
+                theme_label,
+            ),
+            Breakdown::Format => words(
+                "format",
+                "Par format des services suivis",
+                Some(
+                    "Personnes dont au moins un chèque a payé un service de ce format (individuel ou collectif).",
+                ),
+                format_label,
+            ),
+            Breakdown::AutonomyGained => words(
+                "niveaux_gagnes",
+                "Par autonomie gagnée",
+                Some(
+                    "Personnes dont le lieu a noté l’autonomie avant et après (de 1 à 4), par niveaux gagnés.",
+                ),
+                gain_label,
+            ),
             Breakdown::Funnel | Breakdown::Month | Breakdown::Prescriber | Breakdown::Site => {
                 return None;
             }
@@ -119,15 +153,59 @@ impl Breakdown {
     }
 }
 
+/// The rows of a breakdown of people.
+type Rows<'a> = Cow<'a, [(String, GroupFigures)]>;
+
 /// The breakdowns of people of the statistics, in the order the app shows them.
-pub fn people_breakdowns(stats: &ProgramStats) -> [(Breakdown, &[(String, GroupFigures)]); 5] {
+pub fn people_breakdowns(stats: &ProgramStats) -> [(Breakdown, Rows<'_>); 8] {
     [
-        (Breakdown::AgeBand, &stats.by_age_band),
-        (Breakdown::Situation, &stats.by_situation),
-        (Breakdown::Public, &stats.by_public),
-        (Breakdown::PostcodePrefix, &stats.by_postcode_prefix),
-        (Breakdown::Commune, &stats.by_commune),
+        (Breakdown::AgeBand, Cow::from(&stats.by_age_band)),
+        (Breakdown::Situation, Cow::from(&stats.by_situation)),
+        (Breakdown::Public, Cow::from(&stats.by_public)),
+        (
+            Breakdown::PostcodePrefix,
+            Cow::from(&stats.by_postcode_prefix),
+        ),
+        (Breakdown::Commune, Cow::from(&stats.by_commune)),
+        (Breakdown::Theme, service_rows(&stats.services.by_theme)),
+        (Breakdown::Format, service_rows(&stats.services.by_format)),
+        (Breakdown::AutonomyGained, gain_rows(stats)),
     ]
+}
+
+/// Rows of people who all used a ticket: nothing handed out, no rate.
+fn used(people: People, tickets: Option<i64>, amount: Option<Decimal>) -> GroupFigures {
+    GroupFigures {
+        handed_out: people,
+        started: people,
+        tickets_handed_out: None,
+        tickets_redeemed: tickets,
+        amount_redeemed: amount,
+        usage_rate: None,
+    }
+}
+
+fn service_rows(rows: &[(String, ServiceFigures)]) -> Rows<'static> {
+    Cow::Owned(
+        rows.iter()
+            .map(|(key, f)| {
+                let figures = used(f.people, f.tickets_redeemed, f.amount_redeemed);
+                (key.clone(), figures)
+            })
+            .collect(),
+    )
+}
+
+/// Levels gained, most first (`3` … `-3`).
+fn gain_rows(stats: &ProgramStats) -> Rows<'static> {
+    let mut rows: Vec<(String, GroupFigures)> = stats
+        .autonomy
+        .by_gain
+        .iter()
+        .map(|(gain, people)| (gain.to_string(), used(*people, None, None)))
+        .collect();
+    rows.reverse();
+    Cow::Owned(rows)
 }
 
 /// The JSON's generic `breakdowns`.
@@ -242,6 +320,36 @@ fn public_label(key: &str) -> String {
         Some(public) => public.label().to_owned(),
         None if key == stats::UNKNOWN => "Aucun public renseigné".to_owned(),
         None => key.to_owned(),
+    }
+}
+
+/// French words of the themes, the national list's own.
+fn theme_label(key: &str) -> String {
+    match Theme::parse(key) {
+        Some(theme) => theme.label().to_owned(),
+        None if key == stats::UNKNOWN => "Aucun service indiqué".to_owned(),
+        None => key.to_owned(),
+    }
+}
+
+fn format_label(key: &str) -> String {
+    match Format::parse(key) {
+        Some(format) => format.label().to_owned(),
+        None if key == stats::UNKNOWN => "Aucun service indiqué".to_owned(),
+        None => key.to_owned(),
+    }
+}
+
+/// `2` → « 2 niveaux gagnés », `0` → « Aucun niveau gagné », `-1` → « 1 niveau
+/// perdu » (no sign first: a spreadsheet would read a formula).
+fn gain_label(key: &str) -> String {
+    match key.parse::<i8>() {
+        Ok(0) => "Aucun niveau gagné".to_owned(),
+        Ok(1) => "1 niveau gagné".to_owned(),
+        Ok(-1) => "1 niveau perdu".to_owned(),
+        Ok(g) if g > 0 => format!("{g} niveaux gagnés"),
+        Ok(g) => format!("{} niveaux perdus", g.unsigned_abs()),
+        Err(_) => key.to_owned(),
     }
 }
 
