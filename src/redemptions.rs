@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
-use crate::db::DbError;
+use crate::db::{Call, DbError};
 use crate::domain::{OrgKind, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
@@ -314,9 +314,11 @@ impl TryFrom<StoredOutcome> for Outcome {
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// The redemption use case, in the database (sql/functions/redemption.sql).
+    /// The redemption use case, in the database, committed before it answers: the
+    /// procedure `redeem_ticket_durably` (sql/functions/redemption.sql), called with
+    /// `CALL` ([`crate::db::Call`]); `outcome` goes in NULL and comes back filled.
     #[allow(clippy::too_many_arguments)]
-    fn redeem_ticket(
+    fn redeem_ticket_durably(
         user: diesel::sql_types::Uuid,
         site: diesel::sql_types::Uuid,
         key: diesel::sql_types::Text,
@@ -332,6 +334,7 @@ extern "SQL" {
         ids: diesel::sql_types::Array<diesel::sql_types::Uuid>,
         service: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
         session: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        outcome: diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
     ) -> diesel::sql_types::Jsonb;
 }
 
@@ -340,13 +343,16 @@ extern "SQL" {
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
 ///
-/// The transaction is explicit (`BEGIN`, the statement, `COMMIT`) although the
-/// statement alone would be one: a lone statement's row is produced *before* its
-/// implicit commit, and `get_result` returns on the first row without waiting for the
-/// end of the exchange. A primary stopped at once while that commit waited for its
-/// synchronous standby flushes the row as it dies: the scan was answered 201, and the
-/// promoted standby never saw it (`tests/failover.rs` caught it). `COMMIT` answers
-/// only once the commit is durable, on the standby too.
+/// The statement is a `CALL` of a procedure that commits before it answers (one
+/// round trip). A lone `SELECT redeem_ticket(…)` would be one transaction too, but
+/// its row is produced *before* its implicit commit, and `get_result` returns on the
+/// first row without waiting for the end of the exchange: a primary stopped at once
+/// while that commit waited for its synchronous standby flushes the row as it dies,
+/// the scan is answered 201, and the promoted standby never saw it
+/// (`tests/failover.rs` caught it). The procedure's row exists only once its
+/// `COMMIT` returned, on the standby too. The connection must not be in a
+/// transaction (a `CALL` there cannot commit): every caller hands a pooled
+/// connection as it comes.
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -379,7 +385,7 @@ pub async fn redeem(
     let value: serde_json::Value = loop {
         attempts += 1;
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        let statement = diesel::select(redeem_ticket(
+        let statement = Call(redeem_ticket_durably(
             scan.caller.user_id,
             site,
             scan.key,
@@ -395,12 +401,10 @@ pub async fn redeem(
             ids,
             scan.service,
             scan.session,
+            None::<serde_json::Value>,
         ));
-        let result = conn
-            .transaction::<serde_json::Value, DbError, _>(async |conn| {
-                Ok(statement.get_result(conn).await?)
-            })
-            .await;
+        let result: Result<serde_json::Value, DbError> =
+            statement.get_result(conn).await.map_err(DbError::from);
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {

@@ -490,23 +490,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    stats_changes (id) {
-        id -> Int8,
-        program_id -> Uuid,
-        checkbook_id -> Nullable<Uuid>,
-        ticket_id -> Nullable<Uuid>,
-        site_id -> Nullable<Uuid>,
-        month -> Nullable<Text>,
-        tickets_redeemed -> Int8,
-        amount_redeemed -> Numeric,
-        commission -> Numeric,
-        tickets_settled -> Int8,
-        amount_settled -> Numeric,
-        reversals -> Int8,
-    }
-}
-
-diesel::table! {
     stats_site_months (program_id, site_id, month) {
         program_id -> Uuid,
         site_id -> Uuid,
@@ -591,4 +574,4 @@ diesel::joinable!(tickets -> checkbooks (checkbook_id));
 diesel::joinable!(tickets -> programs (program_id));
 diesel::joinable!(users -> organizations (organization_id));
 
-diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, stats_book_cells, stats_books, stats_changes, stats_site_months, tickets, users,);
+diesel::allow_tables_to_appear_in_same_query!(allocations, audit_entries, checkbooks, evaluations, idempotency_keys, invitations, job_runs, ledger_accounts, ledger_postings, ledger_transactions, organizations, outbox, password_resets, payments, print_runs, program_funders, programs, redemptions, refresh_tokens, service_sessions, sessions, settlement_names, settlements, site_labels, site_services, statement_counters, statement_payments, statements, stats_book_cells, stats_books, stats_site_months, tickets, users,);

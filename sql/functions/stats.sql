@@ -6,9 +6,9 @@
 -- - every change of a checkbook, a ticket, a redemption or a follow-up
 --   (`evaluations`), and every correction of a service's theme or format (its
 --   redemptions' checkbooks), appends rows to
---   `stats_changes` in the same transaction (statement-level triggers below; a
---   redemption appends one row and updates nothing shared, so scans at one site never
---   wait for each other);
+--   `stats_changes` in the same transaction (triggers below; a scan appends one row,
+--   without an index, and updates nothing shared, so scans never wait for each
+--   other: `docs/BENCHMARKS.md`, redemption, tells what a scan's mark costs);
 -- - `stats_fold()` (one at a time: an advisory lock) takes the rows it sees out of
 --   `stats_changes`, computes those checkbooks again from the raw rows
 --   (`stats_books_fresh`), writes the difference into `stats_book_cells` and the new
@@ -288,6 +288,16 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+-- A ticket changed in what the statistics read of it: its checkbook (and, moved to
+-- another, the one it left). Row by row, for updates only (see the trigger's WHEN).
+CREATE OR REPLACE FUNCTION stats_ticket_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_changes (program_id, checkbook_id) VALUES (NEW.program_id, NEW.checkbook_id);
+    IF OLD.checkbook_id IS DISTINCT FROM NEW.checkbook_id THEN
+        INSERT INTO stats_changes (program_id, checkbook_id) VALUES (OLD.program_id, OLD.checkbook_id);
+    END IF;
+    RETURN NULL;
+END $$;
 CREATE OR REPLACE FUNCTION stats_changed_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -315,27 +325,30 @@ $$;
 
 -- A redemption counts in its checkbook (by its ticket) and in its site-month: live
 -- (not reversed) with its value and commission, settled by its status, or reversed.
--- An update appends the new contribution and the old one negated.
+-- A new one appends its contribution: one row, from the row trigger below (a scan
+-- inserts one redemption; a row trigger has no transition table to fill).
+CREATE OR REPLACE FUNCTION stats_redemption_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
+                               amount_redeemed, commission, tickets_settled, amount_settled, reversals)
+    SELECT NEW.program_id, NEW.ticket_id, NEW.site_id, to_char(NEW.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
+      FROM stats_redemption_counts(NEW.status, NEW.value, NEW.commission) c;
+    RETURN NULL;
+END $$;
+
+-- An update (a reversal, a status) appends the new contribution and the old one
+-- taken back, where it was counted: its site and month as they were.
 CREATE OR REPLACE FUNCTION stats_redemptions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
-                                   amount_redeemed, commission, tickets_settled, amount_settled, reversals)
-        SELECT n.program_id, n.ticket_id, n.site_id, to_char(n.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
-          FROM new_rows n CROSS JOIN LATERAL stats_redemption_counts(n.status, n.value, n.commission) c;
-    ELSE
-        -- The new contribution, and the old one taken back (where it was counted:
-        -- its site and month as they were).
-        INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
-                                   amount_redeemed, commission, tickets_settled, amount_settled, reversals)
-        SELECT n.program_id, n.ticket_id, n.site_id, to_char(n.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
-          FROM new_rows n CROSS JOIN LATERAL stats_redemption_counts(n.status, n.value, n.commission) c
-        UNION ALL
-        SELECT o.program_id, o.ticket_id, o.site_id, to_char(o.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'),
-               -c.tickets_redeemed, -c.amount_redeemed, -c.commission, -c.tickets_settled,
-               -c.amount_settled, -c.reversals
-          FROM old_rows o CROSS JOIN LATERAL stats_redemption_counts(o.status, o.value, o.commission) c;
-    END IF;
+    INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
+                               amount_redeemed, commission, tickets_settled, amount_settled, reversals)
+    SELECT n.program_id, n.ticket_id, n.site_id, to_char(n.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
+      FROM new_rows n CROSS JOIN LATERAL stats_redemption_counts(n.status, n.value, n.commission) c
+    UNION ALL
+    SELECT o.program_id, o.ticket_id, o.site_id, to_char(o.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'),
+           -c.tickets_redeemed, -c.amount_redeemed, -c.commission, -c.tickets_settled,
+           -c.amount_settled, -c.reversals
+      FROM old_rows o CROSS JOIN LATERAL stats_redemption_counts(o.status, o.value, o.commission) c;
     RETURN NULL;
 END $$;
 
@@ -383,9 +396,24 @@ END $$;
 DROP TRIGGER IF EXISTS stats_tickets_inserted ON tickets;
 CREATE TRIGGER stats_tickets_inserted AFTER INSERT ON tickets
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
+-- A ticket's update marks its checkbook when it changes what the statistics read
+-- (status, last day, value, checkbook), except a scan's claim (issued → redeemed and
+-- nothing else): the WHEN lets it through without a call, because the claim never
+-- comes alone. `redeem_ticket` (sql/functions/redemption.sql), the only place that
+-- claims, inserts the redemption in the same statement, and that redemption names
+-- the ticket (`stats_redemption_inserted`), so its checkbook is computed again all
+-- the same. A ticket said redeemed without a live redemption is a break that
+-- `passnum check` reports (src/ledger.rs). Row-level, so the claim fills no
+-- transition table; a bulk update (closing, a correction) appends a row per ticket,
+-- which the fold takes as distinct checkbooks.
 DROP TRIGGER IF EXISTS stats_tickets_updated ON tickets;
-CREATE TRIGGER stats_tickets_updated AFTER UPDATE ON tickets
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
+CREATE TRIGGER stats_tickets_updated AFTER UPDATE ON tickets FOR EACH ROW
+    WHEN ((OLD.status, OLD.valid_until, OLD.value, OLD.checkbook_id, OLD.program_id)
+              IS DISTINCT FROM (NEW.status, NEW.valid_until, NEW.value, NEW.checkbook_id, NEW.program_id)
+          AND NOT (OLD.status = 'issued'::ticket_status AND NEW.status = 'redeemed'::ticket_status
+                   AND (OLD.valid_until, OLD.value, OLD.checkbook_id, OLD.program_id)
+                       IS NOT DISTINCT FROM (NEW.valid_until, NEW.value, NEW.checkbook_id, NEW.program_id)))
+    EXECUTE FUNCTION stats_ticket_changed();
 DROP TRIGGER IF EXISTS stats_tickets_deleted ON tickets;
 CREATE TRIGGER stats_tickets_deleted AFTER DELETE ON tickets
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
@@ -400,7 +428,7 @@ CREATE TRIGGER stats_checkbooks_deleted AFTER DELETE ON checkbooks
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_books();
 DROP TRIGGER IF EXISTS stats_redemptions_inserted ON redemptions;
 CREATE TRIGGER stats_redemptions_inserted AFTER INSERT ON redemptions
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_redemptions_changed();
+    FOR EACH ROW EXECUTE FUNCTION stats_redemption_inserted();
 DROP TRIGGER IF EXISTS stats_redemptions_updated ON redemptions;
 CREATE TRIGGER stats_redemptions_updated AFTER UPDATE ON redemptions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_redemptions_changed();

@@ -191,6 +191,9 @@ async fn schema_is_generated_from_the_migrations() {
         }
         out.push_str("}\n");
     }
+    // As print-schema: a table without a primary key (an append-only queue read
+    // in SQL, like `stats_changes`) has no `table!`.
+    tables.retain(|table, _| keys.iter().any(|k| &k.table_name == table));
     for (table, columns) in &tables {
         let pk: Vec<&str> = keys
             .iter()

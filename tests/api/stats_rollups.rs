@@ -437,3 +437,63 @@ async fn rollups_agree_with_the_raw_rows_after_random_operations() {
         Some(books.len() as i64)
     );
 }
+
+/// A scan's mark for the rollups is one appended row (docs/BENCHMARKS.md,
+/// redemption): its ticket's claim appends nothing of its own, and the one row of the
+/// redemption is enough for its checkbook to be counted again. A reversal, which the
+/// trigger of the claim does not skip, marks the checkbook too.
+#[tokio::test]
+async fn a_scan_appends_one_row_and_its_checkbook_is_counted_again() {
+    let app = TestApp::spawn().await;
+    let t = app.funded_territory(10).await;
+    let site = labelled_site(&app).await;
+    let program: Uuid = t.program.parse().unwrap();
+    let book = app
+        .issue(&t.prescriber, &t.program, Some(json!({"reference": "M1"})))
+        .await
+        .ok(201)
+        .clone();
+    let tickets = book["tickets"].as_array().unwrap().clone();
+    let mut conn = app.db.connect().await;
+    passnum::stats::fold(&mut conn).await.unwrap();
+    let appended = "SELECT count(*) AS n FROM stats_changes";
+    assert_eq!(count(&mut conn, appended).await, 0);
+
+    let redemption = redeem_for(&app, &site, &tickets[0], None)
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(
+        count(&mut conn, appended).await,
+        1,
+        "a scan appends one row for the rollups"
+    );
+    same_figures(&mut conn, program, "one scan, not folded").await;
+    passnum::stats::fold(&mut conn).await.unwrap();
+    same_figures(&mut conn, program, "one scan, folded").await;
+    let rolled = passnum::stats::program_stats_from_rollups(&mut conn, program, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(rolled.totals.tickets_redeemed, 1);
+
+    app.post(
+        &format!(
+            "/api/v1/redemptions/{}/reverse",
+            redemption["id"].as_str().unwrap()
+        ),
+        &site.token,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    assert!(
+        count(&mut conn, appended).await >= 2,
+        "a reversal marks its checkbook"
+    );
+    passnum::stats::fold(&mut conn).await.unwrap();
+    same_figures(&mut conn, program, "reversed, folded").await;
+    let rolled = passnum::stats::program_stats_from_rollups(&mut conn, program, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(rolled.totals.tickets_redeemed, 0);
+}
