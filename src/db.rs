@@ -58,29 +58,6 @@ impl deadpool::managed::Manager for Manager {
     }
 }
 
-/// `CALL` of a procedure, as a query: its INOUT arguments come back as one row.
-/// The procedure is declared with `declare_sql_function` (a call reads the same as a
-/// function's) and wrapped: `Call(proc(args…)).get_result(conn)`. Prepared and kept
-/// like any static query.
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
-pub struct Call<P>(pub P);
-
-impl<P: diesel::Expression> diesel::query_builder::Query for Call<P> {
-    type SqlType = P::SqlType;
-}
-
-impl<P: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
-    diesel::query_builder::QueryFragment<diesel::pg::Pg> for Call<P>
-{
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> diesel::QueryResult<()> {
-        out.push_sql("CALL ");
-        self.0.walk_ast(out.reborrow())
-    }
-}
-
 /// A database failure, classified once so that callers decide without matching on
 /// driver details. Constraint violations keep the constraint's name: the use case or
 /// the HTTP edge maps a known constraint to a precise error.

@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
-use crate::db::{Call, DbError};
+use crate::db::DbError;
 use crate::domain::{OrgKind, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
@@ -314,11 +314,9 @@ impl TryFrom<StoredOutcome> for Outcome {
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// The redemption use case, in the database, committed before it answers: the
-    /// procedure `redeem_ticket_durably` (sql/functions/redemption.sql), called with
-    /// `CALL` ([`crate::db::Call`]); `outcome` goes in NULL and comes back filled.
+    /// The redemption use case, in the database (sql/functions/redemption.sql).
     #[allow(clippy::too_many_arguments)]
-    fn redeem_ticket_durably(
+    fn redeem_ticket(
         user: diesel::sql_types::Uuid,
         site: diesel::sql_types::Uuid,
         key: diesel::sql_types::Text,
@@ -334,7 +332,6 @@ extern "SQL" {
         ids: diesel::sql_types::Array<diesel::sql_types::Uuid>,
         service: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
         session: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
-        outcome: diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
     ) -> diesel::sql_types::Jsonb;
 }
 
@@ -343,16 +340,17 @@ extern "SQL" {
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
 ///
-/// The statement is a `CALL` of a procedure that commits before it answers (one
-/// round trip). A lone `SELECT redeem_ticket(…)` would be one transaction too, but
-/// its row is produced *before* its implicit commit, and `get_result` returns on the
-/// first row without waiting for the end of the exchange: a primary stopped at once
-/// while that commit waited for its synchronous standby flushes the row as it dies,
-/// the scan is answered 201, and the promoted standby never saw it
-/// (`tests/failover.rs` caught it). The procedure's row exists only once its
-/// `COMMIT` returned, on the standby too. The connection must not be in a
-/// transaction (a `CALL` there cannot commit): every caller hands a pooled
-/// connection as it comes.
+/// The answer waits for the end of the exchange. A lone statement's row is produced
+/// *before* its implicit commit, and `get_result` returns on the first row: a
+/// primary stopped at once while that commit waited for its synchronous standby
+/// flushes the row as it dies, the scan would be answered 201, and a promoted
+/// standby would not have it (`tests/failover.rs` caught it). So an empty query
+/// follows on the same connection: the server answers it only after the statement's
+/// commit returned (on the standby too), and a server that died in between never
+/// answers it, so the scan ends in an error instead. This costs one round trip and
+/// almost no server time; `BEGIN`/`COMMIT` around the statement cost two more round
+/// trips, and a `CALL` of a procedure that commits cost more server time
+/// (docs/BENCHMARKS.md, redemption).
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -385,7 +383,7 @@ pub async fn redeem(
     let value: serde_json::Value = loop {
         attempts += 1;
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        let statement = Call(redeem_ticket_durably(
+        let statement = diesel::select(redeem_ticket(
             scan.caller.user_id,
             site,
             scan.key,
@@ -401,10 +399,14 @@ pub async fn redeem(
             ids,
             scan.service,
             scan.session,
-            None::<serde_json::Value>,
         ));
-        let result: Result<serde_json::Value, DbError> =
-            statement.get_result(conn).await.map_err(DbError::from);
+        let result: Result<serde_json::Value, DbError> = async {
+            let value = statement.get_result(conn).await?;
+            // The end of the exchange: answered once the commit is durable.
+            conn.batch_execute("").await?;
+            Ok(value)
+        }
+        .await;
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {

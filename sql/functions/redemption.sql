@@ -277,27 +277,3 @@ BEGIN
     END IF;
     RETURN outcome;
 END $$;
-
--- A scan, answered only once it is durable: `redeem_ticket` called and committed in
--- one procedure, so the one row `CALL` gives back (the outcome) exists only after
--- the COMMIT returned, which on a primary with a synchronous standby means after
--- the standby has it (tests/failover.rs: a scan answered 201 is never lost by a
--- promotion). One round trip, where BEGIN, the statement and COMMIT took three
--- (docs/BENCHMARKS.md, redemption). A lone SELECT would not do: its row leaves
--- before its implicit commit, and a primary dying in that commit's wait for the
--- standby flushes it. A CALL inside an explicit transaction cannot commit: the
--- service calls it on a connection of its own, in no transaction
--- (src/redemptions.rs, `redeem`). An error undoes everything, as before.
-CREATE OR REPLACE PROCEDURE redeem_ticket_durably(
-    p_user UUID, p_site UUID, p_key TEXT, p_request_hash TEXT,
-    p_serial TEXT, p_claimed_value NUMERIC, p_method TEXT,
-    p_scanned_at TIMESTAMPTZ, p_scan_day DATE, p_today DATE,
-    p_description TEXT, p_account_names TEXT[], p_ids UUID[],
-    p_service UUID, p_session UUID, INOUT outcome JSONB
-) LANGUAGE plpgsql AS $$
-BEGIN
-    outcome := redeem_ticket(p_user, p_site, p_key, p_request_hash, p_serial, p_claimed_value,
-                             p_method, p_scanned_at, p_scan_day, p_today, p_description,
-                             p_account_names, p_ids, p_service, p_session);
-    COMMIT;
-END $$;

@@ -56,12 +56,22 @@ CREATE TRIGGER site_labels_only_sites BEFORE INSERT OR UPDATE ON site_labels
 
 -- A redemption's references, checked in one statement when it is written (its facts
 -- never change afterwards: redemptions_keep_facts). Its ticket must be of its program.
+-- The same statement appends what the redemption counts for to the statistics'
+-- rollups (`stats_changes`, sql/functions/stats.sql): its ticket, whose checkbook is
+-- computed again, and its site-month. One trigger and one statement per scan, not
+-- two of each: a scan is the hot path (docs/BENCHMARKS.md, redemption).
 CREATE OR REPLACE FUNCTION redemptions_references_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT (EXISTS (SELECT 1 FROM tickets WHERE id = NEW.ticket_id AND program_id = NEW.program_id)
-            AND EXISTS (SELECT 1 FROM organizations WHERE id = NEW.site_id AND kind = 'site')
-            AND EXISTS (SELECT 1 FROM users WHERE id = NEW.redeemed_by)
-            AND EXISTS (SELECT 1 FROM ledger_transactions WHERE id = NEW.ledger_transaction_id)) THEN
+    INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
+                               amount_redeemed, commission, tickets_settled, amount_settled, reversals)
+    SELECT NEW.program_id, NEW.ticket_id, NEW.site_id,
+           to_char(NEW.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
+      FROM stats_redemption_counts(NEW.status, NEW.value, NEW.commission) c
+     WHERE EXISTS (SELECT 1 FROM tickets WHERE id = NEW.ticket_id AND program_id = NEW.program_id)
+       AND EXISTS (SELECT 1 FROM organizations WHERE id = NEW.site_id AND kind = 'site')
+       AND EXISTS (SELECT 1 FROM users WHERE id = NEW.redeemed_by)
+       AND EXISTS (SELECT 1 FROM ledger_transactions WHERE id = NEW.ledger_transaction_id);
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'redemption % refers to a ticket, program, site, user or ledger transaction that does not exist', NEW.id
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'redemptions_references_exist';
     END IF;

@@ -6,9 +6,10 @@
 -- - every change of a checkbook, a ticket, a redemption or a follow-up
 --   (`evaluations`), and every correction of a service's theme or format (its
 --   redemptions' checkbooks), appends rows to
---   `stats_changes` in the same transaction (triggers below; a scan appends one row,
---   without an index, and updates nothing shared, so scans never wait for each
---   other: `docs/BENCHMARKS.md`, redemption, tells what a scan's mark costs);
+--   `stats_changes` in the same transaction (triggers below, and a scan's one row
+--   from the trigger that checks a redemption's references, in references.sql; the
+--   table has no index and a scan updates nothing shared, so scans never wait for
+--   each other: `docs/BENCHMARKS.md`, redemption, tells what a scan's mark costs);
 -- - `stats_fold()` (one at a time: an advisory lock) takes the rows it sees out of
 --   `stats_changes`, computes those checkbooks again from the raw rows
 --   (`stats_books_fresh`), writes the difference into `stats_book_cells` and the new
@@ -325,16 +326,11 @@ $$;
 
 -- A redemption counts in its checkbook (by its ticket) and in its site-month: live
 -- (not reversed) with its value and commission, settled by its status, or reversed.
--- A new one appends its contribution: one row, from the row trigger below (a scan
--- inserts one redemption; a row trigger has no transition table to fill).
-CREATE OR REPLACE FUNCTION stats_redemption_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO stats_changes (program_id, ticket_id, site_id, month, tickets_redeemed,
-                               amount_redeemed, commission, tickets_settled, amount_settled, reversals)
-    SELECT NEW.program_id, NEW.ticket_id, NEW.site_id, to_char(NEW.redeemed_at AT TIME ZONE 'Europe/Paris', 'YYYY-MM'), c.*
-      FROM stats_redemption_counts(NEW.status, NEW.value, NEW.commission) c;
-    RETURN NULL;
-END $$;
+-- A new one appends its contribution from the trigger that checks its references
+-- (`redemptions_references_exist`, sql/functions/references.sql): one trigger per
+-- scan. The trigger of this file's first version goes.
+DROP TRIGGER IF EXISTS stats_redemptions_inserted ON redemptions;
+DROP FUNCTION IF EXISTS stats_redemption_inserted();
 
 -- An update (a reversal, a status) appends the new contribution and the old one
 -- taken back, where it was counted: its site and month as they were.
@@ -396,24 +392,26 @@ END $$;
 DROP TRIGGER IF EXISTS stats_tickets_inserted ON tickets;
 CREATE TRIGGER stats_tickets_inserted AFTER INSERT ON tickets
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
--- A ticket's update marks its checkbook when it changes what the statistics read
--- (status, last day, value, checkbook), except a scan's claim (issued → redeemed and
--- nothing else): the WHEN lets it through without a call, because the claim never
--- comes alone. `redeem_ticket` (sql/functions/redemption.sql), the only place that
--- claims, inserts the redemption in the same statement, and that redemption names
--- the ticket (`stats_redemption_inserted`), so its checkbook is computed again all
+-- A ticket's update marks its checkbook when it changes what the statistics read:
+-- its last day, value or checkbook (whatever its status), or its status, except
+-- when it becomes 'redeemed'. That is a scan's claim, which never comes alone:
+-- `redeem_ticket` (sql/functions/redemption.sql), the only place that claims,
+-- inserts the redemption in the same statement, and that redemption names the
+-- ticket (`redemptions_references_exist`), so its checkbook is computed again all
 -- the same. A ticket said redeemed without a live redemption is a break that
--- `passnum check` reports (src/ledger.rs). Row-level, so the claim fills no
--- transition table; a bulk update (closing, a correction) appends a row per ticket,
--- which the fold takes as distinct checkbooks.
+-- `passnum check` reports (src/ledger.rs). Row-level, so a claim fills no transition
+-- table; the claim sets no watched column but `status`, and the WHEN is one
+-- comparison, because a trigger's WHEN is read again at every statement. A bulk
+-- update (closing, a correction) appends a row per ticket, which the fold takes as
+-- distinct checkbooks.
 DROP TRIGGER IF EXISTS stats_tickets_updated ON tickets;
-CREATE TRIGGER stats_tickets_updated AFTER UPDATE ON tickets FOR EACH ROW
-    WHEN ((OLD.status, OLD.valid_until, OLD.value, OLD.checkbook_id, OLD.program_id)
-              IS DISTINCT FROM (NEW.status, NEW.valid_until, NEW.value, NEW.checkbook_id, NEW.program_id)
-          AND NOT (OLD.status = 'issued'::ticket_status AND NEW.status = 'redeemed'::ticket_status
-                   AND (OLD.valid_until, OLD.value, OLD.checkbook_id, OLD.program_id)
-                       IS NOT DISTINCT FROM (NEW.valid_until, NEW.value, NEW.checkbook_id, NEW.program_id)))
+DROP TRIGGER IF EXISTS stats_tickets_status_changed ON tickets;
+CREATE TRIGGER stats_tickets_status_changed AFTER UPDATE OF status ON tickets FOR EACH ROW
+    WHEN (NEW.status <> 'redeemed'::ticket_status)
     EXECUTE FUNCTION stats_ticket_changed();
+DROP TRIGGER IF EXISTS stats_tickets_moved ON tickets;
+CREATE TRIGGER stats_tickets_moved AFTER UPDATE OF valid_until, value, checkbook_id, program_id
+    ON tickets FOR EACH ROW EXECUTE FUNCTION stats_ticket_changed();
 DROP TRIGGER IF EXISTS stats_tickets_deleted ON tickets;
 CREATE TRIGGER stats_tickets_deleted AFTER DELETE ON tickets
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_tickets();
@@ -426,9 +424,6 @@ CREATE TRIGGER stats_checkbooks_updated AFTER UPDATE ON checkbooks
 DROP TRIGGER IF EXISTS stats_checkbooks_deleted ON checkbooks;
 CREATE TRIGGER stats_checkbooks_deleted AFTER DELETE ON checkbooks
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_changed_books();
-DROP TRIGGER IF EXISTS stats_redemptions_inserted ON redemptions;
-CREATE TRIGGER stats_redemptions_inserted AFTER INSERT ON redemptions
-    FOR EACH ROW EXECUTE FUNCTION stats_redemption_inserted();
 DROP TRIGGER IF EXISTS stats_redemptions_updated ON redemptions;
 CREATE TRIGGER stats_redemptions_updated AFTER UPDATE ON redemptions
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_redemptions_changed();
