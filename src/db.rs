@@ -10,9 +10,7 @@ use deadpool::Runtime;
 use deadpool::managed::{Metrics, RecycleResult};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::PoolError;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection,
-};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolableConnection};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
@@ -36,6 +34,8 @@ const TRUSTED_FOR: Duration = Duration::from_secs(1);
 /// (under load it was one round trip and one more server transaction per request).
 pub struct Manager {
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+    /// Where its connections go: [`background_pool`] opens another pool there.
+    url: String,
 }
 
 impl deadpool::managed::Manager for Manager {
@@ -188,29 +188,18 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     Ok(())
 }
 
-/// The pool. Its connections are opened on the runtime that builds it (the
-/// process's main one), wherever they are asked for: a connection's driver task lives
-/// on the runtime that opened it, and the HTTP workers' runtimes end with the server —
-/// a connection opened there and then used by the mail worker as the server stopped
-/// was closed under it, leaving its mails claimed.
+/// The pool. A connection's driver task lives on the runtime that opened it, so a
+/// connection is opened where it is first asked for: an HTTP worker's connections
+/// are driven by that worker's own thread. (Opening every connection on the main
+/// runtime instead cost each query two wake-ups across threads: about 20 µs of the
+/// server's CPU per scan, 12 % of the redemption rate; docs/BENCHMARKS.md.) The
+/// tasks that outlive the HTTP workers (the mail worker, the daily jobs) take theirs
+/// from a [`background_pool`]: an HTTP worker's runtime ends with the server, and a
+/// connection it opened would die under a mail worker still giving back its mails.
 pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
-    let runtime = tokio::runtime::Handle::try_current().ok();
-    let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    config.custom_setup = Box::new(move |url| {
-        let url = url.to_string();
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            match runtime {
-                Some(runtime) => runtime
-                    .spawn(async move { AsyncPgConnection::establish(&url).await })
-                    .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?,
-                None => AsyncPgConnection::establish(&url).await,
-            }
-        })
-    });
     let manager = Manager {
-        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config),
+        inner: AsyncDieselConnectionManager::<AsyncPgConnection>::new(url),
+        url: url.to_string(),
     };
     deadpool::managed::Pool::builder(manager)
         .max_size(size)
@@ -220,6 +209,12 @@ pub fn build_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()
         .context("could not build the database pool")
+}
+
+/// A pool of `size` connections to `pool`'s database, for tasks spawned on the main
+/// runtime (see [`build_pool`]): only they ask it, so its connections live there.
+pub fn background_pool(pool: &DbPool, size: usize) -> anyhow::Result<DbPool> {
+    build_pool(&pool.manager().url, size)
 }
 
 /// The live SQL functions and triggers, one idempotent file per area, in the order

@@ -32,6 +32,10 @@ use crate::limits::{Brakes, FailureLimiter};
 use crate::mail::{self, worker::Mailer};
 use crate::telemetry::{self, Metrics};
 
+/// Connections of the background pool: the mail worker, the daily jobs and the
+/// watch of revoked sessions, one each.
+const BACKGROUND_POOL_SIZE: usize = 3;
+
 /// How long the requests in flight get to finish once a stop is asked.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How long the mail worker gets, after the server stopped, to finish the mail it is
@@ -73,6 +77,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
         let (stop_mail, mail_stop) = tokio::sync::watch::channel(false);
+        // The mail worker and the daily jobs outlive the HTTP workers: their own pool
+        // (`db::build_pool` says why).
+        let background = db::background_pool(&pool, BACKGROUND_POOL_SIZE)?;
         let mail_worker = if settings.mail_worker {
             let mail_settings = settings.mail()?;
             let mailer = Mailer::new(&mail_settings).map_err(|e| anyhow::anyhow!(e))?;
@@ -91,7 +98,7 @@ impl Application {
             }
             let interval = mail_settings.poll_interval;
             Some(tokio::spawn(mail::worker::run(
-                pool.clone(),
+                background.clone(),
                 mailer,
                 interval,
                 mail_stop,
@@ -114,7 +121,7 @@ impl Application {
         let daily_jobs = if settings.daily_jobs {
             let at = settings.daily_jobs_time()?;
             Some(tokio::spawn(crate::jobs::run(
-                pool.clone(),
+                background.clone(),
                 at,
                 settings.beneficiary_retention_months,
             )))
@@ -151,7 +158,7 @@ impl Application {
             settings: settings.clone(),
         });
         let revocation_watch = tokio::spawn(crate::sessions::watch(
-            state.pool.clone(),
+            background,
             revocations,
             settings.token_ttl_seconds,
         ));
