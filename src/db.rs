@@ -191,8 +191,8 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
 /// The pool. A connection's driver task lives on the runtime that opened it, so a
 /// connection is opened where it is first asked for: an HTTP worker's connections
 /// are driven by that worker's own thread. (Opening every connection on the main
-/// runtime instead cost each query two wake-ups across threads: about 20 µs of the
-/// server's CPU per scan, 12 % of the redemption rate; docs/BENCHMARKS.md.) The
+/// runtime instead cost each query two wake-ups across threads: about 20 µs of
+/// passnum's CPU per scan, docs/BENCHMARKS.md, redemption.) The
 /// tasks that outlive the HTTP workers (the mail worker, the daily jobs) take theirs
 /// from a [`background_pool`]: an HTTP worker's runtime ends with the server, and a
 /// connection it opened would die under a mail worker still giving back its mails.

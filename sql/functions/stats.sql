@@ -290,7 +290,7 @@ BEGIN
     RETURN NULL;
 END $$;
 -- A ticket changed in what the statistics read of it: its checkbook (and, moved to
--- another, the one it left). Row by row, for updates only (see the trigger's WHEN).
+-- another, the one it left). Row by row, for updates only (see its two triggers).
 CREATE OR REPLACE FUNCTION stats_ticket_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO stats_changes (program_id, checkbook_id) VALUES (NEW.program_id, NEW.checkbook_id);
