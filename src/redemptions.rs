@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::domain::{OrgKind, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
@@ -340,17 +340,8 @@ extern "SQL" {
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
 ///
-/// The answer waits for the end of the exchange. A lone statement's row is produced
-/// *before* its implicit commit, and `get_result` returns on the first row: a
-/// primary stopped at once while that commit waited for its synchronous standby
-/// flushes the row as it dies, the scan would be answered 201, and a promoted
-/// standby would not have it (`tests/failover.rs` caught it). So an empty query
-/// follows on the same connection: the server answers it only after the statement's
-/// commit returned (on the standby too), and a server that died in between never
-/// answers it, so the scan ends in an error instead. This costs one round trip and
-/// almost no server time; `BEGIN`/`COMMIT` around the statement cost two more round
-/// trips, and a `CALL` of a procedure that commits cost more server time
-/// (docs/BENCHMARKS.md, redemption).
+/// The answer waits until the statement's commit is durable, on the standby too
+/// ([`db::get_result_once_durable`]).
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -400,13 +391,8 @@ pub async fn redeem(
             scan.service,
             scan.session,
         ));
-        let result: Result<serde_json::Value, DbError> = async {
-            let value = statement.get_result(conn).await?;
-            // The end of the exchange: answered once the commit is durable.
-            conn.batch_execute("").await?;
-            Ok(value)
-        }
-        .await;
+        let result: Result<serde_json::Value, DbError> =
+            db::get_result_once_durable(conn, statement).await;
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {
