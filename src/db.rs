@@ -167,13 +167,13 @@ impl From<PoolError> for DbError {
 /// follows on the same connection: the server answers it only after the statement's
 /// commit returned, and a server that died in between never answers it.
 ///
-/// The empty query costs no round trip of its own once the statement is prepared on
-/// the connection: both go out in one write (pipelined), the statement first. Before
-/// that, the statement's first poll only sends its preparation, and an empty query
-/// sent then would overtake it; so on a connection that has not yet prepared this
-/// statement, the two run one after the other. (Answered after the commit: one round
-/// trip; `BEGIN`/`COMMIT` around the statement cost two more, and a `CALL` of a
-/// procedure that commits cost more server time: docs/BENCHMARKS.md, redemption.)
+/// Once the statement is prepared on the connection, the empty query costs no round
+/// trip of its own: it is sent right behind the statement, before either answer is
+/// awaited (pipelined). Before that, the statement's first poll only sends its
+/// preparation, and an empty query sent then would overtake it: on a connection that
+/// has not run this statement yet, the two run one after the other.
+/// (`BEGIN`/`COMMIT` around the statement cost two more round trips, and a `CALL` of
+/// a procedure that commits cost more server time: docs/BENCHMARKS.md, redemption.)
 ///
 /// The future is boxed: its type, checked `Send` here once, would otherwise have to
 /// be proven `Send` for every lifetime of the statement's borrowed values at each
@@ -239,8 +239,9 @@ impl Instrumentation for PreparedHere {
     fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
 }
 
-/// The connection's [`PreparedHere`], set on its first use. `None` only if the slot
-/// holds something else, which passnum never puts there.
+/// The connection's [`PreparedHere`], set on its first use (passnum puts nothing
+/// else in that slot). The slot can be reached because nothing else borrows the
+/// connection at that moment.
 fn prepared_here(conn: &mut AsyncPgConnection) -> Option<&mut PreparedHere> {
     if conn
         .instrumentation()
