@@ -23,7 +23,7 @@
 //! commits, WAL and multixacts per commit, and what the measured database's backends
 //! were doing (`pg_stat_activity` polled every 50 ms); and one redemption is traced
 //! statement by statement (`log_min_duration_statement = 0` on its connection) to
-//! count what it asks of the server.
+//! count its round trips.
 //!
 //! Run: `cargo bench --bench redemption` (uses the private cluster under
 //! `.data/bench/postgres`, or `BENCH_DATABASE_URL`'s server). `cargo bench` builds the
@@ -182,8 +182,7 @@ async fn library_load(
 
 /// One redemption through the service's pool, on an idle machine, with every
 /// statement logged by the server (`log_min_duration_statement = 0` on that one
-/// connection): what a redemption asks of the server and the server's time for each.
-/// (Requests sent together, pipelined, share a round trip: the log cannot tell.)
+/// connection): the round trips of a redemption and the server's time for each.
 async fn trace_one(
     url: &str,
     caller: &Caller,
@@ -259,8 +258,7 @@ async fn trace_one(
     }
     println!(
         "  one redemption traced on an idle machine (log_min_duration_statement = 0 on its connection): \
-         {} requests ({} parse of a statement diesel does not keep prepared, {} execute, {} simple query: \
-         the empty one after the execute is sent with it, pipelined), \
+         {} round trips ({} parse of a statement diesel does not keep prepared, {} execute, {} simple query), \
          server time {:.2} ms of {:.2} ms wall",
         parses + executes + simple,
         parses,

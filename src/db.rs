@@ -3,16 +3,11 @@
 //! place where database errors are classified ([`DbError`]) before the HTTP edge
 //! maps them.
 
-use std::any::TypeId;
-use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool::Runtime;
 use deadpool::managed::{Metrics, RecycleResult};
-use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel::pg::Pg;
-use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::PoolError;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolableConnection};
@@ -20,8 +15,6 @@ use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
@@ -155,102 +148,6 @@ impl From<PoolError> for DbError {
     fn from(err: PoolError) -> Self {
         DbError::Unavailable(err.to_string())
     }
-}
-
-/// Runs `query` as a lone statement (its own implicit transaction) and answers only
-/// once its commit is durable, on the synchronous standby too.
-///
-/// A lone statement's row is produced *before* its implicit commit, and `get_result`
-/// returns on that row: a primary stopped while the commit waited for its standby
-/// flushes the row as it dies, the caller would answer success, and a promoted
-/// standby would not have it (`tests/failover.rs` caught it). So an empty query
-/// follows on the same connection: the server answers it only after the statement's
-/// commit returned, and a server that died in between never answers it.
-///
-/// Once the statement is prepared on the connection, the empty query costs no round
-/// trip of its own: it is sent right behind the statement, before either answer is
-/// awaited (pipelined). Before that, the statement's first poll only sends its
-/// preparation, and an empty query sent then would overtake it: on a connection that
-/// has not run this statement yet, the two run one after the other.
-/// (`BEGIN`/`COMMIT` around the statement cost two more round trips, and a `CALL` of
-/// a procedure that commits cost more server time: docs/BENCHMARKS.md, redemption.)
-///
-/// The future is boxed: its type, checked `Send` here once, would otherwise have to
-/// be proven `Send` for every lifetime of the statement's borrowed values at each
-/// caller, which the compiler cannot do.
-pub fn get_result_once_durable<'a, Q, U>(
-    conn: &'a mut AsyncPgConnection,
-    query: Q,
-) -> BoxFuture<'a, Result<U, DbError>>
-where
-    Q: QueryFragment<Pg>
-        + QueryId
-        + for<'c> diesel_async::methods::LoadQuery<'a, &'c AsyncPgConnection, U>
-        + Send
-        + 'a,
-    U: Send + 'static,
-{
-    async move {
-        // A statement diesel may cache stays prepared once it ran: its cache has no bound.
-        let kind = match query.is_safe_to_cache_prepared(&Pg) {
-            Ok(true) => Q::query_id(),
-            _ => None,
-        };
-        let prepared = kind
-            .is_some_and(|kind| prepared_here(conn).is_some_and(|here| here.kinds.contains(&kind)));
-        let shared: &AsyncPgConnection = conn;
-        if !prepared {
-            let value = query.get_result::<U>(&mut &*shared).await?;
-            (&mut &*shared).batch_execute("").await?;
-            if let (Some(kind), Some(here)) = (kind, prepared_here(conn)) {
-                here.kinds.insert(kind);
-            }
-            return Ok(value);
-        }
-        // Out of tokio's budget: an exhausted budget could make the statement's first poll
-        // wait before sending, and the empty query would overtake it.
-        tokio::task::unconstrained(async {
-            let mut sender = shared;
-            let mut statement = std::pin::pin!(query.get_result::<U>(&mut sender));
-            // Prepared, the statement is sent at its first poll, before the empty query
-            // exists.
-            let first = futures_util::poll!(statement.as_mut());
-            let wait = async { (&mut &*shared).batch_execute("").await };
-            let (value, ()) = match first {
-                std::task::Poll::Ready(value) => (value?, wait.await?),
-                std::task::Poll::Pending => futures_util::try_join!(statement, wait)?,
-            };
-            Ok(value)
-        })
-        .await
-    }
-    .boxed()
-}
-
-/// The statements that ran on one connection, by query type: diesel keeps them
-/// prepared there. Kept in the connection's instrumentation slot, which goes and
-/// comes back with the connection; it listens to nothing.
-#[derive(Default)]
-struct PreparedHere {
-    kinds: HashSet<TypeId>,
-}
-
-impl Instrumentation for PreparedHere {
-    fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
-}
-
-/// The connection's [`PreparedHere`], set on its first use (passnum puts nothing
-/// else in that slot). The slot can be reached because nothing else borrows the
-/// connection at that moment.
-fn prepared_here(conn: &mut AsyncPgConnection) -> Option<&mut PreparedHere> {
-    if conn
-        .instrumentation()
-        .downcast_ref::<PreparedHere>()
-        .is_none()
-    {
-        conn.set_instrumentation(PreparedHere::default());
-    }
-    conn.instrumentation().downcast_mut::<PreparedHere>()
 }
 
 /// The database URL to use: `DATABASE_URL` when set, else the private cluster under

@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Change, Entity};
 use crate::auth::Caller;
 use crate::codes::{Serial, TicketClaim};
-use crate::db::{self, DbError};
+use crate::db::DbError;
 use crate::domain::{OrgKind, ValidationError, french_date};
 use crate::ledger::{self, AccountKind, AccountRef, TransactionKind};
 use crate::money::Money;
@@ -340,8 +340,18 @@ extern "SQL" {
 /// movement, or the refusal, stored with the key. Nothing is half-written: the
 /// statement commits whole or not at all.
 ///
-/// The answer waits until the statement's commit is durable, on the standby too
-/// ([`db::get_result_once_durable`]).
+/// The answer waits until the statement's commit has returned, durable on the
+/// synchronous standby too. A lone statement's row is sent *before* its implicit
+/// commit, and `get_result` returns as soon as the row arrives: a primary stopped
+/// while the commit waited for its standby flushes the row as it dies, the scan would
+/// be answered 201, and a promoted standby would not have it (`tests/failover.rs`
+/// caught it). So the answer is read to its end, the server's "ready for query", sent
+/// after the commit: a server that died in between never sends it and the scan ends
+/// in an error, and an error raised by the commit itself (a deferred check) is
+/// returned. This costs no message and no round trip, the end comes with the row (an
+/// empty query after the statement cost a round trip, `BEGIN`/`COMMIT` two, and a
+/// `CALL` of a procedure that commits more server time: docs/BENCHMARKS.md,
+/// redemption).
 pub async fn redeem(
     conn: &mut AsyncPgConnection,
     scan: &Scan<'_>,
@@ -391,8 +401,12 @@ pub async fn redeem(
             scan.service,
             scan.session,
         ));
-        let result: Result<serde_json::Value, DbError> =
-            db::get_result_once_durable(conn, statement).await;
+        // Every row, to the end of the answer: the commit has returned (see above).
+        let result: Result<serde_json::Value, DbError> = statement
+            .get_results(conn)
+            .await
+            .map_err(DbError::from)
+            .and_then(|rows: Vec<_>| rows.into_iter().next().ok_or(DbError::NotFound));
         match result {
             Err(DbError::Serialization) if attempts < 3 => continue,
             Err(DbError::Check { constraint }) if constraint == IN_SETTLED_PERIOD => {

@@ -938,35 +938,15 @@ async fn one_server_one_node(dir: &Workdir, extra: &[(&str, &str)]) -> (Pg, Node
     (pg, node)
 }
 
-/// The first scan on a connection: its statement is prepared, then run, then the
-/// wait for its commit follows, one after the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_is_answered_only_once_its_commit_is_durable_on_the_standby() {
-    scan_answered_once_durable("durable", false).await;
-}
-
-/// A later scan on the same connection: its statement is prepared there already, and
-/// the wait for its commit goes out with it (pipelined).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pipelined_scan_is_answered_only_once_its_commit_is_durable_on_the_standby() {
-    scan_answered_once_durable("durable-pipelined", true).await;
-}
-
-async fn scan_answered_once_durable(name: &str, after_a_first_scan: bool) {
-    let dir = Workdir::new(name);
-    // One connection, so that a second scan runs where the first prepared its statement.
-    let (pg, node) = one_server_one_node(&dir, &[("PASSNUM_DATABASE_POOL_SIZE", "1")]).await;
+    let dir = Workdir::new("durable");
+    let (pg, node) = one_server_one_node(&dir, &[]).await;
     let api = Api {
         client: reqwest::Client::new(),
         base: node.base(),
     };
     let land = territory(&api, 1).await;
-    if after_a_first_scan {
-        let first = scan_once(&node.base(), &land.site_agent, &land.tickets[1].1)
-            .await
-            .expect("first scan sent");
-        assert_eq!(first.status(), StatusCode::CREATED, "the first scan");
-    }
     let admin = pg.client("postgres").await;
     // A synchronous standby that does not answer: every commit waits for it.
     for sql in [
@@ -981,7 +961,16 @@ async fn scan_answered_once_durable(name: &str, after_a_first_scan: bool) {
         land.site_agent.clone(),
         land.tickets[0].1.clone(),
     );
-    let scan = tokio::spawn(async move { scan_once(&base, &token, &code).await });
+    let scan = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/redemptions"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({"code": code}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let waiting: i64 = admin
@@ -1016,18 +1005,6 @@ async fn scan_answered_once_durable(name: &str, after_a_first_scan: bool) {
             "a scan was answered 201 while its commit had not reached the standby"
         );
     }
-}
-
-/// One scan of `code` by the site agent `token`, with a key of its own.
-async fn scan_once(base: &str, token: &str, code: &str) -> reqwest::Result<reqwest::Response> {
-    reqwest::Client::new()
-        .post(format!("{base}/api/v1/redemptions"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&json!({"code": code}))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
 }
 
 /// What became of one request sent while the server stopped.
