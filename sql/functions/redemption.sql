@@ -277,3 +277,9 @@ BEGIN
     END IF;
     RETURN outcome;
 END $$;
+
+-- A scan once committed inside a procedure of this name (called with CALL); it now
+-- reads the statement's answer to its end instead (src/redemptions.rs, `redeem`). A
+-- database that ran that release loses the procedure here.
+DROP PROCEDURE IF EXISTS redeem_ticket_durably(UUID, UUID, TEXT, TEXT, TEXT, NUMERIC, TEXT,
+    TIMESTAMPTZ, DATE, DATE, TEXT, TEXT[], UUID[], UUID, UUID, JSONB);
